@@ -1,0 +1,248 @@
+"""Audio I/O kept apart from compute: sniffing, decoding, encoding, ffmpeg location.
+
+Offers:
+- ``sniff_format(path)``: the container recognised from the file's bytes (never its name).
+- ``load_audio(path, sr=None, mono=False)``: ``Audio`` (float32 samples shaped
+  ``(channels, n)``, sample rate) decoded with libsndfile, or ffmpeg for what it can't read.
+- ``save_audio(path, audio, fmt=..., bit_depth=..., bitrate_kbps=...)``: wav/flac/mp3/ogg.
+- ``probe(path)``: format, sample rate, channels, duration, bitrate.
+- ``ffmpeg_exe()``: the system ffmpeg, else the binary that ships with imageio-ffmpeg.
+
+Errors a user can cause raise :class:`shared.errors.InvalidAudio` with a stable code.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from shared.errors import InvalidAudio, InvalidInput
+
+SUPPORTED_INPUT_FORMATS = ("wav", "flac", "mp3", "ogg", "m4a")
+
+
+@dataclass
+class Audio:
+    """Samples travel with their rate: ``samples`` is float32 ``(channels, n)``."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[1] / float(self.sample_rate)
+
+    def mono(self) -> np.ndarray:
+        return self.samples.mean(axis=0)
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Path of an ffmpeg binary: the system's when present, else imageio-ffmpeg's."""
+    env = os.environ.get("SOUNDSTAGE_FFMPEG")
+    if env:
+        return env
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def sniff_format(path: str | os.PathLike) -> str | None:
+    """Return ``wav|flac|mp3|ogg|m4a`` from the file's first bytes, or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if len(head) < 4:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x06) != 0:
+        return "mp3"  # MPEG audio frame sync, layer bits set
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    return None
+
+
+def _decode_with_ffmpeg(path: Path, sr: int | None) -> Audio:
+    # ffmpeg decodes to 32-bit float little-endian on stdout; we keep the source rate
+    # unless asked for another, and read the channel count first.
+    info = probe(path)
+    channels = max(1, int(info.get("channels") or 2))
+    rate = int(sr or info.get("sample_rate") or 44100)
+    cmd = [
+        ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path),
+        "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(rate), "-",
+    ]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0 or not proc.stdout:
+        raise InvalidAudio(
+            "The file could not be decoded as audio; it may be truncated or corrupt.",
+            code="UNDECODABLE_AUDIO",
+        )
+    data = np.frombuffer(proc.stdout, dtype="<f4")
+    n = len(data) // channels
+    samples = data[: n * channels].reshape(n, channels).T.copy()
+    return Audio(samples, rate)
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sr: int | None = None,
+    mono: bool = False,
+    *,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+) -> Audio:
+    """Decode ``path`` to float32 ``(channels, n)``; resample to ``sr`` when given.
+
+    Raises InvalidAudio (``UNSUPPORTED_FORMAT``, ``UNDECODABLE_AUDIO``, ``EMPTY_AUDIO``).
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        raise InvalidAudio("The file is empty.", code="EMPTY_AUDIO")
+    fmt = sniff_format(path)
+    if fmt is None:
+        raise InvalidAudio(
+            "This file is not a recognised audio format; upload mp3, wav, flac, m4a or ogg.",
+            code="UNSUPPORTED_FORMAT",
+        )
+    audio: Audio | None = None
+    if fmt in ("wav", "flac", "ogg", "mp3"):
+        try:
+            with sf.SoundFile(str(path)) as f:
+                start = int(offset_s * f.samplerate)
+                if start:
+                    f.seek(min(start, f.frames))
+                frames = -1 if duration_s is None else int(duration_s * f.samplerate)
+                data = f.read(frames=frames, dtype="float32", always_2d=True)
+                audio = Audio(np.ascontiguousarray(data.T), f.samplerate)
+        except (sf.LibsndfileError, RuntimeError, ValueError):
+            audio = None
+    if audio is None:
+        audio = _decode_with_ffmpeg(path, None)
+        if offset_s or duration_s is not None:
+            a = int(offset_s * audio.sample_rate)
+            b = None if duration_s is None else a + int(duration_s * audio.sample_rate)
+            audio = Audio(audio.samples[:, a:b].copy(), audio.sample_rate)
+    if audio.samples.shape[1] == 0:
+        raise InvalidAudio("The file holds no audio samples.", code="EMPTY_AUDIO")
+    if not np.all(np.isfinite(audio.samples)):
+        raise InvalidAudio("The file holds invalid (non-finite) samples.", code="UNDECODABLE_AUDIO")
+    if mono and audio.channels > 1:
+        audio = Audio(audio.samples.mean(axis=0, keepdims=True), audio.sample_rate)
+    if sr is not None and sr != audio.sample_rate:
+        audio = resample(audio, sr)
+    return audio
+
+
+def resample(audio: Audio, sr: int) -> Audio:
+    """Band-limited polyphase resampling (scipy), cheap and good enough for analysis and mixing."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    if sr == audio.sample_rate:
+        return audio
+    g = gcd(int(sr), int(audio.sample_rate))
+    up, down = int(sr) // g, int(audio.sample_rate) // g
+    out = resample_poly(audio.samples, up, down, axis=1).astype(np.float32)
+    return Audio(out, int(sr))
+
+
+def save_audio(
+    path: str | os.PathLike,
+    audio: Audio,
+    fmt: str | None = None,
+    *,
+    bit_depth: int = 16,
+    bitrate_kbps: int = 320,
+) -> Path:
+    """Write ``audio`` as wav (16/24/32-bit), flac (16/24-bit), mp3 (CBR ``bitrate_kbps``) or ogg."""
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".") or "wav").lower()
+    data = np.ascontiguousarray(audio.samples.T)
+    if fmt in ("wav", "flac"):
+        subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}.get(bit_depth)
+        if subtype is None or (fmt == "flac" and bit_depth == 32):
+            raise InvalidInput(f"{fmt} does not support {bit_depth}-bit output.", code="BAD_BIT_DEPTH")
+        if subtype != "FLOAT":
+            data = np.clip(data, -1.0, 1.0)
+        sf.write(str(path), data, audio.sample_rate, subtype=subtype, format=fmt.upper())
+    elif fmt in ("mp3", "ogg"):
+        codec = ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k"] if fmt == "mp3" else ["-c:a", "libvorbis", "-q:a", "6"]
+        cmd = [
+            ffmpeg_exe(), "-v", "error", "-nostdin", "-y",
+            "-f", "f32le", "-ar", str(audio.sample_rate), "-ac", str(audio.channels), "-i", "-",
+            *codec, "-f", fmt, str(path),
+        ]
+        proc = subprocess.run(cmd, input=np.clip(data, -1, 1).astype("<f4").tobytes(), capture_output=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed to encode {fmt}: {proc.stderr.decode(errors='replace')[-400:]}")
+    else:
+        raise InvalidInput(f"Unknown output format '{fmt}'; use wav, flac, mp3 or ogg.", code="BAD_FORMAT")
+    return path
+
+
+def probe(path: str | os.PathLike) -> dict:
+    """Format, sample_rate, channels, duration_s and bitrate_kbps of an audio file.
+
+    Uses libsndfile where it can read the file, else parses ``ffmpeg -i`` (ffprobe is not
+    shipped by imageio-ffmpeg).
+    """
+    import re
+
+    path = Path(path)
+    fmt = sniff_format(path)
+    size_bits = path.stat().st_size * 8
+    try:
+        info = sf.info(str(path))
+        dur = float(info.duration)
+        return {
+            "format": fmt or info.format.lower(),
+            "sample_rate": int(info.samplerate),
+            "channels": int(info.channels),
+            "duration_s": round(dur, 3),
+            "bitrate_kbps": round(size_bits / dur / 1000.0, 1) if dur > 0 else None,
+            "subtype": info.subtype,
+        }
+    except Exception:  # noqa: BLE001 - fall through to ffmpeg's reading
+        pass
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
+    text = proc.stderr.decode(errors="replace")
+    m_dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
+    m_audio = re.search(r"Audio: [^,]+, (\d+) Hz, ([^,]+)", text)
+    m_br = re.search(r"bitrate: (\d+) kb/s", text)
+    if not m_audio:
+        raise InvalidAudio("The file could not be read as audio.", code="UNDECODABLE_AUDIO")
+    dur = int(m_dur.group(1)) * 3600 + int(m_dur.group(2)) * 60 + float(m_dur.group(3)) if m_dur else 0.0
+    layout = m_audio.group(2).strip()
+    channels = {"mono": 1, "stereo": 2}.get(layout)
+    if channels is None:
+        m_ch = re.match(r"(\d+) channels", layout)
+        channels = int(m_ch.group(1)) if m_ch else 2
+    return {
+        "format": fmt,
+        "sample_rate": int(m_audio.group(1)),
+        "channels": channels,
+        "duration_s": round(dur, 3),
+        "bitrate_kbps": float(m_br.group(1)) if m_br else None,
+    }

@@ -1,0 +1,102 @@
+"""One ``Settings`` object for every side (API, worker, CLI, Modal), read from the environment.
+
+Every variable is ``SOUNDSTAGE_<NAME>`` (e.g. ``SOUNDSTAGE_DATABASE_URL``); the README's
+deployment table lists them. Without any, the app runs on embedded defaults: Postgres from the
+``pgserver`` wheel under ``data_dir``, files in ``data_dir/storage``, an in-process worker and
+CPU engines. ``profile="production"`` tightens the defaults (rate limit 5 jobs/hour).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOUNDSTAGE_", env_file=None, extra="ignore")
+
+    profile: Literal["local", "production"] = "local"
+    data_dir: Path = Path(".soundstage")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""  # base URL used in signed links; defaults to http://host:port
+
+    # Database: empty -> embedded pgserver under data_dir/pg.
+    database_url: str = ""
+
+    # Storage: "local" (files under data_dir/storage) or "supabase".
+    storage_backend: Literal["local", "supabase"] = "local"
+    supabase_url: str = ""
+    supabase_service_key: str = Field(default="", repr=False)
+    supabase_jwt_issuer: str = ""  # default: {supabase_url}/auth/v1
+    signing_secret: str = Field(default="", repr=False)  # HMAC for local signed URLs
+    signed_url_ttl_s: int = 3600
+    user_quota_bytes: int = 10 * 1024**3
+
+    # Auth: "local" (the app is its own Supabase-compatible auth) or "supabase".
+    auth_backend: Literal["local", "supabase"] = "local"
+    access_token_ttl_s: int = 3600
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+
+    # Runner: "local" (threads in this process) or "modal".
+    runner: Literal["local", "modal"] = "local"
+    workers: int = 2
+    heartbeat_s: float = 5.0
+    stale_after_s: float = 60.0
+    max_attempts: int = 2
+    modal_app_name: str = "soundstage"
+
+    # Limits.
+    max_upload_mb: float = 50.0
+    max_duration_s: float = 15 * 60.0
+    max_files: int = 4
+    rate_limit_per_hour: int | None = None  # None: 5 in production, 1000 locally
+    cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
+    retention_sweep_s: int = 3600
+    job_budget_usd: float = 20.0
+    video_max_upload_mb: float = 10.0
+    max_generated_clips: int = 8
+    clip_concurrency: int = 5
+
+    # Engines ("auto" chooses the production engine when its weights/keys are present).
+    stems_engine: Literal["auto", "demucs", "dsp"] = "auto"
+    demucs_model: str = "htdemucs"
+    model_dir: Path | None = None  # where weights live (a Modal Volume in production)
+    music_engine: Literal["auto", "musicgen", "procedural"] = "auto"
+    musicgen_model: str = "facebook/musicgen-small"
+    blend_engine: Literal["auto", "encodec", "spectral"] = "auto"
+    blend_checkpoint: str = ""
+    openai_api_key: str = Field(default="", repr=False)
+    openai_transcribe_model: str = "whisper-1"
+    openai_plan_model: str = "gpt-4o-mini"
+    replicate_api_token: str = Field(default="", repr=False)
+
+    log_level: str = "INFO"
+
+    @property
+    def rate_limit(self) -> int:
+        if self.rate_limit_per_hour is not None:
+            return self.rate_limit_per_hour
+        return 5 if self.profile == "production" else 1000
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.model_dir or (self.data_dir / "models")
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between apps)."""
+    get_settings.cache_clear()
