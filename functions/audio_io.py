@@ -246,3 +246,79 @@ def probe(path: str | os.PathLike) -> dict:
         "duration_s": round(dur, 3),
         "bitrate_kbps": float(m_br.group(1)) if m_br else None,
     }
+
+
+SILENCE_PEAK_DBFS = -60.0
+
+
+def _wav_truncated(path: Path) -> bool:
+    """True when a WAV's data chunk claims more bytes than the file holds."""
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(12)
+        while True:
+            hdr = fh.read(8)
+            if len(hdr) < 8:
+                return False
+            cid, clen = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            if cid == b"data":
+                return fh.tell() + clen > size and clen != 0xFFFFFFFF
+            fh.seek(clen + (clen & 1), 1)
+
+
+def inspect_audio(path: str | os.PathLike, block_s: float = 10.0) -> dict:
+    """Decode the whole file in blocks (bounded memory) and describe it.
+
+    Returns format, sample_rate, channels, duration_s, peak_dbfs, rms_dbfs. Raises InvalidAudio
+    with ``UNSUPPORTED_FORMAT``, ``EMPTY_AUDIO``, ``TRUNCATED_AUDIO``, ``UNDECODABLE_AUDIO`` or
+    ``SILENT_AUDIO``. Used at upload so bad files get a 4xx before any job exists.
+    """
+    import math
+
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        raise InvalidAudio("The file is empty.", code="EMPTY_AUDIO")
+    fmt = sniff_format(path)
+    if fmt is None:
+        raise InvalidAudio(
+            "This file is not a recognised audio format; upload mp3, wav, flac, m4a or ogg.",
+            code="UNSUPPORTED_FORMAT",
+        )
+    if fmt == "wav" and _wav_truncated(path):
+        raise InvalidAudio("The WAV file is truncated: it ends before its audio data does.",
+                           code="TRUNCATED_AUDIO")
+    peak, sumsq, frames = 0.0, 0.0, 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate, channels = f.samplerate, f.channels
+            for block in f.blocks(blocksize=int(block_s * rate), dtype="float32", always_2d=True):
+                if not np.all(np.isfinite(block)):
+                    raise InvalidAudio("The file holds invalid samples.", code="UNDECODABLE_AUDIO")
+                peak = max(peak, float(np.max(np.abs(block))) if block.size else 0.0)
+                sumsq += float(np.sum(block.astype(np.float64) ** 2))
+                frames += block.shape[0]
+    except (sf.LibsndfileError, RuntimeError):
+        if fmt in ("wav", "flac"):
+            raise InvalidAudio("The file could not be decoded as audio; it may be corrupt.",
+                               code="UNDECODABLE_AUDIO") from None
+        audio = _decode_with_ffmpeg(path, None)
+        rate, channels = audio.sample_rate, audio.channels
+        frames = audio.samples.shape[1]
+        peak = float(np.max(np.abs(audio.samples))) if frames else 0.0
+        sumsq = float(np.sum(audio.samples.astype(np.float64) ** 2))
+    if frames == 0:
+        raise InvalidAudio("The file holds no audio samples.", code="EMPTY_AUDIO")
+    peak_db = 20 * math.log10(peak) if peak > 0 else -120.0
+    rms = math.sqrt(sumsq / (frames * channels))
+    if peak_db < SILENCE_PEAK_DBFS:
+        raise InvalidAudio("The audio is silent; there is nothing to work with.", code="SILENT_AUDIO")
+    return {
+        "format": fmt,
+        "sample_rate": int(rate),
+        "channels": int(channels),
+        "duration_s": round(frames / float(rate), 3),
+        "peak_dbfs": round(peak_db, 2),
+        "rms_dbfs": round(20 * math.log10(rms), 2) if rms > 0 else -120.0,
+    }

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     storage_backend: Literal["local", "supabase"] = "local"
     supabase_url: str = ""
     supabase_service_key: str = Field(default="", repr=False)
+    supabase_anon_key: str = Field(default="", repr=False)
     supabase_jwt_issuer: str = ""  # default: {supabase_url}/auth/v1
     signing_secret: str = Field(default="", repr=False)  # HMAC for local signed URLs
     signed_url_ttl_s: int = 3600

@@ -1,0 +1,276 @@
+"""Rhythm from an onset-strength curve: tempo, beats, downbeats and metre, with no JIT.
+
+librosa's beat tracker compiles with numba on first use (tens of seconds in a cold process);
+everything here is plain numpy so the first call costs what every call costs.
+
+Offers:
+- ``onset_strength(mel_db)``: spectral flux of a log-mel spectrogram, one value per frame.
+- ``estimate_tempo(onset, frame_rate_hz)``: the beat period, chosen by autocorrelation and
+  then moved to the metrical level that carries the accents (see ``_pick_level``).
+- ``detect_beats(onset, frame_rate_hz)``: :class:`BeatTrack` from Ellis' dynamic-programming
+  tracker, vectorised in blocks of half a beat.
+- ``beat_sync(features, frame_rate_hz, beats_s, duration_s)``: features averaged per beat.
+- ``detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate_hz)``: bar phase and beats per
+  bar from where the bass hits and where the harmony changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+MIN_BPM = 50.0
+MAX_BPM = 220.0
+# How much a metrical level's accents may fall short of the strongest level's and still be
+# chosen when it is faster: beats keep most of the accent, off-beat eighths keep far less.
+LEVEL_SALIENCE_RATIO = 0.73
+# Ellis' transition cost: how strictly consecutive beats keep the estimated period.
+TIGHTNESS = 100.0
+
+
+@dataclass
+class BeatTrack:
+    """Beats found in one onset curve."""
+
+    tempo_bpm: float
+    beats_s: np.ndarray
+    confidence: float  # 0..1: how strongly the onset curve repeats at the beat period
+    period_s: float
+
+
+def onset_strength(mel_db: np.ndarray) -> np.ndarray:
+    """Half-wave rectified frame-to-frame rise of a log-mel spectrogram ``(frames, bands)``.
+
+    The rise of each band is taken against the previous frame's maximum over neighbouring
+    bands (SuperFlux), so vibrato and slides do not read as onsets.
+    """
+    if mel_db.shape[0] < 2:
+        return np.zeros(mel_db.shape[0], np.float32)
+    ref = maximum_filter1d(mel_db, size=3, axis=1)
+    rise = np.maximum(0.0, mel_db[1:] - ref[:-1])
+    return np.concatenate([[0.0], rise.mean(axis=1)]).astype(np.float32)
+
+
+def _autocorrelation(onset: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation (lag 0 == 1) of the mean-removed onset curve."""
+    x = onset.astype(np.float64) - float(onset.mean())
+    n = len(x)
+    spec = scipy.fft.rfft(x, scipy.fft.next_fast_len(2 * n))
+    ac = scipy.fft.irfft(np.abs(spec) ** 2)[:n]
+    return ac / ac[0] if ac[0] > 0 else np.zeros(n)
+
+
+def _peak_lag(values: np.ndarray, lo: int, hi: int) -> float:
+    """Lag of the largest value in ``values[lo:hi]``, refined by a parabola through its peak."""
+    i = lo + int(np.argmax(values[lo:hi]))
+    if 0 < i < len(values) - 1:
+        a, b, c = values[i - 1], values[i], values[i + 1]
+        den = a - 2 * b + c
+        if den < 0:
+            return i + 0.5 * (a - c) / den
+    return float(i)
+
+
+def _pulse_salience(onset: np.ndarray, period_frames: float) -> float:
+    """Mean onset strength on the best-aligned pulse train of this period."""
+    peaks = maximum_filter1d(onset, size=3)  # tolerate one frame of quantisation
+    n = len(onset)
+    phases = np.arange(0.0, period_frames, 1.0)
+    count = max(1, int((n - 1 - period_frames) // period_frames) + 1)
+    pos = np.round(phases[:, None] + period_frames * np.arange(count)[None, :]).astype(int)
+    return float(peaks[np.minimum(pos, n - 1)].mean(axis=1).max())
+
+
+def _pick_level(onset: np.ndarray, frame_rate_hz: float, tempo_bpm: float) -> float:
+    """Among tempo, its halves and doubles, the fastest whose pulses carry the accents.
+
+    Autocorrelation peaks equally at the beat, the half bar and the eighth note. At the beat
+    level every pulse lands on a strong onset; at the eighth level half of them land on weak
+    off-beats, so the mean strength on the pulse train drops. Slower levels up to 30 BPM are
+    measured too, so that the strongest salience is known even when they are not choosable.
+    """
+    levels = [tempo_bpm * 2.0**k for k in range(-3, 3)]
+    levels = [b for b in levels if 30.0 <= b <= MAX_BPM]
+    sal = {b: _pulse_salience(onset, 60.0 * frame_rate_hz / b) for b in levels}
+    best = max(sal.values())
+    choosable = [b for b in levels if b >= MIN_BPM and sal[b] >= LEVEL_SALIENCE_RATIO * best]
+    return max(choosable) if choosable else tempo_bpm
+
+
+def estimate_tempo(onset: np.ndarray, frame_rate_hz: float) -> tuple[float, float]:
+    """Global tempo in BPM and its periodicity (autocorrelation at the beat period, 0..1).
+
+    Autocorrelation weighted by a broad log-normal preference around 120 BPM finds the
+    metrical family; ``_pick_level`` then chooses the level within it.
+    """
+    ac = _autocorrelation(onset)
+    lo = max(1, int(60.0 * frame_rate_hz / MAX_BPM))
+    hi = min(len(ac) - 1, int(np.ceil(60.0 * frame_rate_hz / MIN_BPM)) + 1)
+    if hi - lo < 3:
+        return 120.0, 0.0
+    lags = np.arange(len(ac), dtype=np.float64)
+    lags[0] = 1.0
+    bpm = 60.0 * frame_rate_hz / lags
+    prior = np.exp(-0.5 * (np.log2(bpm / 120.0) / 1.0) ** 2)
+    lag = _peak_lag(ac * prior, lo, hi)
+    tempo = _pick_level(onset, frame_rate_hz, 60.0 * frame_rate_hz / lag)
+    # Re-centre on the autocorrelation peak of the chosen level for a sub-frame period.
+    centre = 60.0 * frame_rate_hz / tempo
+    a, b = max(lo, int(centre * 0.94)), min(hi, int(np.ceil(centre * 1.06)) + 1)
+    lag = _peak_lag(ac, a, b) if b - a >= 3 else centre
+    periodicity = float(np.clip(np.interp(lag, np.arange(len(ac)), ac), 0.0, 1.0))
+    return 60.0 * frame_rate_hz / lag, periodicity
+
+
+def _dp_beats(local: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ellis (2007) dynamic programme: cumulative score and back-links per frame.
+
+    A beat at ``t`` may follow one at ``t - lag`` for ``lag`` in [period/2, 2*period], paying
+    ``TIGHTNESS * log(lag/period)**2``. Frames less than the shortest lag apart never depend
+    on each other, so each block of that many frames is solved at once with array operations.
+    """
+    n = len(local)
+    lag_min = max(1, int(round(period / 2)))
+    lags = np.arange(lag_min, int(round(2 * period)) + 1)
+    penalty = -TIGHTNESS * np.log(lags / period) ** 2
+    cum = np.zeros(n)
+    back = np.full(n, -1, dtype=np.int64)
+    for start in range(0, n, lag_min):
+        t = np.arange(start, min(n, start + lag_min))
+        tau = t[:, None] - lags[None, :]
+        cand = np.where(tau >= 0, cum[np.maximum(tau, 0)] + penalty, -np.inf)
+        j = np.argmax(cand, axis=1)
+        best = cand[np.arange(len(t)), j]
+        has = np.isfinite(best)
+        cum[t] = local[t] + np.where(has, best, 0.0)
+        back[t] = np.where(has, tau[np.arange(len(t)), j], -1)
+    return cum, back
+
+
+def _last_beat(cum: np.ndarray) -> int:
+    """The last local maximum of the cumulative score that is not far below the typical one."""
+    is_max = np.zeros(len(cum), bool)
+    is_max[1:-1] = (cum[1:-1] > cum[:-2]) & (cum[1:-1] >= cum[2:])
+    if not is_max.any():
+        return int(np.argmax(cum))
+    med = float(np.median(cum[is_max]))
+    good = np.flatnonzero(is_max & (cum >= 0.5 * med))
+    return int(good[-1]) if len(good) else int(np.argmax(cum))
+
+
+def _trim_weak_ends(beats: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Drop leading and trailing beats that fall where there is hardly any onset (silence)."""
+    smooth = uniform_filter1d(local, size=5)
+    threshold = 0.5 * float(np.sqrt(np.mean(smooth**2)))
+    strong = np.flatnonzero(smooth[beats] >= threshold)
+    if len(strong) == 0:
+        return beats[:0]
+    return beats[strong[0] : strong[-1] + 1]
+
+
+def _refine(frames: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """Sub-frame beat positions: a parabola through each beat's onset peak."""
+    f = frames.astype(np.float64)
+    ok = (frames > 0) & (frames < len(curve) - 1)
+    i = frames[ok]
+    a, b, c = curve[i - 1], curve[i], curve[i + 1]
+    den = a - 2 * b + c
+    shift = np.where((den < 0) & (b >= a) & (b >= c), 0.5 * (a - c) / np.where(den < 0, den, -1), 0)
+    f[ok] += np.clip(shift, -0.5, 0.5)
+    return f
+
+
+def tempo_from_beats(beats_s: np.ndarray) -> float | None:
+    """Tempo in BPM from a least-squares line through beat times (index counts missed beats)."""
+    if len(beats_s) < 4:
+        return None
+    ibi = np.diff(beats_s)
+    typical = float(np.median(ibi))
+    steps = np.maximum(1, np.round(ibi / typical))
+    index = np.concatenate([[0.0], np.cumsum(steps)])
+    slope = float(np.polyfit(index, beats_s, 1)[0])
+    return 60.0 / slope if slope > 0 else None
+
+
+def detect_beats(
+    onset: np.ndarray, frame_rate_hz: float, *, latency_s: float = 0.0
+) -> BeatTrack:
+    """Track beats in an onset curve sampled at ``frame_rate_hz``.
+
+    ``latency_s`` is subtracted from every beat time: how late the front end's onset peaks
+    sit after the physical attack. Returns an empty ``beats_s`` when nothing pulses.
+    """
+    onset = np.asarray(onset, dtype=np.float64)
+    tempo_bpm, periodicity = estimate_tempo(onset, frame_rate_hz)
+    period = 60.0 * frame_rate_hz / tempo_bpm
+    std = float(onset.std())
+    if std <= 0 or len(onset) < 2 * period:
+        return BeatTrack(tempo_bpm, np.zeros(0), 0.0, 60.0 / tempo_bpm)
+    # Ellis' local score: onsets smoothed by a Gaussian a small fraction of a beat wide.
+    x = np.arange(-int(period), int(period) + 1)
+    local = np.convolve(onset / std, np.exp(-0.5 * (x * 32.0 / period) ** 2), mode="same")
+    cum, back = _dp_beats(local, period)
+    frames = [_last_beat(cum)]
+    while back[frames[-1]] >= 0:
+        frames.append(int(back[frames[-1]]))
+    beat_frames = _trim_weak_ends(np.array(frames[::-1], dtype=np.int64), local)
+    beats_s = np.maximum(0.0, _refine(beat_frames, local) / frame_rate_hz - latency_s)
+    tempo = tempo_from_beats(beats_s) or tempo_bpm
+    return BeatTrack(float(tempo), beats_s, periodicity, 60.0 / float(tempo))
+
+
+def beat_sync(
+    features: np.ndarray, frame_rate_hz: float, beats_s: np.ndarray, duration_s: float
+) -> np.ndarray:
+    """Mean of ``features`` ``(dims, frames)`` over each beat interval -> ``(dims, len(beats))``.
+
+    Interval ``i`` runs from beat ``i`` to beat ``i+1`` (the last to the end of the track).
+    """
+    n = features.shape[1]
+    edges = np.append(np.asarray(beats_s, dtype=np.float64), duration_s)
+    idx = np.clip(np.round(edges * frame_rate_hz).astype(int), 0, n)
+    idx[1:] = np.maximum(idx[1:], idx[:-1] + 1)
+    idx = np.minimum(idx, n)
+    csum = np.concatenate([np.zeros((features.shape[0], 1)), np.cumsum(features, axis=1)], axis=1)
+    counts = np.maximum(1, idx[1:] - idx[:-1])
+    return (csum[:, idx[1:]] - csum[:, idx[:-1]]) / counts
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    s = float(x.std())
+    return (x - x.mean()) / s if s > 0 else np.zeros_like(x)
+
+
+def detect_downbeats(
+    beats_s: np.ndarray,
+    low_onset: np.ndarray,
+    beat_chroma: np.ndarray,
+    frame_rate_hz: float,
+) -> tuple[np.ndarray, int]:
+    """Downbeat times and beats per bar (3 or 4) from accents and harmonic change.
+
+    Bars begin where the bass or kick drum hits hardest (``low_onset``: onset strength below
+    ~200 Hz) and where chords change (cosine distance between consecutive beats'
+    ``beat_chroma`` ``(12, beats)``). Each beat gets the sum of both z-scores; the bar length
+    and phase whose beats score highest win, with 4/4 preferred unless 3/4 is clearly better.
+    """
+    n = len(beats_s)
+    if n < 6:
+        return np.asarray(beats_s[:1], dtype=np.float64), 4
+    frames = np.clip(np.round(np.asarray(beats_s) * frame_rate_hz).astype(int), 0, len(low_onset) - 1)
+    accent = maximum_filter1d(low_onset, size=5)[frames]
+    unit = beat_chroma / np.maximum(np.linalg.norm(beat_chroma, axis=0, keepdims=True), 1e-9)
+    change = np.concatenate([[0.0], 1.0 - np.sum(unit[:, 1:] * unit[:, :-1], axis=0)])
+    change[0] = np.median(change[1:])
+    score = _zscore(accent) + _zscore(change)
+    best: dict[int, tuple[float, int]] = {}
+    for per_bar in (3, 4):
+        means = [float(score[p::per_bar].mean()) for p in range(per_bar)]
+        phase = int(np.argmax(means))
+        best[per_bar] = (means[phase] - float(np.mean(means)), phase)
+    per_bar = 3 if best[3][0] > 1.25 * best[4][0] else 4
+    phase = best[per_bar][1]
+    return np.asarray(beats_s[phase::per_bar], dtype=np.float64), per_bar

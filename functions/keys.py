@@ -1,0 +1,142 @@
+"""Pitch-class profiles and musical key.
+
+Offers:
+- ``chroma_from_spectrum(mag, sample_rate, n_fft)``: a 12-bin chroma per frame from STFT
+  magnitudes: spectral peaks, their interpolated frequencies, folded to pitch classes after a
+  global tuning correction (the HPCP recipe, without its harmonic weighting).
+- ``estimate_tuning(...)``: how far the recording sits from A440, in semitones.
+- ``key_scores(profile)``: correlation of a pitch-class profile with all 24 major/minor keys.
+- ``estimate_key(chroma, opening_frames=0)``: ``("A minor", confidence)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+# Temperley's key profiles from the Kostka-Payne corpus ("Music and Probability", 2007),
+# tonic first. On popular music they confuse fewer keys than Krumhansl-Kessler's probe-tone
+# ratings, which overweight the tonic's neighbours.
+MAJOR_PROFILE = np.array(
+    [0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400]
+)
+MINOR_PROFILE = np.array(
+    [0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330]
+)
+# Relative major and minor keys share their notes, so a whole-track profile barely separates
+# them; songs mostly open on the tonic, so the opening bars get this extra say.
+OPENING_WEIGHT = 0.5
+# Softmax temperature turning correlations (-1..1) into a 0..1 confidence over the 24 keys.
+CONFIDENCE_TEMPERATURE = 0.05
+PEAK_FLOOR_DB = -60.0  # spectral peaks this far below the frame's loudest are noise
+
+
+def _spectral_peaks(
+    mag: np.ndarray, sample_rate: int, n_fft: int, fmin_hz: float, fmax_hz: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame index, frequency Hz, amplitude) of every local spectral maximum in the band."""
+    k0 = max(1, int(fmin_hz * n_fft / sample_rate))
+    k1 = min(mag.shape[1] - 2, int(np.ceil(fmax_hz * n_fft / sample_rate)))
+    band = np.log(np.maximum(mag[:, k0 - 1 : k1 + 2], 1e-12))
+    mid = band[:, 1:-1]
+    is_peak = (mid > band[:, :-2]) & (mid >= band[:, 2:])
+    floor = band.max(axis=1, keepdims=True) + PEAK_FLOOR_DB / 20.0 * np.log(10.0)
+    is_peak &= mid > floor
+    frames, cols = np.nonzero(is_peak)
+    a, b, c = band[frames, cols], band[frames, cols + 1], band[frames, cols + 2]
+    den = a - 2 * b + c
+    shift = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
+    freq = (k0 + cols + shift) * sample_rate / n_fft
+    amp = np.exp(b - 0.25 * (a - c) * shift)
+    return frames, freq, amp
+
+
+def estimate_tuning(freq_hz: np.ndarray, amp: np.ndarray) -> float:
+    """Deviation from A440 equal temperament in semitones (-0.5..0.5), amplitude-weighted.
+
+    Each peak's distance to its nearest semitone is an angle on a circle, so the mean is
+    circular: a recording tuned a quarter-tone off does not average to zero.
+    """
+    if len(freq_hz) == 0:
+        return 0.0
+    pitch = 69.0 + 12.0 * np.log2(freq_hz / 440.0)
+    angle = 2 * np.pi * (pitch - np.round(pitch))
+    z = np.sum(amp * np.exp(1j * angle))
+    return float(np.angle(z) / (2 * np.pi)) if abs(z) > 0 else 0.0
+
+
+def chroma_from_spectrum(
+    mag: np.ndarray,
+    sample_rate: int,
+    n_fft: int,
+    *,
+    fmin_hz: float = 60.0,
+    fmax_hz: float = 5000.0,
+    tuning_semitones: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """Chroma ``(12, frames)`` (each sounding frame's maximum is 1) and the tuning used.
+
+    ``mag`` is ``(frames, n_fft//2+1)`` STFT magnitudes. A peak adds its amplitude to its pitch
+    class with a cos^2 weight of its distance from the semitone centre, so mistuned or
+    inharmonic energy between semitones counts for little.
+    """
+    n_frames = mag.shape[0]
+    frames, freq, amp = _spectral_peaks(mag, sample_rate, n_fft, fmin_hz, fmax_hz)
+    tuning = estimate_tuning(freq, amp) if tuning_semitones is None else tuning_semitones
+    pitch = 69.0 + 12.0 * np.log2(np.maximum(freq, 1e-6) / 440.0) - tuning
+    nearest = np.round(pitch)
+    weight = amp * np.cos(np.pi * (pitch - nearest)) ** 2
+    pc = nearest.astype(np.int64) % 12
+    chroma = np.bincount(frames * 12 + pc, weights=weight, minlength=n_frames * 12)
+    chroma = chroma.reshape(n_frames, 12).T
+    peak = chroma.max(axis=0)
+    sounding = peak > 1e-3 * max(float(peak.max()), 1e-12)
+    chroma[:, sounding] /= peak[sounding]
+    chroma[:, ~sounding] = 0.0
+    return chroma, tuning
+
+
+def key_scores(profile: np.ndarray) -> np.ndarray:
+    """Pearson correlation of a 12-bin profile (C first) with the 24 keys.
+
+    Index ``k`` < 12 is the major key on tonic ``k``; ``12 + k`` the minor key on ``k``.
+    """
+    p = np.asarray(profile, dtype=np.float64)
+    p = p - p.mean()
+    norm = np.linalg.norm(p)
+    if norm == 0:
+        return np.zeros(24)
+    out = np.empty(24)
+    for m, template in enumerate((MAJOR_PROFILE, MINOR_PROFILE)):
+        t = template - template.mean()
+        t = t / np.linalg.norm(t)
+        for tonic in range(12):
+            out[12 * m + tonic] = float(np.dot(p, np.roll(t, tonic))) / norm
+    return out
+
+
+def key_name(index: int) -> str:
+    """``"C major"`` .. ``"B minor"`` for a ``key_scores`` index."""
+    return f"{NOTE_NAMES[index % 12]} {'minor' if index >= 12 else 'major'}"
+
+
+def estimate_key(chroma: np.ndarray, opening_frames: int = 0) -> tuple[str, float]:
+    """Most likely key of a chroma ``(12,)`` or ``(12, frames)`` in time order, and confidence.
+
+    With ``opening_frames`` > 0 the mean chroma of the first frames adds
+    ``OPENING_WEIGHT`` times its own correlations (see the constant). The confidence is the
+    softmax share of the winning key among all 24, so relative-key ambiguity lowers it.
+    """
+    c = np.asarray(chroma, dtype=np.float64)
+    if c.ndim == 1:
+        c = c[:, None]
+    scores = key_scores(c.mean(axis=1))
+    if opening_frames > 0 and c.shape[1] > opening_frames:
+        scores = scores + OPENING_WEIGHT * key_scores(c[:, :opening_frames].mean(axis=1))
+        scores = scores / (1.0 + OPENING_WEIGHT)
+    if not np.any(scores):
+        return "C major", 0.0
+    best = int(np.argmax(scores))
+    share = np.exp((scores - scores[best]) / CONFIDENCE_TEMPERATURE)
+    return key_name(best), float(share[best] / share.sum())

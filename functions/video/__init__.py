@@ -1,0 +1,19 @@
+"""The music video stages: song + prompt -> beat-synced 1080p30 mp4.
+
+Modules, in pipeline order:
+
+- ``beats``: beats merged with onsets, low-confidence tempo grid, beat-aligned clip slots.
+- ``lyrics``: OpenAI transcription with word timestamps (none without a key or for
+  instrumentals, said so).
+- ``plan`` / ``director`` / ``planner``: the plan's pydantic models, the director's knowledge
+  tables, and the two planners (OpenAI structured output; rule-based fallback).
+- ``references``: one image per scene and character (Replicate SDXL; procedural Pillow).
+- ``clips``: one motion clip per planned shot (Replicate SVD / text-to-video; procedural
+  ffmpeg motion clips), written as stage functions suited to ``ctx.map``.
+- ``compose``: one FFmpeg pass that fills every slot from the shots and muxes the song.
+- ``pricing``: the price table, the pre-flight estimate and the budget guard.
+- ``providers``: provider clients, timeouts and retry policies shared by the stages.
+
+Nothing here imports web, the database or modal; the pipeline lives in
+``functions.pipelines.video``.
+"""

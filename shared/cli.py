@@ -1,0 +1,212 @@
+"""The ``soundstage`` command: serve the API, run workers, and every job kind from a terminal.
+
+    soundstage serve [--host H] [--port P]     API + worker on embedded defaults
+    soundstage worker                          worker threads only (same database)
+    soundstage login --server URL              save a token for --server use
+    soundstage analyze FILE [--json]           tempo, beats, key, sections, loudness
+    soundstage jobs                            your recent jobs
+    (plus the commands of shared/cli_audio.py, cli_generate.py, cli_video.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from shared.cli_jobs import (
+    add_job_args,
+    console,
+    print_result,
+    run_job_cli,
+    save_credentials,
+)
+
+AREA_MODULES = ("shared.cli_audio", "shared.cli_generate", "shared.cli_video")
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    os.environ["SOUNDSTAGE_HOST"] = args.host
+    os.environ["SOUNDSTAGE_PORT"] = str(args.port)
+    from shared.config import get_settings, reset_settings
+
+    reset_settings()
+    s = get_settings()
+    from shared.logs import setup_logging
+
+    setup_logging(s.log_level)
+    from web.app import create_app
+
+    console.print(f"Soundstage on [bold]http://{args.host}:{args.port}[/bold]  "
+                  f"(data in {s.data_dir}, runner: {s.runner})")
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning",
+                proxy_headers=True)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from shared.runner import LocalRunner
+    from shared.services import open_services
+
+    services = open_services()
+    runner = LocalRunner(services, workers=args.threads).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    console.print(f"worker {runner.worker_id}: {runner.n_workers} threads, waiting for jobs")
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    runner.stop()
+    return 0
+
+
+def cmd_login(args) -> int:
+    import httpx
+
+    email = args.email or input("email: ")
+    password = os.environ.get("SOUNDSTAGE_PASSWORD") or getpass.getpass("password: ")
+    path = "/api/v1/auth/register" if args.register else "/api/v1/auth/login"
+    r = httpx.post(f"{args.server.rstrip('/')}{path}", json={"email": email, "password": password},
+                   timeout=30)
+    if r.status_code >= 400:
+        body = r.json()
+        console.print(f"[red]Error[/red]: {body.get('message')} [dim]({body.get('code')})[/dim]")
+        return 2
+    save_credentials(args.server, r.json())
+    console.print(f"Signed in to {args.server} as {email}.")
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from shared.config import get_settings
+    from shared.db import Database
+
+    db = Database.open(get_settings())
+    applied = db.migrate()
+    console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from shared.retention import sweep
+    from shared.services import open_services
+
+    console.print(sweep(open_services()))
+    return 0
+
+
+def _fmt_time(t: float) -> str:
+    return f"{int(t // 60)}:{t % 60:05.2f}"
+
+
+def cmd_analyze(args) -> int:
+    job = run_job_cli(args, "analyze", [Path(args.file)], {})
+    r = job["result"] or {}
+    if args.json:
+        print_result(args, job)
+        return 0
+    loud = r.get("loudness", {})
+    lines = [
+        f"[bold]{Path(args.file).name}[/bold]  {r.get('duration_s', 0):.1f} s, "
+        f"{r.get('sample_rate')} Hz, {r.get('channels')} ch",
+        f"  tempo      {r.get('tempo_bpm', 0):.1f} BPM ({r.get('time_signature', '?')}), "
+        f"{len(r.get('beats_s', []))} beats",
+        f"  key        {r.get('key')} (confidence {r.get('key_confidence', 0):.2f})",
+        f"  loudness   {loud.get('integrated_lufs')} LUFS, LRA {loud.get('lra_lu')} LU, "
+        f"true peak {loud.get('true_peak_dbtp')} dBTP",
+        "  sections   " + ", ".join(
+            f"{s.get('label')} {_fmt_time(s.get('start_s', 0))}" for s in r.get("sections", [])),
+    ]
+    if r.get("cached"):
+        lines.append("  [dim](from cache)[/dim]")
+    console.print("\n".join(lines))
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from rich.table import Table
+
+    from shared.services import open_services
+
+    if args.server:
+        from shared.cli_jobs import _client, _request
+
+        with _client(args.server) as c:
+            items = _request(args.server, c, "GET", "/api/v1/jobs", params={"limit": args.limit}).json()["items"]
+    else:
+        services = open_services()
+        user = services.auth.ensure_local_user()
+        from shared.submit import job_view
+
+        rows, _ = services.jobs.list(user.id, args.limit)
+        items = [job_view(services, r) for r in rows]
+    table = Table("id", "kind", "status", "progress", "created")
+    for j in items:
+        table.add_row(j["id"][:8], j["kind"], j["status"], f"{j['progress']:.0f}%", str(j["created_at"])[:19])
+    console.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="soundstage", description="Soundstage: an AI music studio.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the API and a worker on embedded defaults")
+    s.add_argument("--host", default=os.environ.get("SOUNDSTAGE_HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("SOUNDSTAGE_PORT", "8000")))
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("worker", help="run worker threads that take queued jobs")
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("login", help="sign in to a Soundstage server and save the token")
+    s.add_argument("--server", required=True, metavar="URL")
+    s.add_argument("--email")
+    s.add_argument("--register", action="store_true", help="create the account first")
+    s.set_defaults(func=cmd_login)
+
+    s = sub.add_parser("migrate", help="apply database migrations")
+    s.set_defaults(func=cmd_migrate)
+    s = sub.add_parser("sweep", help="delete files past their retention now")
+    s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("analyze", help="tempo, beats, key, sections and loudness of a track")
+    s.add_argument("file")
+    add_job_args(s)
+    s.set_defaults(func=cmd_analyze)
+
+    s = sub.add_parser("jobs", help="list your recent jobs")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--server", metavar="URL", default=os.environ.get("SOUNDSTAGE_SERVER"))
+    s.set_defaults(func=cmd_jobs)
+
+    for name in AREA_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        mod.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

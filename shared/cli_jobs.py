@@ -1,0 +1,286 @@
+"""What every job command of the CLI shares: submit, follow with progress bars, save outputs.
+
+The CLI is a client of the job system, never a second implementation. Without ``--server`` it
+opens the embedded services, creates the job as the built-in local user and runs it in this
+process (a worker thread) while following its events; with ``--server URL`` it uploads to a
+running API with the token saved by ``soundstage login`` and follows the job's SSE stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+console = Console(stderr=True)
+TERMINAL = ("completed", "failed", "canceled")
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("SOUNDSTAGE_CONFIG_DIR") or Path.home() / ".config" / "soundstage")
+
+
+def load_credentials(server: str) -> dict | None:
+    path = config_dir() / "credentials.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get(server.rstrip("/"))
+
+
+def save_credentials(server: str, tokens: dict) -> None:
+    path = config_dir() / "credentials.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[server.rstrip("/")] = tokens
+    path.write_text(json.dumps(data, indent=2))
+    path.chmod(0o600)
+
+
+def add_job_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", metavar="URL", default=os.environ.get("SOUNDSTAGE_SERVER"),
+                        help="send the job to a running Soundstage API instead of running it here")
+    parser.add_argument("--json", action="store_true", help="print the job's result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+class _Bars:
+    """One rich bar per stage plus the job's overall progress."""
+
+    def __init__(self, stages: list[str], enabled: bool) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<24}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
+            disable=not enabled, transient=False,
+        )
+        self.overall = self.progress.add_task("overall", total=100, note="queued")
+        self.tasks = {s: self.progress.add_task(f"  {s}", total=100, note="") for s in stages}
+
+    def __enter__(self) -> _Bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def event(self, type_: str, data: dict) -> None:
+        stage = data.get("stage")
+        if stage and stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(f"  {stage}", total=100, note="")
+        if type_ == "stage_update" and stage:
+            status = data.get("status")
+            engine = data.get("engine") or ""
+            if status == "completed":
+                self.progress.update(self.tasks[stage], completed=100, note=engine)
+            else:
+                self.progress.update(self.tasks[stage], note=f"{status} {engine}".strip())
+        elif type_ == "progress":
+            pct = float(data.get("progress", 0))
+            self.progress.update(self.overall, completed=pct, note=data.get("message") or stage or "")
+        elif type_ == "message":
+            self.progress.console.print(f"  [dim]{data.get('message', '')}[/dim]")
+        elif type_ == "completed":
+            self.progress.update(self.overall, completed=100, note="done")
+
+
+def _fail(job: dict) -> None:
+    err = job.get("error") or {}
+    console.print(f"[red]Job {job['status']}[/red]: {err.get('message', '')} "
+                  f"[dim]({err.get('code', '')})[/dim]")
+    raise SystemExit(2)
+
+
+# -- local ----------------------------------------------------------------------------------------
+
+
+def _run_local(args, kind: str, files: list[Path], params: dict) -> dict:
+    from shared.errors import SoundstageError
+    from shared.registry import get_kind
+    from shared.runner import LocalRunner
+    from shared.services import open_services
+    from shared.submit import Upload, job_view, submit_job
+
+    services = open_services()
+    try:
+        user = services.auth.ensure_local_user()
+        handles = [open(f, "rb") for f in files]
+        try:
+            job, _ = submit_job(services, user, kind, params,
+                                [Upload(f.name, h) for f, h in zip(files, handles, strict=True)])
+        except SoundstageError as e:
+            console.print(f"[red]Error[/red]: {e.message} [dim]({e.code})[/dim]")
+            raise SystemExit(2) from None
+        finally:
+            for h in handles:
+                h.close()
+        job_id = str(job["id"])
+        runner = LocalRunner(services, workers=0, maintenance=False)
+        worker = threading.Thread(target=runner.run_one, args=(job_id,), daemon=True)
+        worker.start()
+        cursor = 0
+        with _Bars(get_kind(kind).stage_names(), enabled=not args.quiet) as bars:
+            while True:
+                for ev in services.jobs.events_after(user.id, job_id, cursor):
+                    cursor = ev["id"]
+                    bars.event(ev["type"], ev["data"])
+                if not worker.is_alive():
+                    for ev in services.jobs.events_after(user.id, job_id, cursor):
+                        cursor = ev["id"]
+                        bars.event(ev["type"], ev["data"])
+                    break
+                time.sleep(0.2)
+        view = job_view(services, services.jobs.get(user.id, job_id))
+        view["_local"] = True
+        if view["status"] != "completed":
+            _fail(view)
+        args._services = services  # save_outputs copies straight from local storage
+        return view
+    except BaseException:
+        services.close()
+        raise
+
+
+# -- remote ---------------------------------------------------------------------------------------
+
+
+def _client(server: str) -> httpx.Client:
+    creds = load_credentials(server)
+    headers = {"Authorization": f"Bearer {creds['access_token']}"} if creds else {}
+    return httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=httpx.Timeout(30, read=180))
+
+
+def _refresh(server: str, client: httpx.Client) -> bool:
+    creds = load_credentials(server)
+    if not creds or not creds.get("refresh_token"):
+        return False
+    r = httpx.post(f"{server.rstrip('/')}/api/v1/auth/refresh",
+                   json={"refresh_token": creds["refresh_token"]}, timeout=30)
+    if r.status_code != 200:
+        return False
+    save_credentials(server, r.json())
+    client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    return True
+
+
+def _request(server: str, client: httpx.Client, method: str, url: str, **kw) -> httpx.Response:
+    r = client.request(method, url, **kw)
+    if r.status_code == 401 and _refresh(server, client):
+        r = client.request(method, url, **kw)
+    if r.status_code == 401:
+        console.print("[red]Not signed in[/red]: run `soundstage login --server URL` first.")
+        raise SystemExit(2)
+    return r
+
+
+def _run_remote(args, kind: str, files: list[Path], params: dict) -> dict:
+    server = args.server
+    with _client(server) as client:
+        handles = [open(f, "rb") for f in files]
+        try:
+            r = _request(server, client, "POST", "/api/v1/jobs",
+                         data={"kind": kind, "params": json.dumps(params)},
+                         files=[("files", (f.name, h)) for f, h in zip(files, handles, strict=True)])
+        finally:
+            for h in handles:
+                h.close()
+        if r.status_code >= 400:
+            body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            console.print(f"[red]Error {r.status_code}[/red]: {body.get('message', r.text)} "
+                          f"[dim]({body.get('code', '')})[/dim]")
+            raise SystemExit(2)
+        job = r.json()
+        stages = [s["name"] for s in job.get("stages", [])]
+        last_id: str | None = None
+        with _Bars(stages, enabled=not args.quiet) as bars:
+            done = False
+            while not done:
+                headers = {"Last-Event-ID": last_id} if last_id else {}
+                try:
+                    with client.stream("GET", f"/api/v1/jobs/{job['id']}/events", headers=headers) as s:
+                        etype, data, eid = None, [], None
+                        for line in s.iter_lines():
+                            if line.startswith("event:"):
+                                etype = line[6:].strip()
+                            elif line.startswith("data:"):
+                                data.append(line[5:].strip())
+                            elif line.startswith("id:"):
+                                eid = line[3:].strip()
+                            elif line == "" and etype:
+                                last_id = eid or last_id
+                                payload = json.loads("\n".join(data)) if data else {}
+                                bars.event(etype, payload)
+                                done = etype in ("completed", "error") or done
+                                etype, data, eid = None, [], None
+                except httpx.HTTPError:
+                    time.sleep(1.0)  # reconnect with Last-Event-ID: nothing is missed
+                if not done:
+                    status = _request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()["status"]
+                    done = status in TERMINAL
+        view = _request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()
+    if view["status"] != "completed":
+        _fail(view)
+    return view
+
+
+def run_job_cli(args, kind: str, files: list[Path], params: dict) -> dict:
+    """Submit a job (locally or to ``--server``), show progress, return the final job object."""
+    files = [Path(f) for f in files]
+    for f in files:
+        if not f.is_file():
+            console.print(f"[red]Error[/red]: no such file: {f}")
+            raise SystemExit(2)
+    if getattr(args, "server", None):
+        return _run_remote(args, kind, files, params)
+    return _run_local(args, kind, files, params)
+
+
+def save_outputs(args, job: dict, out: Path, names: list[str] | None = None) -> list[Path]:
+    """Copy (local) or download (remote) outputs to ``out``: a file when one output is wanted,
+    else a directory. Returns the written paths."""
+    outputs = [o for o in job.get("outputs", []) if names is None or o["name"] in names]
+    if not outputs:
+        return []
+    out = Path(out)
+    single = len(outputs) == 1 and (out.suffix != "" and not out.is_dir())
+    if not single:
+        out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    services = getattr(args, "_services", None)
+    for o in outputs:
+        dest = out if single else out / (o.get("filename") or o["name"])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if services is not None:
+            services.storage.download(o["bucket"], o["path"], dest)
+        else:
+            with httpx.stream("GET", o["url"], timeout=120, follow_redirects=True) as r:
+                r.raise_for_status()
+                with open(dest, "wb") as fh:
+                    for chunk in r.iter_bytes():
+                        fh.write(chunk)
+        written.append(dest)
+    return written
+
+
+def print_result(args, job: dict, summary: str | None = None) -> None:
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(job.get("result"), indent=2) + "\n")
+    elif summary:
+        console.print(summary)
+
+
+def copy_file(src: Path, dest: Path) -> None:
+    shutil.copyfile(src, dest)
+
+
+def as_params(**kw: Any) -> dict:
+    """Drop unset (None) options so the kind's defaults apply."""
+    return {k: v for k, v in kw.items() if v is not None}

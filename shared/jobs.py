@@ -1,0 +1,357 @@
+"""The job store: every read and write of ``jobs``, ``job_stages``, ``job_events``, ``job_costs``.
+
+The API, the workers (local threads or Modal containers) and the CLI all go through it, so the
+lifecycle ``queued -> processing -> completed | failed | canceled`` is enforced in one place.
+Reads on behalf of a user run as Supabase's ``authenticated`` role (RLS), writes as the service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from shared.db import Database
+from shared.errors import Conflict, NotFound, RateLimited
+
+log = logging.getLogger("soundstage.jobs")
+
+TERMINAL = ("completed", "failed", "canceled")
+EVENT_TYPES = ("stage_update", "progress", "message", "cost_update", "completed", "error")
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- creation -----------------------------------------------------------------------------
+
+    def check_rate_limit(self, user_id: str, per_hour: int) -> None:
+        with self.db.service() as conn:
+            row = conn.execute(
+                "select count(*) as n, min(created_at) as oldest from jobs"
+                " where user_id = %s and created_at > now() - interval '1 hour'",
+                (user_id,),
+            ).fetchone()
+        if row["n"] >= per_hour:
+            oldest = row["oldest"]
+            wait = 3600 - (dt.datetime.now(dt.UTC) - oldest).total_seconds()
+            raise RateLimited(
+                f"You can start {per_hour} jobs per hour; try again in {int(wait // 60) + 1} minutes.",
+                details={"retry_after_s": max(1, int(wait) + 1)},
+            )
+
+    def find_idempotent(self, user_id: str, key: str) -> dict | None:
+        with self.db.service() as conn:
+            return conn.execute(
+                "select * from jobs where user_id = %s and idempotency_key = %s", (user_id, key)
+            ).fetchone()
+
+    def create(
+        self,
+        *,
+        job_id: str,
+        user_id: str,
+        kind: str,
+        params: dict,
+        inputs: list[dict],
+        stages: list[str],
+        idempotency_key: str | None,
+        estimated_duration_s: float,
+        estimated_cost_usd: float,
+        budget_usd: float | None,
+        retention_days: float = 14,
+    ) -> dict:
+        with self.db.service() as conn, conn.transaction():
+            row = conn.execute(
+                "insert into jobs (id, user_id, kind, params, inputs, idempotency_key,"
+                " estimated_duration_s, estimated_remaining_s, estimated_cost_usd, budget_usd, expires_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing"
+                " returning *",
+                (
+                    job_id, user_id, kind, Jsonb(params), Jsonb(inputs), idempotency_key,
+                    estimated_duration_s, estimated_duration_s, estimated_cost_usd, budget_usd,
+                    retention_days * 86400.0,
+                ),
+            ).fetchone()
+            if row is None:  # a concurrent request with the same Idempotency-Key won
+                raise Conflict("A job with this Idempotency-Key already exists.", code="IDEMPOTENCY_CONFLICT")
+            for i, name in enumerate(stages):
+                conn.execute(
+                    "insert into job_stages (job_id, user_id, name, position) values (%s, %s, %s, %s)",
+                    (job_id, user_id, name, i),
+                )
+        return row
+
+    # -- reading (as the user: RLS applies) ---------------------------------------------------
+
+    def get(self, user_id: str, job_id: str) -> dict:
+        with self.db.as_user(user_id) as conn:
+            job = conn.execute("select * from jobs where id = %s", (job_id,)).fetchone()
+            if job is None:
+                raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
+            job["stages"] = conn.execute(
+                "select name, status, engine, attempts, started_at, completed_at, duration_s,"
+                " cost_usd, error from job_stages where job_id = %s order by position",
+                (job_id,),
+            ).fetchall()
+            job["cost_items"] = conn.execute(
+                "select stage, provider, units, unit, cost_usd, detail, created_at from job_costs"
+                " where job_id = %s order by id",
+                (job_id,),
+            ).fetchall()
+        if job["status"] == "queued":
+            # RLS hides other users' jobs; the queue position counts everyone's, so ask as service.
+            with self.db.service() as conn:
+                job["queue_position"] = conn.execute(
+                    "select count(*) as n from jobs where status = 'queued' and created_at <= %s",
+                    (job["created_at"],),
+                ).fetchone()["n"]
+        else:
+            job["queue_position"] = 0
+        return _json_safe(job)
+
+    def list(self, user_id: str, limit: int = 20, offset: int = 0, kind: str | None = None,
+             status: str | None = None) -> tuple[list[dict], int]:
+        where, args = ["true"], []
+        if kind:
+            where.append("kind = %s")
+            args.append(kind)
+        if status:
+            where.append("status = %s")
+            args.append(status)
+        cond = " and ".join(where)
+        with self.db.as_user(user_id) as conn:
+            total = conn.execute(f"select count(*) as n from jobs where {cond}", args).fetchone()["n"]
+            rows = conn.execute(
+                f"select * from jobs where {cond} order by created_at desc, id limit %s offset %s",
+                [*args, limit, offset],
+            ).fetchall()
+        return [_json_safe(r) for r in rows], int(total)
+
+    def events_after(self, user_id: str, job_id: str, after_id: int, limit: int = 500) -> list[dict]:
+        with self.db.as_user(user_id) as conn:
+            rows = conn.execute(
+                "select id, type, data, created_at from job_events where job_id = %s and id > %s"
+                " order by id limit %s",
+                (job_id, after_id, limit),
+            ).fetchall()
+        return [_json_safe(r) for r in rows]
+
+    def status_of(self, job_id: str) -> dict | None:
+        with self.db.service() as conn:
+            return conn.execute(
+                "select id, user_id, kind, status, cancel_requested from jobs where id = %s", (job_id,)
+            ).fetchone()
+
+    def load(self, job_id: str) -> dict:
+        with self.db.service() as conn:
+            row = conn.execute("select * from jobs where id = %s", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
+        return row
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def add_event(self, conn, job: dict, type_: str, data: dict) -> int:
+        assert type_ in EVENT_TYPES, type_
+        row = conn.execute(
+            "insert into job_events (job_id, user_id, type, data) values (%s, %s, %s, %s) returning id",
+            (job["id"], job["user_id"], type_, Jsonb(_json_safe(data))),
+        ).fetchone()
+        return row["id"]
+
+    def event(self, job: dict, type_: str, data: dict) -> int:
+        with self.db.service() as conn:
+            return self.add_event(conn, job, type_, data)
+
+    def claim(self, worker_id: str, job_id: str | None = None) -> dict | None:
+        """Atomically take the oldest queued job (or ``job_id``); None when there is none."""
+        pick = "id = %s and status = 'queued'" if job_id else "status = 'queued'"
+        args: list[Any] = [job_id] if job_id else []
+        with self.db.service() as conn, conn.transaction():
+            row = conn.execute(
+                "update jobs set status = 'processing', attempts = attempts + 1, worker_id = %s,"
+                " heartbeat_at = now(), started_at = coalesce(started_at, now()), updated_at = now()"
+                f" where id = (select id from jobs where {pick} order by created_at"
+                " for update skip locked limit 1) returning *",
+                [worker_id, *args],
+            ).fetchone()
+            if row is not None:
+                self.add_event(conn, row, "message", {
+                    "message": f"Started (attempt {row['attempts']}).", "worker": worker_id,
+                })
+        return row
+
+    def heartbeat(self, job_id: str, worker_id: str) -> bool:
+        """Refresh the heartbeat; False if this worker no longer owns the job."""
+        with self.db.service() as conn:
+            row = conn.execute(
+                "update jobs set heartbeat_at = now() where id = %s and worker_id = %s"
+                " and status = 'processing' returning id",
+                (job_id, worker_id),
+            ).fetchone()
+        return row is not None
+
+    def recover_stale(self, stale_after_s: float, max_attempts: int) -> list[tuple[str, str]]:
+        """Requeue (or fail, once out of attempts) jobs whose worker stopped heartbeating."""
+        out: list[tuple[str, str]] = []
+        with self.db.service() as conn, conn.transaction():
+            rows = conn.execute(
+                "select * from jobs where status = 'processing'"
+                " and heartbeat_at < now() - make_interval(secs => %s) for update skip locked",
+                (stale_after_s,),
+            ).fetchall()
+            for job in rows:
+                if job["attempts"] < max_attempts and not job["cancel_requested"]:
+                    conn.execute(
+                        "update jobs set status = 'queued', worker_id = null, current_stage = null,"
+                        " progress = 0, updated_at = now() where id = %s",
+                        (job["id"],),
+                    )
+                    conn.execute(
+                        "update job_stages set status = 'pending', started_at = null,"
+                        " completed_at = null where job_id = %s and status = 'running'",
+                        (job["id"],),
+                    )
+                    self.add_event(conn, job, "message", {
+                        "message": "The worker running this job stopped responding; it was queued again.",
+                    })
+                    out.append((str(job["id"]), "requeued"))
+                else:
+                    self._fail(conn, job, "WORKER_LOST",
+                               "The worker running this job stopped responding; please retry.", True)
+                    out.append((str(job["id"]), "failed"))
+        for job_id, what in out:
+            log.warning("stale job %s", what, extra={"job_id": job_id})
+        return out
+
+    def _fail(self, conn, job: dict, code: str, message: str, retryable: bool) -> None:
+        conn.execute(
+            "update jobs set status = 'failed', error_code = %s, error_message = %s,"
+            " error_retryable = %s, completed_at = now(), updated_at = now(), worker_id = null"
+            " where id = %s",
+            (code, message, retryable, job["id"]),
+        )
+        conn.execute(
+            "update job_stages set status = 'failed', completed_at = now() where job_id = %s"
+            " and status = 'running'",
+            (job["id"],),
+        )
+        self.add_event(conn, job, "error", {"code": code, "message": message, "retryable": retryable})
+
+    def fail(self, job: dict, code: str, message: str, retryable: bool) -> None:
+        with self.db.service() as conn, conn.transaction():
+            self._fail(conn, job, code, message, retryable)
+
+    def complete(self, job: dict, result: dict) -> None:
+        with self.db.service() as conn, conn.transaction():
+            conn.execute(
+                "update jobs set status = 'completed', result = %s, progress = 100,"
+                " estimated_remaining_s = 0, completed_at = now(), updated_at = now(),"
+                " worker_id = null where id = %s",
+                (Jsonb(_json_safe(result)), job["id"]),
+            )
+            row = conn.execute(
+                "select outputs, total_cost_usd from jobs where id = %s", (job["id"],)
+            ).fetchone()
+            self.add_event(conn, job, "completed", {
+                "outputs": [o["name"] for o in row["outputs"]],
+                "total_cost_usd": float(row["total_cost_usd"]),
+            })
+
+    def mark_canceled(self, job: dict, message: str = "Canceled by the user.") -> None:
+        with self.db.service() as conn, conn.transaction():
+            conn.execute(
+                "update jobs set status = 'canceled', completed_at = now(), updated_at = now(),"
+                " worker_id = null, error_code = 'CANCELED', error_message = %s,"
+                " error_retryable = false where id = %s",
+                (message, job["id"]),
+            )
+            conn.execute(
+                "update job_stages set status = 'skipped' where job_id = %s"
+                " and status in ('pending', 'running')",
+                (job["id"],),
+            )
+            self.add_event(conn, job, "error", {"code": "CANCELED", "message": message, "retryable": False})
+
+    def cancel(self, user_id: str, job_id: str) -> dict:
+        job = self.get(user_id, job_id)  # 404 for someone else's job
+        if job["status"] in TERMINAL:
+            raise Conflict(f"The job is already {job['status']}.", code="JOB_FINISHED")
+        with self.db.service() as conn, conn.transaction():
+            row = conn.execute(
+                "update jobs set cancel_requested = true, updated_at = now() where id = %s"
+                " returning *",
+                (job_id,),
+            ).fetchone()
+        if row["status"] == "queued":
+            # Nobody runs it yet: claim it for cancellation so no worker picks it up meanwhile.
+            claimed = self.claim("canceler", job_id)
+            if claimed is not None:
+                self.mark_canceled(claimed)
+        return self.get(user_id, job_id)
+
+    def delete(self, user_id: str, job_id: str) -> dict:
+        job = self.get(user_id, job_id)
+        if job["status"] == "processing":
+            raise Conflict("The job is still running; cancel it first.", code="JOB_RUNNING")
+        with self.db.service() as conn:
+            conn.execute("delete from jobs where id = %s and user_id = %s", (job_id, user_id))
+        return job
+
+    # -- stats ----------------------------------------------------------------------------------
+
+    def stats(self, user_id: str | None = None) -> dict:
+        with self.db.service() as conn:
+            counts = conn.execute(
+                "select status, count(*) as n from jobs group by status"
+            ).fetchall()
+            per_kind = conn.execute(
+                "select kind, count(*) filter (where status = 'completed') as completed,"
+                " count(*) filter (where status = 'failed') as failed,"
+                " percentile_cont(0.5) within group (order by extract(epoch from completed_at - started_at))"
+                "   filter (where status = 'completed') as p50,"
+                " percentile_cont(0.95) within group (order by extract(epoch from completed_at - started_at))"
+                "   filter (where status = 'completed') as p95,"
+                " percentile_cont(0.99) within group (order by extract(epoch from completed_at - started_at))"
+                "   filter (where status = 'completed') as p99"
+                " from jobs where created_at > now() - interval '7 days' group by kind order by kind"
+            ).fetchall()
+        queue = {s: 0 for s in ("queued", "processing", "completed", "failed", "canceled")}
+        queue.update({r["status"]: r["n"] for r in counts})
+        kinds = {}
+        for r in per_kind:
+            done = r["completed"] + r["failed"]
+            kinds[r["kind"]] = {
+                "completed": r["completed"],
+                "failed": r["failed"],
+                "success_rate": round(r["completed"] / done, 4) if done else None,
+                "duration_p50_s": None if r["p50"] is None else round(float(r["p50"]), 3),
+                "duration_p95_s": None if r["p95"] is None else round(float(r["p95"]), 3),
+                "duration_p99_s": None if r["p99"] is None else round(float(r["p99"]), 3),
+            }
+        total_done = sum(k["completed"] + k["failed"] for k in kinds.values())
+        total_ok = sum(k["completed"] for k in kinds.values())
+        return {
+            "queue": queue,
+            "kinds": kinds,
+            "success_rate": round(total_ok / total_done, 4) if total_done else None,
+            "window": "7d",
+        }

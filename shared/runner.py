@@ -1,0 +1,540 @@
+"""Who runs a job: the context pipelines see, the one execution routine, and the runners.
+
+- ``execute_job(services, job, worker_id, executor)``: builds a :class:`DbJobContext`, heartbeats
+  while the pipeline runs, and records the outcome (completed / failed with a stable code /
+  canceled). Local threads and Modal's ``run_job`` both call it, so a job's life is the same.
+- ``LocalRunner``: worker threads that claim queued jobs with ``FOR UPDATE SKIP LOCKED``, plus a
+  maintenance thread that requeues (or fails) jobs whose worker stopped heartbeating and runs the
+  retention sweeper every ``retention_sweep_s``.
+- ``ModalRunner``: ``run_job.spawn(job_id)`` on the deployed Modal app; stage functions become
+  ``.remote()`` / ``.map()`` calls through :class:`ModalExecutor`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from shared.context import InputFile, OutputFile
+from shared.errors import BudgetExceeded, JobCanceled, SoundstageError
+from shared.registry import JobKind, get_kind
+from shared.services import Services
+from shared.storage import safe_filename
+
+log = logging.getLogger("soundstage.runner")
+
+PROGRESS_EVENT_INTERVAL_S = 0.25
+
+
+# -- stage execution: in-process or on Modal ----------------------------------------------------
+
+
+class LocalExecutor:
+    """Stage functions run in this process; ``map`` is a bounded thread pool."""
+
+    def __init__(self, max_workers: int = 2) -> None:
+        self.max_workers = max(1, max_workers)
+
+    def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        return fn(**kwargs)
+
+    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]:
+        if len(items) <= 1:
+            return [fn(**kw) for kw in items]
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+            return list(pool.map(lambda kw: fn(**kw), items))
+
+
+# Stage functions that run as their own Modal functions: python name -> Modal function name.
+# modal_app.py defines each of them; anything not listed runs inside ``run_job``'s container.
+REMOTE_STAGES: dict[str, str] = {}
+
+
+def remote_stage(modal_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a stage function as a Modal function of its own (GPU image, fan-out with .map)."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        REMOTE_STAGES[f"{fn.__module__}.{fn.__qualname__}"] = modal_name
+        return fn
+
+    return deco
+
+
+class ModalExecutor(LocalExecutor):
+    def __init__(self, app_name: str, max_workers: int = 8) -> None:
+        super().__init__(max_workers)
+        self.app_name = app_name
+
+    def _remote(self, fn: Callable[..., Any]):
+        name = REMOTE_STAGES.get(f"{fn.__module__}.{fn.__qualname__}")
+        if name is None:
+            return None
+        import modal
+
+        return modal.Function.from_name(self.app_name, name)
+
+    # Modal stage wrappers in modal_app.py take one positional dict (the stage's keyword
+    # arguments), so ``.remote(kw)`` and ``.map([kw, ...])`` share one calling convention.
+    def call(self, fn, kwargs):
+        remote = self._remote(fn)
+        return remote.remote(kwargs) if remote is not None else fn(**kwargs)
+
+    def map(self, fn, items):
+        remote = self._remote(fn)
+        if remote is None:
+            return super().map(fn, items)
+        return list(remote.map(list(items)))
+
+
+# -- the context ---------------------------------------------------------------------------------
+
+
+class _Stage:
+    def __init__(self, ctx: DbJobContext, name: str, engine: str | None) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.engine = engine
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        self.ctx._stage_progress(self.name, fraction, message)
+
+
+class DbJobContext:
+    """A :class:`shared.context.JobContext` that writes rows and events as the job runs."""
+
+    def __init__(self, services: Services, job: dict, kind: JobKind, worker_id: str,
+                 executor: LocalExecutor) -> None:
+        self.services = services
+        self.store = services.jobs
+        self.job = job
+        self.job_id = str(job["id"])
+        self.user_id = str(job["user_id"])
+        self.kind = kind.name
+        self.kind_def = kind
+        self.worker_id = worker_id
+        self.executor = executor
+        self.params = kind.params.model_validate(job["params"])
+        self.budget_usd = float(job["budget_usd"]) if job.get("budget_usd") is not None else None
+        self.total_cost_usd = 0.0
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"soundstage-{self.job_id[:8]}-"))
+        self.inputs: list[InputFile] = []
+        self._weights = self._stage_offsets(kind.stages)
+        self._current: str | None = None
+        self._last_event = 0.0
+        self._last_pct = -1.0
+        self._last_cancel_check = 0.0
+        self._lost = threading.Event()
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _stage_offsets(stages: list[tuple[str, float]]) -> dict[str, tuple[float, float]]:
+        total = sum(w for _, w in stages) or 1.0
+        out, acc = {}, 0.0
+        for name, w in stages:
+            out[name] = (acc / total * 100.0, w / total * 100.0)
+            acc += w
+        return out
+
+    # inputs ---------------------------------------------------------------------------------
+
+    def materialise_inputs(self) -> None:
+        folder = self.workdir / "inputs"
+        for i, spec in enumerate(self.job["inputs"]):
+            dest = folder / f"{i}_{safe_filename(spec.get('filename', 'input'))}"
+            self.services.storage.download(spec["bucket"], spec["path"], dest)
+            self.inputs.append(InputFile(
+                path=dest, filename=spec.get("filename", dest.name), bucket=spec["bucket"],
+                object_path=spec["path"], size_bytes=int(spec.get("size_bytes", 0)),
+                sha256=spec.get("sha256", ""),
+            ))
+
+    # stages and progress ---------------------------------------------------------------------
+
+    @contextmanager
+    def stage(self, name: str, engine: str | None = None) -> Iterator[_Stage]:
+        self.check_canceled(force=True)
+        handle = _Stage(self, name, engine)
+        started = time.monotonic()
+        with self.store.db.service() as conn, conn.transaction():
+            conn.execute(
+                "insert into job_stages (job_id, user_id, name, position, status, engine, attempts,"
+                " started_at) values (%s, %s, %s, 1000, 'running', %s, 1, now())"
+                " on conflict (job_id, name) do update set status = 'running', engine = excluded.engine,"
+                " attempts = job_stages.attempts + 1, started_at = now(), completed_at = null, error = null",
+                (self.job_id, self.user_id, name, engine),
+            )
+            pct = self._weights.get(name, (None, 0))[0]
+            conn.execute(
+                "update jobs set current_stage = %s, progress = greatest(progress, coalesce(%s, progress)),"
+                " updated_at = now() where id = %s",
+                (name, pct, self.job_id),
+            )
+            self.store.add_event(conn, self.job, "stage_update",
+                                 {"stage": name, "status": "running", "engine": engine,
+                                  "progress": pct})
+        self._current = name
+        log.info("stage started", extra={"job_id": self.job_id, "stage": name, "engine": engine})
+        try:
+            yield handle
+        except BaseException as exc:
+            duration = time.monotonic() - started
+            status = "skipped" if isinstance(exc, JobCanceled) else "failed"
+            with self.store.db.service() as conn, conn.transaction():
+                conn.execute(
+                    "update job_stages set status = %s, completed_at = now(), duration_s = %s,"
+                    " engine = %s, error = %s where job_id = %s and name = %s",
+                    (status, duration, handle.engine, str(exc)[:500], self.job_id, name),
+                )
+                self.store.add_event(conn, self.job, "stage_update",
+                                     {"stage": name, "status": status, "engine": handle.engine,
+                                      "duration_s": round(duration, 3)})
+            raise
+        duration = time.monotonic() - started
+        start_pct, width = self._weights.get(name, (0.0, 0.0))
+        with self.store.db.service() as conn, conn.transaction():
+            conn.execute(
+                "update job_stages set status = 'completed', completed_at = now(), duration_s = %s,"
+                " engine = %s where job_id = %s and name = %s",
+                (duration, handle.engine, self.job_id, name),
+            )
+            self.store.add_event(conn, self.job, "stage_update",
+                                 {"stage": name, "status": "completed", "engine": handle.engine,
+                                  "duration_s": round(duration, 3)})
+        self._set_progress(start_pct + width, None, force=True)
+        log.info("stage completed", extra={"job_id": self.job_id, "stage": name,
+                                          "engine": handle.engine, "duration_s": round(duration, 3)})
+
+    def _stage_progress(self, name: str, fraction: float, message: str | None) -> None:
+        start, width = self._weights.get(name, (None, None))
+        if start is None:
+            self.message(message) if message else None
+            return
+        self._set_progress(start + width * min(1.0, max(0.0, fraction)), message)
+
+    def progress(self, percent: float, message: str | None = None) -> None:
+        self._set_progress(percent, message)
+
+    def _set_progress(self, percent: float, message: str | None, force: bool = False) -> None:
+        percent = round(min(100.0, max(0.0, float(percent))), 1)
+        now = time.monotonic()
+        if not force and (now - self._last_event < PROGRESS_EVENT_INTERVAL_S or percent <= self._last_pct):
+            return
+        self._last_event = now
+        self._last_pct = max(self._last_pct, percent)
+        elapsed = now - self._started
+        remaining = elapsed * (100.0 - percent) / percent if percent >= 5 else None
+        with self.store.db.service() as conn, conn.transaction():
+            conn.execute(
+                "update jobs set progress = greatest(progress, %s),"
+                " estimated_remaining_s = coalesce(%s, estimated_remaining_s), updated_at = now()"
+                " where id = %s",
+                (percent, remaining, self.job_id),
+            )
+            data = {"progress": percent, "stage": self._current}
+            if message:
+                data["message"] = message
+            if remaining is not None:
+                data["estimated_remaining_s"] = round(remaining, 1)
+            self.store.add_event(conn, self.job, "progress", data)
+        self.check_canceled()
+
+    def message(self, text: str, **data: Any) -> None:
+        self.store.event(self.job, "message", {"message": text, "stage": self._current, **data})
+
+    # money -------------------------------------------------------------------------------------
+
+    def cost(self, provider: str, units: float, usd: float, *, unit: str = "seconds",
+             detail: str = "") -> None:
+        with self._lock:
+            self.total_cost_usd += float(usd)
+            total = self.total_cost_usd
+        with self.store.db.service() as conn, conn.transaction():
+            conn.execute(
+                "insert into job_costs (job_id, user_id, stage, provider, units, unit, cost_usd, detail)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (self.job_id, self.user_id, self._current, provider, units, unit, usd, detail),
+            )
+            conn.execute(
+                "update jobs set total_cost_usd = total_cost_usd + %s where id = %s", (usd, self.job_id)
+            )
+            if self._current:
+                conn.execute(
+                    "update job_stages set cost_usd = cost_usd + %s where job_id = %s and name = %s",
+                    (usd, self.job_id, self._current),
+                )
+            self.store.add_event(conn, self.job, "cost_update", {
+                "stage": self._current, "provider": provider, "units": units, "unit": unit,
+                "cost_usd": round(float(usd), 6), "total_cost_usd": round(total, 6),
+            })
+        log.info("cost", extra={"job_id": self.job_id, "stage": self._current,
+                                "cost_usd": round(float(usd), 6)})
+
+    def ensure_budget(self, next_cost_usd: float) -> None:
+        """Raise BUDGET_EXCEEDED if spending ``next_cost_usd`` more would pass the job's budget."""
+        if self.budget_usd is not None and self.total_cost_usd + next_cost_usd > self.budget_usd:
+            raise BudgetExceeded(
+                f"This job would cost more than its ${self.budget_usd:.2f} budget "
+                f"(spent ${self.total_cost_usd:.2f}, next step ${next_cost_usd:.2f}).",
+            )
+
+    # files -------------------------------------------------------------------------------------
+
+    def output(self, name: str, path: Path, *, bucket: str = "audio-outputs",
+               content_type: str | None = None, filename: str | None = None,
+               meta: dict[str, Any] | None = None) -> OutputFile:
+        fname = safe_filename(filename or Path(path).name)
+        obj_path = f"{self.user_id}/{self.job_id}/{safe_filename(name)}-{fname}"
+        stored = self.services.storage.put(bucket, obj_path, Path(path), owner=self.user_id,
+                                           content_type=content_type)
+        out = OutputFile(name=name, bucket=bucket, object_path=obj_path,
+                         content_type=stored.content_type, size_bytes=stored.size_bytes,
+                         filename=fname, meta=meta or {})
+        record = {"name": name, "bucket": bucket, "path": obj_path, "filename": fname,
+                  "content_type": stored.content_type, "size_bytes": stored.size_bytes,
+                  "meta": meta or {}}
+        with self.store.db.service() as conn, conn.transaction():
+            conn.execute(
+                "update jobs set outputs = (select coalesce(jsonb_agg(o), '[]'::jsonb) from"
+                " jsonb_array_elements(outputs) o where o->>'name' <> %s) || jsonb_build_array(%s::jsonb)"
+                " where id = %s",
+                (name, Jsonb(record), self.job_id),
+            )
+        return out
+
+    def discard_outputs(self, names: Sequence[str]) -> list[str]:
+        """Remove outputs that served their purpose (e.g. video clips after composition)."""
+        job = self.store.load(self.job_id)
+        gone = [o for o in job["outputs"] if o["name"] in set(names)]
+        by_bucket: dict[str, list[str]] = {}
+        for o in gone:
+            by_bucket.setdefault(o["bucket"], []).append(o["path"])
+        for bucket, paths in by_bucket.items():
+            self.services.storage.remove(bucket, paths)
+        with self.store.db.service() as conn:
+            conn.execute(
+                "update jobs set outputs = (select coalesce(jsonb_agg(o), '[]'::jsonb) from"
+                " jsonb_array_elements(outputs) o where not (o->>'name' = any(%s))) where id = %s",
+                (list(names), self.job_id),
+            )
+        return [o["name"] for o in gone]
+
+    # fan-out -----------------------------------------------------------------------------------
+
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        return self.executor.call(fn, kwargs)
+
+    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]:
+        return self.executor.map(fn, list(items))
+
+    # cache -------------------------------------------------------------------------------------
+
+    def cache_get(self, namespace: str, key: str) -> Any | None:
+        with self.store.db.service() as conn:
+            row = conn.execute(
+                "select value from analysis_cache where user_id = %s and namespace = %s and key = %s"
+                " and expires_at > now()",
+                (self.user_id, namespace, key),
+            ).fetchone()
+        return row["value"] if row else None
+
+    def cache_put(self, namespace: str, key: str, value: Any) -> None:
+        with self.store.db.service() as conn:
+            conn.execute(
+                "insert into analysis_cache (user_id, namespace, key, value) values (%s, %s, %s, %s)"
+                " on conflict (user_id, namespace, key) do update set value = excluded.value,"
+                " created_at = now(), expires_at = now() + interval '14 days'",
+                (self.user_id, namespace, key, Jsonb(value)),
+            )
+
+    # cancellation ------------------------------------------------------------------------------
+
+    def check_canceled(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._lost.is_set():
+            raise JobCanceled("This worker lost the job (it was taken over).", code="WORKER_LOST")
+        if not force and now - self._last_cancel_check < 1.0:
+            return
+        self._last_cancel_check = now
+        row = self.store.status_of(self.job_id)
+        if row is None or row["cancel_requested"]:
+            raise JobCanceled("Canceled by the user.")
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# -- executing one job --------------------------------------------------------------------------
+
+
+def execute_job(services: Services, job: dict, worker_id: str, executor: LocalExecutor) -> str:
+    """Run a claimed job to its end; returns the final status. Never raises for job errors."""
+    store = services.jobs
+    kind = get_kind(job["kind"])
+    ctx: DbJobContext | None = None
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(services.settings.heartbeat_s):
+            try:
+                if not store.heartbeat(str(job["id"]), worker_id) and ctx is not None:
+                    ctx._lost.set()
+            except Exception:  # noqa: BLE001 - a missed beat is retried next period
+                log.warning("heartbeat failed", extra={"job_id": str(job["id"])})
+
+    beater = threading.Thread(target=beat, name=f"heartbeat-{str(job['id'])[:8]}", daemon=True)
+    beater.start()
+    started = time.monotonic()
+    try:
+        if job.get("outputs"):
+            with services.db.service() as conn:  # a retried attempt starts with a clean slate
+                conn.execute("update jobs set outputs = '[]'::jsonb where id = %s", (job["id"],))
+        ctx = DbJobContext(services, job, kind, worker_id, executor)
+        ctx.materialise_inputs()
+        result = kind.run(ctx)
+        ctx.check_canceled(force=True)
+        store.complete(job, result or {})
+        status = "completed"
+    except JobCanceled as e:
+        if e.code == "WORKER_LOST":
+            status = "lost"  # another worker owns it now; write nothing
+        else:
+            store.mark_canceled(job)
+            status = "canceled"
+    except SoundstageError as e:
+        store.fail(job, e.code, e.message, e.retryable)
+        status = "failed"
+    except Exception as e:  # noqa: BLE001 - any crash becomes a failed job, never a lost one
+        log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
+        store.fail(job, "INTERNAL_ERROR",
+                   f"The job failed unexpectedly ({type(e).__name__}); it can be retried.", True)
+        status = "failed"
+    finally:
+        stop.set()
+        if ctx is not None:
+            ctx.cleanup()
+    log.info("job finished", extra={"job_id": str(job["id"]), "kind": job["kind"], "status": status,
+                                    "duration_s": round(time.monotonic() - started, 3)})
+    return status
+
+
+# -- runners ------------------------------------------------------------------------------------
+
+
+def new_worker_id(prefix: str = "local") -> str:
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class LocalRunner:
+    """Worker threads in this process, plus stale-job recovery and the retention sweeper."""
+
+    def __init__(self, services: Services, workers: int | None = None, *,
+                 maintenance: bool = True) -> None:
+        self.services = services
+        self.n_workers = services.settings.workers if workers is None else workers
+        self.executor = LocalExecutor(max_workers=max(2, self.n_workers))
+        self.maintenance = maintenance
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.worker_id = new_worker_id()
+
+    def submit(self, job_id: str) -> None:
+        self._wake.set()
+
+    def start(self) -> LocalRunner:
+        for i in range(self.n_workers):
+            t = threading.Thread(target=self._work, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.maintenance:
+            t = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def run_one(self, job_id: str | None = None) -> str | None:
+        """Claim one queued job (or ``job_id``) and run it here; None if nothing was claimable."""
+        job = self.services.jobs.claim(self.worker_id, job_id)
+        if job is None:
+            return None
+        return execute_job(self.services, job, self.worker_id, self.executor)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_one() is None:
+                    self._wake.wait(1.0)
+                    self._wake.clear()
+            except Exception:  # noqa: BLE001 - keep the worker alive (e.g. DB restart)
+                log.exception("worker loop error")
+                self._stop.wait(2.0)
+
+    def _maintain(self) -> None:
+        from shared.retention import sweep
+
+        s = self.services.settings
+        next_sweep = time.monotonic() + 5.0
+        while not self._stop.wait(min(5.0, s.stale_after_s / 2)):
+            try:
+                if self.services.jobs.recover_stale(s.stale_after_s, s.max_attempts):
+                    self._wake.set()
+                if time.monotonic() >= next_sweep:
+                    sweep(self.services)
+                    next_sweep = time.monotonic() + s.retention_sweep_s
+            except Exception:  # noqa: BLE001
+                log.exception("maintenance error")
+
+
+class ModalRunner:
+    """Jobs run in Modal: ``run_job.spawn(job_id)``; recovery runs on a Modal schedule."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def submit(self, job_id: str) -> None:
+        import modal
+
+        fn = modal.Function.from_name(self.services.settings.modal_app_name, "run_job")
+        fn.spawn(job_id)
+
+    def start(self) -> ModalRunner:
+        return self
+
+    def stop(self, timeout: float = 0) -> None:
+        return None
+
+
+def open_runner(services: Services) -> LocalRunner | ModalRunner:
+    if services.settings.runner == "modal":
+        return ModalRunner(services)
+    return LocalRunner(services)
+
+
+def run_job_by_id(services: Services, job_id: str, executor: LocalExecutor | None = None) -> str:
+    """What Modal's ``run_job`` does: claim this job and run it (no-op if already taken)."""
+    worker_id = new_worker_id("modal")
+    job = services.jobs.claim(worker_id, job_id)
+    if job is None:
+        return "not-claimed"
+    executor = executor or ModalExecutor(services.settings.modal_app_name)
+    return execute_job(services, job, worker_id, executor)

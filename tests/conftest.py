@@ -1,0 +1,174 @@
+"""Shared fixtures: one embedded Postgres per test session, the app with real worker threads,
+fresh users, and helpers to run jobs through the API or a pipeline in-process."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SOUNDSTAGE_LOG_LEVEL", "WARNING")
+
+from shared.config import Settings  # noqa: E402
+from shared.db import Database  # noqa: E402
+from shared.services import Services, open_services  # noqa: E402
+from tests.recording import PipelineRun, run_pipeline_in_process  # noqa: E402
+
+TERMINAL = ("completed", "failed", "canceled")
+
+
+def make_settings(data_dir: Path, **over) -> Settings:
+    base = dict(
+        data_dir=data_dir,
+        public_url="http://testserver",
+        heartbeat_s=0.5,
+        stale_after_s=3.0,
+        workers=2,
+        rate_limit_per_hour=1000,
+        log_level="WARNING",
+        signing_secret="test-signing-secret",
+    )
+    base.update(over)
+    return Settings(**base)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("pg")
+    url = Database.embedded_url(data, cleanup_mode="delete")
+    yield url
+    Database.stop_embedded()
+
+
+@pytest.fixture(scope="session")
+def services(pg_url, tmp_path_factory) -> Iterator[Services]:
+    data = tmp_path_factory.mktemp("data")
+    svc = open_services(make_settings(data, database_url=pg_url))
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def app(services):
+    from shared.runner import LocalRunner
+    from web.app import create_app
+
+    runner = LocalRunner(services, workers=2).start()
+    application = create_app(services, runner)
+    yield application
+    runner.stop()
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def new_user(client) -> Callable[[], dict]:
+    """Register a fresh user; returns {'email', 'password', 'headers', 'tokens'}."""
+
+    def make() -> dict:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        password = "correct horse battery"
+        r = client.post("/api/v1/auth/register", json={"email": email, "password": password})
+        assert r.status_code == 201, r.text
+        tokens = r.json()
+        return {"email": email, "password": password, "tokens": tokens,
+                "headers": {"Authorization": f"Bearer {tokens['access_token']}"}}
+
+    return make
+
+
+class Api:
+    """A TestClient bound to one user's token."""
+
+    def __init__(self, client, headers: dict) -> None:
+        self.client = client
+        self.headers = headers
+
+    def __getattr__(self, method: str):
+        fn = getattr(self.client, method)
+
+        def call(url: str, **kw):
+            kw["headers"] = {**self.headers, **kw.get("headers", {})}
+            return fn(url, **kw)
+
+        return call
+
+    def create_job(self, kind: str, files: list[Path] = (), params: dict | None = None,
+                   headers: dict | None = None):
+        import json
+
+        handles = [open(f, "rb") for f in files]
+        try:
+            r = self.post(
+                "/api/v1/jobs",
+                data={"kind": kind, **({"params": json.dumps(params)} if params is not None else {})},
+                files=[("files", (Path(f).name, h)) for f, h in zip(files, handles, strict=True)],
+                headers=headers or {},
+            )
+        finally:
+            for h in handles:
+                h.close()
+        return r
+
+    def wait(self, job_id: str, timeout_s: float = 180.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.get(f"/api/v1/jobs/{job_id}").json()
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} did not finish in {timeout_s}s: {job}")
+
+    def run(self, kind: str, files: list[Path] = (), params: dict | None = None,
+            timeout_s: float = 180.0) -> dict:
+        r = self.create_job(kind, files, params)
+        assert r.status_code == 202, r.text
+        return self.wait(r.json()["id"], timeout_s)
+
+    def fetch(self, url: str) -> bytes:
+        """Follow a signed URL served by this app."""
+        path = url.replace("http://testserver", "")
+        r = self.client.get(path)
+        assert r.status_code == 200, r.text
+        return r.content
+
+
+@pytest.fixture
+def api(client, new_user) -> Api:
+    return Api(client, new_user()["headers"])
+
+
+@pytest.fixture
+def api_run(api) -> Callable[..., dict]:
+    return api.run
+
+
+@pytest.fixture
+def run_pipeline(tmp_path) -> Callable[..., PipelineRun]:
+    def run(kind: str, files: list[Path], params: dict | None = None, **kw) -> PipelineRun:
+        return run_pipeline_in_process(kind, [Path(f) for f in files], params or {},
+                                       workdir=tmp_path / f"run-{uuid.uuid4().hex[:6]}", **kw)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def song_wav(tmp_path_factory) -> Path:
+    """A 12 s synthesized song (120 BPM, A minor) as 16-bit WAV."""
+    from functions.audio_io import save_audio
+    from tests.synth import synth_song
+
+    audio, _ = synth_song(bpm=120, key="A minor", duration_s=12.0)
+    path = tmp_path_factory.mktemp("audio") / "song.wav"
+    save_audio(path, audio, "wav")
+    return path

@@ -1,0 +1,163 @@
+"""The FastAPI app: routers per resource, one place that maps errors to responses.
+
+``create_app(services=None, runner=None)`` builds the app; by default it opens the services from
+the environment (embedded Postgres, local storage, local auth) and starts a ``LocalRunner``
+(worker threads in this process) — or hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import SoundstageError
+from shared.registry import load_kinds
+from shared.runner import open_runner
+from shared.services import Services, open_services
+from web.deps import CurrentUser
+from web.routers import auth, jobs, system
+
+log = logging.getLogger("soundstage.web")
+
+OPTIONAL_ROUTERS = ("web.routers.genres",)  # routers that arrive with their job kinds
+
+
+def error_body(code: str, message: str, retryable: bool = False, **extra) -> dict:
+    return {"code": code, "message": message, "retryable": retryable, **extra}
+
+
+def create_app(services: Services | None = None, runner=None, *, start_runner: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if app.state.services is None:
+            app.state.services = open_services()
+        if app.state.runner is None:
+            app.state.runner = open_runner(app.state.services)
+            app.state.owns_runner = True
+        if start_runner and getattr(app.state, "owns_runner", False):
+            app.state.runner.start()
+        yield
+        if getattr(app.state, "owns_runner", False):
+            app.state.runner.stop()
+
+    load_kinds()
+    app = FastAPI(
+        title="Soundstage API",
+        version="0.1.0",
+        description="Analyse, split, mix, master, mash up, generate and visualise music.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.runner = runner
+    app.state.owns_runner = False
+
+    settings = services.settings if services is not None else None
+    from shared.config import get_settings
+
+    origins = (settings or get_settings()).cors_origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+    )
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next):
+        started = time.monotonic()
+        response = await call_next(request)
+        log.info("request", extra={
+            "method": request.method, "path": request.url.path,
+            "status_code": response.status_code,
+            "duration_s": round(time.monotonic() - started, 4),
+        })
+        return response
+
+    @app.exception_handler(SoundstageError)
+    async def soundstage_error(request: Request, exc: SoundstageError) -> JSONResponse:
+        headers = {}
+        if exc.status == 429:
+            headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        body = error_body(exc.code, exc.message, exc.retryable)
+        if exc.details:
+            body["details"] = exc.details
+        if exc.status >= 500:
+            log.error("server error %s: %s", exc.code, exc.message)
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or "request"
+        if first.get("type") == "missing":
+            msg = f"The field '{field}' is required."
+        else:
+            msg = f"Invalid value for '{field}': {first.get('msg', 'invalid')}."
+        return JSONResponse(
+            error_body("VALIDATION_ERROR", msg, details=[
+                {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+                for e in errs
+            ]),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED"}.get(
+            exc.status_code, "HTTP_ERROR")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse(error_body("INTERNAL_ERROR", "Something went wrong on our side.", True),
+                            status_code=500)
+
+    app.include_router(auth.router)
+    app.include_router(auth.jwks_router)
+    app.include_router(jobs.router)
+    app.include_router(system.router)
+    for name in OPTIONAL_ROUTERS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        app.include_router(mod.router)
+
+    @app.get("/api/v1/kinds", tags=["jobs"])
+    def kinds(user: CurrentUser) -> list[dict]:
+        out = []
+        for k in load_kinds().values():
+            out.append({
+                "kind": k.name, "description": k.description, "stages": k.stage_names(),
+                "min_files": k.min_files, "max_files": k.max_files,
+                "params_schema": k.params.model_json_schema(),
+            })
+        return out
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def index() -> str:
+        return (
+            "<!doctype html><html><head><meta charset=utf-8><title>Soundstage</title></head>"
+            "<body style='font-family:system-ui;max-width:40rem;margin:3rem auto'>"
+            "<h1>Soundstage</h1><p>The API is running.</p>"
+            "<ul><li><a href='/docs'>Interactive API docs</a></li>"
+            "<li><a href='/health'>Health</a></li>"
+            "<li><a href='/api/v1/kinds'>Job kinds</a></li></ul></body></html>"
+        )
+
+    return app

@@ -1,0 +1,34 @@
+"""Typed dependencies shared by the routers (the services, the current user)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.auth import User
+from shared.errors import Unauthorized
+from shared.services import Services
+
+_bearer = HTTPBearer(auto_error=False, description="A Supabase (or local) access token")
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_current_user(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise Unauthorized("Sign in first: send 'Authorization: Bearer <access token>'.",
+                           code="AUTH_REQUIRED")
+    user = request.app.state.services.auth.verifier.verify(creds.credentials)
+    request.state.user_id = user.id
+    return user
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+CurrentUser = Annotated[User, Depends(get_current_user)]
