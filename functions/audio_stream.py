@@ -90,7 +90,9 @@ class BlockReader:
         self._file.seek(max(0, start))
         data = self._file.read(frames=max(0, stop - start), dtype="float32", always_2d=True).T
         if not np.all(np.isfinite(data)):
-            raise InvalidAudio("The file holds invalid (non-finite) samples.", code="UNDECODABLE_AUDIO")
+            raise InvalidAudio(
+                "The file holds invalid (non-finite) samples.", code="UNDECODABLE_AUDIO"
+            )
         return match_channels(data, self.channels)
 
     def close(self) -> None:
@@ -194,9 +196,13 @@ class _FfmpegSink:
 def check_output_format(fmt: str, bit_depth: int) -> None:
     """Raise InvalidInput unless ``fmt``/``bit_depth`` is something we can write."""
     if fmt not in CONTENT_TYPES:
-        raise InvalidInput(f"Unknown output format '{fmt}'; use wav, flac, mp3 or ogg.", code="BAD_FORMAT")
+        raise InvalidInput(
+            f"Unknown output format '{fmt}'; use wav, flac, mp3 or ogg.", code="BAD_FORMAT"
+        )
     if fmt in ("wav", "flac") and bit_depth not in PCM_SUBTYPES:
-        raise InvalidInput(f"{fmt} output is 16- or 24-bit, not {bit_depth}-bit.", code="BAD_BIT_DEPTH")
+        raise InvalidInput(
+            f"{fmt} output is 16- or 24-bit, not {bit_depth}-bit.", code="BAD_BIT_DEPTH"
+        )
 
 
 def open_sink(

@@ -87,7 +87,9 @@ def find_demucs_weights(name: str, weights_dir: Path | None = None) -> DemucsWei
     except ImportError:
         return None
     repo = Path(weights_dir or get_settings().weights_dir) / "demucs"
-    if (repo / f"{name}.yaml").exists() and _has_checkpoints(repo, _bag_signatures(repo / f"{name}.yaml")):
+    if (repo / f"{name}.yaml").exists() and _has_checkpoints(
+        repo, _bag_signatures(repo / f"{name}.yaml")
+    ):
         return DemucsWeights(name, "repo", repo)
     bag_yaml = _remote_root() / f"{name}.yaml"
     hub = Path(torch.hub.get_dir()) / "checkpoints"
@@ -109,7 +111,9 @@ def load_demucs_model(weights: DemucsWeights) -> Any:
         model = get_model(weights.name, repo=weights.path)
     elif weights.source == "torch_hub":
         checkpoints = LocalRepo(weights.path)
-        model = AnyModelRepo(checkpoints, BagOnlyRepo(_remote_root(), checkpoints)).get_model(weights.name)
+        model = AnyModelRepo(checkpoints, BagOnlyRepo(_remote_root(), checkpoints)).get_model(
+            weights.name
+        )
     else:
         import yaml
         from demucs.hf import load_safetensors_model

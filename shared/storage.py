@@ -240,7 +240,7 @@ class SupabaseStorage(Storage):
         from storage3 import SyncStorageClient
 
         self.client = SyncStorageClient(
-            f"{url.rstrip('/')}/storage/v1",
+            f"{url.rstrip('/')}/storage/v1/",
             {"apikey": service_key, "Authorization": f"Bearer {service_key}"},
             http_client=http_client,
         )

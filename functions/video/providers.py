@@ -136,13 +136,22 @@ class PredictionResult:
 
 
 def run_prediction(
-    client: Any, version: str, model_input: dict[str, Any], *, timeout_s: float
+    client: Any,
+    version: str,
+    model_input: dict[str, Any],
+    *,
+    timeout_s: float,
+    billed_s: list[float] | None = None,
 ) -> PredictionResult:
     """Create a prediction (``POST /v1/predictions`` with ``Prefer: wait``), poll it until it
     ends, and cancel it when ``timeout_s`` passes so a stuck run stops billing.
 
-    Raises ProviderTimeout, ProviderFailed, or the SDK's ReplicateError for HTTP errors.
+    Every prediction that ran appends its billed GPU seconds to ``billed_s`` (the reported
+    ``predict_time``; for a canceled one, the wall time it ran, an upper bound), so failed
+    attempts are paid for too. Raises ProviderTimeout, ProviderFailed, or the SDK's
+    ReplicateError for HTTP errors.
     """
+    billed_s = billed_s if billed_s is not None else []
     started = time.monotonic()
     deadline = started + timeout_s
     # Prefer: wait keeps the request open up to 60 s, so a fast model answers in one trip.
@@ -154,11 +163,13 @@ def run_prediction(
                 prediction.cancel()
             except Exception:  # noqa: BLE001 - the timeout is the error worth reporting
                 pass
+            billed_s.append(time.monotonic() - started)
             raise ProviderTimeout(f"Replicate prediction {prediction.id} ran past {timeout_s:.0f} s")
         sleep(POLL_INTERVAL_S)
         prediction.reload()
     metrics = prediction.metrics or {}
     predict_time_s = float(metrics.get("predict_time") or 0.0)
+    billed_s.append(predict_time_s)
     if prediction.status != "succeeded":
         raise ProviderFailed(
             f"Replicate prediction {prediction.id} {prediction.status}: {prediction.error or 'no detail'}"

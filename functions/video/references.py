@@ -91,12 +91,11 @@ def paint_reference(
     return out.getvalue()
 
 
-def _sdxl(prompt: str, seed: int, width: int, height: int) -> dict[str, Any]:
+def _sdxl(prompt: str, seed: int, width: int, height: int, billed_s: list[float]) -> dict[str, Any]:
     policy = providers.SDXL
     client = providers.replicate_client(policy.timeout_s)
     if client is None:
         raise providers.ProviderFailed("no Replicate token is configured", transient=False)
-    attempts: list[float] = []  # billed seconds of every finished attempt
 
     def attempt() -> dict[str, Any]:
         result = providers.run_prediction(
@@ -116,16 +115,12 @@ def _sdxl(prompt: str, seed: int, width: int, height: int) -> dict[str, Any]:
                 "seed": seed,
             },
             timeout_s=policy.timeout_s,
+            billed_s=billed_s,
         )
-        attempts.append(result.predict_time_s)
         url = result.output[0] if isinstance(result.output, list) and result.output else result.output
         return {"png": providers.download(client, url), "url": url}
 
-    try:
-        out = policy.retrying()(attempt)
-    finally:
-        billed = list(attempts)
-    return {**out, "predict_time_s": sum(billed), "attempts": len(billed)}
+    return policy.retrying()(attempt)
 
 
 def generate_reference(
@@ -148,11 +143,13 @@ def generate_reference(
     answer: dict[str, Any] = {"ref_id": ref_id, "kind": kind, "png": None, "url": None,
                               "predict_time_s": 0.0, "error": ""}
     if engine == "replicate":
+        billed_s: list[float] = []
         try:
-            out = _sdxl(prompt, seed, width, height)
+            out = _sdxl(prompt, seed, width, height, billed_s)
             answer.update(out, engine=f"replicate:{providers.SDXL_MODEL}")
         except Exception as exc:  # noqa: BLE001 - a reference is optional: fall back to text
             answer.update(engine="text-only (fallback)", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        answer.update(predict_time_s=round(sum(billed_s), 3), attempts=len(billed_s))
     else:
         answer.update(
             png=paint_reference(palette, seed=_seed_of(ref_id, seed, prompt), character=kind == "character",

@@ -1,0 +1,298 @@
+"""Stem separation of one track, with bounded memory however long the track is.
+
+Offers:
+- ``STEM_NAMES``: ``vocals``, ``drums``, ``bass``, ``other`` and the two-stem ``no_vocals``.
+- ``get_separator(engine, model_name)``: Demucs (``functions.demucs_engine``) when asked for or,
+  with ``auto``, when its weights are cached here; otherwise the DSP separator
+  (``functions.stems_dsp``). One instance per process and model, so a long-lived worker (a Modal
+  GPU container) loads weights once.
+- ``separate_file(path, out_dir, ...) -> StemSet``: reads the track block by block, separates
+  each block, crossfades neighbouring blocks and writes every stem incrementally in the wanted
+  format at the input's sample rate and channel count.
+- ``separate_track(audio=bytes, ...)``: the same as a stage function with plain arguments and
+  a plain-bytes result, for ``ctx.call``/``ctx.map`` (Modal ``.remote()``/``.map()``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from functions.audio_stream import CONTENT_TYPES, BlockReader, match_channels, open_sink
+from shared.config import get_settings
+from shared.errors import InvalidInput, StageFailed
+
+STEM_NAMES = ("vocals", "drums", "bass", "other", "no_vocals")
+FOUR_STEMS = ("vocals", "drums", "bass", "other")
+ProgressFn = Callable[[float], None]
+
+
+class Separator(Protocol):
+    """What ``separate_file`` needs from an engine (Demucs or DSP)."""
+
+    engine: str
+    model_name: str | None
+    normalize: bool
+    block_s: float
+    context_s: float
+
+    @property
+    def sample_rate(self) -> int | None: ...  # the rate it works at; None: the input's
+
+    @property
+    def channels(self) -> int | None: ...
+
+    @property
+    def sources(self) -> list[str]: ...
+
+    def load(self) -> Any: ...
+
+    def separate_block(
+        self, block: np.ndarray, sample_rate: int, progress: ProgressFn | None = None
+    ) -> dict[str, np.ndarray]: ...
+
+
+@dataclass
+class StemSet:
+    """Stems written to disk: ``files`` maps stem name -> path."""
+
+    files: dict[str, Path]
+    engine: str
+    model: str | None
+    sample_rate: int
+    channels: int
+    duration_s: float
+    output_format: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+_SEPARATORS: dict[tuple[str, str], Separator] = {}
+_SEPARATORS_LOCK = threading.Lock()
+
+
+def resolve_engine(engine: str | None = None, model_name: str | None = None) -> tuple[str, str]:
+    """``(engine, model)`` that ``auto`` resolves to on this machine."""
+    from functions.demucs_engine import find_demucs_weights
+
+    settings = get_settings()
+    engine = engine or settings.stems_engine
+    model_name = model_name or settings.demucs_model
+    if engine == "auto":
+        engine = "demucs" if find_demucs_weights(model_name) is not None else "dsp"
+    return engine, model_name
+
+
+def get_separator(engine: str | None = None, model_name: str | None = None) -> Separator:
+    """The process-wide separator for ``engine`` (auto/demucs/dsp) and ``model_name``, loaded."""
+    engine, model_name = resolve_engine(engine, model_name)
+    key = (engine, model_name if engine == "demucs" else "")
+    with _SEPARATORS_LOCK:
+        if key not in _SEPARATORS:
+            if engine == "demucs":
+                from functions.demucs_engine import DemucsSeparator
+
+                _SEPARATORS[key] = DemucsSeparator(model_name).load()
+            elif engine == "dsp":
+                from functions.stems_dsp import DspSeparator
+
+                _SEPARATORS[key] = DspSeparator()
+            else:
+                raise InvalidInput(f"Unknown stems engine '{engine}'.", code="BAD_ENGINE")
+        return _SEPARATORS[key]
+
+
+def check_stems(stems: list[str] | tuple[str, ...]) -> list[str]:
+    """Validate a stem choice: known names, at least one, no repeats."""
+    if not stems:
+        raise InvalidInput("Choose at least one stem.", code="BAD_STEMS")
+    unknown = [s for s in stems if s not in STEM_NAMES]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown stem {unknown[0]!r}; choose from {', '.join(STEM_NAMES)}.", code="BAD_STEMS"
+        )
+    if len(set(stems)) != len(stems):
+        raise InvalidInput("Each stem may be asked for once.", code="BAD_STEMS")
+    return list(stems)
+
+
+def _pick(sources: dict[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
+    """The wanted stems from a model's sources; ``no_vocals`` is everything but the vocals, and
+    ``other`` absorbs sources beyond the four (e.g. guitar and piano of a six-source model)."""
+    extra = [k for k in sources if k not in FOUR_STEMS]
+    out: dict[str, np.ndarray] = {}
+    for name in wanted:
+        if name == "no_vocals":
+            out[name] = sum(v for k, v in sources.items() if k != "vocals")
+        elif name == "other":
+            out[name] = sources["other"] + sum(
+                (sources[k] for k in extra), np.zeros_like(sources["other"])
+            )
+        else:
+            out[name] = sources[name]
+    return out
+
+
+def _mean_std(reader: BlockReader, chunk: int) -> tuple[float, float]:
+    """Mean and standard deviation of the mono mix, read in chunks (for Demucs' normalisation)."""
+    total = 0.0
+    total_sq = 0.0
+    for start in range(0, reader.frames, chunk):
+        mono = reader.read(start, min(reader.frames, start + chunk)).mean(axis=0, dtype=np.float64)
+        total += float(mono.sum())
+        total_sq += float(np.dot(mono, mono))
+    mean = total / reader.frames
+    std = max(total_sq / reader.frames - mean**2, 0.0) ** 0.5
+    return mean, (std if std > 1e-8 else 1.0)
+
+
+def _block_plan(frames: int, hop: int, context: int) -> list[tuple[int, int, int]]:
+    """``(read_start, read_end, keep_until)`` per block. Each block owns ``hop`` frames (the
+    last owns the remainder, up to ``2*hop``) and reads ``context`` frames beyond each side;
+    neighbours overlap by ``2*context`` frames, where they are crossfaded."""
+    n_blocks = max(1, frames // max(1, hop))
+    plan = []
+    for i in range(n_blocks):
+        last = i == n_blocks - 1
+        own_start, own_end = i * hop, frames if last else (i + 1) * hop
+        start = max(0, own_start - context)
+        end = frames if last else own_end + context
+        plan.append((start, end, end if last else own_end - context))
+    return plan
+
+
+def separate_file(
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    stems: list[str] | tuple[str, ...] = FOUR_STEMS,
+    output_format: str = "wav",
+    bit_depth: int = 16,
+    bitrate_kbps: int = 320,
+    separator: Separator | None = None,
+    progress: ProgressFn | None = None,
+    scratch_dir: str | Path | None = None,
+) -> StemSet:
+    """Separate ``path`` into ``stems`` written to ``out_dir/<stem>.<format>``.
+
+    Stems keep the input's sample rate and channel count. Raises InvalidAudio for unreadable
+    input, InvalidInput for a bad choice of stems or format.
+    """
+    wanted = check_stems(stems)
+    sep = separator or get_separator()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with BlockReader(
+        path, sample_rate=sep.sample_rate, channels=sep.channels, scratch_dir=scratch_dir
+    ) as reader:
+        sr = reader.sample_rate
+        out_channels = min(reader.source_channels, 2)  # surround input gives stereo stems
+        reader.channels = sep.channels or out_channels
+        plan = _block_plan(reader.frames, int(sep.block_s * sr), int(sep.context_s * sr))
+        mean, std = _mean_std(reader, 30 * sr) if sep.normalize else (0.0, 1.0)
+        files = {name: out_dir / f"{name}.{output_format}" for name in wanted}
+        sinks = {
+            name: open_sink(
+                file,
+                output_format,
+                sample_rate=sr,
+                channels=out_channels,
+                out_sample_rate=reader.source_sample_rate,
+                bit_depth=bit_depth,
+                bitrate_kbps=bitrate_kbps,
+            )  # fmt: skip
+            for name, file in files.items()
+        }
+        total_work = float(sum(end - start for start, end, _ in plan))
+        done = 0
+        tails: dict[str, np.ndarray] = {}
+        try:
+            for start, end, keep_until in plan:
+                block = reader.read(start, end)
+                if sep.normalize:
+                    block = (block - mean) / std
+
+                def block_progress(f: float, _done: int = done, _n: int = end - start) -> None:
+                    if progress is not None:
+                        progress(min(1.0, (_done + f * _n) / total_work))
+
+                sources = sep.separate_block(block, sr, block_progress)
+                if sep.normalize:
+                    sources = {k: v * std + mean for k, v in sources.items()}
+                for name, audio in _pick(sources, wanted).items():
+                    audio = match_channels(audio, out_channels)
+                    if name in tails:  # linear crossfade with the previous block's tail
+                        tail = tails.pop(name)
+                        fade = np.linspace(
+                            0.0, 1.0, tail.shape[1], endpoint=False, dtype=np.float32
+                        )
+                        audio[:, : tail.shape[1]] = (
+                            tail * (1.0 - fade) + audio[:, : tail.shape[1]] * fade
+                        )
+                    cut = keep_until - start
+                    sinks[name].write(audio[:, :cut])
+                    if cut < audio.shape[1]:
+                        tails[name] = audio[:, cut:].copy()
+                done += end - start
+                if progress is not None:
+                    progress(done / total_work)
+        finally:
+            for sink in sinks.values():
+                sink.close()
+        return StemSet(
+            files=files,
+            engine=sep.engine,
+            model=sep.model_name,
+            sample_rate=reader.source_sample_rate,
+            channels=out_channels,
+            duration_s=round(reader.frames / sr, 3),
+            output_format=output_format,
+            meta={"blocks": len(plan)},
+        )
+
+
+def separate_track(
+    *,
+    audio: bytes,
+    filename: str = "track",
+    stems: list[str] | tuple[str, ...] = FOUR_STEMS,
+    output_format: str = "wav",
+    bit_depth: int = 16,
+    bitrate_kbps: int = 320,
+    engine: str | None = None,
+    model_name: str | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Stage function: the stems of ``audio`` (the file's bytes) as bytes.
+
+    Returns ``{"engine", "model", "sample_rate", "channels", "duration_s", "format",
+    "content_type", "stems": {name: bytes}}``. Plain arguments and a plain result, so it runs
+    in-process or as a Modal ``.remote()``/``.map()`` unchanged.
+    """
+    sep = get_separator(engine, model_name)
+    with tempfile.TemporaryDirectory(prefix="stems-") as tmp:
+        src = Path(tmp) / (Path(filename).name or "track")
+        src.write_bytes(audio)
+        try:
+            result = separate_file(
+                src, Path(tmp) / "out", stems=stems, output_format=output_format,
+                bit_depth=bit_depth, bitrate_kbps=bitrate_kbps, separator=sep,
+                progress=progress, scratch_dir=tmp,
+            )  # fmt: skip
+        except (MemoryError, RuntimeError) as exc:
+            raise StageFailed(f"Stem separation failed: {exc}") from exc
+        return {
+            "engine": result.engine,
+            "model": result.model,
+            "sample_rate": result.sample_rate,
+            "channels": result.channels,
+            "duration_s": result.duration_s,
+            "format": output_format,
+            "content_type": CONTENT_TYPES[output_format],
+            "stems": {name: p.read_bytes() for name, p in result.files.items()},
+        }

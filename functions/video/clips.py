@@ -1,0 +1,233 @@
+"""Motion clips: one per planned shot, generated in parallel (``ctx.map``; Modal ``.map``).
+
+Offers:
+- ``generate_clip(**kw) -> dict``: the stage function. ``engine="replicate"`` runs Stable Video
+  Diffusion from the scene's reference image (1024x576), or a text-to-video model when the
+  scene has no image; 120 s per attempt, 3 attempts, a stuck prediction is canceled.
+  ``engine="procedural"`` renders a motion clip from the reference image with ffmpeg.
+- ``render_motion_clip(png, out, ...)``: the procedural clip: the camera move of the shot
+  (push-in, pull-out, pans, tilts, orbit) with zoompan, and colour pulses on the beat (a
+  brightness flash that decays each beat, a slow hue swing over the bar). Its length is a
+  whole number of beats, so a looped clip keeps the pulses on the beat.
+- ``clip_jobs(plan, references, engine, tempo_bpm, seed)``: keyword arguments per shot.
+
+Arguments and answers are plain data (bytes for media): the function may run elsewhere.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from functions.audio_io import ffmpeg_exe
+
+from . import providers
+from .plan import VideoPlan
+
+WIDTH, HEIGHT = 1024, 576
+CLIP_FPS = 30
+TARGET_CLIP_S = 4.0
+# SVD's motion_bucket_id by the shot's motion (127 is the model's default).
+MOTION_BUCKET = {"low": 80, "medium": 127, "high": 180}
+PULSE_AMPLITUDE = {"low": 0.05, "medium": 0.09, "high": 0.14}
+RENDER_TIMEOUT_S = 120.0
+
+
+def beats_per_clip(tempo_bpm: float, target_s: float = TARGET_CLIP_S) -> tuple[int, float]:
+    """Whole beats closest to ``target_s`` (at least 2) and the clip length they make."""
+    period = 60.0 / max(30.0, float(tempo_bpm))
+    n = max(2, round(target_s / period))
+    return n, n * period
+
+
+def _camera(move: str, frames: int) -> tuple[str, str, str]:
+    """zoompan ``z``, ``x``, ``y`` expressions for a camera move over ``frames`` frames."""
+    p = f"(on/{max(1, frames - 1)})"
+    cx, cy = "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)"
+    free_x, free_y = "(iw-iw/zoom)", "(ih-ih/zoom)"
+    moves = {
+        "push_in": (f"1+0.18*{p}", cx, cy),
+        "pull_out": (f"1.18-0.18*{p}", cx, cy),
+        "pan_left": ("1.15", f"{free_x}*(1-{p})", cy),
+        "pan_right": ("1.15", f"{free_x}*{p}", cy),
+        "tilt_up": ("1.15", cx, f"{free_y}*(1-{p})"),
+        "tilt_down": ("1.15", cx, f"{free_y}*{p}"),
+        "orbit": (
+            "1.15",
+            f"{free_x}/2*(1+sin(2*PI*{p}))",
+            f"{free_y}/2*(1+cos(2*PI*{p}))",
+        ),
+        "static": (f"1.04+0.02*sin(PI*{p})", cx, cy),
+    }
+    return moves.get(move, moves["static"])
+
+
+def render_motion_clip(
+    png: bytes,
+    out_path: Path,
+    *,
+    camera_move: str,
+    motion: str,
+    tempo_bpm: float,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    fps: int = CLIP_FPS,
+    preset: str = "veryfast",
+    timeout_s: float = RENDER_TIMEOUT_S,
+) -> float:
+    """Render the procedural motion clip to ``out_path`` (H.264); returns its duration (s)."""
+    n_beats, duration_s = beats_per_clip(tempo_bpm)
+    frames = max(2, round(duration_s * fps))
+    period = 60.0 / max(30.0, float(tempo_bpm))
+    z, x, y = _camera(camera_move, frames)
+    amp = PULSE_AMPLITUDE.get(motion, 0.09)
+    bar_s = 4 * period
+    vf = ",".join(
+        [
+            # Work on a 2x canvas so zoompan's whole-pixel steps don't judder.
+            f"scale={width * 2}:{height * 2}:flags=bicubic",
+            f"zoompan=z='{z}':x='{x}':y='{y}':d={frames}:s={width}x{height}:fps={fps}",
+            f"eq=brightness='{amp}*exp(-7*mod(t,{period:.6f}))':saturation='1+{amp * 2}*exp(-7*mod(t,{period:.6f}))':eval=frame",
+            f"hue=h='12*sin(2*PI*t/{bar_s:.6f})'",
+            "format=yuv420p",
+        ]
+    )
+    with tempfile.TemporaryDirectory(prefix="clip-") as tmp:
+        src = Path(tmp) / "reference.png"
+        src.write_bytes(png)
+        cmd = [
+            ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(src), "-vf", vf,
+            "-frames:v", str(frames), "-r", str(fps), "-c:v", "libx264", "-preset", preset,
+            "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out_path),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not render the clip: {proc.stderr.decode(errors='replace')[-400:]}")
+    return frames / fps
+
+
+def _replicate_clip(kw: dict[str, Any], billed_s: list[float]) -> tuple[bytes, str]:
+    policy = providers.CLIP
+    client = providers.replicate_client(policy.timeout_s)
+    if client is None:
+        raise providers.ProviderFailed("no Replicate token is configured", transient=False)
+    image: Any = kw.get("image_url") or (io.BytesIO(kw["image_png"]) if kw.get("image_png") else None)
+    if image is not None:
+        model, version = providers.SVD_MODEL, providers.SVD_VERSION
+        model_input = {
+            "input_image": image,
+            "video_length": "14_frames_with_svd",
+            "sizing_strategy": "crop_to_16_9",
+            "frames_per_second": 6,
+            "motion_bucket_id": MOTION_BUCKET.get(kw.get("motion", "medium"), 127),
+            "cond_aug": 0.02,
+            "decoding_t": 14,
+            "seed": int(kw.get("seed", 0)),
+        }
+    else:
+        model, version = providers.T2V_MODEL, providers.T2V_VERSION
+        model_input = {
+            "prompt": kw["prompt"],
+            "negative_prompt": "text, watermark, blurry, distorted",
+            "model": "xl",
+            "width": WIDTH,
+            "height": HEIGHT,
+            "num_frames": 24,
+            "fps": 8,
+            "num_inference_steps": 40,
+            "guidance_scale": 12.5,
+            "seed": int(kw.get("seed", 0)),
+        }
+
+    def attempt() -> bytes:
+        if isinstance(image, io.BytesIO):
+            image.seek(0)
+        result = providers.run_prediction(
+            client, version, model_input, timeout_s=policy.timeout_s, billed_s=billed_s
+        )
+        url = result.output[0] if isinstance(result.output, list) and result.output else result.output
+        return providers.download(client, url)
+
+    return policy.retrying()(attempt), model
+
+
+def generate_clip(
+    *,
+    shot_id: str,
+    prompt: str,
+    camera_move: str,
+    motion: str,
+    engine: str,
+    tempo_bpm: float,
+    image_png: bytes | None = None,
+    image_url: str | None = None,
+    seed: int = 0,
+    preset: str = "veryfast",
+) -> dict[str, Any]:
+    """Make one clip (stage function for ``ctx.map``); never raises for a failed clip.
+
+    Returns ``{shot_id, ok, engine, mp4 (bytes or None), predict_time_s, attempts, wall_s,
+    error}``; the pipeline needs at least 3 ``ok`` clips.
+    """
+    started = time.monotonic()
+    answer: dict[str, Any] = {"shot_id": shot_id, "ok": False, "mp4": None, "error": "",
+                              "predict_time_s": 0.0, "attempts": 0}
+    if engine == "replicate":
+        billed_s: list[float] = []
+        kind = "svd" if (image_png or image_url) else "t2v"
+        answer["kind"] = kind
+        try:
+            mp4, model = _replicate_clip(
+                {"prompt": prompt, "motion": motion, "seed": seed, "image_png": image_png,
+                 "image_url": image_url},
+                billed_s,
+            )
+            answer.update(ok=True, mp4=mp4, engine=f"replicate:{model}")
+        except Exception as exc:  # noqa: BLE001 - the pipeline decides if enough clips remain
+            answer.update(engine=f"replicate:{kind}", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        answer.update(predict_time_s=round(sum(billed_s), 3), attempts=len(billed_s))
+    else:
+        answer["engine"] = "procedural (local)"
+        if not image_png:
+            answer["error"] = "the procedural engine needs a reference image"
+        else:
+            with tempfile.TemporaryDirectory(prefix="clip-out-") as tmp:
+                out = Path(tmp) / f"{shot_id}.mp4"
+                try:
+                    render_motion_clip(image_png, out, camera_move=camera_move, motion=motion,
+                                       tempo_bpm=tempo_bpm, preset=preset)
+                    answer.update(ok=True, mp4=out.read_bytes(), attempts=1)
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    answer["error"] = str(exc)[:300]
+    answer["wall_s"] = round(time.monotonic() - started, 3)
+    return answer
+
+
+def clip_jobs(
+    plan: VideoPlan,
+    references: dict[str, dict[str, Any]],
+    engine: str,
+    tempo_bpm: float,
+    seed: int,
+    preset: str = "veryfast",
+) -> list[dict[str, Any]]:
+    """``generate_clip`` keyword arguments per shot; the scene's reference image is the start
+    frame, characters are carried in the prompt (one image per model call)."""
+    jobs = []
+    for k, shot in enumerate(plan.shots):
+        ref = references.get(shot.scene_id, {})
+        names = [c.name + " (" + c.description + ")" for c in plan.characters if c.id in shot.character_ids]
+        prompt = shot.prompt + (f" Featuring {'; '.join(names)}." if names else "")
+        jobs.append({
+            "shot_id": shot.id, "prompt": prompt, "camera_move": shot.camera_move,
+            "motion": shot.motion, "engine": engine, "tempo_bpm": tempo_bpm,
+            # A reference with a URL goes by URL: no need to ship its bytes to the worker.
+            "image_png": None if engine == "replicate" and ref.get("url") else ref.get("png"),
+            "image_url": ref.get("url"), "seed": seed + k,
+            "preset": preset,
+        })
+    return jobs
