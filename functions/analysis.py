@@ -45,11 +45,11 @@ MIN_DURATION_S = 2.0
 SILENCE_PEAK_DBFS = -60.0
 N_MELS = 64
 LOW_BAND_HZ = 200.0  # kick drum and bass: where bars are accented
+DRUM_BAND_HZ = 1500.0  # kick and snare bodies, below most hi-hat energy: where beats are
 # Onset peaks of the flux front end trail the physical attack by about a quarter of the
 # short window (the attack must fill enough of the Hann window to raise the band energy);
 # measured on synthesised drums with known onset times.
-ONSET_LATENCY_WINDOWS = 0.25
-OPENING_BEATS = 8  # two bars of 4/4: what the key estimate's opening weight looks at
+ONSET_LATENCY_WINDOWS = 0.0
 
 
 def check_analyzable(audio: Audio) -> None:
@@ -148,9 +148,10 @@ def analyze_audio(
         mel_db = _db(mel_power)
         onset = onset_strength(mel_db)
         low_onset = onset_strength(mel_db[:, centres_hz < LOW_BAND_HZ])
+        drum_onset = onset_strength(mel_db[:, centres_hz < DRUM_BAND_HZ])
         report(0.3, "beats")
         latency_s = ONSET_LATENCY_WINDOWS * n_fft / sr
-        track = detect_beats(onset, frame_rate, latency_s=latency_s)
+        track = detect_beats(onset, frame_rate, accent=drum_onset, latency_s=latency_s)
         beats_s = track.beats_s
         report(0.45, "pitch")
         chroma, chroma_rate, tuning = _chroma_front_end(mono, sr)
@@ -158,7 +159,9 @@ def analyze_audio(
         if len(beats_s):
             beat_chroma = beat_sync(chroma, chroma_rate, beats_s, duration_s)
             downbeats_s, per_bar = detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate)
-            opening_s = float(beats_s[0]) + OPENING_BEATS * track.period_s
+            # The opening is everything up to the end of the first full bar (pickup included).
+            later = downbeats_s[1:2] if len(downbeats_s) > 1 else beats_s[-1:]
+            opening_s = float(later[0])
         else:
             beat_chroma, downbeats_s, per_bar = np.zeros((12, 0)), np.zeros(0), 4
             opening_s = 4.0

@@ -24,9 +24,9 @@ from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 MIN_BPM = 50.0
 MAX_BPM = 220.0
-# How much a metrical level's accents may fall short of the strongest level's and still be
-# chosen when it is faster: beats keep most of the accent, off-beat eighths keep far less.
-LEVEL_SALIENCE_RATIO = 0.73
+# A pulse is really two beats when the accents half-way between its pulses reach this share
+# of the accents on them (see ``_pick_level``).
+OFFBEAT_RATIO = 0.5
 # Ellis' transition cost: how strictly consecutive beats keep the estimated period.
 TIGHTNESS = 100.0
 
@@ -74,37 +74,48 @@ def _peak_lag(values: np.ndarray, lo: int, hi: int) -> float:
     return float(i)
 
 
-def _pulse_salience(onset: np.ndarray, period_frames: float) -> float:
-    """Mean onset strength on the best-aligned pulse train of this period."""
-    peaks = maximum_filter1d(onset, size=3)  # tolerate one frame of quantisation
-    n = len(onset)
-    phases = np.arange(0.0, period_frames, 1.0)
-    count = max(1, int((n - 1 - period_frames) // period_frames) + 1)
-    pos = np.round(phases[:, None] + period_frames * np.arange(count)[None, :]).astype(int)
-    return float(peaks[np.minimum(pos, n - 1)].mean(axis=1).max())
+def _offbeat_ratio(accent: np.ndarray, period_frames: float) -> float:
+    """Mean accent half a period after the best-aligned pulses, over the mean on them."""
+    peaks = maximum_filter1d(accent, size=3)  # tolerate one frame of quantisation
+    n = len(accent)
+    count = max(1, int((n - 1 - 1.5 * period_frames) // period_frames) + 1)
+    pulses = np.arange(0.0, period_frames, 1.0)[:, None] + period_frames * np.arange(count)
+    on = peaks[np.minimum(np.round(pulses).astype(int), n - 1)].mean(axis=1)
+    best = int(np.argmax(on))
+    if on[best] <= 0:
+        return 0.0
+    off = peaks[np.minimum(np.round(pulses[best] + period_frames / 2).astype(int), n - 1)]
+    return float(off.mean() / on[best])
 
 
-def _pick_level(onset: np.ndarray, frame_rate_hz: float, tempo_bpm: float) -> float:
-    """Among tempo, its halves and doubles, the fastest whose pulses carry the accents.
+def _pick_level(accent: np.ndarray, frame_rate_hz: float, tempo_bpm: float) -> float:
+    """The metrical level of ``tempo_bpm``'s family that the drums mark as the beat.
 
-    Autocorrelation peaks equally at the beat, the half bar and the eighth note. At the beat
-    level every pulse lands on a strong onset; at the eighth level half of them land on weak
-    off-beats, so the mean strength on the pulse train drops. Slower levels up to 30 BPM are
-    measured too, so that the strongest salience is known even when they are not choosable.
+    Autocorrelation peaks about equally at the half bar, the beat and the eighth note, so it
+    only fixes the family. Starting from the slowest level at or above ``MIN_BPM``, the tempo
+    doubles while the accents half-way between pulses are nearly as strong as those on them
+    (kick on 1 and 3, snare on 2 and 4 at the half-bar level); it stops where the in-between
+    accents are weak (hi-hat eighths between beats). ``accent`` should be an onset curve of
+    the low and middle bands, where kick and snare are strong and hi-hats are not.
     """
-    levels = [tempo_bpm * 2.0**k for k in range(-3, 3)]
-    levels = [b for b in levels if 30.0 <= b <= MAX_BPM]
-    sal = {b: _pulse_salience(onset, 60.0 * frame_rate_hz / b) for b in levels}
-    best = max(sal.values())
-    choosable = [b for b in levels if b >= MIN_BPM and sal[b] >= LEVEL_SALIENCE_RATIO * best]
-    return max(choosable) if choosable else tempo_bpm
+    level = tempo_bpm
+    while level / 2 >= MIN_BPM:
+        level /= 2
+    while level < MIN_BPM:
+        level *= 2
+    while 2 * level <= MAX_BPM and _offbeat_ratio(accent, 60.0 * frame_rate_hz / level) >= OFFBEAT_RATIO:
+        level *= 2
+    return level if level <= MAX_BPM else tempo_bpm
 
 
-def estimate_tempo(onset: np.ndarray, frame_rate_hz: float) -> tuple[float, float]:
+def estimate_tempo(
+    onset: np.ndarray, frame_rate_hz: float, accent: np.ndarray | None = None
+) -> tuple[float, float]:
     """Global tempo in BPM and its periodicity (autocorrelation at the beat period, 0..1).
 
     Autocorrelation weighted by a broad log-normal preference around 120 BPM finds the
-    metrical family; ``_pick_level`` then chooses the level within it.
+    metrical family; ``_pick_level`` then chooses the level within it from ``accent``
+    (default: ``onset``).
     """
     ac = _autocorrelation(onset)
     lo = max(1, int(60.0 * frame_rate_hz / MAX_BPM))
@@ -116,7 +127,8 @@ def estimate_tempo(onset: np.ndarray, frame_rate_hz: float) -> tuple[float, floa
     bpm = 60.0 * frame_rate_hz / lags
     prior = np.exp(-0.5 * (np.log2(bpm / 120.0) / 1.0) ** 2)
     lag = _peak_lag(ac * prior, lo, hi)
-    tempo = _pick_level(onset, frame_rate_hz, 60.0 * frame_rate_hz / lag)
+    accent = onset if accent is None else np.asarray(accent, dtype=np.float64)
+    tempo = _pick_level(accent, frame_rate_hz, 60.0 * frame_rate_hz / lag)
     # Re-centre on the autocorrelation peak of the chosen level for a sub-frame period.
     centre = 60.0 * frame_rate_hz / tempo
     a, b = max(lo, int(centre * 0.94)), min(hi, int(np.ceil(centre * 1.06)) + 1)
@@ -196,15 +208,21 @@ def tempo_from_beats(beats_s: np.ndarray) -> float | None:
 
 
 def detect_beats(
-    onset: np.ndarray, frame_rate_hz: float, *, latency_s: float = 0.0
+    onset: np.ndarray,
+    frame_rate_hz: float,
+    *,
+    accent: np.ndarray | None = None,
+    latency_s: float = 0.0,
 ) -> BeatTrack:
     """Track beats in an onset curve sampled at ``frame_rate_hz``.
 
-    ``latency_s`` is subtracted from every beat time: how late the front end's onset peaks
-    sit after the physical attack. Returns an empty ``beats_s`` when nothing pulses.
+    ``accent`` (an onset curve of the bands below ~1.5 kHz) decides which metrical level is
+    the beat, see ``_pick_level``. ``latency_s`` is subtracted from every beat time: how late
+    the front end's onset peaks sit after the physical attack. Returns an empty ``beats_s``
+    when nothing pulses.
     """
     onset = np.asarray(onset, dtype=np.float64)
-    tempo_bpm, periodicity = estimate_tempo(onset, frame_rate_hz)
+    tempo_bpm, periodicity = estimate_tempo(onset, frame_rate_hz, accent)
     period = 60.0 * frame_rate_hz / tempo_bpm
     std = float(onset.std())
     if std <= 0 or len(onset) < 2 * period:

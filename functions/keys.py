@@ -15,17 +15,14 @@ import numpy as np
 
 NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
-# Temperley's key profiles from the Kostka-Payne corpus ("Music and Probability", 2007),
-# tonic first. On popular music they confuse fewer keys than Krumhansl-Kessler's probe-tone
-# ratings, which overweight the tonic's neighbours.
-MAJOR_PROFILE = np.array(
-    [0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400]
-)
-MINOR_PROFILE = np.array(
-    [0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330]
-)
-# Relative major and minor keys share their notes, so a whole-track profile barely separates
-# them; songs mostly open on the tonic, so the opening bars get this extra say.
+# Krumhansl-Kessler probe-tone ratings (Krumhansl 1990), tonic first: the Krumhansl-Schmuckler
+# key-finding profiles. Temperley's sparser Kostka-Payne profiles were tried and rank the
+# subdominant key above the relative one for pop progressions (Am-F-C-G reads as F major).
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Relative major and minor keys share their notes (Am-F-C-G and C-G-Am-F hold the same
+# chords), so a whole-track profile barely separates them; songs mostly open on the tonic
+# chord, so the opening bar gets this extra say.
 OPENING_WEIGHT = 0.5
 # Softmax temperature turning correlations (-1..1) into a 0..1 confidence over the 24 keys.
 CONFIDENCE_TEMPERATURE = 0.05

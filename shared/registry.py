@@ -47,6 +47,23 @@ class JobKind:
         return [s for s, _ in self.stages]
 
 
+# Stage functions that run as Modal functions of their own (GPU images, fan-out with .map):
+# "module.qualname" -> Modal function name, or "Class.method" for a class that keeps a model
+# loaded. modal_app.py defines each; the ModalExecutor routes ctx.call/ctx.map through them.
+# Anything not listed runs inside run_job's container; locally everything runs in-process.
+REMOTE_STAGES: dict[str, str] = {}
+
+
+def remote_stage(modal_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a stage function as served by the Modal function (or ``Class.method``) named."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        REMOTE_STAGES[f"{fn.__module__}.{fn.__qualname__}"] = modal_name
+        return fn
+
+    return deco
+
+
 _KINDS: dict[str, JobKind] = {}
 _LOADED = False
 

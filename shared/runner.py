@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 
 from shared.context import InputFile, OutputFile
 from shared.errors import BudgetExceeded, JobCanceled, SoundstageError
-from shared.registry import JobKind, get_kind
+from shared.registry import REMOTE_STAGES, JobKind, get_kind
 from shared.services import Services
 from shared.storage import safe_filename
 
@@ -58,21 +58,6 @@ class LocalExecutor:
             return list(pool.map(lambda kw: fn(**kw), items))
 
 
-# Stage functions that run as their own Modal functions: python name -> Modal function name.
-# modal_app.py defines each of them; anything not listed runs inside ``run_job``'s container.
-REMOTE_STAGES: dict[str, str] = {}
-
-
-def remote_stage(modal_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a stage function as a Modal function of its own (GPU image, fan-out with .map)."""
-
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        REMOTE_STAGES[f"{fn.__module__}.{fn.__qualname__}"] = modal_name
-        return fn
-
-    return deco
-
-
 class ModalExecutor(LocalExecutor):
     def __init__(self, app_name: str, max_workers: int = 8) -> None:
         super().__init__(max_workers)
@@ -84,6 +69,9 @@ class ModalExecutor(LocalExecutor):
             return None
         import modal
 
+        if "." in name:  # "Class.method": a GPU class that keeps its model loaded
+            cls_name, method = name.split(".", 1)
+            return getattr(modal.Cls.from_name(self.app_name, cls_name)(), method)
         return modal.Function.from_name(self.app_name, name)
 
     # Modal stage wrappers in modal_app.py take one positional dict (the stage's keyword

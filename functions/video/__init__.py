@@ -2,7 +2,7 @@
 
 Modules, in pipeline order:
 
-- ``beats``: beats merged with onsets, low-confidence tempo grid, beat-aligned clip slots.
+- ``timing``: beats merged with onsets, low-confidence tempo grid, beat-aligned clip slots.
 - ``lyrics``: OpenAI transcription with word timestamps (none without a key or for
   instrumentals, said so).
 - ``plan`` / ``director`` / ``planner``: the plan's pydantic models, the director's knowledge

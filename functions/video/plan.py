@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .beats import snap_to_beat
+from .timing import snap_to_beat
 
 CameraMove = Literal[
     "static", "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down", "orbit"

@@ -1,0 +1,50 @@
+# Soundstage. `make run` serves the API + a worker on embedded defaults; `make test` runs the suite.
+# Both create/refresh .venv from pyproject.toml first, so a fresh machine needs only Python 3.11.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint format bench demo deploy clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned (==2.13.0, CPU build) in the ml extra; see pyproject.toml.
+	$(BIN)/python -m pip install --quiet -e '.[ml,modal,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/soundstage serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+demo: $(STAMP)
+	$(BIN)/python -c "from tests.synth import synth_song; from functions.audio_io import save_audio; \
+a,_ = synth_song(bpm=124, key='A minor', duration_s=30); save_audio('demo.wav', a)"
+	$(BIN)/soundstage analyze demo.wav
+
+deploy: $(STAMP)
+	$(BIN)/modal deploy modal_app.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

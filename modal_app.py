@@ -1,0 +1,129 @@
+"""Soundstage on Modal: images, volumes and secrets, the stage functions, run_job, the API, the
+schedules. Modal wiring only; the work lives in functions/ and shared/.
+
+Deploy with ``modal deploy modal_app.py`` (README: secrets and variables). This module imports
+without Modal credentials, and its functions can be called in-process with ``.local()``.
+"""
+
+from __future__ import annotations
+
+import modal
+
+MINUTES = 60
+HOURS = 60 * MINUTES
+APP_NAME = "soundstage"
+
+app = modal.App(APP_NAME)
+
+# -- Images ---------------------------------------------------------------------------------------
+# The CPU image runs the API, run_job and the CPU stages (analysis, convert, mix, master, video
+# composition). Versions are pinned so a redeploy builds the same containers.
+cpu_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("ffmpeg", "libsndfile1")
+    .pip_install(
+        "fastapi==0.165.0",
+        "uvicorn[standard]==0.54.0",
+        "python-multipart==0.0.34",
+        "pydantic==2.14.3",
+        "pydantic-settings==2.16.3",
+        "psycopg[binary]==3.3.9",
+        "psycopg_pool==3.3.3",
+        "supabase==2.34.1",
+        "PyJWT[crypto]==2.15.1",
+        "bcrypt==5.0.0",
+        "tenacity==9.2.1",
+        "httpx==0.28.1",
+        "numpy==2.4.6",
+        "scipy==1.17.1",
+        "soundfile==0.14.0",
+        "librosa==0.11.0",
+        "pyloudnorm==0.2.0",
+        "pedalboard==0.9.26",
+        "imageio-ffmpeg==0.8.1",
+        "ffmpeg-python==0.2.0",
+        "mido==1.3.3",
+        "Pillow==13.0.0",
+        "openai==3.54.0",
+        "replicate==1.0.7",
+        "rich==15.0.0",
+        "pgserver==0.1.4",
+    )
+    .env({"SOUNDSTAGE_RUNNER": "modal", "SOUNDSTAGE_STORAGE_BACKEND": "supabase",
+          "SOUNDSTAGE_AUTH_BACKEND": "supabase", "SOUNDSTAGE_PROFILE": "production",
+          "SOUNDSTAGE_DATA_DIR": "/tmp/soundstage"})
+    .add_local_python_source("shared", "functions", "web")
+    .add_local_dir("supabase", remote_path="/root/supabase")
+)
+
+# Demucs on the GPU: torch with CUDA, demucs 4.1 (reads audio without torchaudio).
+stems_image = (
+    cpu_image.pip_install("torch==2.5.1", "demucs==4.1.0")
+    .env({"SOUNDSTAGE_MODEL_DIR": "/models", "TORCH_HOME": "/models/torch"})
+)
+
+# -- Volumes and secrets --------------------------------------------------------------------------
+models = modal.Volume.from_name("soundstage-models", create_if_missing=True)
+secrets = [modal.Secret.from_name("soundstage")]
+
+# -- The job runner -------------------------------------------------------------------------------
+
+
+@app.function(image=cpu_image, secrets=secrets, timeout=20 * MINUTES, cpu=2.0, memory=4096,
+              retries=modal.Retries(max_retries=1, initial_delay=5.0))
+def run_job(job_id: str) -> str:
+    """Claim one job and run its pipeline; stage calls fan out to the functions below."""
+    from shared.runner import run_job_by_id
+    from shared.services import open_services
+
+    return run_job_by_id(open_services(migrate=False), job_id)
+
+
+# -- CPU stages -----------------------------------------------------------------------------------
+
+
+@app.function(image=cpu_image, timeout=5 * MINUTES, cpu=2.0, memory=4096)
+def analyze_audio_stage(kw: dict) -> dict:
+    """Tempo, beats, key, sections, loudness of one track (bytes in, JSON out)."""
+    from functions.pipelines.analyze import analysis_stage
+
+    return analysis_stage(**kw)
+
+
+# -- The API --------------------------------------------------------------------------------------
+
+
+@app.function(image=cpu_image, secrets=secrets, min_containers=0, scaledown_window=5 * MINUTES,
+              timeout=10 * MINUTES)
+@modal.concurrent(max_inputs=50)
+@modal.asgi_app(label="soundstage-api")
+def api():
+    from web.app import create_app
+
+    return create_app()
+
+
+# -- Schedules ------------------------------------------------------------------------------------
+
+
+@app.function(image=cpu_image, secrets=secrets, schedule=modal.Period(hours=1), timeout=15 * MINUTES)
+def sweep_storage() -> dict:
+    """Retention: Supabase Storage has no lifecycle rules, so expire files hourly."""
+    from shared.retention import sweep
+    from shared.services import open_services
+
+    return sweep(open_services(migrate=False))
+
+
+@app.function(image=cpu_image, secrets=secrets, schedule=modal.Period(minutes=2), timeout=2 * MINUTES)
+def recover_stale_jobs() -> list:
+    """Jobs whose container died stop heartbeating: requeue (and respawn) or fail them."""
+    from shared.services import open_services
+
+    services = open_services(migrate=False)
+    s = services.settings
+    out = services.jobs.recover_stale(s.stale_after_s, s.max_attempts)
+    for job_id, what in out:
+        if what == "requeued":
+            run_job.spawn(job_id)
+    return out
