@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import maximum_filter1d
 
 MIN_BPM = 50.0
 MAX_BPM = 220.0
@@ -45,13 +45,15 @@ def onset_strength(mel_db: np.ndarray) -> np.ndarray:
     """Half-wave rectified frame-to-frame rise of a log-mel spectrogram ``(frames, bands)``.
 
     The rise of each band is taken against the previous frame's maximum over neighbouring
-    bands (SuperFlux), so vibrato and slides do not read as onsets.
+    bands (SuperFlux), so vibrato and slides do not read as onsets. Before the first frame
+    the track is taken as silent (the spectrogram's floor), so a note at 0 s is an onset.
     """
-    if mel_db.shape[0] < 2:
+    if mel_db.shape[0] == 0 or mel_db.shape[1] == 0:
         return np.zeros(mel_db.shape[0], np.float32)
-    ref = maximum_filter1d(mel_db, size=3, axis=1)
-    rise = np.maximum(0.0, mel_db[1:] - ref[:-1])
-    return np.concatenate([[0.0], rise.mean(axis=1)]).astype(np.float32)
+    floor = np.full((1, mel_db.shape[1]), float(mel_db.min()), dtype=mel_db.dtype)
+    ref = maximum_filter1d(np.concatenate([floor, mel_db]), size=3, axis=1)
+    rise = np.maximum(0.0, mel_db - ref[:-1])
+    return rise.mean(axis=1).astype(np.float32)
 
 
 def _autocorrelation(onset: np.ndarray) -> np.ndarray:
@@ -174,10 +176,17 @@ def _last_beat(cum: np.ndarray) -> int:
 
 
 def _trim_weak_ends(beats: np.ndarray, local: np.ndarray) -> np.ndarray:
-    """Drop leading and trailing beats that fall where there is hardly any onset (silence)."""
-    smooth = uniform_filter1d(local, size=5)
-    threshold = 0.5 * float(np.sqrt(np.mean(smooth**2)))
-    strong = np.flatnonzero(smooth[beats] >= threshold)
+    """Drop leading and trailing beats whose onsets are weak next to the typical beat's.
+
+    The tracker runs to both ends of the file, through silence or a fading tail; a beat
+    there lands on nothing. Strengths are smoothed over five neighbouring beats and compared
+    with half their root mean square, as librosa does.
+    """
+    if len(beats) < 3:
+        return beats
+    strength = np.convolve(local[beats], np.hanning(7)[1:-1], mode="same")
+    threshold = 0.5 * float(np.sqrt(np.mean(strength**2)))
+    strong = np.flatnonzero(strength > threshold)
     if len(strong) == 0:
         return beats[:0]
     return beats[strong[0] : strong[-1] + 1]

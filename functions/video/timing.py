@@ -56,10 +56,8 @@ def detect_accents(audio: Audio, *, percentile: float = 90.0) -> list[float]:
 
     y = audio.mono().astype(np.float32)
     sr = audio.sample_rate
-    if sr != ANALYSIS_SR:
-        y = librosa.resample(y, orig_sr=sr, target_sr=ANALYSIS_SR)
-        sr = ANALYSIS_SR
-    hop = 512
+    # ~23 ms hop at any rate (512 at 22.05 kHz): no resampling pass needed.
+    hop = int(2 ** round(np.log2(sr * 512 / ANALYSIS_SR)))
     env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)
     if env.size == 0 or not np.any(env > 0):
         return []
