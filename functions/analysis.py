@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.fft
 
-from functions.audio_io import Audio
+from functions.audio_io import SILENCE_PEAK_DBFS, Audio
 from functions.beats import beat_sync, detect_beats, detect_downbeats, onset_strength
 from functions.keys import chroma_from_spectrum, estimate_key
 from functions.loudness import loudness_report
@@ -42,18 +42,14 @@ __all__ = [
 ANALYSIS_VERSION = "1"
 ENGINE = "soundstage-dsp"
 MIN_DURATION_S = 2.0
-SILENCE_PEAK_DBFS = -60.0
 N_MELS = 64
 LOW_BAND_HZ = 200.0  # kick drum and bass: where bars are accented
 DRUM_BAND_HZ = 1500.0  # kick and snare bodies, below most hi-hat energy: where beats are
-# Onset peaks of the flux front end trail the physical attack by about a quarter of the
-# short window (the attack must fill enough of the Hann window to raise the band energy);
-# measured on synthesised drums with known onset times.
-ONSET_LATENCY_WINDOWS = 0.0
 
 
 def check_analyzable(audio: Audio) -> None:
-    """Raise InvalidAudio when the track is too short (< 2 s) or silent (peak < -60 dBFS)."""
+    """Raise InvalidAudio when the track is too short (< 2 s) or silent (its peak is below
+    ``SILENCE_PEAK_DBFS``, the threshold the upload check uses too)."""
     if audio.duration_s < MIN_DURATION_S:
         raise InvalidAudio(
             f"The track is {audio.duration_s:.2f} s long; analysis needs at least "
@@ -63,16 +59,20 @@ def check_analyzable(audio: Audio) -> None:
     peak = float(np.max(np.abs(audio.samples))) if audio.samples.size else 0.0
     if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
         raise InvalidAudio(
-            "The track is silent (its loudest sample is below -60 dBFS); there is nothing "
-            "to analyse.",
+            f"The track is silent (its loudest sample is below {SILENCE_PEAK_DBFS:.0f} dBFS); "
+            "there is nothing to analyse.",
             code="SILENT_AUDIO",
         )
 
 
 def _window_sizes(sample_rate: int) -> tuple[int, int]:
-    """(n_fft, hop) of the onset STFT: a power of two near 46 ms, hop a quarter of it."""
+    """(n_fft, hop) of the onset STFT: a power of two near 46 ms, hop half of it.
+
+    ~43 frames a second is the rate librosa's beat tracker works at; beat times are refined
+    below a frame by interpolation, and a finer hop would double the cost for nothing.
+    """
     n_fft = 2 ** int(round(math.log2(0.046 * sample_rate)))
-    return n_fft, n_fft // 4
+    return n_fft, n_fft // 2
 
 
 def _stft_blocks(
@@ -80,7 +80,7 @@ def _stft_blocks(
 ) -> np.ndarray:
     """Centred Hann STFT magnitudes, reduced block by block so a long track's full
     spectrogram never sits in memory at once."""
-    padded = np.pad(x.astype(np.float32), n_fft // 2)
+    padded = np.pad(np.asarray(x, dtype=np.float32), n_fft // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
     window = np.hanning(n_fft).astype(np.float32)
     block = max(1, (1 << 24) // n_fft)  # ~64 MB of float32 frames per block
@@ -91,8 +91,8 @@ def _stft_blocks(
     return np.concatenate(out, axis=0)
 
 
-def _mel_front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Mel power ``(frames, N_MELS)``, band centre frequencies, frame rate, n_fft."""
+def _mel_front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mel power ``(frames, N_MELS)``, the bands' centre frequencies and the frame rate."""
     import librosa.filters  # only the filterbank: plain numpy, nothing JIT-compiled
 
     n_fft, hop = _window_sizes(sr)
@@ -101,13 +101,15 @@ def _mel_front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, f
     mel_t = np.ascontiguousarray(mel_basis.T.astype(np.float32))
     power = _stft_blocks(mono, n_fft, hop, lambda m: (m * m) @ mel_t)
     edges = librosa.filters.mel_frequencies(N_MELS + 2, fmin=30.0, fmax=fmax)
-    return power, edges[1:-1], sr / hop, n_fft
+    return power, edges[1:-1], sr / hop
 
 
 def _chroma_front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, float, float]:
     """Chroma ``(12, frames)``, its frame rate and the tuning (semitones from A440)."""
-    n_short, _ = _window_sizes(sr)
-    n_fft, hop = 4 * n_short, n_short  # ~186 ms: resolves semitones down to ~60 Hz
+    n_short, hop_short = _window_sizes(sr)
+    # ~186 ms windows resolve semitones down to ~60 Hz; half-overlapped (~93 ms hop) they
+    # still give three or more frames per beat up to 200 BPM.
+    n_fft, hop = 4 * n_short, 4 * hop_short
     keep = int(np.ceil(5200.0 * n_fft / sr)) + 2
     mag = _stft_blocks(mono, n_fft, hop, lambda m: m[:, :keep])
     chroma, tuning = chroma_from_spectrum(mag, sr, n_fft)
@@ -123,9 +125,7 @@ def _finite(x: float, digits: int, default: float = 0.0) -> float:
     return round(float(x), digits) if math.isfinite(float(x)) else default
 
 
-def analyze_audio(
-    audio: Audio, progress: Callable[[float, str], None] | None = None
-) -> dict:
+def analyze_audio(audio: Audio, progress: Callable[[float, str], None] | None = None) -> dict:
     """Analyse one track; returns the analyze job's result (plain floats, lists, strings).
 
     Keys: tempo_bpm, beats_s, downbeats_s, time_signature, key, key_confidence, sections,
@@ -138,20 +138,19 @@ def analyze_audio(
     check_analyzable(audio)
     duration_s = audio.duration_s
     sr = audio.sample_rate
-    # Loudness filters and oversamples the full-rate stereo signal; numpy and scipy release
-    # the GIL there, so it runs beside the rhythm and pitch work.
+    # Loudness filters and oversamples the full-rate stereo signal, mostly inside scipy's C
+    # loops, which release the GIL: on a second core it runs beside the rhythm and pitch work.
     with ThreadPoolExecutor(max_workers=1) as pool:
         loudness_job = pool.submit(loudness_report, audio)
-        mono = audio.mono().astype(np.float32)
+        mono = np.add.reduce(audio.samples, axis=0, dtype=np.float32) / np.float32(audio.channels)
         report(0.05, "spectrum")
-        mel_power, centres_hz, frame_rate, n_fft = _mel_front_end(mono, sr)
+        mel_power, centres_hz, frame_rate = _mel_front_end(mono, sr)
         mel_db = _db(mel_power)
         onset = onset_strength(mel_db)
         low_onset = onset_strength(mel_db[:, centres_hz < LOW_BAND_HZ])
         drum_onset = onset_strength(mel_db[:, centres_hz < DRUM_BAND_HZ])
         report(0.3, "beats")
-        latency_s = ONSET_LATENCY_WINDOWS * n_fft / sr
-        track = detect_beats(onset, frame_rate, accent=drum_onset, latency_s=latency_s)
+        track = detect_beats(onset, frame_rate, accent=drum_onset)
         beats_s = track.beats_s
         report(0.45, "pitch")
         chroma, chroma_rate, tuning = _chroma_front_end(mono, sr)
@@ -171,7 +170,7 @@ def analyze_audio(
         beat_features = np.vstack([beat_sync(mfcc, frame_rate, beats_s, duration_s), beat_chroma])
         beat_power = beat_sync(mel_power.sum(axis=1)[None, :], frame_rate, beats_s, duration_s)
         sections = find_sections(
-            beat_features, beats_s, downbeats_s, duration_s, _db(beat_power[0], 120.0)
+            beat_features, beats_s, downbeats_s, duration_s, _db(beat_power[0], 120.0), per_bar
         )
         try:
             clips = clip_boundaries(beats_s, downbeats_s, duration_s)

@@ -105,7 +105,10 @@ def _pick_level(accent: np.ndarray, frame_rate_hz: float, tempo_bpm: float) -> f
         level /= 2
     while level < MIN_BPM:
         level *= 2
-    while 2 * level <= MAX_BPM and _offbeat_ratio(accent, 60.0 * frame_rate_hz / level) >= OFFBEAT_RATIO:
+    while (
+        2 * level <= MAX_BPM
+        and _offbeat_ratio(accent, 60.0 * frame_rate_hz / level) >= OFFBEAT_RATIO
+    ):
         level *= 2
     return level if level <= MAX_BPM else tempo_bpm
 
@@ -164,15 +167,22 @@ def _dp_beats(local: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]
     return cum, back
 
 
-def _last_beat(cum: np.ndarray) -> int:
-    """The last local maximum of the cumulative score that is not far below the typical one."""
-    is_max = np.zeros(len(cum), bool)
-    is_max[1:-1] = (cum[1:-1] > cum[:-2]) & (cum[1:-1] >= cum[2:])
-    if not is_max.any():
+def _last_beat(cum: np.ndarray, local: np.ndarray, period: float) -> int:
+    """The frame the beat sequence ends on: the onset peak with the best cumulative score in
+    the final two periods.
+
+    The cumulative score grows along the track, so a weak off-beat after the last real beat
+    (or the last frame, one period after it) can outscore it when all frames compete; only
+    frames where the onset curve peaks may end the sequence.
+    """
+    n = len(cum)
+    peaks = np.zeros(n, bool)
+    peaks[1:-1] = (local[1:-1] > local[:-2]) & (local[1:-1] >= local[2:])
+    peaks[: max(0, n - int(2 * period))] = False
+    if not peaks.any():
         return int(np.argmax(cum))
-    med = float(np.median(cum[is_max]))
-    good = np.flatnonzero(is_max & (cum >= 0.5 * med))
-    return int(good[-1]) if len(good) else int(np.argmax(cum))
+    candidates = np.flatnonzero(peaks)
+    return int(candidates[np.argmax(cum[candidates])])
 
 
 def _trim_weak_ends(beats: np.ndarray, local: np.ndarray) -> np.ndarray:
@@ -221,14 +231,11 @@ def detect_beats(
     frame_rate_hz: float,
     *,
     accent: np.ndarray | None = None,
-    latency_s: float = 0.0,
 ) -> BeatTrack:
     """Track beats in an onset curve sampled at ``frame_rate_hz``.
 
     ``accent`` (an onset curve of the bands below ~1.5 kHz) decides which metrical level is
-    the beat, see ``_pick_level``. ``latency_s`` is subtracted from every beat time: how late
-    the front end's onset peaks sit after the physical attack. Returns an empty ``beats_s``
-    when nothing pulses.
+    the beat, see ``_pick_level``. Returns an empty ``beats_s`` when nothing pulses.
     """
     onset = np.asarray(onset, dtype=np.float64)
     tempo_bpm, periodicity = estimate_tempo(onset, frame_rate_hz, accent)
@@ -240,11 +247,11 @@ def detect_beats(
     x = np.arange(-int(period), int(period) + 1)
     local = np.convolve(onset / std, np.exp(-0.5 * (x * 32.0 / period) ** 2), mode="same")
     cum, back = _dp_beats(local, period)
-    frames = [_last_beat(cum)]
+    frames = [_last_beat(cum, local, period)]
     while back[frames[-1]] >= 0:
         frames.append(int(back[frames[-1]]))
     beat_frames = _trim_weak_ends(np.array(frames[::-1], dtype=np.int64), local)
-    beats_s = np.maximum(0.0, _refine(beat_frames, local) / frame_rate_hz - latency_s)
+    beats_s = np.maximum(0.0, _refine(beat_frames, local) / frame_rate_hz)
     tempo = tempo_from_beats(beats_s) or tempo_bpm
     return BeatTrack(float(tempo), beats_s, periodicity, 60.0 / float(tempo))
 
@@ -287,7 +294,9 @@ def detect_downbeats(
     n = len(beats_s)
     if n < 6:
         return np.asarray(beats_s[:1], dtype=np.float64), 4
-    frames = np.clip(np.round(np.asarray(beats_s) * frame_rate_hz).astype(int), 0, len(low_onset) - 1)
+    frames = np.clip(
+        np.round(np.asarray(beats_s) * frame_rate_hz).astype(int), 0, len(low_onset) - 1
+    )
     accent = maximum_filter1d(low_onset, size=5)[frames]
     unit = beat_chroma / np.maximum(np.linalg.norm(beat_chroma, axis=0, keepdims=True), 1e-9)
     change = np.concatenate([[0.0], 1.0 - np.sum(unit[:, 1:] * unit[:, :-1], axis=0)])

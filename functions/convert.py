@@ -43,7 +43,8 @@ def check_conversion(
     """Raise InvalidInput when the combination cannot be written."""
     if output_format not in OUTPUT_FORMATS:
         raise InvalidInput(
-            f"Unknown output format '{output_format}'; use wav, flac, mp3 or ogg.", code="BAD_FORMAT"
+            f"Unknown output format '{output_format}'; use wav, flac, mp3 or ogg.",
+            code="BAD_FORMAT",
         )
     if output_format in ("wav", "flac") and bit_depth not in (16, 24):
         raise InvalidInput(f"{output_format} output is 16- or 24-bit.", code="BAD_BIT_DEPTH")
@@ -58,18 +59,23 @@ def check_conversion(
             raise InvalidInput(f"ogg bitrates are {lo}-{hi} kbps.", code="BAD_BITRATE")
         if output_format in ("wav", "flac"):
             raise InvalidInput(
-                f"{output_format} is lossless: it takes a bit depth, not a bitrate.", code="BAD_BITRATE"
+                f"{output_format} is lossless: it takes a bit depth, not a bitrate.",
+                code="BAD_BITRATE",
             )
     if sample_rate_hz is not None:
         if not MIN_SAMPLE_RATE_HZ <= sample_rate_hz <= MAX_SAMPLE_RATE_HZ:
             raise InvalidInput(
-                f"Sample rates are {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz.", code="BAD_SAMPLE_RATE"
+                f"Sample rates are {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz.",
+                code="BAD_SAMPLE_RATE",
             )
         if output_format == "mp3" and sample_rate_hz not in MP3_SAMPLE_RATES_HZ:
             raise InvalidInput(
                 f"mp3 supports {', '.join(map(str, MP3_SAMPLE_RATES_HZ))} Hz; got {sample_rate_hz}.",
                 code="BAD_SAMPLE_RATE",
             )
+        if output_format == "mp3" and sample_rate_hz < 32000 and (bitrate_kbps or 0) > 160:
+            # MPEG-2/2.5 layer III (the rates below 32 kHz) tops out at 160 kbps.
+            raise InvalidInput("mp3 below 32 kHz carries at most 160 kbps.", code="BAD_BITRATE")
     if channels is not None and channels not in (1, 2):
         raise InvalidInput("Channels are 1 (mono) or 2 (stereo).", code="BAD_CHANNELS")
 
@@ -117,16 +123,32 @@ def convert_file(
     if rate != source["sample_rate"] or (output_format in ("wav", "flac") and bit_depth == 16):
         # dither only matters when the output is 16-bit PCM; the resampler applies it.
         dither = ":dither_method=triangular" if bit_depth == 16 else ""
-        filters.append(f"aresample={rate}:resampler={resampler.replace(':', ':')}{dither}")
+        filters.append(f"aresample={rate}:resampler={resampler}{dither}")
     codec = {
         "wav": ["-c:a", "pcm_s16le" if bit_depth == 16 else "pcm_s24le"],
         "flac": ["-c:a", "flac", "-sample_fmt", "s16" if bit_depth == 16 else "s32"]
         + ([] if bit_depth == 16 else ["-bits_per_raw_sample", "24"]),
-        "mp3": ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps or 320}k"],
+        "mp3": [
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            f"{bitrate_kbps or (320 if rate >= 32000 else 160)}k",
+        ],
         "ogg": ["-c:a", "libvorbis"]
         + (["-b:a", f"{bitrate_kbps}k"] if bitrate_kbps else ["-q:a", "6"]),
     }[output_format]
-    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(src), "-vn", "-map_metadata", "0"]
+    cmd = [
+        ffmpeg_exe(),
+        "-v",
+        "error",
+        "-nostdin",
+        "-y",
+        "-i",
+        str(src),
+        "-vn",
+        "-map_metadata",
+        "0",
+    ]
     if filters:
         cmd += ["-af", ",".join(filters)]
     cmd += ["-ar", str(rate), "-ac", str(out_channels), *codec, "-f", output_format, str(dest)]

@@ -2,8 +2,8 @@
 
 Offers:
 - ``find_sections(beat_features, beats_s, downbeats_s, duration_s, beat_loudness_db)``:
-  boundaries where Foote's checkerboard novelty on a beat-synchronous self-similarity matrix
-  peaks, moved to the nearest downbeat; sections grouped by similarity and named.
+  boundaries where beat-synchronous timbre and harmony change (a two-window mean-shift test
+  over four bars each side), moved to the nearest downbeat; alike sections grouped and named.
 - ``clip_boundaries(beats_s, downbeats_s, duration_s, min_s=4.0, max_s=8.0)``: cut points for
   the music video, every clip 4-8 s long and starting on a downbeat where possible.
 """
@@ -14,60 +14,87 @@ import numpy as np
 
 from shared.errors import InvalidAudio
 
-MIN_SECTION_S = 6.0
-# Half-width of the checkerboard kernel in beats: four bars of 4/4, the usual phrase length.
-KERNEL_BEATS = 16
-# Novelty (a correlation, -1..1) below this is timbre wobble, not a new section.
-MIN_NOVELTY = 0.15
-# Sections whose mean features are closer than this (cosine distance) are the same part.
-SAME_PART_DISTANCE = 0.25
+# Each side of a candidate boundary is compared over this many bars: four bars hold a whole
+# cycle of the usual chord loop, so a loop that merely goes round does not look like a change.
+WINDOW_BARS = 4
+# A boundary needs the feature means on its two sides to differ by this many pooled standard
+# deviations squared (averaged over features); a chord loop going round scores ~0.01, a new
+# key or instrumentation 0.3 and up.
+MIN_CHANGE = 0.2
+# Sections whose features differ by less than this (same measure) are the same part.
+SAME_PART = 0.2
 
 
-def _checkerboard(half: int) -> np.ndarray:
-    """Gaussian-tapered checkerboard kernel ``(2*half, 2*half)`` whose absolute sum is 1."""
-    x = np.arange(-half, half) + 0.5
-    sign = np.sign(x)
-    taper = np.exp(-0.5 * (x / (0.5 * half)) ** 2)
-    kernel = np.outer(sign * taper, sign * taper)
-    return kernel / np.abs(kernel).sum()
+def _change_score(a_mean, a_var, b_mean, b_var, floor) -> np.ndarray:
+    """Squared mean difference over pooled variance, averaged over feature dimensions."""
+    return np.mean((a_mean - b_mean) ** 2 / (a_var + b_var + floor), axis=0)
 
 
-def novelty_curve(features: np.ndarray, half: int) -> np.ndarray:
-    """Foote novelty per beat of ``features`` ``(dims, beats)`` (cosine self-similarity)."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=0, keepdims=True), 1e-9)
-    ssm = unit.T @ unit
-    n = ssm.shape[0]
-    padded = np.pad(ssm, half, mode="edge")
-    s0, s1 = padded.strides
-    # Window i is padded[i:i+2h, i:i+2h]: the block centred on beat i of the original matrix.
-    windows = np.lib.stride_tricks.as_strided(
-        padded, shape=(n, 2 * half, 2 * half), strides=(s0 + s1, s0, s1), writeable=False
-    )
-    return np.einsum("ijk,jk->i", windows, _checkerboard(half))
+def change_curve(features: np.ndarray, window: int) -> np.ndarray:
+    """Per beat, how much the ``window`` beats after it differ from the ``window`` before.
+
+    ``features`` is ``(dims, beats)``; beats closer than ``window`` to either end score 0.
+    A two-window mean-shift test normalised by the local spread: unlike a checkerboard
+    kernel on a globally normalised self-similarity matrix, a homogeneous track scores near
+    zero instead of having its smallest wobbles blown up.
+    """
+    d, n = features.shape
+    out = np.zeros(n)
+    if n < 2 * window:
+        return out
+    zero = np.zeros((d, 1))
+    s1 = np.concatenate([zero, np.cumsum(features, axis=1)], axis=1)
+    s2 = np.concatenate([zero, np.cumsum(features**2, axis=1)], axis=1)
+    i = np.arange(window, n - window + 1)
+    left_mean = (s1[:, i] - s1[:, i - window]) / window
+    right_mean = (s1[:, i + window] - s1[:, i]) / window
+    left_var = np.maximum(0.0, (s2[:, i] - s2[:, i - window]) / window - left_mean**2)
+    right_var = np.maximum(0.0, (s2[:, i + window] - s2[:, i]) / window - right_mean**2)
+    score = _change_score(left_mean, left_var, right_mean, right_var, _floor(features))
+    out[i] = score
+    return out
 
 
-def _pick_boundaries(novelty: np.ndarray, min_gap: int) -> list[int]:
-    """Beat indices of the strongest novelty peaks, at least ``min_gap`` beats apart."""
-    n = len(novelty)
+def _floor(features: np.ndarray) -> np.ndarray:
+    # Variance floor (5% of each feature's spread) so a perfectly steady synthetic feature
+    # cannot turn a rounding difference into an infinite score.
+    return (0.05 * features.std(axis=1, keepdims=True)) ** 2 + 1e-12
+
+
+def _pick_boundaries(score: np.ndarray, min_gap: int) -> list[int]:
+    """Beat indices of the strongest change peaks above ``MIN_CHANGE``, ``min_gap`` apart."""
+    n = len(score)
     is_peak = np.zeros(n, bool)
-    is_peak[1:-1] = (novelty[1:-1] > novelty[:-2]) & (novelty[1:-1] >= novelty[2:])
+    is_peak[1:-1] = (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:])
     chosen: list[int] = []
-    for i in np.flatnonzero(is_peak)[np.argsort(-novelty[is_peak])]:
-        if novelty[i] < MIN_NOVELTY:
+    for i in np.flatnonzero(is_peak)[np.argsort(-score[is_peak], kind="stable")]:
+        if score[i] < MIN_CHANGE:
             break
-        if i >= min_gap and n - i >= min_gap and all(abs(i - j) >= min_gap for j in chosen):
+        if all(abs(i - j) >= min_gap for j in chosen):
             chosen.append(int(i))
     return sorted(chosen)
 
 
-def _group_letters(means: np.ndarray) -> list[int]:
-    """Cluster section feature means; group ids numbered in order of first appearance."""
+def _group_parts(features: np.ndarray, segment: np.ndarray, count: int) -> list[int]:
+    """Group ids per section (numbered by first appearance); alike sections share one."""
     from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
 
-    if means.shape[0] == 1:
+    if count == 1:
         return [0]
-    tree = linkage(means, method="average", metric="cosine")
-    raw = fcluster(tree, t=SAME_PART_DISTANCE, criterion="distance")
+    floor = _floor(features)
+    stats = [
+        (
+            features[:, segment == k].mean(axis=1, keepdims=True),
+            features[:, segment == k].var(axis=1, keepdims=True),
+        )
+        for k in range(count)
+    ]
+    dist = np.zeros((count, count))
+    for a in range(count):
+        for b in range(a + 1, count):
+            dist[a, b] = dist[b, a] = float(_change_score(*stats[a], *stats[b], floor)[0])
+    raw = fcluster(linkage(squareform(dist), method="average"), t=SAME_PART, criterion="distance")
     order: dict[int, int] = {}
     return [order.setdefault(int(g), len(order)) for g in raw]
 
@@ -76,23 +103,25 @@ def _name_sections(groups: list[int], loudness_db: list[float]) -> list[str]:
     """intro / verse / chorus / bridge / outro from repetition, position and loudness.
 
     The loudest part that comes back is the chorus; other parts that come back are verses;
-    a one-off first or last part is the intro or outro; any other one-off is a bridge.
+    a one-off first or last part is the intro or outro; any other one-off is a bridge. With
+    nothing repeated, the loudest part is the chorus and the others verses.
     """
     n = len(groups)
     if n == 1:
         return ["full"]
     counts = {g: groups.count(g) for g in groups}
-    level = {g: np.mean([d for d, h in zip(loudness_db, groups, strict=True) if h == g]) for g in counts}
+    level = {
+        g: np.mean([d for d, h in zip(loudness_db, groups, strict=True) if h == g]) for g in counts
+    }
     repeated = [g for g in counts if counts[g] > 1]
-    pool = repeated or list(counts)
-    chorus = max(pool, key=lambda g: level[g])
+    chorus = max(repeated or list(counts), key=lambda g: level[g])
     names = []
     for i, g in enumerate(groups):
         if g == chorus:
             names.append("chorus")
-        elif counts[g] == 1 and i == 0 and n >= 3:
+        elif counts[g] == 1 and repeated and i == 0:
             names.append("intro")
-        elif counts[g] == 1 and i == n - 1 and n >= 3:
+        elif counts[g] == 1 and repeated and i == n - 1:
             names.append("outro")
         elif counts[g] > 1 or not repeated:
             names.append("verse")
@@ -107,51 +136,42 @@ def find_sections(
     downbeats_s: np.ndarray,
     duration_s: float,
     beat_loudness_db: np.ndarray,
+    beats_per_bar: int = 4,
 ) -> list[dict]:
     """Sections ``[{start_s, end_s, label, group}]`` covering 0..duration_s.
 
-    ``beat_features`` ``(dims, beats)`` are beat-synchronous (timbre and chroma); each dimension
-    is standardised so that neither family dominates the similarity. ``group`` is a letter
-    shared by sections that sound alike.
+    ``beat_features`` ``(dims, beats)`` are beat-synchronous (timbre and chroma). Boundaries
+    are peaks of ``change_curve`` over ``WINDOW_BARS`` bars, moved to the nearest downbeat;
+    neighbouring sections that turn out alike are merged. ``group`` is a letter shared by
+    sections that sound alike; ``label`` names the part (see ``_name_sections``).
     """
     beats_s = np.asarray(beats_s, dtype=np.float64)
-    n = len(beats_s)
-    bounds_s = [0.0, float(duration_s)]
-    if n >= 8:
-        x = beat_features - beat_features.mean(axis=1, keepdims=True)
-        x = x / np.maximum(x.std(axis=1, keepdims=True), 1e-9)
-        half = max(2, min(KERNEL_BEATS, n // 4))
-        beat_s = float(np.median(np.diff(beats_s)))
-        min_gap = max(2, int(np.ceil(MIN_SECTION_S / beat_s)))
-        cuts = [float(beats_s[i]) for i in _pick_boundaries(novelty_curve(x, half), min_gap)]
+    window = WINDOW_BARS * beats_per_bar
+    cuts: list[float] = []
+    if len(beats_s) >= 2 * window:
+        peaks = _pick_boundaries(change_curve(beat_features, window), window)
+        cuts = [float(beats_s[i]) for i in peaks]
         if len(downbeats_s):
             db = np.asarray(downbeats_s, dtype=np.float64)
-            cuts = [float(db[np.argmin(np.abs(db - c))]) for c in cuts]
-        kept: list[float] = []
-        for c in sorted(set(cuts)):
-            if c - (kept[-1] if kept else 0.0) >= MIN_SECTION_S and duration_s - c >= MIN_SECTION_S:
-                kept.append(c)
-        bounds_s = [0.0, *kept, float(duration_s)]
-    spans = list(zip(bounds_s[:-1], bounds_s[1:], strict=True))
-    if n:
-        seg = np.searchsorted(np.append(bounds_s[1:-1], np.inf), beats_s, side="right")
-        means = np.stack(
-            [
-                beat_features[:, seg == k].mean(axis=1) if np.any(seg == k) else beat_features.mean(axis=1)
-                for k in range(len(spans))
-            ]
-        )
-        loud = [
-            float(np.mean(beat_loudness_db[seg == k])) if np.any(seg == k) else -120.0
-            for k in range(len(spans))
-        ]
-        groups = _group_letters(means)
+            cuts = sorted({float(db[np.argmin(np.abs(db - c))]) for c in cuts})
+    bounds = [0.0, *[c for c in cuts if 0.0 < c < duration_s], float(duration_s)]
+    segment = np.searchsorted(np.asarray(bounds[1:-1]), beats_s, side="right")
+    if len(beats_s) and len(set(segment.tolist())) == len(bounds) - 1:
+        groups = _group_parts(beat_features, segment, len(bounds) - 1)
+        # A boundary between two alike neighbours marks no change of part: drop it.
+        keep = [0] + [k for k in range(1, len(groups)) if groups[k] != groups[k - 1]]
+        bounds = [bounds[k] for k in keep] + [float(duration_s)]
+        groups = [groups[k] for k in keep]
+        segment = np.searchsorted(np.asarray(bounds[1:-1]), beats_s, side="right")
+        loud = [float(np.mean(beat_loudness_db[segment == k])) for k in range(len(groups))]
     else:
-        groups, loud = [0] * len(spans), [0.0] * len(spans)
+        bounds, groups, loud = [0.0, float(duration_s)], [0], [0.0]
+    order: dict[int, int] = {}
+    groups = [order.setdefault(g, len(order)) for g in groups]
     names = _name_sections(groups, loud)
     return [
         {"start_s": round(a, 3), "end_s": round(b, 3), "label": name, "group": chr(65 + g % 26)}
-        for (a, b), name, g in zip(spans, names, groups, strict=True)
+        for a, b, name, g in zip(bounds[:-1], bounds[1:], names, groups, strict=True)
     ]
 
 
@@ -162,15 +182,27 @@ _GRID_CUT_COST = 8.0
 _GRID_STEP_S = 0.25
 
 
+def _gap_fillers(beats_s: np.ndarray, duration_s: float) -> np.ndarray:
+    """Off-grid cut candidates every ``_GRID_STEP_S`` inside gaps of the beat grid longer than
+    a second (intro before the first beat, breaks, the tail), so a plan always exists."""
+    edges = np.concatenate([[0.0], beats_s[(beats_s > 0) & (beats_s < duration_s)], [duration_s]])
+    fill = [
+        np.arange(a + _GRID_STEP_S, b, _GRID_STEP_S)
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+        if b - a > 1.0
+    ]
+    return np.concatenate(fill) if fill else np.zeros(0)
+
+
 def clip_boundaries(
     beats_s, downbeats_s, duration_s: float, min_s: float = 4.0, max_s: float = 8.0
 ) -> list[float]:
     """Cut times ``[0, ..., duration_s]`` splitting the track into clips of ``min_s..max_s``.
 
-    At least three clips. Cuts fall on downbeats where possible, else on beats, else on a
-    0.25 s grid, and clips near the middle of the range are preferred; a dynamic programme
-    over all candidate cuts finds the cheapest plan, so one always exists when the track is
-    long enough.
+    At least three clips. Cuts fall on downbeats where possible, else on beats, else (in
+    gaps of the beat grid, or when the grid cannot be split at all) on a 0.25 s grid, and
+    clips near the middle of the range are preferred; a dynamic programme over all candidate
+    cuts finds the cheapest plan, so one always exists when the track is long enough.
 
     Raises InvalidAudio ``TOO_SHORT`` when ``duration_s`` < ``3 * min_s`` (three clips cannot
     fit); callers that only want boundaries when possible (the analyze kind) catch it.
@@ -184,21 +216,37 @@ def clip_boundaries(
             f"for three clips of {min_s:.0f}-{max_s:.0f} s.",
             code="TOO_SHORT",
         )
+    beats = np.asarray(beats_s, dtype=np.float64)
+    downbeats = np.asarray(downbeats_s, dtype=np.float64)
+    fillers = _gap_fillers(np.union1d(beats, downbeats), duration_s)
+    cuts = _cheapest_plan(downbeats, beats, fillers, duration_s, min_s, max_s)
+    if cuts is None:
+        # The beat grid cannot be split into clips of this range (e.g. 12.0 s of 60 BPM
+        # beats starting at 0.2 s): cut anywhere on the fine grid instead.
+        full_grid = np.arange(_GRID_STEP_S, duration_s, _GRID_STEP_S)
+        cuts = _cheapest_plan(downbeats, beats, full_grid, duration_s, min_s, max_s)
+    if cuts is None:  # unreachable for duration_s >= 3 * min_s, kept as a clear error
+        raise InvalidAudio("No plan of clips fits this track.", code="TOO_SHORT")
+    return cuts
+
+
+def _cheapest_plan(
+    downbeats: np.ndarray,
+    beats: np.ndarray,
+    fillers: np.ndarray,
+    duration_s: float,
+    min_s: float,
+    max_s: float,
+) -> list[float] | None:
+    """Dynamic programme over candidate cuts; None when no plan of >= 3 clips exists."""
     eps = 1e-6
-    times = [0.0, duration_s]
-    costs = [0.0, 0.0]
-    for ts, cost in (
-        (downbeats_s, 0.0),
-        (beats_s, _BEAT_CUT_COST),
-        (np.arange(_GRID_STEP_S, duration_s, _GRID_STEP_S), _GRID_CUT_COST),
-    ):
-        ts = np.asarray(ts, dtype=np.float64)
-        ts = ts[(ts > eps) & (ts < duration_s - eps)]
+    times, costs = [0.0, duration_s], [0.0, 0.0]
+    for ts, cost in ((downbeats, 0.0), (beats, _BEAT_CUT_COST), (fillers, _GRID_CUT_COST)):
+        ts = ts[(ts > 1e-3) & (ts < duration_s - 1e-3)]
         times.extend(ts.tolist())
         costs.extend([cost] * len(ts))
     order = np.lexsort((np.asarray(costs), np.asarray(times)))  # by time, cheapest first
-    t = np.asarray(times)[order]
-    c = np.asarray(costs)[order]
+    t, c = np.asarray(times)[order], np.asarray(costs)[order]
     keep = np.concatenate([[True], np.diff(t) > 1e-3])  # one candidate per instant: the cheapest
     t, c = t[keep], c[keep]
     target, half_range = (min_s + max_s) / 2, (max_s - min_s) / 2
@@ -221,14 +269,11 @@ def clip_boundaries(
             if np.isfinite(total[m]):
                 best[k, i], back[k, i] = total[m], j[m]
     if not np.isfinite(best[2, -1]):
-        raise InvalidAudio("No clip plan fits this track.", code="TOO_SHORT")
+        return None
     cuts, i, k = [n - 1], n - 1, 2
     while i > 0:
         j = int(back[k, i])
-        if k == 2:
-            k = 2 if np.isfinite(best[2, j]) and best[2, j] <= best[1, j] else 1
-        else:
-            k -= 1
+        k = (2 if best[2, j] <= best[1, j] else 1) if k == 2 else k - 1
         cuts.append(j)
         i = j
     return [round(float(t[i]), 3) for i in reversed(cuts)]

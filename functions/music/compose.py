@@ -144,7 +144,7 @@ def _bass_bar(genre: Genre, chord: Chord, next_chord: Chord, kick_steps: list[fl
             notes.append((s, end - s, pitch, glide))
         return notes
     if style == "sub":
-        return [(0, 8, root, None), (10, 6, int(rng.choice([root, fifth])), None)]
+        return [(0, 8, root, None), (8, 8, int(rng.choice([root, fifth])), None)]
     if style == "upright" and genre.feel == "swing":
         # Walking bass: root, two chord/scale tones, a chromatic approach into the next root.
         target = _bass_root(next_chord, low)
@@ -152,9 +152,9 @@ def _bass_bar(genre: Genre, chord: Chord, next_chord: Chord, kick_steps: list[fl
         walk = [root, int(rng.choice([third, fifth])), int(rng.choice([fifth, third + 12 if third + 12 < 50 else third])), target + int(rng.choice([-1, 1]))]
         return [(4 * i, 4, p, None) for i, p in enumerate(walk)]
     if style in ("upright", "picked") and genre.feel != "backbeat":
-        return [(s, 3, root, None) for s in sorted(set(kick_steps))] + [(14, 2, fifth - 12 if fifth - 12 >= low else fifth, None)]
-    if style == "picked":
-        return [(s, 2, root if s % 8 else root, None) for s in range(0, 16, 2)]
+        return [(s, 3, root, None) for s in sorted(set(kick_steps))] + [(12, 2, fifth - 12 if fifth - 12 >= low else fifth, None)]
+    if style == "picked":  # driving eighths, accented on the beat
+        return [(s, 2, root, None) for s in range(0, 16, 2)]
     if style == "saw":
         if genre.name == "edm":
             return [(s, 2, root, None) for s in range(0, 16, 2)]
@@ -162,7 +162,7 @@ def _bass_bar(genre: Genre, chord: Chord, next_chord: Chord, kick_steps: list[fl
     if style == "rumble":
         return [(s, 1, root, None) for s in range(16) if s % 4 != 0]
     if style == "reese":
-        return [(0, 12, root, None), (12, 4, int(rng.choice([fifth, root + 12])), None)]
+        return [(0, 8, root, None), (8, 8, int(rng.choice([root, fifth, root + 12])), None)]
     if style == "wobble":
         return [(0, 6, root, None), (8, 8, int(rng.choice([root, root + 12])), None)]
     raise ValueError(f"unknown bass style {style!r}")
@@ -170,7 +170,7 @@ def _bass_bar(genre: Genre, chord: Chord, next_chord: Chord, kick_steps: list[fl
 
 _CHORD_RHYTHM = {
     "pad": [(0, 16)], "strings": [(0, 16)], "supersaw": [(0, 16)], "organ": [(0, 16)],
-    "epiano": [(0, 10), (10, 6)], "stab": [(0, 2), (3, 2), (6, 2), (10, 2)],
+    "epiano": [(0, 8), (8, 8)], "stab": [(2, 2), (6, 2), (10, 2), (14, 2)],
     "piano": [(0, 4), (4, 4), (8, 4), (12, 4)], "guitar": [(s, 2) for s in range(0, 16, 2)],
 }  # fmt: skip
 _CHORD_CENTER = {"guitar": 46, "stab": 62, "supersaw": 62}
@@ -196,8 +196,11 @@ def _lead_motif(genre: Genre, chords: list[Chord], key: Key, rng: np.random.Gene
     notes: list[MelodyNote] = []
     for half in range(0, bars, 2):
         grid = np.arange(0, 32, 1 if busy and density > 0.6 else 2)
+        # Notes favour the beats, then the off-beat eighths, then sixteenths.
+        weight = np.where(grid % 4 == 0, 3.0, np.where(grid % 2 == 0, 1.5, 0.6))
         count = int((5 + 5 * density) if busy else (3 + 3 * density))
-        onsets = sorted({0, *rng.choice(grid, size=min(count, len(grid)), replace=False).tolist()})
+        picks = rng.choice(grid, size=min(count, len(grid)), replace=False, p=weight / weight.sum())
+        onsets = sorted({0, *picks.tolist()})
         idx = int(np.argmin([abs(p - 76) for p in pool]))
         for j, s in enumerate(onsets):
             end = onsets[j + 1] if j + 1 < len(onsets) else 32
@@ -207,7 +210,8 @@ def _lead_motif(genre: Genre, chords: list[Chord], key: Key, rng: np.random.Gene
             idx = int(np.clip(idx + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 0, len(pool) - 1))
             pitch = pool[idx]
             if s % 8 == 0:  # strong beats land on a chord tone
-                tones = [p for p in pool if (p - chords[bar].root_pc) % 12 in chords[bar].intervals or (p - chords[bar].root_pc) % 12 in [i % 12 for i in chords[bar].intervals]]
+                chord_pcs = {(chords[bar].root_pc + i) % 12 for i in chords[bar].intervals}
+                tones = [p for p in pool if p % 12 in chord_pcs]
                 if tones:
                     pitch = min(tones, key=lambda p: abs(p - pitch))
                     idx = pool.index(pitch)
@@ -275,13 +279,15 @@ def compose(genre: Genre, bpm: float, key: Key, mood: str, duration_s: float, se
             if sec.name != "intro":
                 kicks = [h.step for h in hits if h.voice == "kick"]
                 for s, length, pitch, glide in _bass_bar(genre, chord, next_chord, kicks, rng, key):
-                    parts["bass"].append(NoteEvent(at(bar, s), length * step_s * 0.95, pitch, 0.9, glide_from=glide))
+                    vel = 0.9 if s % 4 == 0 else 0.6  # on-beat notes lead the groove
+                    parts["bass"].append(NoteEvent(at(bar, s), length * step_s * 0.95, pitch, vel, glide_from=glide))
             voicing = _voice_chord(chord, previous_voicing, center)
             previous_voicing = voicing
             rhythm = [(0, 16)] if sec.name in ("intro", "outro") else _chord_rhythm(genre, rng)
             for s, length in rhythm:
+                vel = 0.75 if s % 4 == 0 or genre.chords == "stab" else 0.5
                 for p in voicing:
-                    parts["chords"].append(NoteEvent(at(bar, s), length * step_s * 0.95, p, 0.75))
+                    parts["chords"].append(NoteEvent(at(bar, s), length * step_s * 0.95, p, vel))
     # Lead: the hummed melody looped from bar 0, or the generated phrase in loop/variation.
     if melody is not None:
         loop_steps = 16 * max(1, math.ceil(max(n.step + n.length_steps for n in melody) / 16))

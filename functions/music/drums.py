@@ -163,6 +163,8 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
         kick = [[0, 10], [0, 7, 10], [0, 3, 10], [0, 11, 14]][rng.integers(4)]
         hits += [DrumHit(s, "kick", 1.0) for s in kick]
         hits += [DrumHit(8, "snare", 1.0), DrumHit(8, "clap", 0.8)]
+        # A rim on 2 and 4 keeps the pulse under the half-time snare.
+        hits += [DrumHit(4, "rim", 0.75), DrumHit(12, "rim", 0.75)]
         hats = _hats(range(0, 16, 2), 0.8, 0.55)
         if rng.random() < 0.25 + 0.6 * density:  # a roll on beat 2 or 4 (trap's signature)
             beat = int(rng.choice([4, 12]))
@@ -173,18 +175,18 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
             hits += [DrumHit(s, "snare", 0.5 + 0.1 * i) for i, s in enumerate((13, 14, 15))]
     elif feel == "drill":
         hits += [DrumHit(0, "kick", 1.0), DrumHit(float(rng.choice([6, 11])), "kick", 0.9)]
-        hits += [DrumHit(8, "snare", 1.0), DrumHit(8, "clap", 0.7)]
+        hits += [DrumHit(8, "snare", 1.0), DrumHit(8, "clap", 0.7), DrumHit(4, "rim", 0.75), DrumHit(12, "rim", 0.6)]
         if bar_in_phrase % 2 == 1:
             hits.append(DrumHit(14, "snare", 0.85))  # the late, syncopated second snare
         hits += _roll(0, 4, 1.5) + _hats([4, 6], 0.8, 0.6) + _roll(8, 4, 1.5) + _hats([12, 14], 0.8, 0.6)
     elif feel == "boom-bap":
-        kick = [[0, 10], [0, 7, 10], [0, 3, 10], [0, 10, 11]][rng.integers(4)]
-        hits += [DrumHit(s, "kick", 1.0) for s in kick]
+        kick = [[0, 8, 10], [0, 7, 8], [0, 8, 11], [0, 3, 8]][rng.integers(4)]
+        hits += [DrumHit(s, "kick", 1.0 if s % 4 == 0 else 0.7) for s in kick]
         hits += [DrumHit(4, "snare", 1.0), DrumHit(12, "snare", 1.0)]
         if rng.random() < density:
             hits.append(DrumHit(float(rng.choice([7, 15])), "snare", 0.3))  # ghost note
         step = 1 if density > 0.6 else 2
-        hits += _hats(range(0, 16, step), 0.75, 0.45)
+        hits += _hats(range(0, 16, step), 0.75, 0.4)
     elif feel == "four-on-the-floor":
         hits += [DrumHit(s, "kick", 1.0) for s in (0, 4, 8, 12)]
         hits += [DrumHit(4, "clap", 0.9), DrumHit(12, "clap", 0.9)]
@@ -203,15 +205,15 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
         if fill:
             hits += _roll(12, 4, 2.0, "snare")
     elif feel == "rnb":
-        kick = [[0, 7, 10], [0, 3, 10], [0, 9, 10]][rng.integers(3)]
-        hits += [DrumHit(s, "kick", 0.95) for s in kick]
+        kick = [[0, 8, 10], [0, 3, 8], [0, 8, 9]][rng.integers(3)]
+        hits += [DrumHit(s, "kick", 0.95 if s % 4 == 0 else 0.65) for s in kick]
         hits += [DrumHit(4, "snap", 0.9), DrumHit(12, "snap", 0.9), DrumHit(4, "snare", 0.5), DrumHit(12, "snare", 0.5)]
         hits += _hats(range(0, 16), 0.55, 0.3)
         if rng.random() < density:
             hits += _roll(14, 2, 2.0)
     elif feel == "backbeat":
         kick = [[0, 8], [0, 6, 8], [0, 8, 10], [0, 7, 8, 10]][rng.integers(4)]
-        hits += [DrumHit(s, "kick", 1.0) for s in kick]
+        hits += [DrumHit(s, "kick", 1.0 if s % 4 == 0 else 0.7) for s in kick]
         hits += [DrumHit(4, "snare", 1.0), DrumHit(12, "snare", 1.0)]
         hits += _hats(range(0, 16, 2), 0.7, 0.5)
         if bar_in_phrase == 0 and section in ("loop", "variation"):

@@ -155,16 +155,16 @@ def render_note(
     bright_cut = 400.0 + 7000.0 * brightness**2
     if voice == "808":
         freq = _glide_freq(pitch_midi, glide_from, n, sr)
-        body = np.sin(2 * np.pi * _phase(freq, n, sr)).astype(np.float32)
-        # The click of the 808's attack, then a long boom; tanh adds the harmonics that make
-        # the sub audible on small speakers.
-        env = adsr(n, sr, 0.003, 0.9, 0.35, rel, gate)
-        out = np.tanh(2.2 * body * env) / np.tanh(2.2)
+        phase = 2 * np.pi * _phase(freq, n, sr)
+        # A long sine boom; the octave partial (not odd harmonics, which would read as the
+        # fifth and the major third) makes the sub audible on small speakers.
+        env = adsr(n, sr, 0.003, 0.7, 0.3, rel, gate)
+        out = (np.sin(phase) + 0.3 * np.sin(2 * phase)) * env
     elif voice == "sub":
         t = np.arange(n) / sr
         out = (np.sin(2 * np.pi * f * t) + 0.12 * np.sin(4 * np.pi * f * t)) * adsr(n, sr, 0.01, 0.4, 0.8, rel, gate)
     elif voice in ("saw", "rumble"):
-        cut = 300.0 + 2500.0 * brightness if voice == "saw" else 250.0
+        cut = 250.0 + 900.0 * brightness if voice == "saw" else 250.0
         tone = wavetable_osc("saw", f, n, sr, cutoff_hz=cut) + 0.6 * np.sin(2 * np.pi * f * np.arange(n) / sr)
         out = tone * adsr(n, sr, 0.004, 0.18 if voice == "saw" else 0.12, 0.5, rel, gate)
     elif voice == "reese":
@@ -193,7 +193,7 @@ def render_note(
         out *= 1.0 + 0.15 * np.sin(2 * np.pi * 4.5 * t)  # the Rhodes' tremolo
     elif voice == "piano":
         b = 0.0004  # string stiffness: partials run slightly sharp
-        partials = [(k * np.sqrt(1 + b * k * k), 1.0 / k**1.3, 2.2 / k**0.7) for k in range(1, 9)]
+        partials = [(k * np.sqrt(1 + b * k * k), 1.0 / k**1.8, 2.2 / k**0.7) for k in range(1, 9)]
         out = _additive(f, n, sr, partials) * adsr(n, sr, 0.002, 10.0, 1.0, rel, gate)
     elif voice == "stab":
         tone = wavetable_osc("saw", f, n, sr, cutoff_hz=bright_cut, max_harmonics=30)

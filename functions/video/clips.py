@@ -2,8 +2,9 @@
 
 Offers:
 - ``generate_clip(**kw) -> dict``: the stage function. ``engine="replicate"`` runs Stable Video
-  Diffusion from the scene's reference image (1024x576), or a text-to-video model when the
-  scene has no image; 120 s per attempt, 3 attempts, a stuck prediction is canceled.
+  Diffusion from the scene's reference image URL (1024x576), or a text-to-video model when
+  the scene has no image (its SDXL reference failed); 120 s per attempt, 3 attempts, a stuck
+  prediction is canceled.
   ``engine="procedural"`` renders a motion clip from the reference image with ffmpeg.
 - ``render_motion_clip(png, out, ...)``: the procedural clip: the camera move of the shot
   (push-in, pull-out, pans, tilts, orbit) with zoompan, and colour pulses on the beat (a
@@ -16,7 +17,6 @@ Arguments and answers are plain data (bytes for media): the function may run els
 
 from __future__ import annotations
 
-import io
 import subprocess
 import tempfile
 import time
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.audio_io import ffmpeg_exe
+from shared.registry import remote_stage
 
 from . import providers
 from .plan import VideoPlan
@@ -100,13 +101,36 @@ def render_motion_clip(
         src = Path(tmp) / "reference.png"
         src.write_bytes(png)
         cmd = [
-            ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(src), "-vf", vf,
-            "-frames:v", str(frames), "-r", str(fps), "-c:v", "libx264", "-preset", preset,
-            "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out_path),
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(src),
+            "-vf",
+            vf,
+            "-frames:v",
+            str(frames),
+            "-r",
+            str(fps),
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(out_path),
         ]
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s)
     if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg could not render the clip: {proc.stderr.decode(errors='replace')[-400:]}")
+        raise RuntimeError(
+            f"ffmpeg could not render the clip: {proc.stderr.decode(errors='replace')[-400:]}"
+        )
     return frames / fps
 
 
@@ -115,8 +139,8 @@ def _replicate_clip(kw: dict[str, Any], billed_s: list[float]) -> tuple[bytes, s
     client = providers.replicate_client(policy.timeout_s)
     if client is None:
         raise providers.ProviderFailed("no Replicate token is configured", transient=False)
-    image: Any = kw.get("image_url") or (io.BytesIO(kw["image_png"]) if kw.get("image_png") else None)
-    if image is not None:
+    image = kw.get("image_url")
+    if image:
         model, version = providers.SVD_MODEL, providers.SVD_VERSION
         model_input = {
             "input_image": image,
@@ -144,17 +168,18 @@ def _replicate_clip(kw: dict[str, Any], billed_s: list[float]) -> tuple[bytes, s
         }
 
     def attempt() -> bytes:
-        if isinstance(image, io.BytesIO):
-            image.seek(0)
         result = providers.run_prediction(
             client, version, model_input, timeout_s=policy.timeout_s, billed_s=billed_s
         )
-        url = result.output[0] if isinstance(result.output, list) and result.output else result.output
+        url = (
+            result.output[0] if isinstance(result.output, list) and result.output else result.output
+        )
         return providers.download(client, url)
 
     return policy.retrying()(attempt), model
 
 
+@remote_stage("video_clip")
 def generate_clip(
     *,
     shot_id: str,
@@ -174,21 +199,28 @@ def generate_clip(
     error}``; the pipeline needs at least 3 ``ok`` clips.
     """
     started = time.monotonic()
-    answer: dict[str, Any] = {"shot_id": shot_id, "ok": False, "mp4": None, "error": "",
-                              "predict_time_s": 0.0, "attempts": 0}
+    answer: dict[str, Any] = {
+        "shot_id": shot_id,
+        "ok": False,
+        "mp4": None,
+        "error": "",
+        "predict_time_s": 0.0,
+        "attempts": 0,
+    }
     if engine == "replicate":
         billed_s: list[float] = []
-        kind = "svd" if (image_png or image_url) else "t2v"
+        kind = "svd" if image_url else "t2v"
         answer["kind"] = kind
         try:
             mp4, model = _replicate_clip(
-                {"prompt": prompt, "motion": motion, "seed": seed, "image_png": image_png,
-                 "image_url": image_url},
+                {"prompt": prompt, "motion": motion, "seed": seed, "image_url": image_url},
                 billed_s,
             )
             answer.update(ok=True, mp4=mp4, engine=f"replicate:{model}")
         except Exception as exc:  # noqa: BLE001 - the pipeline decides if enough clips remain
-            answer.update(engine=f"replicate:{kind}", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            answer.update(
+                engine=f"replicate:{kind}", error=f"{type(exc).__name__}: {str(exc)[:200]}"
+            )
         answer.update(predict_time_s=round(sum(billed_s), 3), attempts=len(billed_s))
     else:
         answer["engine"] = "procedural (local)"
@@ -198,8 +230,14 @@ def generate_clip(
             with tempfile.TemporaryDirectory(prefix="clip-out-") as tmp:
                 out = Path(tmp) / f"{shot_id}.mp4"
                 try:
-                    render_motion_clip(image_png, out, camera_move=camera_move, motion=motion,
-                                       tempo_bpm=tempo_bpm, preset=preset)
+                    render_motion_clip(
+                        image_png,
+                        out,
+                        camera_move=camera_move,
+                        motion=motion,
+                        tempo_bpm=tempo_bpm,
+                        preset=preset,
+                    )
                     answer.update(ok=True, mp4=out.read_bytes(), attempts=1)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     answer["error"] = str(exc)[:300]
@@ -220,14 +258,25 @@ def clip_jobs(
     jobs = []
     for k, shot in enumerate(plan.shots):
         ref = references.get(shot.scene_id, {})
-        names = [c.name + " (" + c.description + ")" for c in plan.characters if c.id in shot.character_ids]
+        names = [
+            c.name + " (" + c.description + ")"
+            for c in plan.characters
+            if c.id in shot.character_ids
+        ]
         prompt = shot.prompt + (f" Featuring {'; '.join(names)}." if names else "")
-        jobs.append({
-            "shot_id": shot.id, "prompt": prompt, "camera_move": shot.camera_move,
-            "motion": shot.motion, "engine": engine, "tempo_bpm": tempo_bpm,
-            # A reference with a URL goes by URL: no need to ship its bytes to the worker.
-            "image_png": None if engine == "replicate" and ref.get("url") else ref.get("png"),
-            "image_url": ref.get("url"), "seed": seed + k,
-            "preset": preset,
-        })
+        jobs.append(
+            {
+                "shot_id": shot.id,
+                "prompt": prompt,
+                "camera_move": shot.camera_move,
+                "motion": shot.motion,
+                "engine": engine,
+                "tempo_bpm": tempo_bpm,
+                # Replicate takes the reference by URL: no need to ship its bytes to the worker.
+                "image_png": ref.get("png") if engine == "procedural" else None,
+                "image_url": ref.get("url"),
+                "seed": seed + k,
+                "preset": preset,
+            }
+        )
     return jobs

@@ -77,7 +77,9 @@ def probe_video(path: Path) -> VideoInfo:
         width=int(video.group(2)),
         height=int(video.group(3)),
         fps=float(fps.group(1)) if fps else 0.0,
-        duration_s=(int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))) if dur else 0.0,
+        duration_s=(int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)))
+        if dur
+        else 0.0,
         has_audio=audio is not None,
         video_codec=video.group(1),
         audio_codec=audio.group(1) if audio else "",
@@ -97,7 +99,7 @@ def timeline_frames(
     edges = [round(s.start_s * fps) for s in segments] + [round(segments[-1].end_s * fps)]
     overlap = _overlap_frames(crossfade_s, fps)
     out = []
-    for i, seg in enumerate(segments):
+    for i in range(len(segments)):
         own = edges[i + 1] - edges[i]
         nxt = segments[i + 1] if i + 1 < len(segments) else None
         lend = 0
@@ -173,11 +175,31 @@ def build_command(
         f",format=yuv420p[vout]"
     )
     args += [
-        "-filter_complex", ";\n".join(chains),
-        "-map", "[vout]", "-map", f"{audio_index}:a:0",
-        "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-        "-r", str(fps), "-c:a", "aac", "-b:a", "192k", "-ar", "48000",
-        "-movflags", "+faststart", str(out_path),
+        "-filter_complex",
+        ";\n".join(chains),
+        "-map",
+        "[vout]",
+        "-map",
+        f"{audio_index}:a:0",
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-r",
+        str(fps),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        "-ar",
+        "48000",
+        "-movflags",
+        "+faststart",
+        str(out_path),
     ]
     return args
 
@@ -219,7 +241,9 @@ def compose_video(
         if proc.returncode != 0:
             raise providers.ProviderFailed(proc.stderr.decode(errors="replace")[-600:])
         info = probe_video(out_path)
-        if (info.width, info.height) != (OUT_W, OUT_H) or abs(info.duration_s - audio_duration_s) > 0.1:
+        if (info.width, info.height) != (OUT_W, OUT_H) or abs(
+            info.duration_s - audio_duration_s
+        ) > 0.1:
             raise providers.ProviderFailed(
                 f"composed video is {info.width}x{info.height}, {info.duration_s:.2f} s "
                 f"(expected {OUT_W}x{OUT_H}, {audio_duration_s:.2f} s)"
@@ -227,7 +251,9 @@ def compose_video(
         return info
 
     try:
-        info = policy.retrying(lambda e: isinstance(e, providers.ProviderTimeout | providers.ProviderFailed))(attempt)
+        info = policy.retrying(
+            lambda e: isinstance(e, providers.ProviderTimeout | providers.ProviderFailed)
+        )(attempt)
     except (providers.ProviderTimeout, providers.ProviderFailed) as exc:
         raise StageFailed(
             f"The video could not be composed after {tries} attempts: {str(exc)[-300:]}",

@@ -12,7 +12,17 @@ import re
 
 MOODS: dict[str, dict[str, object]] = {
     "euphoric": {
-        "words": {"party", "dance", "club", "celebrate", "joy", "summer", "festival", "happy", "bright"},
+        "words": {
+            "party",
+            "dance",
+            "club",
+            "celebrate",
+            "joy",
+            "summer",
+            "festival",
+            "happy",
+            "bright",
+        },
         "palette": ["#ff3d7f", "#ffb400", "#00d4ff", "#7b2ff7"],
         "lighting": "strobing club light, saturated colour washes, lens flares",
     },
@@ -44,10 +54,22 @@ MOODS: dict[str, dict[str, object]] = {
 }
 
 COLOUR_WORDS = {
-    "red": "#d62828", "blue": "#1d4ed8", "green": "#2a9d8f", "gold": "#e9c46a",
-    "golden": "#e9c46a", "purple": "#7b2cbf", "pink": "#ff70a6", "orange": "#f77f00",
-    "neon": "#39ff14", "silver": "#c0c0c0", "black": "#111111", "white": "#f8f9fa",
-    "teal": "#008080", "yellow": "#ffd60a", "violet": "#8f00ff", "cyan": "#00e5ff",
+    "red": "#d62828",
+    "blue": "#1d4ed8",
+    "green": "#2a9d8f",
+    "gold": "#e9c46a",
+    "golden": "#e9c46a",
+    "purple": "#7b2cbf",
+    "pink": "#ff70a6",
+    "orange": "#f77f00",
+    "neon": "#39ff14",
+    "silver": "#c0c0c0",
+    "black": "#111111",
+    "white": "#f8f9fa",
+    "teal": "#008080",
+    "yellow": "#ffd60a",
+    "violet": "#8f00ff",
+    "cyan": "#00e5ff",
 }
 
 METAPHORS: dict[str, str] = {
@@ -78,8 +100,24 @@ METAPHORS: dict[str, str] = {
 DEFAULT_METAPHOR = "light and shadow moving in time with the music"
 
 PERSON_WORDS = (
-    "girl", "boy", "woman", "man", "singer", "dancer", "robot", "astronaut", "couple",
-    "lovers", "child", "kid", "rider", "drummer", "guitarist", "hero", "stranger", "friend",
+    "girl",
+    "boy",
+    "woman",
+    "man",
+    "singer",
+    "dancer",
+    "robot",
+    "astronaut",
+    "couple",
+    "lovers",
+    "child",
+    "kid",
+    "rider",
+    "drummer",
+    "guitarist",
+    "hero",
+    "stranger",
+    "friend",
 )
 
 # Camera language by the music's energy (0..1 within the song).

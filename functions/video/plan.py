@@ -158,7 +158,7 @@ def assign_without_repeats(
     for slot_pref in preferred[: len(slots)]:
         pool = [s for s in slot_pref if s in all_shot_ids] or list(all_shot_ids)
         key = tuple(pool)
-        ordered = pool[turn[key] % len(pool):] + pool[: turn[key] % len(pool)]
+        ordered = pool[turn[key] % len(pool) :] + pool[: turn[key] % len(pool)]
         choice = next((s for s in ordered if s != prev), None)
         if choice is None:  # the section has one shot and just showed it: borrow the least used
             choice = min((s for s in all_shot_ids if s != prev), key=lambda s: (uses[s], s))
@@ -275,7 +275,9 @@ def without_shots(plan: VideoPlan, missing: set[str]) -> VideoPlan:
             preferred.append(by_scene.get(plan.shot(slot.shot_id).scene_id, []) or ids)
     chosen = assign_without_repeats([s.model_dump() for s in plan.slots], preferred, ids)
     slots = [
-        slot.model_copy(update={"shot_id": sid, "variant": var if sid != slot.shot_id else slot.variant})
+        slot.model_copy(
+            update={"shot_id": sid, "variant": var if sid != slot.shot_id else slot.variant}
+        )
         for slot, (sid, var) in zip(plan.slots, chosen, strict=True)
     ]
     return plan.model_copy(update={"shots": shots, "slots": slots})

@@ -78,7 +78,9 @@ def detect_mood(prompt: str, tempo_bpm: float, mean_energy: float) -> str:
 
 def palette_for(prompt: str, mood: str) -> list[str]:
     base = list(director.MOODS[mood]["palette"])  # type: ignore[arg-type]
-    named = [director.COLOUR_WORDS[w] for w in director.words_of(prompt) if w in director.COLOUR_WORDS]
+    named = [
+        director.COLOUR_WORDS[w] for w in director.words_of(prompt) if w in director.COLOUR_WORDS
+    ]
     merged = list(dict.fromkeys(named + base))
     return merged[:5]
 
@@ -113,7 +115,11 @@ def response_format() -> dict[str, Any]:
     """OpenAI structured outputs: a strict JSON Schema built from ``LLMPlan``."""
     return {
         "type": "json_schema",
-        "json_schema": {"name": "music_video_plan", "strict": True, "schema": LLMPlan.model_json_schema()},
+        "json_schema": {
+            "name": "music_video_plan",
+            "strict": True,
+            "schema": LLMPlan.model_json_schema(),
+        },
     }
 
 
@@ -135,7 +141,10 @@ def plan_with_llm(
     mood = detect_mood(prompt, float(timing.get("tempo_bpm") or 120), _mean_energy(timing))
     messages = [
         {"role": "system", "content": director.system_prompt(max_shots)},
-        {"role": "user", "content": json.dumps(_summary_for_llm(prompt, timing, lyrics, max_shots))},
+        {
+            "role": "user",
+            "content": json.dumps(_summary_for_llm(prompt, timing, lyrics, max_shots)),
+        },
     ]
 
     def attempt() -> VideoPlan:
@@ -203,11 +212,7 @@ def _role(label: str, order: int) -> str:
 
 
 def _lyric_motifs(lyrics: Lyrics, t0: float, t1: float, limit: int = 3) -> list[str]:
-    words = [
-        w["word"].lower().strip(".,!?\"'")
-        for w in lyrics.words
-        if t0 <= w["start_s"] < t1
-    ]
+    words = [w["word"].lower().strip(".,!?\"'") for w in lyrics.words if t0 <= w["start_s"] < t1]
     keep = [w for w in words if len(w) > 3 and w not in STOPWORDS]
     return list(dict.fromkeys(keep))[:limit]
 
@@ -242,7 +247,7 @@ def plan_rule_based(
     scene_of_label = {lab: f"scene_{i % 4 + 1}" for i, lab in enumerate(labels)}
     scenes: list[Scene] = []
     for i, lab in enumerate(labels[:4]):
-        rotated = palette[i % len(palette):] + palette[: i % len(palette)]
+        rotated = palette[i % len(palette) :] + palette[: i % len(palette)]
         scenes.append(
             Scene(
                 id=f"scene_{i + 1}",
@@ -268,10 +273,14 @@ def plan_rule_based(
     shots: list[Shot] = []
     shots_of_label: dict[str, list[str]] = {}
     for lab, count in share.items():
-        first = next(s for s in slots if s["section"] == lab)
-        energy = float(first.get("energy", 0.5))
-        band = _energy_band(energy)
-        motifs = _lyric_motifs(lyrics, first["start_s"], first["end_s"])
+        first_i = next(i for i, s in enumerate(slots) if s["section"] == lab)
+        last_i = first_i
+        while last_i + 1 < len(slots) and slots[last_i + 1]["section"] == lab:
+            last_i += 1
+        first = slots[first_i]
+        band = _energy_band(float(first.get("energy", 0.5)))
+        # Words sung the first time this section plays become the shot's visual motifs.
+        motifs = _lyric_motifs(lyrics, first["start_s"], slots[last_i]["end_s"])
         scene = next(sc for sc in scenes if sc.id == scene_of_label[lab])
         for k in range(count):
             move = director.CAMERA_BY_ENERGY[band][(len(shots) + k) % 4]
@@ -282,7 +291,7 @@ def plan_rule_based(
                     id=shot_id,
                     scene_id=scene.id,
                     prompt=(
-                        f"{subject}. {scene.setting}; {scene.metaphor}{motif}. {lighting}. "
+                        f"{subject.rstrip('.!?')}. {scene.setting}; {scene.metaphor}{motif}. {lighting}. "
                         f"{director.CAMERA_PHRASES[move]}. {director.STYLE_DEFAULT}"
                     ),
                     camera_move=move,  # type: ignore[arg-type]
@@ -306,7 +315,9 @@ def plan_rule_based(
             )
             transition = "fade" if quiet else ("cut" if tempo >= 110 else "crossfade")
         else:
-            transition = "cut" if tempo >= 95 or float(s.get("energy", 0.5)) >= 0.66 else "crossfade"
+            transition = (
+                "cut" if tempo >= 95 or float(s.get("energy", 0.5)) >= 0.66 else "crossfade"
+            )
         shot_id, variant = chosen[i]
         planned.append(
             SlotPlan(
@@ -353,9 +364,13 @@ def make_plan(
         return PlanOutcome(plan=plan, engine=plan.engine, fallback_reason=reason)
     usage: list[dict[str, int]] = []
     try:
-        plan = plan_with_llm(prompt, timing, lyrics, max_shots, client=client, model=model, usage=usage)
+        plan = plan_with_llm(
+            prompt, timing, lyrics, max_shots, client=client, model=model, usage=usage
+        )
         return PlanOutcome(plan=plan, engine=plan.engine, usage=usage, model=model)
     except Exception as exc:  # noqa: BLE001 - any LLM failure means the rules take over
         reason = f"the LLM planner failed ({type(exc).__name__}: {str(exc)[:160]})"
         plan = plan_rule_based(prompt, timing, lyrics, max_shots, engine="rule-based (fallback)")
-        return PlanOutcome(plan=plan, engine=plan.engine, fallback_reason=reason, usage=usage, model=model)
+        return PlanOutcome(
+            plan=plan, engine=plan.engine, fallback_reason=reason, usage=usage, model=model
+        )

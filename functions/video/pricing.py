@@ -60,7 +60,11 @@ PRICES: dict[str, Price] = {
     ),
 }
 
-HARDWARE = {"sdxl": "replicate:gpu-l40s", "svd": "replicate:gpu-a100-large", "t2v": "replicate:gpu-a100-large"}
+HARDWARE = {
+    "sdxl": "replicate:gpu-l40s",
+    "svd": "replicate:gpu-a100-large",
+    "t2v": "replicate:gpu-a100-large",
+}
 
 # Typical billed GPU seconds per prediction (our estimate for the settings we send: SDXL
 # 1024x576 at 25 steps without refiner, SVD 14 frames at 25 steps, zeroscope 24 frames).
@@ -123,7 +127,10 @@ class Estimate:
         return round(sum(self.items.values()), 4)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total_usd": self.total_usd, "items_usd": {k: round(v, 4) for k, v in self.items.items()}}
+        return {
+            "total_usd": self.total_usd,
+            "items_usd": {k: round(v, 4) for k, v in self.items.items()},
+        }
 
 
 def estimate_video(
@@ -149,7 +156,9 @@ def estimate_video(
         # Prompt: instructions + analysis + lyrics (~2.5k tokens for 3 min); answer ~3k tokens.
         items["scene_planning"] = llm_usd(2500 + int(duration_s * 5), 3000)
     if replicate:
-        items["reference_generation"] = references * replicate_usd("sdxl", TYPICAL_PREDICT_S["sdxl"])
+        items["reference_generation"] = references * replicate_usd(
+            "sdxl", TYPICAL_PREDICT_S["sdxl"]
+        )
         i2v = max(0, shots - text_to_video_shots)
         items["video_generation"] = i2v * replicate_usd(
             "svd", TYPICAL_PREDICT_S["svd"]

@@ -50,7 +50,9 @@ class RetryPolicy:
     timeout_s: float
     backoff_s: tuple[float, ...] = (2.0, 4.0, 8.0)
 
-    def retrying(self, retry_on: Callable[[BaseException], bool] | None = None) -> tenacity.Retrying:
+    def retrying(
+        self, retry_on: Callable[[BaseException], bool] | None = None
+    ) -> tenacity.Retrying:
         def wait(state: tenacity.RetryCallState) -> float:
             return self.backoff_s[min(state.attempt_number - 1, len(self.backoff_s) - 1)]
 
@@ -164,7 +166,9 @@ def run_prediction(
             except Exception:  # noqa: BLE001 - the timeout is the error worth reporting
                 pass
             billed_s.append(time.monotonic() - started)
-            raise ProviderTimeout(f"Replicate prediction {prediction.id} ran past {timeout_s:.0f} s")
+            raise ProviderTimeout(
+                f"Replicate prediction {prediction.id} ran past {timeout_s:.0f} s"
+            )
         sleep(POLL_INTERVAL_S)
         prediction.reload()
     metrics = prediction.metrics or {}

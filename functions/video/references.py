@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from shared.registry import remote_stage
+
 from . import providers
 from .plan import VideoPlan
 
@@ -41,7 +43,12 @@ def _seed_of(*parts: object) -> int:
 
 
 def paint_reference(
-    palette: list[str], *, seed: int, character: bool = False, width: int = WIDTH, height: int = HEIGHT
+    palette: list[str],
+    *,
+    seed: int,
+    character: bool = False,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> bytes:
     """A procedural reference image (PNG bytes) in ``palette``; deterministic for ``seed``."""
     rng = np.random.default_rng(seed)
@@ -83,7 +90,12 @@ def paint_reference(
         fx, fy, s = width * 0.5, height * 0.92, height * 0.55
         draw.ellipse((fx - s * 0.09, fy - s, fx + s * 0.09, fy - s * 0.8), fill=(12, 12, 16, 255))
         draw.polygon(
-            [(fx - s * 0.22, fy), (fx - s * 0.18, fy - s * 0.74), (fx + s * 0.18, fy - s * 0.74), (fx + s * 0.22, fy)],
+            [
+                (fx - s * 0.22, fy),
+                (fx - s * 0.18, fy - s * 0.74),
+                (fx + s * 0.18, fy - s * 0.74),
+                (fx + s * 0.22, fy),
+            ],
             fill=(12, 12, 16, 255),
         )
     out = io.BytesIO()
@@ -117,12 +129,15 @@ def _sdxl(prompt: str, seed: int, width: int, height: int, billed_s: list[float]
             timeout_s=policy.timeout_s,
             billed_s=billed_s,
         )
-        url = result.output[0] if isinstance(result.output, list) and result.output else result.output
+        url = (
+            result.output[0] if isinstance(result.output, list) and result.output else result.output
+        )
         return {"png": providers.download(client, url), "url": url}
 
     return policy.retrying()(attempt)
 
 
+@remote_stage("video_reference")
 def generate_reference(
     *,
     ref_id: str,
@@ -140,20 +155,33 @@ def generate_reference(
     ``engine`` in the answer is what really ran ("text-only (fallback)" when SDXL failed).
     """
     started = time.monotonic()
-    answer: dict[str, Any] = {"ref_id": ref_id, "kind": kind, "png": None, "url": None,
-                              "predict_time_s": 0.0, "error": ""}
+    answer: dict[str, Any] = {
+        "ref_id": ref_id,
+        "kind": kind,
+        "png": None,
+        "url": None,
+        "predict_time_s": 0.0,
+        "error": "",
+    }
     if engine == "replicate":
         billed_s: list[float] = []
         try:
             out = _sdxl(prompt, seed, width, height, billed_s)
             answer.update(out, engine=f"replicate:{providers.SDXL_MODEL}")
         except Exception as exc:  # noqa: BLE001 - a reference is optional: fall back to text
-            answer.update(engine="text-only (fallback)", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            answer.update(
+                engine="text-only (fallback)", error=f"{type(exc).__name__}: {str(exc)[:200]}"
+            )
         answer.update(predict_time_s=round(sum(billed_s), 3), attempts=len(billed_s))
     else:
         answer.update(
-            png=paint_reference(palette, seed=_seed_of(ref_id, seed, prompt), character=kind == "character",
-                                width=width, height=height),
+            png=paint_reference(
+                palette,
+                seed=_seed_of(ref_id, seed, prompt),
+                character=kind == "character",
+                width=width,
+                height=height,
+            ),
             engine="procedural (local)",
         )
     answer["wall_s"] = round(time.monotonic() - started, 3)
@@ -164,16 +192,26 @@ def reference_jobs(plan: VideoPlan, engine: str, seed: int) -> list[dict[str, An
     """``generate_reference`` keyword arguments: one per scene, one per character."""
     jobs = []
     for sc in plan.scenes:
-        jobs.append({
-            "ref_id": sc.id, "kind": "scene", "engine": engine, "seed": seed,
-            "palette": sc.palette,
-            "prompt": f"{sc.description}. {sc.setting}. {sc.metaphor}. {sc.lighting}. {plan.style}",
-        })
+        jobs.append(
+            {
+                "ref_id": sc.id,
+                "kind": "scene",
+                "engine": engine,
+                "seed": seed,
+                "palette": sc.palette,
+                "prompt": f"{sc.description}. {sc.setting}. {sc.metaphor}. {sc.lighting}. {plan.style}",
+            }
+        )
     for ch in plan.characters:
         palette = plan.scenes[0].palette if plan.scenes else []
-        jobs.append({
-            "ref_id": ch.id, "kind": "character", "engine": engine, "seed": seed,
-            "palette": palette,
-            "prompt": f"Character sheet, full body: {ch.name}, {ch.description}. {plan.style}",
-        })
+        jobs.append(
+            {
+                "ref_id": ch.id,
+                "kind": "character",
+                "engine": engine,
+                "seed": seed,
+                "palette": palette,
+                "prompt": f"Character sheet, full body: {ch.name}, {ch.description}. {plan.style}",
+            }
+        )
     return jobs

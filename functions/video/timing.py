@@ -3,8 +3,10 @@
 Offers:
 - ``merge_beats_with_onsets(beats_s, onsets_s, tolerance_s=0.05)``: one sorted list of cut
   candidates; an onset within 50 ms of a beat is the same event (the beat's time is kept).
-- ``detect_accents(audio)``: strong onsets (librosa's onset detector, peak-picked on the
-  onset-strength envelope) that a beat tracker can miss, e.g. pushes ahead of the bar.
+- ``detect_onsets(audio)``: librosa's onset detector; its strongest onsets are the accents
+  merged into the cut candidates (hits a beat tracker can miss, e.g. pushes ahead of the bar).
+- ``beat_onset_agreement(beats_s, onsets_s)``: the share of beats an onset confirms: the beat
+  confidence the 0.6 threshold applies to.
 - ``tempo_grid(tempo_bpm, first_beat_s, duration_s)``: the fallback grid when beat confidence
   is low: beats from the tempo, boundaries every 4 beats.
 - ``video_timing(audio, analysis)``: the ``audio_analysis`` stage's answer on top of
@@ -26,7 +28,6 @@ DUPLICATE_S = 0.05
 LOW_CONFIDENCE = 0.6
 MIN_CLIP_S = 4.0
 MAX_CLIP_S = 8.0
-MIN_SLOTS = 3
 ANALYSIS_SR = 22050
 BEATS_VERSION = "v1"
 
@@ -50,8 +51,11 @@ def merge_beats_with_onsets(
     return [round(t, 4) for t, _ in out]
 
 
-def detect_accents(audio: Audio, *, percentile: float = 90.0) -> list[float]:
-    """Onset times (s) whose strength is in the top ``100 - percentile`` %: hits, not hats."""
+def detect_onsets(
+    audio: Audio, *, accent_percentile: float = 90.0
+) -> tuple[list[float], list[float]]:
+    """Onset times (s) from librosa's detector, and the accents among them: the onsets whose
+    strength is in the top ``100 - accent_percentile`` % (drum hits, not hats)."""
     import librosa
 
     y = audio.mono().astype(np.float32)
@@ -60,16 +64,41 @@ def detect_accents(audio: Audio, *, percentile: float = 90.0) -> list[float]:
     hop = int(2 ** round(np.log2(sr * 512 / ANALYSIS_SR)))
     env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)
     if env.size == 0 or not np.any(env > 0):
-        return []
+        return [], []
     frames = librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=hop, units="frames")
     if len(frames) == 0:
-        return []
-    threshold = np.percentile(env[frames], percentile)
-    strong = frames[env[frames] >= threshold]
-    return [round(float(t), 4) for t in librosa.frames_to_time(strong, sr=sr, hop_length=hop)]
+        return [], []
+    strong = frames[env[frames] >= np.percentile(env[frames], accent_percentile)]
+
+    def times(f: np.ndarray) -> list[float]:
+        return [round(float(t), 4) for t in librosa.frames_to_time(f, sr=sr, hop_length=hop)]
+
+    return times(frames), times(strong)
 
 
-def tempo_grid(tempo_bpm: float, first_beat_s: float, duration_s: float) -> tuple[list[float], list[float]]:
+def beat_onset_agreement(
+    beats_s: list[float], onsets_s: list[float], tolerance_s: float = DUPLICATE_S
+) -> float:
+    """Share of beats that an onset confirms within ``tolerance_s``: 0..1.
+
+    Two independent detectors agreeing is what makes a beat safe to cut on; this is the
+    confidence the 0.6 threshold applies to (the analysis' own ``beat_confidence`` measures how
+    periodic the onset curve is, a different scale: ~0.5 even for a metronomic song).
+    """
+    if not beats_s or not onsets_s:
+        return 0.0
+    onsets = np.sort(np.asarray(onsets_s, dtype=float))
+    beats = np.asarray(beats_s, dtype=float)
+    i = np.searchsorted(onsets, beats)
+    left = onsets[np.clip(i - 1, 0, len(onsets) - 1)]
+    right = onsets[np.clip(i, 0, len(onsets) - 1)]
+    nearest = np.minimum(np.abs(beats - left), np.abs(right - beats))
+    return float(np.mean(nearest <= tolerance_s + 1e-9))
+
+
+def tempo_grid(
+    tempo_bpm: float, first_beat_s: float, duration_s: float
+) -> tuple[list[float], list[float]]:
     """Beats every 60/tempo s from ``first_beat_s``, and "downbeats" every 4 of them."""
     period = 60.0 / max(30.0, float(tempo_bpm))
     start = float(first_beat_s) % period
@@ -84,21 +113,6 @@ def snap_to_beat(t: float, beats_s: list[float]) -> float:
     i = bisect.bisect_left(beats_s, t)
     near = [beats_s[j] for j in (i - 1, i) if 0 <= j < len(beats_s)]
     return min(near, key=lambda b: abs(b - t))
-
-
-def _ensure_min_slots(bounds: list[float], candidates: list[float], minimum: int) -> list[float]:
-    """Split the longest slot on its middle candidate until there are ``minimum`` slots."""
-    bounds = sorted(set(bounds))
-    while len(bounds) - 1 < minimum:
-        spans = [(bounds[i + 1] - bounds[i], i) for i in range(len(bounds) - 1)]
-        _, i = max(spans)
-        lo, hi = bounds[i], bounds[i + 1]
-        inner = [c for c in candidates if lo + 0.5 < c < hi - 0.5]
-        mid = snap_to_beat((lo + hi) / 2, inner) if inner else (lo + hi) / 2
-        if not lo < mid < hi:
-            break
-        bounds.insert(i + 1, round(mid, 4))
-    return bounds
 
 
 def _section_at(t0: float, t1: float, sections: list[dict[str, Any]]) -> str:
@@ -146,7 +160,7 @@ def video_timing(audio: Audio, analysis: dict[str, Any]) -> dict[str, Any]:
     """Cut candidates and clip slots for a video from ``analyze_audio``'s output.
 
     Beats are merged with strong onsets; below ``LOW_CONFIDENCE`` beat confidence the tempo
-    grid replaces them and boundaries fall every 4 beats. Boundaries come from the analysis
+    grid replaces them and boundaries fall every 4 beats (confidence: ``beat_onset_agreement``). Boundaries come from the analysis
     module's ``clip_boundaries`` (4-8 s), with at least 3 slots.
     """
     from functions.analysis import clip_boundaries
@@ -154,30 +168,27 @@ def video_timing(audio: Audio, analysis: dict[str, Any]) -> dict[str, Any]:
     duration_s = float(analysis.get("duration_s") or audio.duration_s)
     beats = [float(b) for b in analysis.get("beats_s") or []]
     downbeats = [float(b) for b in analysis.get("downbeats_s") or []]
-    confidence = float(analysis.get("beat_confidence") or 0.0)
     tempo = float(analysis.get("tempo_bpm") or 120.0)
+    onsets, accents = detect_onsets(audio)
+    confidence = beat_onset_agreement(beats, onsets)
     if confidence >= LOW_CONFIDENCE and len(beats) >= 4:
-        accents = detect_accents(audio)
         candidates = merge_beats_with_onsets(beats, accents)
         method = "beats+onsets"
         grid_downbeats = downbeats or beats[::4]
-        bounds = clip_boundaries(candidates, grid_downbeats, duration_s, MIN_CLIP_S, MAX_CLIP_S)
     else:
-        first = beats[0] if beats else 0.0
-        candidates, grid_downbeats = tempo_grid(tempo, first, duration_s)
+        candidates, grid_downbeats = tempo_grid(tempo, beats[0] if beats else 0.0, duration_s)
         accents = []
         method = "tempo grid (low beat confidence)"
-        bounds = clip_boundaries(candidates, grid_downbeats, duration_s, MIN_CLIP_S, MAX_CLIP_S)
-    bounds = [float(b) for b in bounds]
-    inner = [b for b in bounds if 0.5 < b < duration_s - 0.5]
-    inner = _ensure_min_slots([0.0, *inner, duration_s], candidates, MIN_SLOTS)[1:-1]
+    # 4-8 s clips, at least 3, on downbeats where possible (raises TOO_SHORT under 12 s).
+    bounds = clip_boundaries(candidates, grid_downbeats, duration_s, MIN_CLIP_S, MAX_CLIP_S)
     sections = list(analysis.get("sections") or [])
-    slots = build_slots(inner, duration_s, sections)
+    slots = build_slots([float(b) for b in bounds], duration_s, sections)
     add_slot_energy(audio, slots)
     return {
         "duration_s": round(duration_s, 4),
         "tempo_bpm": round(tempo, 2),
         "beat_confidence": round(confidence, 3),
+        "analysis_beat_confidence": analysis.get("beat_confidence"),
         "method": method,
         "beats_s": beats,
         "accents_s": accents,

@@ -1,0 +1,149 @@
+"""Benchmark: ``analyze_audio`` against the naive librosa sequence, in the same run.
+
+    python bench/analysis.py [FILE] [--repeat N] [--skip-cold]
+
+Without FILE a 3-minute stereo 44.1 kHz song is synthesised (tests/synth.py: three parts in
+different keys and textures). Prints:
+
+- warm: best-of-N wall time of our full analysis (tempo, beats, downbeats, key, sections,
+  loudness, clip boundaries), of the same without the loudness measurement (the like-for-like
+  comparison: the naive sequence measures no loudness), and of the naive sequence (resample
+  to 22.05 kHz, ``librosa.beat.beat_track``, ``librosa.feature.chroma_cqt``,
+  ``librosa.onset.onset_detect``), with the ratios (target: 5x);
+- the naive sequence's first call in this process, which pays numba's JIT compilation;
+- cold: a fresh ``python -c`` that imports, decodes the file and analyses it, run twice
+  (target: under 10 s; the first run must not be tens of seconds of compiling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from functions.audio_io import Audio, load_audio, save_audio  # noqa: E402
+
+COLD_SNIPPET = (
+    "import sys; from functions.audio_io import load_audio; "
+    "from functions.analysis import analyze_audio; "
+    "r = analyze_audio(load_audio(sys.argv[1])); print(r['tempo_bpm'], r['key'])"
+)
+
+
+def synthesised_song(duration_s: float = 180.0) -> Audio:
+    """Three parts (A minor; E major with a lead line; A minor with it) at 124 BPM."""
+    from tests.synth import synth_song
+
+    third = duration_s / 3
+    parts = [
+        synth_song(124, "A minor", third, seed=1)[0],
+        synth_song(124, "E major", third, seed=2, vocals=True)[0],
+        synth_song(124, "A minor", third, seed=3, vocals=True)[0],
+    ]
+    return Audio(np.concatenate([p.samples for p in parts], axis=1), parts[0].sample_rate)
+
+
+def naive_librosa(audio: Audio) -> None:
+    import librosa
+
+    y = librosa.resample(audio.mono(), orig_sr=audio.sample_rate, target_sr=22050)
+    librosa.beat.beat_track(y=y, sr=22050)
+    librosa.feature.chroma_cqt(y=y, sr=22050)
+    librosa.onset.onset_detect(y=y, sr=22050)
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def cold_run(path: Path) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", COLD_SNIPPET, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return time.perf_counter() - t0, proc.stdout.strip()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", nargs="?", type=Path, help="audio file (default: a synthesised song)")
+    ap.add_argument("--repeat", type=int, default=3, help="warm runs per contender (best is kept)")
+    ap.add_argument("--skip-cold", action="store_true", help="skip the fresh-process timings")
+    args = ap.parse_args()
+
+    import functions.analysis as analysis
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.file:
+            path = args.file
+            audio = load_audio(path)
+        else:
+            audio = synthesised_song()
+            path = save_audio(Path(tmp) / "bench.wav", audio)
+        print(
+            f"track: {audio.duration_s:.1f} s, {audio.channels} ch, {audio.sample_rate} Hz"
+            f" ({'synthesised' if not args.file else path.name})"
+        )
+
+        t0 = time.perf_counter()
+        naive_librosa(audio)
+        naive_first_s = time.perf_counter() - t0
+        ours_first = time.perf_counter()
+        result = analysis.analyze_audio(audio)
+        ours_first_s = time.perf_counter() - ours_first
+
+        ours_s = best_of(lambda: analysis.analyze_audio(audio), args.repeat)
+        naive_s = best_of(lambda: naive_librosa(audio), args.repeat)
+        # Like for like: the naive sequence measures no loudness, so time ours without it too.
+        real_loudness = analysis.loudness_report
+        analysis.loudness_report = lambda a: {}
+        try:
+            ours_no_loudness_s = best_of(lambda: analysis.analyze_audio(audio), args.repeat)
+        finally:
+            analysis.loudness_report = real_loudness
+        loudness_s = best_of(lambda: real_loudness(audio), args.repeat)
+
+        print(
+            f"result: {result['tempo_bpm']} BPM {result['time_signature']}, {result['key']}, "
+            f"{len(result['sections'])} sections, {len(result['clip_boundaries_s']) - 1} clips"
+        )
+        print(
+            f"first call in process: ours {ours_first_s:.2f} s, naive {naive_first_s:.2f} s (JIT)"
+        )
+        print(f"warm naive librosa sequence:          {naive_s:.3f} s")
+        print(
+            f"warm ours, full analysis:             {ours_s:.3f} s  -> {naive_s / ours_s:.2f}x"
+            " the naive speed"
+        )
+        print(
+            f"warm ours, without loudness:          {ours_no_loudness_s:.3f} s  -> "
+            f"{naive_s / ours_no_loudness_s:.2f}x the naive speed (target 5x)"
+        )
+        print(f"  (loudness_report alone:             {loudness_s:.3f} s)")
+
+        if not args.skip_cold:
+            for attempt in ("first", "second"):
+                cold_s, out = cold_run(path)
+                print(f"cold process ({attempt}): {cold_s:.2f} s  [{out}]  (target < 10 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,306 @@
+"""The mashup's decisions and alignment: who gives what, and how it is made to fit.
+
+Offers:
+- ``VIBES``: each vibe's mix profile, stem gains and master target, in one place.
+- ``describe_track(index, filename, analysis, stems)``: the facts a decision needs (tempo, key,
+  downbeats, energy, how much of the track is voice).
+- ``key_shift_semitones(src, dst)``, ``tempo_factor(src_bpm, dst_bpm)``,
+  ``fifths_distance(a, b)``: key and tempo matching.
+- ``plan_mashup(tracks, vibe, ...) -> MashupPlan``: the base (instrumental) track, the vocal
+  track, the stems each track gives, and for each non-base track its stretch, pitch shift and
+  offset (its first vocal phrase on a phrase start of the base). Every choice is recorded with
+  its reason in ``plan.report()``.
+- ``align_stem(audio, part, length_n)``: time-stretch and pitch-shift with Rubber Band
+  (pedalboard's ``time_stretch``) and place the stem on the base's timeline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pedalboard as pb
+
+from functions.audio_io import Audio
+from functions.music.theory import Key, parse_key
+from shared.errors import InvalidInput
+
+STEMS = ("vocals", "drums", "bass", "other")
+PHRASE_BARS = 4
+MAX_STRETCH = 1.5  # beyond this a stretched track no longer sounds like itself
+# Pair costs, each 0..1, weighted: a vocal shifted a tritone or stretched 30 % sounds worse than
+# a vibe mismatch, so key and tempo weigh most.
+COST_WEIGHTS = {"key": 0.3, "tempo": 0.3, "vocals": 0.2, "energy": 0.2}
+
+
+@dataclass(frozen=True)
+class Vibe:
+    profile: str  # a functions.mix profile
+    stem_gain_db: dict[str, float]
+    master_lufs: float
+    wants_energy: bool  # prefer the more energetic track as the base
+    description: str
+
+
+VIBES: dict[str, Vibe] = {
+    "energetic": Vibe("bright", {"vocals": 0.0, "drums": 2.0, "bass": 1.0, "other": -1.0}, -9.0, True,
+                      "drums forward, bright, loud"),
+    "upbeat": Vibe("bright", {"vocals": 1.0, "drums": 1.0, "bass": 0.0, "other": 0.0}, -10.0, True,
+                   "vocal-led, bright, lively"),
+    "chill": Vibe("warm", {"vocals": 0.0, "drums": -4.0, "bass": -1.0, "other": 1.0}, -14.0, False,
+                  "soft drums, warm, dynamic"),
+    "dark": Vibe("bass-heavy", {"vocals": -1.0, "drums": 0.0, "bass": 2.0, "other": -2.0}, -12.0, False,
+                 "heavy low end, instruments pulled back"),
+}  # fmt: skip
+
+
+@dataclass
+class TrackInfo:
+    index: int
+    filename: str
+    tempo_bpm: float
+    key: Key
+    downbeats_s: list[float]
+    duration_s: float
+    energy: float  # 0..1: tempo and how much of the track is drums
+    vocal_share: float  # RMS of the vocal stem over RMS of the mix
+    drum_share: float
+    vocal_entry_s: float  # where the voice first gets going
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def _vocal_entry_s(vocals: Audio, threshold_ratio: float = 0.3, window_s: float = 0.5) -> float:
+    """First time the voice's short-term level reaches ``threshold_ratio`` of its loudest."""
+    mono = vocals.mono()
+    hop = max(1, int(window_s * vocals.sample_rate))
+    frames = mono[: len(mono) // hop * hop].reshape(-1, hop)
+    if frames.size == 0:
+        return 0.0
+    level = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    above = np.nonzero(level >= threshold_ratio * level.max())[0]
+    return float(above[0] * hop / vocals.sample_rate) if above.size else 0.0
+
+
+def describe_track(index: int, filename: str, analysis: dict, stems: dict[str, Audio]) -> TrackInfo:
+    """The facts the decisions use, from ``analyze_audio``'s result and the track's stems."""
+    mix_rms = _rms(sum(s.samples for s in stems.values())) or 1e-9
+    drum_share = _rms(stems["drums"].samples) / mix_rms if "drums" in stems else 0.0
+    vocal_share = _rms(stems["vocals"].samples) / mix_rms if "vocals" in stems else 0.0
+    tempo = float(analysis["tempo_bpm"]) or 120.0
+    energy = float(np.clip(0.5 * (tempo - 70.0) / 90.0 + 0.5 * min(1.0, drum_share / 0.6), 0.0, 1.0))
+    return TrackInfo(
+        index=index,
+        filename=filename,
+        tempo_bpm=tempo,
+        key=parse_key(analysis["key"]),
+        downbeats_s=[float(t) for t in analysis.get("downbeats_s") or [0.0]],
+        duration_s=float(analysis["duration_s"]),
+        energy=round(energy, 3),
+        vocal_share=round(vocal_share, 3),
+        drum_share=round(drum_share, 3),
+        vocal_entry_s=_vocal_entry_s(stems["vocals"]) if "vocals" in stems else 0.0,
+    )
+
+
+def key_shift_semitones(src: Key, dst: Key) -> int:
+    """Semitones (-6..+5) that put ``src``'s notes into ``dst``'s scale: onto its tonic in the
+    same mode, onto its relative key across modes (A minor over C major needs no shift)."""
+    target = dst.tonic_pc
+    if src.mode != dst.mode:
+        target = (dst.tonic_pc + (9 if dst.mode == "major" else 3)) % 12
+    return (target - src.tonic_pc + 6) % 12 - 6
+
+
+def fifths_distance(a: Key, b: Key) -> int:
+    """Steps between two keys on the circle of fifths (relative keys share a position), 0..6."""
+
+    def position(k: Key) -> int:
+        major_pc = k.tonic_pc if k.mode == "major" else (k.tonic_pc + 3) % 12
+        return (major_pc * 7) % 12
+
+    d = abs(position(a) - position(b))
+    return min(d, 12 - d)
+
+
+def tempo_factor(src_bpm: float, dst_bpm: float) -> float:
+    """Speed factor taking ``src`` to ``dst`` (Rubber Band's ``stretch_factor``: >1 is faster),
+    allowing half and double time, whichever is nearest 1."""
+    ratio = dst_bpm / src_bpm
+    return min((ratio, ratio * 2.0, ratio / 2.0), key=lambda r: abs(math.log2(r)))
+
+
+@dataclass
+class TrackPart:
+    """What one track gives the mashup and how it is fitted to the base."""
+
+    index: int
+    role: str  # base | vocals | layer
+    stems: list[str]
+    stretch_factor: float = 1.0
+    pitch_shift_semitones: int = 0
+    offset_s: float = 0.0  # where the stretched track's time 0 lands on the base timeline
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MashupPlan:
+    vibe: str
+    base: TrackInfo
+    vocals: TrackInfo | None
+    parts: list[TrackPart]
+    tracks: list[TrackInfo]
+    pair_costs: list[dict[str, Any]]
+
+    def report(self) -> dict[str, Any]:
+        """Every decision and its figures, for the user and the job result."""
+        vibe = VIBES[self.vibe]
+        by_index = {t.index: t for t in self.tracks}
+        parts = []
+        for p in self.parts:
+            t = by_index[p.index]
+            shifted_pc = (t.key.tonic_pc + p.pitch_shift_semitones) % 12
+            names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+            parts.append({
+                "track": p.index, "filename": t.filename, "role": p.role, "stems": p.stems,
+                "tempo_bpm": round(t.tempo_bpm, 2),
+                "tempo_change": f"{t.tempo_bpm:.1f} -> {t.tempo_bpm * p.stretch_factor:.1f} BPM",
+                "stretch_factor": round(p.stretch_factor, 4),
+                "key": t.key.name, "pitch_shift_semitones": p.pitch_shift_semitones,
+                "key_change": f"{t.key.name} -> {names[shifted_pc]} {t.key.mode}",
+                "offset_s": round(p.offset_s, 3), "energy": t.energy,
+                "vocal_share": t.vocal_share, "drum_share": t.drum_share, "notes": p.notes,
+            })  # fmt: skip
+        return {
+            "vibe": self.vibe,
+            "vibe_description": vibe.description,
+            "base_track": self.base.index,
+            "vocal_track": self.vocals.index if self.vocals else None,
+            "target_tempo_bpm": round(self.base.tempo_bpm, 2),
+            "target_key": self.base.key.name,
+            "parts": parts,
+            "pair_costs": self.pair_costs,
+            "mix": {"profile": vibe.profile, "stem_gain_db": vibe.stem_gain_db},
+            "master_target_lufs": vibe.master_lufs,
+        }
+
+
+def pair_cost(vocal: TrackInfo, base: TrackInfo, vibe: Vibe) -> dict[str, Any]:
+    """How well ``vocal``'s voice sits over ``base``'s instrumental (lower is better)."""
+    shift = key_shift_semitones(vocal.key, base.key)
+    factor = tempo_factor(vocal.tempo_bpm, base.tempo_bpm)
+    costs = {
+        "key": abs(shift) / 6.0,
+        "tempo": min(1.0, abs(math.log2(factor)) / math.log2(MAX_STRETCH)),
+        "vocals": 1.0 - min(1.0, vocal.vocal_share / 0.3),
+        "energy": 1.0 - base.energy if vibe.wants_energy else base.energy,
+    }
+    total = sum(COST_WEIGHTS[k] * v for k, v in costs.items())
+    return {
+        "vocals": vocal.index, "base": base.index, "cost": round(total, 4),
+        "pitch_shift_semitones": shift, "stretch_factor": round(factor, 4),
+        "fifths_distance": fifths_distance(vocal.key, base.key),
+        **{f"{k}_cost": round(v, 3) for k, v in costs.items()},
+    }  # fmt: skip
+
+
+def _phrase_offset_s(part_track: TrackInfo, factor: float, base: TrackInfo) -> tuple[float, str]:
+    """Offset putting the track's first vocal phrase on a phrase start of the base.
+
+    The phrase holding the voice's entry starts on the track's downbeat ``4k``; it lands on the
+    base's second phrase when the base has one (four bars of instrumental first), else its first.
+    """
+    downbeats = np.asarray(part_track.downbeats_s) / factor
+    entry = part_track.vocal_entry_s / factor
+    before = np.nonzero(downbeats <= entry + 0.05)[0]
+    bar = int(before[-1]) if before.size else 0
+    phrase_bar = bar - bar % PHRASE_BARS
+    base_bars = base.downbeats_s
+    landing = PHRASE_BARS if len(base_bars) > 2 * PHRASE_BARS else 0
+    offset = base_bars[landing] - float(downbeats[phrase_bar]) if len(downbeats) else 0.0
+    return offset, f"bar {phrase_bar + 1} (voice enters in bar {bar + 1}) on base bar {landing + 1}"
+
+
+def plan_mashup(
+    tracks: list[TrackInfo],
+    vibe: str,
+    *,
+    stem_choice: dict[int, list[str]] | None = None,
+    base_track: int | None = None,
+) -> MashupPlan:
+    """Decide the mashup. ``stem_choice`` maps track index -> stems it gives (tracks left out
+    give nothing); without it the base gives drums, bass and other, the vocal track its vocals
+    and any further track its ``other`` stem as a layer. Raises InvalidInput for a bad choice."""
+    if vibe not in VIBES:
+        raise InvalidInput(f"Unknown vibe '{vibe}'; choose from {', '.join(VIBES)}.", code="BAD_VIBE")
+    v = VIBES[vibe]
+    indices = [t.index for t in tracks]
+    for i in [*(stem_choice or {}), *([base_track] if base_track is not None else [])]:
+        if i not in indices:
+            raise InvalidInput(f"There is no track {i}; tracks are numbered 0-{len(tracks) - 1}.", code="BAD_TRACK")
+    by_index = {t.index: t for t in tracks}
+    pairs = [pair_cost(a, b, v) for a, b in itertools.permutations(tracks, 2)]
+    if stem_choice:
+        givers = [i for i, stems in stem_choice.items() if stems]
+        vocal_givers = [i for i in givers if "vocals" in stem_choice[i]]
+        instrumental = [i for i in givers if set(stem_choice[i]) - {"vocals"}]
+        if base_track is None:
+            base_track = instrumental[0] if instrumental else givers[0]
+        vocal_idx = next((i for i in vocal_givers if i != base_track), None)
+        choice = {i: list(s) for i, s in stem_choice.items() if s}
+    else:
+        if len(tracks) == 1:
+            base_track, vocal_idx = tracks[0].index, None
+        else:
+            ok = [p for p in pairs if base_track is None or p["base"] == base_track]
+            best = min(ok, key=lambda p: p["cost"])
+            base_track, vocal_idx = best["base"], best["vocals"]
+        choice = {base_track: ["drums", "bass", "other"] + (["vocals"] if vocal_idx is None else [])}
+        if vocal_idx is not None:
+            choice[vocal_idx] = ["vocals"]
+        for t in tracks:
+            choice.setdefault(t.index, ["other"])
+    base = by_index[base_track]
+    parts = []
+    for i, stems in choice.items():
+        if i == base_track:
+            parts.append(TrackPart(i, "base", stems, notes=["sets the tempo, key and timeline"]))
+            continue
+        t = by_index[i]
+        factor = tempo_factor(t.tempo_bpm, base.tempo_bpm)
+        if not 1 / MAX_STRETCH <= factor <= MAX_STRETCH:
+            raise InvalidInput(
+                f"Track {i} ({t.tempo_bpm:.0f} BPM) is too far from the base's {base.tempo_bpm:.0f} BPM "
+                "to stretch without ruining it; choose other tracks or stems.",
+                code="TEMPO_MISMATCH",
+            )
+        part = TrackPart(i, "vocals" if i == vocal_idx else "layer", stems, factor, key_shift_semitones(t.key, base.key))
+        part.offset_s, where = _phrase_offset_s(t, factor, base)
+        part.notes.append(f"phrase alignment: {where}")
+        parts.append(part)
+    return MashupPlan(vibe, base, by_index.get(vocal_idx) if vocal_idx is not None else None, parts, tracks, pairs)
+
+
+def align_stem(audio: Audio, part: TrackPart, length_n: int, *, voice: bool = False) -> Audio:
+    """``audio`` stretched and shifted as ``part`` says (Rubber Band, one pass), placed at its
+    offset on the base timeline and cut or padded to ``length_n`` samples."""
+    x = np.ascontiguousarray(audio.samples, dtype=np.float32)
+    if abs(part.stretch_factor - 1.0) > 1e-4 or part.pitch_shift_semitones:
+        x = pb.time_stretch(
+            x, audio.sample_rate, stretch_factor=part.stretch_factor,
+            pitch_shift_in_semitones=float(part.pitch_shift_semitones),
+            high_quality=True, preserve_formants=voice,
+        )  # fmt: skip
+    offset = int(round(part.offset_s * audio.sample_rate))
+    out = np.zeros((x.shape[0], length_n), dtype=np.float32)
+    src_start = max(0, -offset)
+    dst_start = max(0, offset)
+    n = min(x.shape[1] - src_start, length_n - dst_start)
+    if n > 0:
+        out[:, dst_start : dst_start + n] = x[:, src_start : src_start + n]
+    return Audio(out, audio.sample_rate)

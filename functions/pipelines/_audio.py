@@ -1,0 +1,89 @@
+"""What the audio job kinds (stems, convert, mix, master, mashup) share.
+
+Not a kind: the leading underscore keeps ``functions.pipelines`` from registering it.
+
+- ``on_modal()`` / ``progress_kwargs(handle)``: a progress callback can only travel with a stage
+  call that stays in this process; on Modal the call becomes ``.remote()`` and reports when done.
+- ``record_compute(ctx, ...)``: the stage's compute as a cost row (free locally, priced on Modal).
+- ``keep_output(ctx, name, path, ...)``: store a file as a job output with its metadata.
+- ``reuse_outputs(ctx, stored)``: attach outputs an earlier job stored (the content-hash caches),
+  through the context's optional ``reuse_output``; None when the context cannot or an object is
+  gone, and the caller computes afresh.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from functions.audio_stream import CONTENT_TYPES
+from shared.config import get_settings
+from shared.context import OutputFile
+
+# Modal's list prices (modal.com/pricing): GPUs per second; CPU and memory come from the shared
+# table in functions.video.pricing.
+MODAL_GPU_USD_PER_S = {"L4": 0.000222, "A10G": 0.000306, "T4": 0.000164}
+STEMS_GPU = "L4"
+
+
+def on_modal() -> bool:
+    return get_settings().runner == "modal"
+
+
+def progress_kwargs(handle: Any) -> dict[str, Any]:
+    """``{"progress": handle.progress}`` when stage calls run in this process, else nothing."""
+    return {} if on_modal() else {"progress": handle.progress}
+
+
+def record_compute(
+    ctx: Any, what: str, wall_s: float, *, cores: float = 2.0, memory_gib: float = 4.0, gpu: str | None = None
+) -> None:
+    """One cost row for ``wall_s`` seconds of compute: 0 USD locally, Modal's price there."""
+    from functions.video.pricing import PRICES
+
+    usd = 0.0
+    provider = "local"
+    if on_modal():
+        provider = "modal"
+        usd = wall_s * (cores * PRICES["modal:cpu"].usd_per_unit + memory_gib * PRICES["modal:memory"].usd_per_unit)
+        if gpu:
+            usd += wall_s * MODAL_GPU_USD_PER_S[gpu]
+    detail = f"{what} ({gpu + ' GPU, ' if gpu and on_modal() else ''}{cores:g} cores)"
+    ctx.cost(provider, round(wall_s, 3), round(usd, 6), unit="wall_seconds", detail=detail)
+
+
+def keep_output(
+    ctx: Any,
+    name: str,
+    path: Path,
+    *,
+    bucket: str = "audio-outputs",
+    filename: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> OutputFile:
+    """``ctx.output`` with the content type derived from the file's extension."""
+    content_type = CONTENT_TYPES.get(path.suffix.lstrip(".").lower(), "application/octet-stream")
+    if path.suffix == ".json":
+        content_type = "application/json"
+    return ctx.output(name, path, bucket=bucket, content_type=content_type, filename=filename, meta=meta)
+
+
+def stored_record(out: OutputFile) -> dict[str, Any]:
+    """What a cache entry keeps of an output: enough to attach the same object again."""
+    return json.loads(json.dumps(asdict(out)))
+
+
+def reuse_outputs(ctx: Any, stored: list[dict[str, Any]]) -> list[OutputFile] | None:
+    """Attach every stored output to this job, or None if any cannot be (then recompute)."""
+    reuse = getattr(ctx, "reuse_output", None)
+    if reuse is None or not stored:
+        return None
+    attached = []
+    for record in stored:
+        out = reuse(record["name"], record)
+        if out is None:
+            return None
+        attached.append(out)
+    return attached

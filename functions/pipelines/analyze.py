@@ -1,0 +1,124 @@
+"""The ``analyze`` job kind: tempo, beats, downbeats, key, sections, loudness of one track.
+
+One stage, ``analyzing``. The result is cached by the input's content hash and
+``ANALYSIS_VERSION``, so the same file is analysed once (the video kind shares the cache).
+The compute is ``analysis_stage``: bytes in, JSON out, so on Modal it runs as the
+``analyze_audio_stage`` function and locally in-process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from functions.analysis import ANALYSIS_VERSION, ENGINE, analyze_audio
+from functions.audio_io import load_audio, probe
+from shared.config import get_settings
+from shared.errors import InvalidInput
+from shared.registry import JobKind, register, remote_stage
+
+CACHE_NAMESPACE = "analysis"
+# Measured wall time: about 10 ms per second of audio on two cores, most of it loudness.
+_SECONDS_PER_AUDIO_SECOND = 0.012
+_OVERHEAD_S = 2.0
+# What modal_app.py reserves for ``analyze_audio_stage``.
+_STAGE_CORES = 2.0
+_STAGE_MEMORY_GIB = 4.0
+
+
+class AnalyzeParams(BaseModel):
+    """No options: the analysis is the same for everyone, which is what makes it cacheable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@remote_stage("analyze_audio_stage")
+def analysis_stage(audio_bytes: bytes, filename: str = "track") -> dict:
+    """Decode ``audio_bytes`` (any supported format, recognised by content) and analyse it.
+
+    Raises InvalidAudio for undecodable, silent or too-short audio.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(filename).name or "track")
+        path.write_bytes(audio_bytes)
+        audio = load_audio(path)
+    return analyze_audio(audio)
+
+
+def _check_duration(path: Path, filename: str) -> None:
+    limit_s = get_settings().max_duration_s
+    duration_s = float(probe(path).get("duration_s") or 0.0)
+    if duration_s > limit_s:
+        raise InvalidInput(
+            f"'{filename}' is {duration_s / 60:.1f} minutes long; the limit is "
+            f"{limit_s / 60:.0f} minutes.",
+            code="TOO_LONG",
+        )
+
+
+def _record_cost(ctx, wall_s: float) -> None:
+    """Compute seconds: priced at the Modal function's reservation on Modal, free locally."""
+    from functions.video.pricing import PRICES
+
+    on_modal = get_settings().runner == "modal"
+    usd = 0.0
+    if on_modal:
+        usd = wall_s * (
+            _STAGE_CORES * PRICES["modal:cpu"].usd_per_unit
+            + _STAGE_MEMORY_GIB * PRICES["modal:memory"].usd_per_unit
+        )
+    ctx.cost(
+        "modal" if on_modal else "local",
+        round(wall_s, 3),
+        usd,
+        unit="wall_seconds",
+        detail=f"analysis ({_STAGE_CORES:g} cores reserved)",
+    )
+
+
+def run(ctx) -> dict:
+    """Analyse ``ctx.inputs[0]``, or return the cached analysis of the same content."""
+    track = ctx.inputs[0]
+    key = f"{track.sha256}:{ANALYSIS_VERSION}" if track.sha256 else None
+    cached = ctx.cache_get(CACHE_NAMESPACE, key) if key else None
+    if cached is not None:
+        with ctx.stage("analyzing", engine="cache") as st:
+            ctx.message("This track was analysed before; using the cached analysis.")
+            st.progress(1.0, "cached")
+        return {**cached, "cached": True}
+    with ctx.stage("analyzing", engine=ENGINE) as st:
+        _check_duration(track.path, track.filename)
+        st.progress(0.05, "decoding")
+        started = time.monotonic()
+        result = ctx.call(
+            analysis_stage, audio_bytes=track.path.read_bytes(), filename=track.filename
+        )
+        wall_s = time.monotonic() - started
+        st.engine = result.get("engine", ENGINE)
+        _record_cost(ctx, wall_s)
+        st.progress(1.0, f"analysed in {wall_s:.1f} s")
+    if key:
+        ctx.cache_put(CACHE_NAMESPACE, key, result)
+    return {**result, "cached": False}
+
+
+def _estimate_s(params: BaseModel, files: list[dict]) -> float:
+    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    return _OVERHEAD_S + _SECONDS_PER_AUDIO_SECOND * duration_s
+
+
+KIND = register(
+    JobKind(
+        name="analyze",
+        params=AnalyzeParams,
+        stages=[("analyzing", 1.0)],
+        run=run,
+        description="Tempo, beats, downbeats, key, sections and loudness of one track.",
+        min_files=1,
+        max_files=1,
+        estimate_s=_estimate_s,
+    )
+)

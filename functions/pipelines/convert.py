@@ -1,0 +1,70 @@
+"""The ``convert`` job kind: one track to wav (16/24-bit), flac, mp3 or ogg, at a chosen sample
+rate and channel count, with the metadata of both files in the result. One stage, ``converting``,
+run with ffmpeg in-process (streaming: memory does not grow with the file)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from functions.convert import check_conversion, convert_file
+from functions.pipelines._audio import keep_output, record_compute
+from shared.registry import JobKind, register
+
+
+class ConvertParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    output_format: Literal["wav", "flac", "mp3", "ogg"] = "mp3"
+    bit_depth: Literal[16, 24] = Field(16, description="wav and flac")
+    bitrate_kbps: int | None = Field(None, description="mp3 (32-320, default 320) or ogg (45-500)")
+    sample_rate_hz: int | None = Field(None, description="default: the input's")
+    channels: Literal[1, 2] | None = Field(None, description="default: the input's (stereo at most)")
+
+    @model_validator(mode="after")
+    def _combination(self) -> ConvertParams:
+        check_conversion(
+            self.output_format, bit_depth=self.bit_depth, bitrate_kbps=self.bitrate_kbps,
+            sample_rate_hz=self.sample_rate_hz, channels=self.channels,
+        )  # fmt: skip
+        return self
+
+
+def run(ctx) -> dict:
+    p: ConvertParams = ctx.params
+    track = ctx.inputs[0]
+    name = Path(track.filename).stem or "track"
+    dest = ctx.workdir / f"{name}.{p.output_format}"
+    with ctx.stage("converting", engine="ffmpeg") as st:
+        started = time.monotonic()
+        meta = convert_file(
+            track.path, dest, output_format=p.output_format, bit_depth=p.bit_depth,
+            bitrate_kbps=p.bitrate_kbps, sample_rate_hz=p.sample_rate_hz, channels=p.channels,
+        )  # fmt: skip
+        wall_s = time.monotonic() - started
+        record_compute(ctx, "conversion (ffmpeg)", wall_s, cores=1.0, memory_gib=1.0)
+        st.progress(0.9, "stored")
+        keep_output(ctx, "converted", dest, filename=dest.name, meta=meta["output"])
+    return {**meta, "conversion_s": round(wall_s, 3)}
+
+
+def _estimate_s(params: ConvertParams, files: list[dict]) -> float:
+    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    return 1.0 + 0.02 * duration_s
+
+
+KIND = register(
+    JobKind(
+        name="convert",
+        params=ConvertParams,
+        stages=[("converting", 1.0)],
+        run=run,
+        description="Convert one track to wav, flac, mp3 or ogg; change its sample rate or channels.",
+        min_files=1,
+        max_files=1,
+        estimate_s=_estimate_s,
+    )
+)

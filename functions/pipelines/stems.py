@@ -1,0 +1,155 @@
+"""The ``stems`` job kind: one track split into vocals / drums / bass / other (or two stems).
+
+One stage, ``separating_stems``. The compute is ``stems_stage`` (bytes in, bytes out): on Modal
+the ``separate_stems`` GPU function, locally in-process with Demucs' progress flowing into the
+job's events. Engines: Demucs when its weights are present, else the DSP separator, named as
+``engine: "dsp"`` in the stage row and the result.
+
+Results are cached by the input's content hash + the params + the engine and model: a second
+job on the same file attaches the first job's stored stems (``ctx.reuse_output``) instead of
+separating again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from functions.pipelines._audio import (
+    STEMS_GPU,
+    keep_output,
+    on_modal,
+    progress_kwargs,
+    record_compute,
+    reuse_outputs,
+    stored_record,
+)
+from functions.stems import FOUR_STEMS, check_stems, resolve_engine, separate_track
+from shared.registry import JobKind, register, remote_stage
+
+CACHE_NAMESPACE = "stems"
+CACHE_VERSION = "1"  # bump when the same input + params would give different stems
+StemName = Literal["vocals", "drums", "bass", "other", "no_vocals"]
+
+
+class StemsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stems: list[StemName] = Field(
+        default_factory=lambda: list(FOUR_STEMS),
+        description='Which stems: any of vocals, drums, bass, other; ["vocals", "no_vocals"] for two.',
+    )
+    output_format: Literal["wav", "flac", "mp3"] = "wav"
+    bit_depth: Literal[16, 24] = Field(16, description="wav/flac only; mp3 is 320 kbps")
+    model: Literal["htdemucs", "htdemucs_ft"] | None = Field(
+        None, description="Demucs model; htdemucs_ft is the slower, higher-quality option"
+    )
+
+    @field_validator("stems")
+    @classmethod
+    def _stems(cls, v: list[str]) -> list[str]:
+        return check_stems(v)
+
+
+@remote_stage("separate_stems")
+def stems_stage(**kw) -> dict:
+    """Stage function (Modal: ``separate_stems`` on a GPU): see ``functions.stems.separate_track``."""
+    return separate_track(**kw)
+
+
+def cache_key(sha256: str, params: StemsParams, engine: str, model: str) -> str:
+    settings = json.dumps(
+        {"stems": params.stems, "format": params.output_format, "bits": params.bit_depth,
+         "engine": engine, "model": model if engine == "demucs" else None, "v": CACHE_VERSION},
+        sort_keys=True,
+    )  # fmt: skip
+    return f"{sha256}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run(ctx) -> dict:
+    """Separate ``ctx.inputs[0]``; returns the engine, the stems written and their format."""
+    p: StemsParams = ctx.params
+    track = ctx.inputs[0]
+    engine, model = resolve_engine(None, p.model)
+    key = cache_key(track.sha256 or _sha256(track.path), p, engine, model)
+    cached = ctx.cache_get(CACHE_NAMESPACE, key)
+    if cached is not None:
+        attached = reuse_outputs(ctx, cached["outputs"])
+        if attached is not None:
+            with ctx.stage("separating_stems", engine=cached["result"]["engine"]) as st:
+                ctx.message("These stems were made before from the same file; reusing them.")
+                st.progress(1.0, "cached")
+            return {**cached["result"], "cached": True}
+    stem_label = Path(track.filename).stem or "track"
+    with ctx.stage("separating_stems", engine=engine) as st:
+        started = time.monotonic()
+        out = ctx.call(
+            stems_stage, audio=track.path.read_bytes(), filename=track.filename,
+            stems=list(p.stems), output_format=p.output_format, bit_depth=p.bit_depth,
+            model_name=model, **progress_kwargs(st),
+        )  # fmt: skip
+        wall_s = time.monotonic() - started
+        st.engine = out["engine"] if out["engine"] == "dsp" else f"demucs:{out['model']}"
+        gpu = STEMS_GPU if on_modal() and out["engine"] == "demucs" else None
+        record_compute(ctx, f"stem separation ({st.engine})", wall_s, gpu=gpu)
+        folder = ctx.workdir / "stems"
+        folder.mkdir(parents=True, exist_ok=True)
+        stored, listing = [], []
+        for name, data in out["stems"].items():
+            path = folder / f"{name}.{out['format']}"
+            path.write_bytes(data)
+            meta = {"stem": name, "sample_rate": out["sample_rate"], "channels": out["channels"]}
+            kept = keep_output(ctx, name, path, bucket="stems", filename=f"{stem_label}-{name}.{out['format']}", meta=meta)
+            stored.append(stored_record(kept))
+            listing.append({"name": name, "filename": kept.filename, "size_bytes": kept.size_bytes})
+    result = {
+        "engine": out["engine"],
+        "model": out["model"],
+        "stems": listing,
+        "format": out["format"],
+        "bit_depth": p.bit_depth if out["format"] != "mp3" else None,
+        "bitrate_kbps": 320 if out["format"] == "mp3" else None,
+        "sample_rate": out["sample_rate"],
+        "channels": out["channels"],
+        "duration_s": out["duration_s"],
+        "separation_s": round(wall_s, 2),
+    }
+    if out["engine"] == "dsp":
+        result["note"] = "No Demucs weights on this machine: separated with the DSP fallback."
+    ctx.cache_put(CACHE_NAMESPACE, key, {"outputs": stored, "result": result})
+    return {**result, "cached": False}
+
+
+def _estimate_s(params: StemsParams, files: list[dict]) -> float:
+    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    engine, _ = resolve_engine(None, params.model)
+    if on_modal():
+        return 20.0 + 0.05 * duration_s  # cold start, then a GPU at ~20x real time
+    return 3.0 + (0.2 if engine == "dsp" else 1.0) * duration_s
+
+
+KIND = register(
+    JobKind(
+        name="stems",
+        params=StemsParams,
+        stages=[("separating_stems", 1.0)],
+        run=run,
+        description="Split one track into vocals, drums, bass and other (or vocals / no vocals).",
+        min_files=1,
+        max_files=1,
+        estimate_s=_estimate_s,
+    )
+)

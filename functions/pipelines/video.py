@@ -1,0 +1,310 @@
+"""The ``video`` kind: a song and a prompt -> a beat-synced 1080p30 music video.
+
+Stages (each a ``job_stages`` row with its engine): ``audio_analysis`` (the analyze job's code
+and cache, beats merged with onsets), ``lyrics`` (OpenAI transcription or none, said so),
+``scene_planning`` (OpenAI structured output or the rule-based planner), ``reference_generation``
+(one image per scene and character, in parallel), ``video_generation`` (one clip per shot,
+fanned out with ``ctx.map``; at least 3 must succeed), ``composition`` (one FFmpeg pass).
+Every paid call is priced (``functions.video.pricing``) and guarded by the job's budget; the
+whole pipeline is bounded at 15 minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from functions.analysis import ANALYSIS_VERSION
+from functions.audio_io import load_audio
+from functions.pipelines.analyze import CACHE_NAMESPACE, analysis_stage
+from functions.video import pricing, providers, steps
+from functions.video.compose import Segment, compose_video, probe_video
+from functions.video.planner import make_plan
+from functions.video.steps import MIN_CLIPS
+from functions.video.timing import BEATS_VERSION, video_timing
+from shared.config import get_settings
+from shared.errors import BudgetExceeded, InvalidInput
+from shared.registry import JobKind, register
+
+PROMPT_MIN_CHARS, PROMPT_MAX_CHARS = 50, 500
+
+
+class VideoParams(BaseModel):
+    """What a user sets for a music video (the song is the job's one input file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(description="What the video should show, 50-500 characters")
+    max_generated_clips: int | None = Field(
+        default=None, ge=MIN_CLIPS, description="Shots to generate (default and cap: the server's)"
+    )
+    budget_usd: float | None = Field(default=None, gt=0, description="Stop before spending more")
+    engines: Literal["auto", "local"] = Field(
+        default="auto", description="'local' never calls paid providers, even with keys set"
+    )
+    crossfade_s: float = Field(default=0.5, ge=0.1, le=2.0)
+    video_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = (
+        "veryfast"
+    )
+    seed: int = Field(default=0, ge=0)
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _prompt_length(cls, v: Any) -> str:
+        text = " ".join(str(v).split()) if isinstance(v, str) else ""
+        if not PROMPT_MIN_CHARS <= len(text) <= PROMPT_MAX_CHARS:
+            raise InvalidInput(
+                f"The prompt must be {PROMPT_MIN_CHARS}-{PROMPT_MAX_CHARS} characters long "
+                f"(it has {len(text)}); describe what the video should show.",
+                code="BAD_PROMPT",
+            )
+        return text
+
+    @field_validator("max_generated_clips")
+    @classmethod
+    def _clip_cap(cls, v: int | None) -> int | None:
+        cap = get_settings().max_generated_clips
+        if v is not None and v > cap:
+            raise InvalidInput(
+                f"At most {cap} clips can be generated per video (asked for {v}).",
+                code="TOO_MANY_CLIPS",
+            )
+        return v
+
+    @field_validator("budget_usd")
+    @classmethod
+    def _budget_cap(cls, v: float | None) -> float | None:
+        cap = get_settings().job_budget_usd
+        if v is not None and v > cap:
+            raise InvalidInput(
+                f"A video's budget can be at most ${cap:.2f} (asked for ${v:.2f}).",
+                code="BAD_BUDGET",
+            )
+        return v
+
+
+def _timing(ctx: Any, audio: Any, song: Any) -> dict[str, Any]:
+    """The analyze kind's analysis (its cache, its Modal function) plus the video's timing."""
+    sha256 = song.sha256 or hashlib.sha256(song.path.read_bytes()).hexdigest()
+    key = f"{sha256}:{ANALYSIS_VERSION}"
+    analysis = ctx.cache_get(CACHE_NAMESPACE, key)
+    if analysis is None:
+        analysis = ctx.call(
+            analysis_stage, audio_bytes=song.path.read_bytes(), filename=song.filename
+        )
+        ctx.cache_put(CACHE_NAMESPACE, key, analysis)
+    timing = ctx.cache_get("video_timing", f"{key}:{BEATS_VERSION}")
+    if timing is None:
+        timing = video_timing(audio, analysis)
+        ctx.cache_put("video_timing", f"{key}:{BEATS_VERSION}", timing)
+    return timing
+
+
+def run_video(ctx: Any) -> dict[str, Any]:
+    """The video pipeline (see the module docstring)."""
+    run = steps.VideoRun(ctx)
+    p = run.p
+    song = ctx.inputs[0]
+    audio = load_audio(song.path)
+    duration_s = audio.duration_s
+
+    estimate = pricing.estimate_video(
+        duration_s,
+        shots=run.max_shots,
+        references=4,
+        transcribe=run.use_openai,
+        plan_with_llm=run.use_openai,
+        replicate=run.use_replicate,
+        on_modal=run.on_modal,
+    )
+    ctx.message(
+        f"Estimated cost ${estimate.total_usd:.2f} (budget ${run.budget.limit_usd:.2f})",
+        estimate=estimate.to_dict(),
+    )
+    if estimate.total_usd > run.budget.limit_usd:
+        raise BudgetExceeded(
+            f"This video is estimated at ${estimate.total_usd:.2f}, more than its budget of "
+            f"${run.budget.limit_usd:.2f}.",
+            details={"estimate": estimate.to_dict()},
+        )
+
+    with ctx.stage("audio_analysis", engine="soundstage-dsp") as st:
+        started = time.monotonic()
+        timing = _timing(ctx, audio, song)
+        st.engine = steps.analysis_engine(timing)
+        run.meter("audio_analysis", started)
+
+    run.check_deadline("lyrics")
+    with ctx.stage("lyrics", engine="openai" if run.use_openai else "none") as st:
+        lyrics = steps.lyrics(run, song.path, duration_s)
+        st.engine = lyrics.engine if lyrics.status != "skipped" else "none"
+
+    run.check_deadline("scene planning")
+    with ctx.stage("scene_planning", engine="openai" if run.use_openai else "rule-based") as st:
+        if run.use_openai:
+            prompt_chars = len(p.prompt) + 80 * len(timing["slots"]) + len(lyrics.text) + 6000
+            run.budget.check(
+                pricing.worst_case_llm_usd(prompt_chars) * providers.PLANNER.attempts,
+                "planning the scenes",
+            )
+        outcome = make_plan(p.prompt, timing, lyrics, run.max_shots, use_llm=run.use_openai)
+        for u in outcome.usage:
+            run.budget.charge(
+                "openai",
+                u["input_tokens"] + u["output_tokens"],
+                pricing.llm_usd(u["input_tokens"], u["output_tokens"], outcome.model),
+                unit="tokens",
+                detail=f"openai:{outcome.model} plan",
+            )
+        if outcome.fallback_reason:
+            ctx.message(
+                f"Scene plan by the rule-based planner: {outcome.fallback_reason}",
+                stage="scene_planning",
+            )
+        st.engine = outcome.engine
+    plan = outcome.plan
+
+    run.check_deadline("reference generation")
+    with ctx.stage(
+        "reference_generation", engine="replicate" if run.use_replicate else "procedural"
+    ) as st:
+        refs = steps.make_references(run, plan, st)
+
+    run.check_deadline("video generation")
+    with ctx.stage(
+        "video_generation", engine="replicate" if run.use_replicate else "procedural"
+    ) as st:
+        plan, clip_paths, clip_report = steps.make_clips(run, plan, refs, timing["tempo_bpm"], st)
+        clip_names = []
+        for shot_id, path in clip_paths.items():
+            ctx.output(f"clip_{shot_id}", path, bucket="video-clips", content_type="video/mp4")
+            clip_names.append(f"clip_{shot_id}")
+
+    run.check_deadline("composition")
+    with ctx.stage("composition", engine="ffmpeg") as st:
+        started = time.monotonic()
+        durations = {sid: probe_video(path).duration_s for sid, path in clip_paths.items()}
+        segments = [
+            Segment(
+                clip_paths[s.shot_id],
+                durations[s.shot_id],
+                s.start_s,
+                s.end_s,
+                s.variant,
+                s.transition_in,
+            )
+            for s in plan.slots
+        ]
+        out = ctx.workdir / "music_video.mp4"
+        report = compose_video(
+            segments,
+            song.path,
+            out,
+            audio_duration_s=duration_s,
+            crossfade_s=p.crossfade_s,
+            preset=p.video_preset,
+        )
+        st.engine = f"ffmpeg libx264 {p.video_preset}"
+        run.meter("composition", started)
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    filename = f"music_video_{stamp}.mp4"
+    ctx.output(
+        "video",
+        out,
+        bucket="video-outputs",
+        filename=filename,
+        content_type="video/mp4",
+        meta={
+            "duration_s": report.info.duration_s,
+            "width": report.info.width,
+            "height": report.info.height,
+            "fps": report.info.fps,
+        },
+    )
+    # Clips only serve the composition: gone once it succeeded (kept 7 days when a job fails).
+    discard = getattr(ctx, "discard_outputs", None)
+    deleted = list(discard(clip_names)) if callable(discard) else []
+
+    reuse = plan.reuse_summary()
+    return {
+        "video": {
+            "filename": filename,
+            "duration_s": report.info.duration_s,
+            "width": report.info.width,
+            "height": report.info.height,
+            "fps": report.info.fps,
+            "size_bytes": out.stat().st_size,
+            "compose_attempts": report.attempts,
+        },
+        "engines": steps.stage_engines(timing, lyrics, outcome, refs, clip_report),
+        "analysis": {k: timing[k] for k in ("tempo_bpm", "beat_confidence", "method", "duration_s")}
+        | {
+            "sections": timing["sections"],
+            "beats": len(timing["beats_s"]),
+            "accents": len(timing["accents_s"]),
+        },
+        "lyrics": lyrics.to_dict(max_words=200),
+        "plan": plan.summary() | {"fallback_reason": outcome.fallback_reason},
+        "slots": [s.model_dump() for s in plan.slots],
+        "slot_count": reuse["slots"],
+        "shots_generated": len(clip_paths),
+        "shots_reused": reuse["shots_reused"],
+        "cut_times_s": report.cut_times_s,
+        "clips": {"results": clip_report, "deleted_after_composition": deleted},
+        "cost": {
+            "estimate": estimate.to_dict(),
+            "total_usd": round(run.budget.spent_usd, 4),
+            "budget_usd": run.budget.limit_usd,
+        },
+    }
+
+
+def _estimate_s(params: BaseModel, files: list[dict]) -> float:
+    duration = float((files[0] if files else {}).get("duration_s") or 180.0)
+    settings = get_settings()
+    paid = getattr(params, "engines", "auto") == "auto" and bool(settings.replicate_api_token)
+    # Measured locally: ~1.2x the song on 2 cores; with Replicate, clip generation dominates.
+    return 60.0 + duration * 1.2 + (120.0 if paid else 0.0)
+
+
+def _estimate_cost(params: BaseModel, files: list[dict]) -> float:
+    settings = get_settings()
+    duration = float((files[0] if files else {}).get("duration_s") or 180.0)
+    auto = getattr(params, "engines", "auto") == "auto"
+    return pricing.estimate_video(
+        duration,
+        shots=getattr(params, "max_generated_clips", None) or settings.max_generated_clips,
+        references=4,
+        transcribe=auto and bool(settings.openai_api_key),
+        plan_with_llm=auto and bool(settings.openai_api_key),
+        replicate=auto and bool(settings.replicate_api_token),
+        on_modal=settings.runner == "modal",
+    ).total_usd
+
+
+KIND = register(
+    JobKind(
+        name="video",
+        params=VideoParams,
+        stages=[
+            ("audio_analysis", 0.08),
+            ("lyrics", 0.05),
+            ("scene_planning", 0.05),
+            ("reference_generation", 0.1),
+            ("video_generation", 0.4),
+            ("composition", 0.32),
+        ],
+        run=run_video,
+        description="A beat-synced 1080p music video from a song and a prompt.",
+        min_files=1,
+        max_files=1,
+        estimate_s=_estimate_s,
+        estimate_cost_usd=_estimate_cost,
+        max_file_mb=get_settings().video_max_upload_mb,
+    )
+)

@@ -1,0 +1,196 @@
+"""The video pipeline's stage steps: each does one stage's work for a running job.
+
+``VideoRun`` holds what the steps share (the job context, the budget guard, the 15-minute
+deadline, which paid engines are on); ``lyrics``, ``make_references`` and ``make_clips`` are
+the work inside the ``lyrics``, ``reference_generation`` and ``video_generation`` stages;
+``stage_engines`` names what really ran. The stage order,
+the planning and the composition read top to bottom in ``functions.pipelines.video``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.config import get_settings
+from shared.errors import StageFailed
+
+from . import clips, pricing, providers, references
+from .lyrics import Lyrics, transcribe_lyrics
+from .plan import VideoPlan, without_shots
+
+MIN_CLIPS = 3
+
+
+class VideoRun:
+    """One pipeline run's shared state: the context, its budget guard, deadline and choices."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.p = ctx.params  # the kind's VideoParams
+        self.settings = get_settings()
+        self.deadline = time.monotonic() + providers.PIPELINE_TIMEOUT_S
+        local = self.p.engines == "local"
+        self.use_openai = not local and bool(self.settings.openai_api_key)
+        self.use_replicate = not local and bool(self.settings.replicate_api_token)
+        limits = [self.p.budget_usd, getattr(ctx, "budget_usd", None), self.settings.job_budget_usd]
+        self.budget = pricing.BudgetGuard(ctx, min(v for v in limits if v is not None))
+        self.max_shots = self.p.max_generated_clips or self.settings.max_generated_clips
+        self.on_modal = self.settings.runner == "modal"
+
+    def check_deadline(self, next_stage: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise StageFailed(
+                f"The video ran past its 15-minute limit before {next_stage}.",
+                code="PIPELINE_TIMEOUT",
+            )
+        self.ctx.check_canceled()
+
+    def meter(self, stage: str, started: float) -> None:
+        """Compute seconds of a CPU stage: priced on Modal, recorded (free) locally."""
+        wall = time.monotonic() - started
+        usd = pricing.modal_cpu_usd(stage, wall) if self.on_modal else 0.0
+        cores, _ = pricing.STAGE_RESERVATION.get(stage, pricing.STAGE_RESERVATION["pipeline"])
+        self.budget.charge(
+            "modal" if self.on_modal else "local",
+            round(wall, 3),
+            usd,
+            unit="wall_seconds",
+            detail=f"{stage} ({cores:g} cores reserved)",
+        )
+
+
+def analysis_engine(timing: dict[str, Any]) -> str:
+    return f"soundstage-dsp beats + librosa onsets ({timing['method']})"
+
+
+def lyrics(run: VideoRun, path: Path, duration_s: float) -> Lyrics:
+    if not run.use_openai:
+        why = (
+            "local engines were requested"
+            if run.p.engines == "local"
+            else "no OpenAI key is configured"
+        )
+        return Lyrics(
+            status="skipped", engine="none", reason=f"Lyrics were not transcribed: {why}."
+        )
+    run.budget.check(
+        pricing.whisper_usd(duration_s) * providers.WHISPER.attempts, "transcribing the lyrics"
+    )
+    lyrics = transcribe_lyrics(path, duration_s)
+    if lyrics.billed_audio_s:
+        run.budget.charge(
+            "openai",
+            round(lyrics.billed_audio_s / 60.0, 3),
+            pricing.whisper_usd(lyrics.billed_audio_s),
+            unit="audio_minutes",
+            detail=lyrics.engine,
+        )
+    return lyrics
+
+
+def make_references(run: VideoRun, plan: VideoPlan, stage: Any) -> dict[str, dict[str, Any]]:
+    engine = "replicate" if run.use_replicate else "procedural"
+    jobs = references.reference_jobs(plan, engine, run.p.seed)
+    if engine == "replicate":
+        run.budget.check(
+            len(jobs) * pricing.worst_case_replicate_usd("sdxl", providers.SDXL),
+            f"generating {len(jobs)} reference images",
+        )
+    answers = run.ctx.map(references.generate_reference, jobs)
+    folder = run.ctx.workdir / "references"
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, dict[str, Any]] = {}
+    for a in answers:
+        if a.get("predict_time_s"):
+            run.budget.charge(
+                "replicate",
+                a["predict_time_s"],
+                pricing.replicate_usd("sdxl", a["predict_time_s"]),
+                unit="gpu_seconds",
+                detail=f"{providers.SDXL_MODEL} {a['ref_id']}",
+            )
+        if a.get("png"):
+            path = folder / f"{a['ref_id']}.png"
+            path.write_bytes(a["png"])
+            run.ctx.output(
+                f"reference_{a['ref_id']}",
+                path,
+                bucket="reference-images",
+                content_type="image/png",
+                meta={"engine": a["engine"], "kind": a["kind"]},
+            )
+        out[a["ref_id"]] = a
+    stage.engine = ", ".join(sorted({a["engine"] for a in answers})) or engine
+    return out
+
+
+def make_clips(
+    run: VideoRun, plan: VideoPlan, refs: dict[str, dict[str, Any]], tempo_bpm: float, stage: Any
+) -> tuple[VideoPlan, dict[str, Path], list[dict[str, Any]]]:
+    engine = "replicate" if run.use_replicate else "procedural"
+    jobs = clips.clip_jobs(plan, refs, engine, tempo_bpm, run.p.seed, preset=run.p.video_preset)
+    if engine == "replicate":
+        worst = sum(
+            pricing.worst_case_replicate_usd("svd" if j["image_url"] else "t2v", providers.CLIP)
+            for j in jobs
+        )
+        run.budget.check(worst, f"generating {len(jobs)} clips")
+    run.ctx.message(
+        f"Generating {len(jobs)} clips for {len(plan.slots)} slots", stage="video_generation"
+    )
+    started = time.monotonic()
+    answers = run.ctx.map(clips.generate_clip, jobs)
+    folder = run.ctx.workdir / "clips"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    report = []
+    for a in answers:
+        if a.get("predict_time_s"):
+            kind = a.get("kind", "svd")
+            run.budget.charge(
+                "replicate",
+                a["predict_time_s"],
+                pricing.replicate_usd(kind, a["predict_time_s"]),
+                unit="gpu_seconds",
+                detail=f"{a['engine']} {a['shot_id']}",
+            )
+        report.append(
+            {k: a.get(k) for k in ("shot_id", "ok", "engine", "attempts", "wall_s", "error")}
+        )
+        if a["ok"]:
+            path = folder / f"{a['shot_id']}.mp4"
+            path.write_bytes(a["mp4"])
+            paths[a["shot_id"]] = path
+    if engine == "procedural":
+        run.meter("video_generation", started)
+    stage.engine = ", ".join(sorted({a["engine"] for a in answers}))
+    if len(paths) < MIN_CLIPS:
+        raise StageFailed(
+            f"Only {len(paths)} of {len(jobs)} clips could be generated; a video needs at least "
+            f"{MIN_CLIPS}. Try again later.",
+            code="TOO_FEW_CLIPS",
+            details={"clips": report},
+        )
+    failed = {a["shot_id"] for a in answers if not a["ok"]}
+    if failed:
+        run.ctx.message(
+            f"{len(failed)} clip(s) failed; their slots reuse other shots", stage="video_generation"
+        )
+        plan = without_shots(plan, failed)
+    return plan, paths, report
+
+
+def stage_engines(
+    timing: dict, lyrics: Lyrics, outcome: Any, refs: dict, clip_report: list
+) -> dict[str, str]:
+    """What really ran in each stage, fallbacks named as such."""
+    return {
+        "audio_analysis": analysis_engine(timing),
+        "lyrics": lyrics.engine if lyrics.status != "skipped" else f"none ({lyrics.reason})",
+        "scene_planning": outcome.engine,
+        "reference_generation": ", ".join(sorted({r["engine"] for r in refs.values()})),
+        "video_generation": ", ".join(sorted({c["engine"] for c in clip_report})),
+        "composition": "ffmpeg",
+    }

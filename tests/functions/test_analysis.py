@@ -1,0 +1,310 @@
+"""Track analysis: tempo, beats, downbeats, metre, key, sections and clip boundaries.
+
+Accuracy is measured on synthesised songs whose beats, bars and key are known
+(tests/synth.py), with mir_eval's beat F-measure (70 ms window) as the beat-tracking
+community scores it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mir_eval
+import numpy as np
+import pytest
+
+from functions.analysis import analyze_audio, clip_boundaries, estimate_key
+from functions.audio_io import Audio, save_audio
+from functions.keys import MAJOR_PROFILE, MINOR_PROFILE, NOTE_NAMES
+from shared.config import reset_settings
+from shared.errors import InvalidAudio, InvalidInput
+from tests.synth import synth_song
+
+SR = 44100
+
+
+def _f_measure(reference_s, estimated_s) -> float:
+    return float(mir_eval.beat.f_measure(np.asarray(reference_s), np.asarray(estimated_s)))
+
+
+# Tempi from 80 to 160 BPM, major and minor keys on sharps and naturals, with and without the
+# sung lead line, some starting late (silence before the first beat).
+SONGS = [
+    (80, "A minor", 0, False, 0.0),
+    (92, "D# major", 1, True, 0.4),
+    (104, "F# minor", 2, False, 0.0),
+    (118, "C major", 3, True, 0.0),
+    (128, "E minor", 4, False, 0.25),
+    (140, "G# major", 5, True, 0.0),
+    (150, "B minor", 6, False, 0.0),
+    (160, "F major", 7, True, 0.3),
+]
+
+
+@pytest.mark.parametrize("bpm,key,seed,vocals,offset_s", SONGS)
+def test_tempo_beats_bars_and_key_of_synthesised_songs(bpm, key, seed, vocals, offset_s):
+    audio, truth = synth_song(bpm, key, 16.0, seed=seed, vocals=vocals, offset_s=offset_s)
+    result = analyze_audio(audio)
+    assert abs(result["tempo_bpm"] - bpm) <= 1.0
+    assert _f_measure(truth["beats_s"], result["beats_s"]) >= 0.9
+    assert _f_measure(truth["downbeats_s"], result["downbeats_s"]) >= 0.9
+    assert result["time_signature"] == "4/4"
+    assert result["key"] == key
+    assert 0.5 < result["key_confidence"] <= 1.0
+
+
+def _waltz(bpm: float, duration_s: float) -> tuple[Audio, np.ndarray]:
+    """Kick on one, hi-hats on two and three, a new chord every bar (Am F C G): 3/4."""
+    rng = np.random.default_rng(0)
+    n = int(duration_s * SR)
+    out = np.zeros(n)
+    beat_s = 60.0 / bpm
+    t = np.arange(int(0.25 * SR)) / SR
+    kick = np.sin(2 * np.pi * (50 + 90 * np.exp(-t * 30)) * t) * np.exp(-t * 12) * 0.8
+    hat = np.diff(rng.standard_normal(int(0.05 * SR) + 1)) * np.exp(-t[: int(0.05 * SR)] * 90) * 0.3
+    beats_s = np.arange(0.0, duration_s - 1e-6, beat_s)
+    bar = np.arange(int(3 * beat_s * SR)) / SR
+    for i, start_s in enumerate(beats_s):
+        k = int(round(start_s * SR))
+        hit = kick if i % 3 == 0 else hat
+        out[k : k + len(hit)] += hit[: n - k]
+        if i % 3 == 0:
+            root, third = [(57, 3), (53, 4), (48, 4), (55, 4)][(i // 3) % 4]
+            chord = sum(
+                np.sin(2 * np.pi * 440 * 2 ** ((root + iv - 69) / 12) * bar) for iv in (0, third, 7)
+            )
+            chord *= np.exp(-bar / (3 * beat_s)) * 0.15
+            out[k : k + len(chord)] += chord[: n - k]
+    return Audio((out / np.abs(out).max() * 0.8)[None, :].astype(np.float32), SR), beats_s
+
+
+def test_three_four_time_is_recognised():
+    audio, beats_s = _waltz(120.0, 18.0)
+    result = analyze_audio(audio)
+    assert result["time_signature"] == "3/4"
+    assert abs(result["tempo_bpm"] - 120.0) <= 1.0
+    assert _f_measure(beats_s[::3], result["downbeats_s"]) >= 0.9
+
+
+def test_result_is_complete_json_safe_and_consistent():
+    audio, _ = synth_song(120, "A minor", 20.0, seed=11)
+    result = analyze_audio(audio)
+    json.dumps(result, allow_nan=False)  # raises on inf/nan
+    assert result["engine"] == "soundstage-dsp"
+    assert (result["sample_rate"], result["channels"]) == (SR, 2)
+    assert result["duration_s"] == pytest.approx(20.0, abs=1e-3)
+    assert set(result["loudness"]) >= {
+        "integrated_lufs",
+        "lra_lu",
+        "true_peak_dbtp",
+        "sample_peak_dbfs",
+    }
+    assert -30 < result["loudness"]["integrated_lufs"] < 0
+    assert result["loudness"]["true_peak_dbtp"] >= result["loudness"]["sample_peak_dbfs"] - 0.01
+    assert 0.0 <= result["beat_confidence"] <= 1.0
+    assert abs(result["tuning_cents"]) < 5
+    assert set(result["downbeats_s"]) <= set(result["beats_s"])
+    assert result["beats_s"] == sorted(result["beats_s"])
+    sections = result["sections"]
+    assert sections[0]["start_s"] == 0.0 and sections[-1]["end_s"] == result["duration_s"]
+    assert all(a["end_s"] == b["start_s"] for a, b in zip(sections, sections[1:], strict=False))
+    clips = result["clip_boundaries_s"]
+    assert clips[0] == 0.0 and clips[-1] == result["duration_s"] and len(clips) >= 4
+    assert all(4.0 - 1e-3 <= b - a <= 8.0 + 1e-3 for a, b in zip(clips, clips[1:], strict=False))
+
+
+def test_progress_is_reported_in_order():
+    audio, _ = synth_song(120, "C major", 6.0)
+    seen: list[float] = []
+    analyze_audio(audio, progress=lambda fraction, message: seen.append(fraction))
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 4
+
+
+def test_detuned_recording_keeps_its_key_and_reports_the_tuning():
+    # Played back 30 cents sharp: same samples, a higher declared rate.
+    audio, _ = synth_song(100, "D minor", 14.0, seed=2)
+    sharp = Audio(audio.samples, int(round(SR * 2 ** (0.30 / 12))))
+    result = analyze_audio(sharp)
+    assert result["key"] == "D minor"
+    assert result["tuning_cents"] == pytest.approx(30, abs=6)
+
+
+def _concat(*parts: Audio) -> Audio:
+    return Audio(np.concatenate([p.samples for p in parts], axis=1), parts[0].sample_rate)
+
+
+def test_sections_follow_a_change_of_key_and_instrumentation():
+    verse, _ = synth_song(120, "A minor", 16.0, seed=0)
+    chorus, _ = synth_song(120, "E major", 16.0, seed=1, vocals=True)
+    result = analyze_audio(_concat(verse, chorus, verse))
+    sections = result["sections"]
+    assert [s["group"] for s in sections] == ["A", "B", "A"]
+    assert sections[1]["start_s"] == pytest.approx(16.0, abs=0.1)
+    assert sections[2]["start_s"] == pytest.approx(32.0, abs=0.1)
+    assert sections[1]["start_s"] in result["downbeats_s"]
+    assert [s["label"] for s in sections] == ["verse", "bridge", "verse"] or (
+        sections[0]["label"] == sections[2]["label"] != sections[1]["label"]
+    )
+
+
+def test_a_loop_that_only_goes_round_is_one_section():
+    audio, _ = synth_song(100, "D minor", 40.0, vocals=True)
+    assert [s["label"] for s in analyze_audio(audio)["sections"]] == ["full"]
+
+
+def _kk(tonic: int, minor: bool) -> np.ndarray:
+    return np.roll(MINOR_PROFILE if minor else MAJOR_PROFILE, tonic)
+
+
+@pytest.mark.parametrize("tonic,minor", [(0, False), (9, True), (2, False), (6, True), (10, False)])
+def test_estimate_key_finds_the_key_of_its_own_profile(tonic, minor):
+    key, confidence = estimate_key(_kk(tonic, minor))
+    assert key == f"{NOTE_NAMES[tonic]} {'minor' if minor else 'major'}"
+    assert confidence > 0.5
+
+
+def _triad(root: int, minor: bool) -> np.ndarray:
+    chroma = np.zeros(12)
+    chroma[[root % 12, (root + (3 if minor else 4)) % 12, (root + 7) % 12]] = 1.0
+    return chroma
+
+
+def test_the_opening_chord_decides_between_relative_keys():
+    # Am F C G and C G Am F hold the same chords; only where the song starts differs.
+    a_minor = np.stack(
+        [_triad(9, True), _triad(5, False), _triad(0, False), _triad(7, False)] * 4, axis=1
+    )
+    c_major = np.roll(a_minor, -2, axis=1)
+    assert estimate_key(a_minor, opening_frames=1)[0] == "A minor"
+    assert estimate_key(c_major, opening_frames=1)[0] == "C major"
+
+
+def test_too_short_and_silent_audio_are_refused():
+    with pytest.raises(InvalidAudio) as short:
+        analyze_audio(synth_song(120, "A minor", 1.5)[0])
+    assert short.value.code == "TOO_SHORT" and short.value.status == 422
+    with pytest.raises(InvalidAudio) as silent:
+        analyze_audio(Audio(np.zeros((2, SR * 5), np.float32), SR))
+    assert silent.value.code == "SILENT_AUDIO"
+    with pytest.raises(InvalidAudio) as hiss:  # -70 dBFS noise is silence for analysis
+        noise = np.random.default_rng(0).uniform(-3e-4, 3e-4, (1, SR * 5)).astype(np.float32)
+        analyze_audio(Audio(noise, SR))
+    assert hiss.value.code == "SILENT_AUDIO"
+
+
+def test_a_track_without_a_pulse_still_gives_a_json_safe_result():
+    t = np.arange(SR * 14) / SR
+    drone = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 277.18 * t))[None, :]
+    result = analyze_audio(Audio(drone.astype(np.float32), SR))
+    json.dumps(result, allow_nan=False)
+    assert result["beat_confidence"] < 0.3
+    clips = result["clip_boundaries_s"]
+    assert clips[0] == 0.0 and clips[-1] == result["duration_s"] and len(clips) >= 4
+
+
+# -- clip boundaries ------------------------------------------------------------------------
+
+
+def _check_plan(cuts: list[float], duration_s: float, min_s: float = 4.0, max_s: float = 8.0):
+    assert cuts[0] == 0.0 and cuts[-1] == pytest.approx(duration_s, abs=1e-3)
+    lengths = np.diff(cuts)
+    assert len(lengths) >= 3
+    assert np.all(lengths >= min_s - 1e-3) and np.all(lengths <= max_s + 1e-3)
+
+
+@pytest.mark.parametrize("bpm,duration_s", [(60, 41.0), (120, 31.3), (128, 200.0), (174, 47.9)])
+def test_clip_boundaries_cut_on_downbeats_within_4_to_8_s(bpm, duration_s):
+    beats = np.arange(0.2, duration_s, 60.0 / bpm)
+    downbeats = beats[::4]
+    cuts = clip_boundaries(beats.tolist(), downbeats.tolist(), duration_s)
+    _check_plan(cuts, duration_s)
+    inner = np.asarray(cuts[1:-1])
+    assert (np.min(np.abs(inner[:, None] - beats[None, :]), axis=1) < 1e-3).all()
+    on_downbeat = np.min(np.abs(inner[:, None] - downbeats[None, :]), axis=1) < 1e-3
+    assert on_downbeat.mean() >= 0.75
+
+
+def test_clip_boundaries_leave_the_beat_grid_only_when_it_cannot_be_split():
+    # 12.0 s of 60 BPM beats from 0.2 s: no three 4-8 s clips end on beats, so 4/4/4 it is.
+    beats = np.arange(0.2, 12.0, 1.0)
+    assert clip_boundaries(beats.tolist(), beats[::4].tolist(), 12.0) == [0.0, 4.0, 8.0, 12.0]
+    beats = np.arange(0.2, 13.7, 60.0 / 90)
+    cuts = clip_boundaries(beats.tolist(), beats[::4].tolist(), 13.7)
+    _check_plan(cuts, 13.7)
+    assert (np.min(np.abs(np.asarray(cuts[1:-1])[:, None] - beats), axis=1) < 1e-3).all()
+
+
+def test_clip_boundaries_bridge_a_silent_gap_and_a_track_without_beats():
+    beats = np.concatenate([np.arange(0.0, 20.0, 0.5), np.arange(40.0, 60.0, 0.5)])
+    cuts = clip_boundaries(beats.tolist(), beats[::4].tolist(), 60.0)
+    _check_plan(cuts, 60.0)
+    _check_plan(clip_boundaries([], [], 30.0), 30.0)
+
+
+def test_clip_boundaries_need_three_clips():
+    _check_plan(clip_boundaries([], [], 12.0), 12.0)
+    with pytest.raises(InvalidAudio) as err:
+        clip_boundaries(np.arange(0, 11.9, 0.5).tolist(), [], 11.9)
+    assert err.value.code == "TOO_SHORT"
+    cuts = clip_boundaries([], [], 30.0, min_s=2.0, max_s=5.0)
+    _check_plan(cuts, 30.0, 2.0, 5.0)
+
+
+# -- the analyze job kind -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def song_mp3(tmp_path_factory):
+    audio, _ = synth_song(120, "A minor", 12.0, seed=5)
+    return save_audio(
+        tmp_path_factory.mktemp("analyze") / "song.bin", audio, "mp3", bitrate_kbps=192
+    )
+
+
+def test_pipeline_analyses_an_mp3_once_then_answers_from_the_cache(run_pipeline, song_mp3):
+    cache: dict = {}
+    first = run_pipeline("analyze", [song_mp3], {}, cache=cache)
+    assert first.result["cached"] is False
+    assert abs(first.result["tempo_bpm"] - 120.0) <= 1.0 and first.result["key"] == "A minor"
+    assert [(s["name"], s["status"], s["engine"]) for s in first.stages] == [
+        ("analyzing", "completed", "soundstage-dsp")
+    ]
+    assert first.costs and first.costs[0]["units"] > 0
+    second = run_pipeline("analyze", [song_mp3], {}, cache=cache)
+    assert second.result["cached"] is True
+    assert {k: v for k, v in second.result.items() if k != "cached"} == {
+        k: v for k, v in first.result.items() if k != "cached"
+    }
+    assert second.stages[0]["engine"] == "cache"
+    assert any(t == "message" and "cached" in d["message"] for t, d in second.events)
+
+
+def test_pipeline_refuses_unknown_params_and_overlong_tracks(run_pipeline, song_mp3, monkeypatch):
+    with pytest.raises(InvalidInput):
+        run_pipeline("analyze", [song_mp3], {"colour": "blue"})
+    monkeypatch.setenv("SOUNDSTAGE_MAX_DURATION_S", "10")
+    reset_settings()
+    try:
+        with pytest.raises(InvalidInput) as err:
+            run_pipeline("analyze", [song_mp3], {})
+        assert err.value.code == "TOO_LONG"
+    finally:
+        monkeypatch.delenv("SOUNDSTAGE_MAX_DURATION_S")
+        reset_settings()
+
+
+def test_pipeline_refuses_silence(run_pipeline, tmp_path):
+    path = save_audio(tmp_path / "quiet.wav", Audio(np.zeros((2, SR * 4), np.float32), SR))
+    with pytest.raises(InvalidAudio) as err:
+        run_pipeline("analyze", [path], {})
+    assert err.value.code == "SILENT_AUDIO"
+
+
+def test_analyze_job_through_the_api(api_run, song_wav):
+    job = api_run("analyze", [song_wav])
+    assert job["status"] == "completed", job
+    result = job["result"]
+    assert abs(result["tempo_bpm"] - 120.0) <= 1.0 and result["key"] == "A minor"
+    assert job["stages"][0]["engine"] == "soundstage-dsp"
+    assert math.isfinite(result["loudness"]["integrated_lufs"])
