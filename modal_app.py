@@ -74,9 +74,9 @@ secrets = [modal.Secret.from_name("soundstage")]
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
     from shared.runner import run_job_by_id
-    from shared.services import open_services
+    from shared.services import process_services
 
-    return run_job_by_id(open_services(migrate=False), job_id)
+    return run_job_by_id(process_services(), job_id)
 
 
 # -- CPU stages -----------------------------------------------------------------------------------
@@ -110,17 +110,17 @@ def api():
 def sweep_storage() -> dict:
     """Retention: Supabase Storage has no lifecycle rules, so expire files hourly."""
     from shared.retention import sweep
-    from shared.services import open_services
+    from shared.services import process_services
 
-    return sweep(open_services(migrate=False))
+    return sweep(process_services())
 
 
 @app.function(image=cpu_image, secrets=secrets, schedule=modal.Period(minutes=2), timeout=2 * MINUTES)
 def recover_stale_jobs() -> list:
     """Jobs whose container died stop heartbeating: requeue (and respawn) or fail them."""
-    from shared.services import open_services
+    from shared.services import process_services
 
-    services = open_services(migrate=False)
+    services = process_services()
     s = services.settings
     out = services.jobs.recover_stale(s.stale_after_s, s.max_attempts)
     for job_id, what in out:

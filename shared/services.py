@@ -38,3 +38,14 @@ def open_services(settings: Settings | None = None, *, migrate: bool = True) -> 
         auth=open_auth(settings, db),
         jobs=JobStore(db),
     )
+
+
+_process_services: Services | None = None
+
+
+def process_services() -> Services:
+    """One Services per process (a Modal container reuses its pool across inputs)."""
+    global _process_services
+    if _process_services is None:
+        _process_services = open_services(migrate=False)
+    return _process_services

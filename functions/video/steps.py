@@ -3,8 +3,8 @@
 ``VideoRun`` holds what the steps share (the job context, the budget guard, the 15-minute
 deadline, which paid engines are on); ``lyrics``, ``make_references`` and ``make_clips`` are
 the work inside the ``lyrics``, ``reference_generation`` and ``video_generation`` stages;
-``stage_engines`` names what really ran. The stage order,
-the planning and the composition read top to bottom in ``functions.pipelines.video``.
+``stage_engines`` names what really ran. The stage order, the planning and the composition
+read top to bottom in ``functions.pipelines.video``.
 """
 
 from __future__ import annotations
@@ -62,10 +62,12 @@ class VideoRun:
 
 
 def analysis_engine(timing: dict[str, Any]) -> str:
+    """What found the cut points (the analyze kind's beats, librosa's onsets, or the grid)."""
     return f"soundstage-dsp beats + librosa onsets ({timing['method']})"
 
 
 def lyrics(run: VideoRun, path: Path, duration_s: float) -> Lyrics:
+    """Transcribe when OpenAI is on (budget checked, minutes billed); else say why not."""
     if not run.use_openai:
         why = (
             "local engines were requested"
@@ -91,6 +93,10 @@ def lyrics(run: VideoRun, path: Path, duration_s: float) -> Lyrics:
 
 
 def make_references(run: VideoRun, plan: VideoPlan, stage: Any) -> dict[str, dict[str, Any]]:
+    """One image per scene and character, fanned out; kept in ``reference-images``.
+
+    Returns ``generate_reference``'s answers by ``ref_id``.
+    """
     engine = "replicate" if run.use_replicate else "procedural"
     jobs = references.reference_jobs(plan, engine, run.p.seed)
     if engine == "replicate":
@@ -129,6 +135,11 @@ def make_references(run: VideoRun, plan: VideoPlan, stage: Any) -> dict[str, dic
 def make_clips(
     run: VideoRun, plan: VideoPlan, refs: dict[str, dict[str, Any]], tempo_bpm: float, stage: Any
 ) -> tuple[VideoPlan, dict[str, Path], list[dict[str, Any]]]:
+    """One clip per shot, fanned out with ``ctx.map``; at least ``MIN_CLIPS`` must succeed.
+
+    Returns the plan (slots of failed shots refilled from the others), clip paths by shot id,
+    and a per-clip report. Raises StageFailed ``TOO_FEW_CLIPS``.
+    """
     engine = "replicate" if run.use_replicate else "procedural"
     jobs = clips.clip_jobs(plan, refs, engine, tempo_bpm, run.p.seed, preset=run.p.video_preset)
     if engine == "replicate":

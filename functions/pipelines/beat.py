@@ -1,0 +1,144 @@
+"""The ``beat`` job kind: a generated beat in one of 14 genres at a tempo, key and mood.
+
+Stages: ``generating`` (MusicGen on a Modal GPU, or the procedural engine), ``mastering``
+(-14 LUFS, peaks under -1 dBTP) and ``encoding`` (the track as mp3/wav/flac; the procedural
+engine also writes its stems, a MIDI file and the notes as JSON, since it knows what it played).
+The engine is chosen by ``engine`` / ``SOUNDSTAGE_MUSIC_ENGINE``; a fallback is named in the
+result (``engine`` and ``engine_note``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from functions.genres import get_genre
+from functions.music.musicgen import build_prompt
+from functions.music.procedural import SAMPLE_RATE, render_beat
+from functions.music.theory import parse_key
+from functions.pipelines import _music_common as common
+from shared.registry import JobKind, register
+
+
+class BeatParams(BaseModel):
+    """What to generate. ``bpm``, ``key`` and ``mood`` default to the genre's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    genre: str
+    bpm: float | None = None
+    allow_any_bpm: bool = False
+    key: str | None = None
+    mood: str | None = None
+    duration_s: float = 30.0
+    prompt: str = Field("", max_length=500)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    engine: Literal["auto", "musicgen", "procedural"] | None = None
+    model: Literal["small", "medium"] = "small"
+    format: Literal["mp3", "wav", "flac"] = "mp3"
+    stems: bool = True
+
+    @field_validator("genre")
+    @classmethod
+    def known_genre(cls, value: str) -> str:
+        return common.check_genre(value)
+
+    @field_validator("key")
+    @classmethod
+    def readable_key(cls, value: str | None) -> str | None:
+        return common.check_key(value)
+
+    @field_validator("duration_s")
+    @classmethod
+    def duration_in_range(cls, value: float) -> float:
+        return common.check_duration(value)
+
+    @model_validator(mode="after")
+    def fill_from_genre(self) -> BeatParams:
+        genre = get_genre(self.genre)
+        self.bpm = common.check_bpm(genre, self.bpm, self.allow_any_bpm)
+        self.mood = common.check_mood(genre, self.mood)
+        self.key = self.key or genre.default_key
+        return self
+
+
+def run(ctx) -> dict:
+    """Generate, master and encode one beat (see module docstring)."""
+    p: BeatParams = ctx.params
+    genre = get_genre(p.genre)
+    key = parse_key(p.key)
+    seed = common.resolve_seed(p.seed)
+    engine, note = common.choose_engine(p.engine)
+    beat = None
+    extra: dict = {}
+    with ctx.stage("generating", engine=engine) as st:
+        if note:
+            ctx.message(note)
+        if engine == "musicgen":
+            prompt = build_prompt(genre, p.mood, p.bpm, key, p.prompt)
+            track, extra = common.run_musicgen(ctx, st, prompt=prompt, duration_s=p.duration_s, model=p.model, seed=seed)
+        else:
+            beat = render_beat(genre, p.bpm, key, p.mood, p.duration_s, seed, progress=lambda f: st.progress(f, "synthesising"))
+        st.progress(1.0)
+    with ctx.stage("mastering", engine="soundstage-dsp") as st:
+        if beat is not None:
+            beat, loudness = common.master_procedural(beat)
+            track = beat.mix
+        else:
+            track, loudness = common.master_track(track)
+        st.progress(1.0, f"{loudness['loudness_lufs']} LUFS")
+    with ctx.stage("encoding", engine="ffmpeg") as st:
+        files = common.write_outputs(
+            ctx,
+            track=track,
+            fmt=p.format,
+            stem=f"{genre.slug}-{round(p.bpm)}bpm-{key.short}".replace("#", "s"),
+            stems=beat.stems if (beat is not None and p.stems) else None,
+            beat=beat,
+        )
+        st.progress(1.0)
+    result = {
+        **files,
+        "genre": genre.name,
+        "bpm": p.bpm,
+        "key": key.name,
+        "mood": p.mood,
+        "seed": seed,
+        "engine": engine,
+        "loudness": loudness,
+    }
+    if note:
+        result["engine_note"] = note
+    if beat is not None:
+        result["sections"] = beat.notes_json()["sections"]
+    result.update(extra)
+    return result
+
+
+def _estimate_s(params: BeatParams, files: list[dict]) -> float:
+    engine, _ = common.choose_engine(params.engine)
+    if engine == "musicgen":
+        return 20.0 + common.MUSICGEN_GPU_S_PER_AUDIO_S[params.model] * params.duration_s
+    return 2.0 + 0.05 * params.duration_s
+
+
+def _estimate_cost(params: BeatParams, files: list[dict]) -> float:
+    engine, _ = common.choose_engine(params.engine)
+    return common.estimate_musicgen_usd(params.model, params.duration_s) if engine == "musicgen" else 0.0
+
+
+KIND = register(
+    JobKind(
+        name="beat",
+        params=BeatParams,
+        stages=[("generating", 0.75), ("mastering", 0.15), ("encoding", 0.1)],
+        run=run,
+        description="A beat in one of 14 genres at your tempo, key and mood (MusicGen or procedural).",
+        min_files=0,
+        max_files=0,
+        estimate_s=_estimate_s,
+        estimate_cost_usd=_estimate_cost,
+        extra={"sample_rate": SAMPLE_RATE},
+    )
+)
