@@ -69,7 +69,9 @@ secrets = [modal.Secret.from_name("soundstage")]
 # -- The job runner -------------------------------------------------------------------------------
 
 
-@app.function(image=cpu_image, secrets=secrets, timeout=20 * MINUTES, cpu=2.0, memory=4096,
+# Composition of a music video runs here too: 4 cores keep a 3-minute song well inside the
+# composer's 120 s timeout (bench/compose.py measured ~107 s on 2 cores).
+@app.function(image=cpu_image, secrets=secrets, timeout=20 * MINUTES, cpu=4.0, memory=4096,
               retries=modal.Retries(max_retries=1, initial_delay=5.0))
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
@@ -88,6 +90,29 @@ def analyze_audio_stage(kw: dict) -> dict:
     from functions.pipelines.analyze import analysis_stage
 
     return analysis_stage(**kw)
+
+
+# -- Music video fan-out ----------------------------------------------------------------------------
+# Clips and reference images call Replicate; each function makes its own 3 attempts, so Modal
+# retries are off (a retry would pay for predictions again). max_containers bounds the fan-out.
+
+
+@app.function(image=cpu_image, secrets=secrets, timeout=8 * MINUTES, cpu=1.0, memory=1024,
+              max_containers=5)
+def video_clip(kw: dict) -> bytes:
+    """One shot: Stable Video Diffusion (or text-to-video) on Replicate -> mp4 bytes."""
+    from functions.video.clips import generate_clip
+
+    return generate_clip(**kw)
+
+
+@app.function(image=cpu_image, secrets=secrets, timeout=3 * MINUTES, cpu=1.0, memory=1024,
+              max_containers=8)
+def video_reference(kw: dict) -> bytes:
+    """One reference image: SDXL on Replicate -> PNG bytes."""
+    from functions.video.references import generate_reference
+
+    return generate_reference(**kw)
 
 
 # -- The API --------------------------------------------------------------------------------------

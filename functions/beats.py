@@ -5,10 +5,12 @@ everything here is plain numpy so the first call costs what every call costs.
 
 Offers:
 - ``onset_strength(mel_db)``: spectral flux of a log-mel spectrogram, one value per frame.
-- ``estimate_tempo(onset, frame_rate_hz)``: the beat period, chosen by autocorrelation and
-  then moved to the metrical level that carries the accents (see ``_pick_level``).
-- ``detect_beats(onset, frame_rate_hz)``: :class:`BeatTrack` from Ellis' dynamic-programming
-  tracker, vectorised in blocks of half a beat.
+- ``estimate_tempo(onset, frame_rate_hz, accent)``: the beat period, chosen by
+  autocorrelation and then moved to the metrical level the drums mark (``_pick_level``).
+- ``detect_beats(onset, frame_rate_hz, accent=, kick=)``: :class:`BeatTrack` from Ellis'
+  dynamic-programming tracker, vectorised in blocks of half a beat, its phase checked
+  against the kick drum (``_align_to_kicks``).
+- ``tempo_from_beats(beats_s)``: tempo from a line fitted through beat times.
 - ``beat_sync(features, frame_rate_hz, beats_s, duration_s)``: features averaged per beat.
 - ``detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate_hz)``: bar phase and beats per
   bar from where the bass hits and where the harmony changes.
@@ -24,9 +26,19 @@ from scipy.ndimage import maximum_filter1d
 
 MIN_BPM = 50.0
 MAX_BPM = 220.0
-# A pulse is really two beats when the accents half-way between its pulses reach this share
-# of the accents on them (see ``_pick_level``).
-OFFBEAT_RATIO = 0.5
+# A pulse is really two beats when the onsets half-way between its pulses reach this share
+# of those on them (see ``_pick_level``): in the kick-and-snare bands, or in all bands.
+ACCENT_OFFBEAT_RATIO = 0.5
+ONSET_OFFBEAT_RATIO = 0.6
+# Beats sit where the kick drum is: the tracked phase is moved half a beat when a kick plays
+# on at least this share of the half-way points, and on 1.5 times as many of them as of the
+# beats (see ``_align_to_kicks``). Syncopated kicks (trap, drill) reach about half.
+KICK_OFFBEAT_SHARE = 0.7
+KICK_OFFBEAT_EXCESS = 1.5
+# Onset curves here are band-averaged level rises in dB. Drum hits and note attacks rise by
+# several dB; the wobble of a drone or of noise by about one. Beat confidence is scaled down
+# when the typical beat lands on a rise smaller than this.
+CLEAR_ONSET_DB = 3.0
 # Ellis' transition cost: how strictly consecutive beats keep the estimated period.
 TIGHTNESS = 100.0
 
@@ -37,7 +49,9 @@ class BeatTrack:
 
     tempo_bpm: float
     beats_s: np.ndarray
-    confidence: float  # 0..1: how strongly the onset curve repeats at the beat period
+    # 0..1: how strongly the onset curve repeats at the beat period, scaled down when the
+    # beats land on faint onsets (see ``_clarity``).
+    confidence: float
     period_s: float
 
 
@@ -90,25 +104,31 @@ def _offbeat_ratio(accent: np.ndarray, period_frames: float) -> float:
     return float(off.mean() / on[best])
 
 
-def _pick_level(accent: np.ndarray, frame_rate_hz: float, tempo_bpm: float) -> float:
+def _pick_level(
+    onset: np.ndarray, accent: np.ndarray, frame_rate_hz: float, tempo_bpm: float
+) -> float:
     """The metrical level of ``tempo_bpm``'s family that the drums mark as the beat.
 
     Autocorrelation peaks about equally at the half bar, the beat and the eighth note, so it
     only fixes the family. Starting from the slowest level at or above ``MIN_BPM``, the tempo
-    doubles while the accents half-way between pulses are nearly as strong as those on them
+    doubles while the onsets half-way between pulses are nearly as strong as those on them
     (kick on 1 and 3, snare on 2 and 4 at the half-bar level); it stops where the in-between
-    accents are weak (hi-hat eighths between beats). ``accent`` should be an onset curve of
-    the low and middle bands, where kick and snare are strong and hi-hats are not.
+    onsets are weak (hi-hat eighths between beats). Two views vote: ``accent``, the bands
+    below ~1.5 kHz, where kick and snare bodies are strong and hi-hats are not, and
+    ``onset``, all bands, which catches snares whose crack is mostly noise above 3 kHz.
     """
     level = tempo_bpm
     while level / 2 >= MIN_BPM:
         level /= 2
     while level < MIN_BPM:
         level *= 2
-    while (
-        2 * level <= MAX_BPM
-        and _offbeat_ratio(accent, 60.0 * frame_rate_hz / level) >= OFFBEAT_RATIO
-    ):
+    while 2 * level <= MAX_BPM:
+        period = 60.0 * frame_rate_hz / level
+        if (
+            _offbeat_ratio(accent, period) < ACCENT_OFFBEAT_RATIO
+            and _offbeat_ratio(onset, period) < ONSET_OFFBEAT_RATIO
+        ):
+            break
         level *= 2
     return level if level <= MAX_BPM else tempo_bpm
 
@@ -119,8 +139,8 @@ def estimate_tempo(
     """Global tempo in BPM and its periodicity (autocorrelation at the beat period, 0..1).
 
     Autocorrelation weighted by a broad log-normal preference around 120 BPM finds the
-    metrical family; ``_pick_level`` then chooses the level within it from ``accent``
-    (default: ``onset``).
+    metrical family; ``_pick_level`` then chooses the level within it (``accent`` defaults
+    to ``onset``).
     """
     ac = _autocorrelation(onset)
     lo = max(1, int(60.0 * frame_rate_hz / MAX_BPM))
@@ -133,7 +153,7 @@ def estimate_tempo(
     prior = np.exp(-0.5 * (np.log2(bpm / 120.0) / 1.0) ** 2)
     lag = _peak_lag(ac * prior, lo, hi)
     accent = onset if accent is None else np.asarray(accent, dtype=np.float64)
-    tempo = _pick_level(accent, frame_rate_hz, 60.0 * frame_rate_hz / lag)
+    tempo = _pick_level(onset, accent, frame_rate_hz, 60.0 * frame_rate_hz / lag)
     # Re-centre on the autocorrelation peak of the chosen level for a sub-frame period.
     centre = 60.0 * frame_rate_hz / tempo
     a, b = max(lo, int(centre * 0.94)), min(hi, int(np.ceil(centre * 1.06)) + 1)
@@ -226,16 +246,43 @@ def tempo_from_beats(beats_s: np.ndarray) -> float | None:
     return 60.0 / slope if slope > 0 else None
 
 
+def _align_to_kicks(beats_s: np.ndarray, kick: np.ndarray, frame_rate_hz: float) -> np.ndarray:
+    """Move the beats half a beat when the kick drum plays between them rather than on them.
+
+    Off-beat open hats and bass notes (house, garage) can carry more onset energy than a
+    four-on-the-floor kick; the dynamic programme then locks onto the off-beats at the right
+    tempo. A kick "plays" where the kick-band onset reaches half its 99th percentile.
+    """
+    if len(beats_s) < 4:
+        return beats_s
+    peaks = maximum_filter1d(kick, size=3)
+    present = peaks >= 0.5 * float(np.percentile(peaks, 99))
+    last = len(kick) - 1
+
+    def share(times: np.ndarray) -> float:
+        return float(present[np.clip(np.round(times * frame_rate_hz).astype(int), 0, last)].mean())
+
+    mids = (beats_s[1:] + beats_s[:-1]) / 2
+    on, off = share(beats_s), share(mids)
+    if off < KICK_OFFBEAT_SHARE or off < KICK_OFFBEAT_EXCESS * on:
+        return beats_s
+    half = float(np.median(np.diff(beats_s))) / 2
+    ends = [beats_s[-1] + half] if (beats_s[-1] + half) * frame_rate_hz <= last else []
+    return np.concatenate([mids, ends])
+
+
 def detect_beats(
     onset: np.ndarray,
     frame_rate_hz: float,
     *,
     accent: np.ndarray | None = None,
+    kick: np.ndarray | None = None,
 ) -> BeatTrack:
     """Track beats in an onset curve sampled at ``frame_rate_hz``.
 
-    ``accent`` (an onset curve of the bands below ~1.5 kHz) decides which metrical level is
-    the beat, see ``_pick_level``. Returns an empty ``beats_s`` when nothing pulses.
+    ``accent`` (an onset curve of the bands below ~1.5 kHz) helps decide which metrical level
+    is the beat, see ``_pick_level``; ``kick`` (the bands below ~100 Hz) fixes the phase, see
+    ``_align_to_kicks``. Returns an empty ``beats_s`` when nothing pulses.
     """
     onset = np.asarray(onset, dtype=np.float64)
     tempo_bpm, periodicity = estimate_tempo(onset, frame_rate_hz, accent)
@@ -252,8 +299,22 @@ def detect_beats(
         frames.append(int(back[frames[-1]]))
     beat_frames = _trim_weak_ends(np.array(frames[::-1], dtype=np.int64), local)
     beats_s = np.maximum(0.0, _refine(beat_frames, local) / frame_rate_hz)
-    tempo = tempo_from_beats(beats_s) or tempo_bpm
-    return BeatTrack(float(tempo), beats_s, periodicity, 60.0 / float(tempo))
+    if kick is not None:
+        beats_s = _align_to_kicks(beats_s, np.asarray(kick, dtype=np.float64), frame_rate_hz)
+    tempo = tempo_from_beats(beats_s)
+    if tempo is None or abs(tempo / tempo_bpm - 1.0) > 0.1:
+        tempo = tempo_bpm  # the beats drifted off the estimated period: trust the estimate
+    confidence = periodicity * _clarity(onset, beats_s, frame_rate_hz)
+    return BeatTrack(float(tempo), beats_s, confidence, 60.0 / float(tempo))
+
+
+def _clarity(onset: np.ndarray, beats_s: np.ndarray, frame_rate_hz: float) -> float:
+    """0..1: the median onset on the beats against ``CLEAR_ONSET_DB``."""
+    if len(beats_s) == 0:
+        return 0.0
+    peaks = maximum_filter1d(onset, size=3)
+    at = peaks[np.clip(np.round(beats_s * frame_rate_hz).astype(int), 0, len(onset) - 1)]
+    return float(np.clip(np.median(at) / CLEAR_ONSET_DB, 0.0, 1.0))
 
 
 def beat_sync(

@@ -69,21 +69,24 @@ def chroma_from_spectrum(
     n_fft: int,
     *,
     fmin_hz: float = 60.0,
-    fmax_hz: float = 5000.0,
+    fmax_hz: float = 2000.0,
     tuning_semitones: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """Chroma ``(12, frames)`` (each sounding frame's maximum is 1) and the tuning used.
 
-    ``mag`` is ``(frames, n_fft//2+1)`` STFT magnitudes. A peak adds its amplitude to its pitch
-    class with a cos^2 weight of its distance from the semitone centre, so mistuned or
-    inharmonic energy between semitones counts for little.
+    ``mag`` is ``(frames, n_fft//2+1)`` STFT magnitudes. A peak adds the square root of its
+    amplitude (so one loud note does not outvote the rest of the chord) to its pitch class,
+    weighted by cos^2 of its distance from the semitone centre, so mistuned or inharmonic
+    energy between semitones counts for little. Above ``fmax_hz`` (2 kHz) upper partials of
+    lower notes (the fifth and major third of every note's overtone series) outnumber
+    fundamentals and pull major keys towards their mediant minor, so they are left out.
     """
     n_frames = mag.shape[0]
     frames, freq, amp = _spectral_peaks(mag, sample_rate, n_fft, fmin_hz, fmax_hz)
     tuning = estimate_tuning(freq, amp) if tuning_semitones is None else tuning_semitones
     pitch = 69.0 + 12.0 * np.log2(np.maximum(freq, 1e-6) / 440.0) - tuning
     nearest = np.round(pitch)
-    weight = amp * np.cos(np.pi * (pitch - nearest)) ** 2
+    weight = np.sqrt(amp) * np.cos(np.pi * (pitch - nearest)) ** 2
     pc = nearest.astype(np.int64) % 12
     chroma = np.bincount(frames * 12 + pc, weights=weight, minlength=n_frames * 12)
     chroma = chroma.reshape(n_frames, 12).T

@@ -30,7 +30,7 @@ from shared.errors import InvalidInput
 
 STEMS = ("vocals", "drums", "bass", "other")
 PHRASE_BARS = 4
-MAX_STRETCH = 1.5  # beyond this a stretched track no longer sounds like itself
+MAX_STRETCH = 1.35  # beyond this (after half/double time) a stretched voice stops sounding natural
 # Pair costs, each 0..1, weighted: a vocal shifted a tritone or stretched 30 % sounds worse than
 # a vibe mismatch, so key and tempo weigh most.
 COST_WEIGHTS = {"key": 0.3, "tempo": 0.3, "vocals": 0.2, "energy": 0.2}
@@ -93,7 +93,9 @@ def describe_track(index: int, filename: str, analysis: dict, stems: dict[str, A
     drum_share = _rms(stems["drums"].samples) / mix_rms if "drums" in stems else 0.0
     vocal_share = _rms(stems["vocals"].samples) / mix_rms if "vocals" in stems else 0.0
     tempo = float(analysis["tempo_bpm"]) or 120.0
-    energy = float(np.clip(0.5 * (tempo - 70.0) / 90.0 + 0.5 * min(1.0, drum_share / 0.6), 0.0, 1.0))
+    energy = float(
+        np.clip(0.5 * (tempo - 70.0) / 90.0 + 0.5 * min(1.0, drum_share / 0.6), 0.0, 1.0)
+    )
     return TrackInfo(
         index=index,
         filename=filename,
@@ -237,12 +239,16 @@ def plan_mashup(
     give nothing); without it the base gives drums, bass and other, the vocal track its vocals
     and any further track its ``other`` stem as a layer. Raises InvalidInput for a bad choice."""
     if vibe not in VIBES:
-        raise InvalidInput(f"Unknown vibe '{vibe}'; choose from {', '.join(VIBES)}.", code="BAD_VIBE")
+        raise InvalidInput(
+            f"Unknown vibe '{vibe}'; choose from {', '.join(VIBES)}.", code="BAD_VIBE"
+        )
     v = VIBES[vibe]
     indices = [t.index for t in tracks]
     for i in [*(stem_choice or {}), *([base_track] if base_track is not None else [])]:
         if i not in indices:
-            raise InvalidInput(f"There is no track {i}; tracks are numbered 0-{len(tracks) - 1}.", code="BAD_TRACK")
+            raise InvalidInput(
+                f"There is no track {i}; tracks are numbered 0-{len(tracks) - 1}.", code="BAD_TRACK"
+            )
     by_index = {t.index: t for t in tracks}
     pairs = [pair_cost(a, b, v) for a, b in itertools.permutations(tracks, 2)]
     if stem_choice:
@@ -260,7 +266,9 @@ def plan_mashup(
             ok = [p for p in pairs if base_track is None or p["base"] == base_track]
             best = min(ok, key=lambda p: p["cost"])
             base_track, vocal_idx = best["base"], best["vocals"]
-        choice = {base_track: ["drums", "bass", "other"] + (["vocals"] if vocal_idx is None else [])}
+        choice = {
+            base_track: ["drums", "bass", "other"] + (["vocals"] if vocal_idx is None else [])
+        }
         if vocal_idx is not None:
             choice[vocal_idx] = ["vocals"]
         for t in tracks:
@@ -279,11 +287,19 @@ def plan_mashup(
                 "to stretch without ruining it; choose other tracks or stems.",
                 code="TEMPO_MISMATCH",
             )
-        part = TrackPart(i, "vocals" if i == vocal_idx else "layer", stems, factor, key_shift_semitones(t.key, base.key))
+        part = TrackPart(
+            i,
+            "vocals" if i == vocal_idx else "layer",
+            stems,
+            factor,
+            key_shift_semitones(t.key, base.key),
+        )
         part.offset_s, where = _phrase_offset_s(t, factor, base)
         part.notes.append(f"phrase alignment: {where}")
         parts.append(part)
-    return MashupPlan(vibe, base, by_index.get(vocal_idx) if vocal_idx is not None else None, parts, tracks, pairs)
+    return MashupPlan(
+        vibe, base, by_index.get(vocal_idx) if vocal_idx is not None else None, parts, tracks, pairs
+    )
 
 
 def align_stem(audio: Audio, part: TrackPart, length_n: int, *, voice: bool = False) -> Audio:

@@ -19,6 +19,16 @@ from shared.cli_jobs import (
     save_outputs,
 )
 
+# Stage order, for printing the engines that ran (a job's JSON comes back with sorted keys).
+STAGES = (
+    "audio_analysis",
+    "lyrics",
+    "scene_planning",
+    "reference_generation",
+    "video_generation",
+    "composition",
+)
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``video`` on the ``soundstage`` command."""
@@ -76,15 +86,18 @@ def cmd_video(args: argparse.Namespace) -> int:
         print_result(args, job)
         return 0
     video = r.get("video", {})
+    engines = r.get("engines") or {}
     cost = r.get("cost", {})
+    lyrics = r.get("lyrics") or {}
     lines = [
         f"[bold]{written[0] if written else out}[/bold]  {video.get('width')}x{video.get('height')} "
         f"{video.get('fps', 0):.0f} fps, {video.get('duration_s', 0):.1f} s",
-        f"  slots      {r.get('slot_count')} cuts on the beat; {r.get('shots_generated')} shots generated, "
-        f"{r.get('shots_reused')} reused",
-        f"  plan       {r.get('plan', {}).get('title', '')} ({r.get('engines', {}).get('scene_planning', '')})",
-        "  engines    " + ", ".join(f"{k}: {v}" for k, v in (r.get("engines") or {}).items()),
-        f"  cost       ${cost.get('total_usd', 0):.2f} of a ${cost.get('budget_usd', 0):.2f} budget",
+        f"  {r.get('slot_count')} slots, {len(r.get('cut_times_s') or [])} cuts on the beat; "
+        f"{r.get('shots_generated')} shots generated, {r.get('shots_reused')} reused",
+        f'  "{(r.get("plan") or {}).get("title", "")}"; lyrics {lyrics.get("status", "?")}'
+        + (f": {lyrics['reason']}" if lyrics.get("reason") else ""),
+        *(f"  {stage:<22} {engines[stage]}" for stage in STAGES if stage in engines),
+        f"  cost ${cost.get('total_usd', 0):.2f} of a ${cost.get('budget_usd', 0):.2f} budget",
     ]
     console.print("\n".join(lines))
     return 0

@@ -14,6 +14,8 @@ A pipeline (``functions/pipelines/<kind>.py``) receives a :class:`JobContext` an
   function in-process (local) or as Modal ``.remote()`` / ``.map()`` (production).
 - ``ctx.cache_get(namespace, key)`` / ``ctx.cache_put(namespace, key, value)``: content-addressed
   JSON cache (the ``analysis_cache`` table) so the same work is never done twice.
+- ``ctx.discard_outputs(names)``: remove outputs that served their purpose (video clips).
+- ``ctx.budget_usd`` / ``ctx.total_cost_usd`` / ``ctx.ensure_budget(next_usd)``: the spending cap.
 - ``ctx.check_canceled()``: raises :class:`shared.errors.JobCanceled` if the user canceled.
 
 A pipeline returns the job's ``result`` (a JSON-serialisable dict).
@@ -67,6 +69,8 @@ class JobContext(Protocol):
     params: BaseModel
     inputs: list[InputFile]
     workdir: Path
+    budget_usd: float | None  # the job's spending cap (None: no cap)
+    total_cost_usd: float
 
     def stage(self, name: str, engine: str | None = None) -> AbstractContextManager[StageHandle]: ...
 
@@ -88,6 +92,14 @@ class JobContext(Protocol):
         filename: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> OutputFile: ...
+
+    def discard_outputs(self, names: Sequence[str]) -> list[str]:
+        """Remove outputs that served their purpose (e.g. clips once the video is composed)."""
+        ...
+
+    def ensure_budget(self, next_cost_usd: float) -> None:
+        """Raise BUDGET_EXCEEDED if spending ``next_cost_usd`` more would pass the budget."""
+        ...
 
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any: ...
 

@@ -41,6 +41,8 @@ class JobKind:
     # Limits that the upload layer enforces per file (None: the global default).
     max_file_mb: float | None = None
     max_duration_s: float | None = None
+    # Accepted input formats (recognised by content); None: every format audio_io can decode.
+    input_formats: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def stage_names(self) -> list[str]:

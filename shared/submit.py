@@ -158,6 +158,10 @@ def _check_audio(services: Services, spec: dict, kind: JobKind) -> dict:
         except SoundstageError as e:
             e.message = f"'{spec['filename']}': {e.message}"
             raise
+    if kind.input_formats and info["format"] not in kind.input_formats:
+        raise InvalidInput(
+            f"'{spec['filename']}' is {info['format']}; a '{kind.name}' job takes "
+            f"{', '.join(kind.input_formats)}.", code="UNSUPPORTED_FORMAT")
     if info["duration_s"] > limit_s:
         raise InvalidInput(
             f"'{spec['filename']}' is {info['duration_s'] / 60:.1f} minutes long; the limit is "

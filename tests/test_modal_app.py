@@ -30,9 +30,15 @@ def modal_env(monkeypatch, services):
 
 
 def test_imports_and_declares_the_pieces(modal_env):
+    from shared.registry import REMOTE_STAGES, load_kinds
+
     m = modal_env
+    load_kinds()
+    for target in REMOTE_STAGES.values():  # every stage routed to Modal exists in the app
+        assert hasattr(m, target.split(".")[0]), target
     assert m.app.name == "soundstage"
-    for name in ("run_job", "api", "sweep_storage", "recover_stale_jobs", "analyze_audio_stage"):
+    for name in ("run_job", "api", "sweep_storage", "recover_stale_jobs", "analyze_audio_stage",
+                 "video_clip", "video_reference"):
         assert hasattr(m, name), name
 
 

@@ -130,7 +130,9 @@ def _bass_root(chord: Chord, low: int) -> int:
 def _bass_bar(genre: Genre, chord: Chord, next_chord: Chord, kick_steps: list[float], rng: np.random.Generator, key: Key) -> list[tuple[float, float, int, float | None]]:
     """(step, length in steps, MIDI pitch, glide_from) for one bar of the genre's bass."""
     style = genre.bass
-    low = 28 if style in ("808", "808-glide", "sub", "reese", "wobble", "rumble") else 33
+    # Sub basses sit low; played basses (strings, saws) an octave where their fundamental
+    # is heard (C2 up), which also keeps the root audible to a chroma analysis.
+    low = 28 if style in ("808", "808-glide", "sub", "reese", "wobble", "rumble") else 36
     root = _bass_root(chord, low)
     fifth = root + 7
     if style in ("808", "808-glide"):
@@ -173,7 +175,7 @@ _CHORD_RHYTHM = {
     "epiano": [(0, 8), (8, 8)], "stab": [(2, 2), (6, 2), (10, 2), (14, 2)],
     "piano": [(0, 4), (4, 4), (8, 4), (12, 4)], "guitar": [(s, 2) for s in range(0, 16, 2)],
 }  # fmt: skip
-_CHORD_CENTER = {"guitar": 46, "stab": 62, "supersaw": 62}
+_CHORD_CENTER = {"guitar": 52, "stab": 62, "supersaw": 62}
 
 
 def _chord_rhythm(genre: Genre, rng: np.random.Generator) -> list[tuple[float, float]]:
@@ -182,8 +184,6 @@ def _chord_rhythm(genre: Genre, rng: np.random.Generator) -> list[tuple[float, f
         return [(0, 3), (6, 2)] + ([(float(rng.choice([10, 14])), 2)] if rng.random() < 0.6 else [])
     if genre.chords == "piano" and genre.feel == "boom-bap":
         return [(0, 6), (6, 4), (12, 4)]
-    if genre.chords == "stab" and genre.name == "techno":
-        return [(2, 1), (10, 1), (13, 1)]
     return _CHORD_RHYTHM[genre.chords]
 
 
@@ -197,7 +197,7 @@ def _lead_motif(genre: Genre, chords: list[Chord], key: Key, rng: np.random.Gene
     for half in range(0, bars, 2):
         grid = np.arange(0, 32, 1 if busy and density > 0.6 else 2)
         # Notes favour the beats, then the off-beat eighths, then sixteenths.
-        weight = np.where(grid % 4 == 0, 3.0, np.where(grid % 2 == 0, 1.5, 0.6))
+        weight = np.where(grid % 4 == 0, 3.0, np.where(grid % 2 == 0, 1.0, 0.4))
         count = int((5 + 5 * density) if busy else (3 + 3 * density))
         picks = rng.choice(grid, size=min(count, len(grid)), replace=False, p=weight / weight.sum())
         onsets = sorted({0, *picks.tolist()})
@@ -212,6 +212,9 @@ def _lead_motif(genre: Genre, chords: list[Chord], key: Key, rng: np.random.Gene
             if s % 8 == 0:  # strong beats land on a chord tone
                 chord_pcs = {(chords[bar].root_pc + i) % 12 for i in chords[bar].intervals}
                 tones = [p for p in pool if p % 12 in chord_pcs]
+                tonics = [p for p in tones if p % 12 == key.tonic_pc]
+                if tonics and rng.random() < 0.5:  # lean on the tonic: the key should be clear
+                    tones = tonics
                 if tones:
                     pitch = min(tones, key=lambda p: abs(p - pitch))
                     idx = pool.index(pitch)
@@ -283,6 +286,9 @@ def compose(genre: Genre, bpm: float, key: Key, mood: str, duration_s: float, se
                     parts["bass"].append(NoteEvent(at(bar, s), length * step_s * 0.95, pitch, vel, glide_from=glide))
             voicing = _voice_chord(chord, previous_voicing, center)
             previous_voicing = voicing
+            # The root again below the voicing, as a pianist's left hand (or a guitarist's
+            # low string) plays it.
+            voicing = [_bass_root(chord, center - (12 if genre.chords == "guitar" else 18)), *voicing]
             rhythm = [(0, 16)] if sec.name in ("intro", "outro") else _chord_rhythm(genre, rng)
             for s, length in rhythm:
                 vel = 0.75 if s % 4 == 0 or genre.chords == "stab" else 0.5

@@ -28,20 +28,20 @@ GM_DRUMS = {
 # tone decay, noise decay, noise highpass Hz), hats (highpass Hz, closed decay s).
 _BASE_KIT = {
     "kick": (150.0, 50.0, 0.035, 0.32, 0.3),
-    "snare": (190.0, 0.08, 0.16, 1200.0),
+    "snare": (190.0, 0.08, 0.16, 500.0),
     "hat": (7000.0, 0.045),
 }
 _KITS = {
     "808": {"kick": (160.0, 48.0, 0.04, 0.5, 0.2), "hat": (8000.0, 0.035)},
-    "dusty": {"kick": (110.0, 50.0, 0.03, 0.25, 0.1), "snare": (180.0, 0.06, 0.14, 700.0), "hat": (5000.0, 0.03)},
-    "boom-bap": {"kick": (140.0, 52.0, 0.03, 0.3, 0.5), "snare": (200.0, 0.08, 0.2, 900.0)},
-    "909": {"kick": (220.0, 50.0, 0.022, 0.35, 0.35), "snare": (210.0, 0.06, 0.15, 1800.0), "hat": (8000.0, 0.05)},
-    "breaks": {"kick": (170.0, 58.0, 0.025, 0.2, 0.5), "snare": (230.0, 0.06, 0.15, 2000.0), "hat": (7500.0, 0.035)},
-    "acoustic": {"kick": (120.0, 55.0, 0.03, 0.3, 0.4), "snare": (180.0, 0.1, 0.2, 900.0), "hat": (6500.0, 0.06)},
-    "jazz": {"kick": (100.0, 55.0, 0.03, 0.25, 0.05), "snare": (200.0, 0.03, 0.3, 2500.0), "hat": (6000.0, 0.05)},
-    "rnb": {"kick": (130.0, 48.0, 0.04, 0.4, 0.15), "snare": (220.0, 0.05, 0.12, 1500.0)},
-    "pop": {"kick": (150.0, 52.0, 0.03, 0.3, 0.4), "snare": (200.0, 0.08, 0.18, 1400.0)},
-    "dubstep": {"kick": (180.0, 45.0, 0.04, 0.45, 0.4), "snare": (220.0, 0.1, 0.25, 1200.0)},
+    "dusty": {"kick": (110.0, 50.0, 0.03, 0.25, 0.1), "snare": (180.0, 0.06, 0.14, 400.0), "hat": (5000.0, 0.03)},
+    "boom-bap": {"kick": (140.0, 52.0, 0.03, 0.3, 0.5), "snare": (200.0, 0.08, 0.2, 450.0)},
+    "909": {"kick": (220.0, 50.0, 0.022, 0.35, 0.35), "snare": (210.0, 0.06, 0.15, 700.0), "hat": (8000.0, 0.05)},
+    "breaks": {"kick": (170.0, 58.0, 0.025, 0.2, 0.5), "snare": (230.0, 0.06, 0.15, 600.0), "hat": (7500.0, 0.035)},
+    "acoustic": {"kick": (120.0, 55.0, 0.03, 0.3, 0.4), "snare": (180.0, 0.1, 0.2, 450.0), "hat": (6500.0, 0.06)},
+    "jazz": {"kick": (100.0, 55.0, 0.03, 0.25, 0.05), "snare": (200.0, 0.03, 0.3, 600.0), "hat": (6000.0, 0.05)},
+    "rnb": {"kick": (130.0, 48.0, 0.04, 0.4, 0.15), "snare": (220.0, 0.05, 0.12, 600.0)},
+    "pop": {"kick": (150.0, 52.0, 0.03, 0.3, 0.4), "snare": (200.0, 0.08, 0.18, 500.0)},
+    "dubstep": {"kick": (180.0, 45.0, 0.04, 0.45, 0.4), "snare": (220.0, 0.1, 0.25, 450.0)},
 }
 VOICES = ("kick", "snare", "clap", "snap", "rim", "hat", "open_hat", "ride", "crash", "tom", "shaker")
 
@@ -109,7 +109,7 @@ def render_drum(kit: str, voice: str, sr: int, seed: int = 0) -> np.ndarray:
         for i in range(bursts):
             burst[i * spacing :] += env(n - i * spacing, 0.006)
         tail = env(n, 0.12 if voice == "clap" else 0.04)
-        out = _band(_noise(n, rng), sr, 900, 4000) * (burst + 0.5 * tail)
+        out = _band(_noise(n, rng), sr, 600, 3500) * (burst + 0.5 * tail)
     elif voice in ("hat", "open_hat"):
         hp, dec = _kit(kit, "hat")
         dec = dec * (6.0 if voice == "open_hat" else 1.0)
@@ -164,7 +164,7 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
         hits += [DrumHit(s, "kick", 1.0) for s in kick]
         hits += [DrumHit(8, "snare", 1.0), DrumHit(8, "clap", 0.8)]
         # A rim on 2 and 4 keeps the pulse under the half-time snare.
-        hits += [DrumHit(4, "rim", 0.75), DrumHit(12, "rim", 0.75)]
+        hits += [DrumHit(4, "rim", 0.9), DrumHit(12, "rim", 0.9)]
         hats = _hats(range(0, 16, 2), 0.8, 0.55)
         if rng.random() < 0.25 + 0.6 * density:  # a roll on beat 2 or 4 (trap's signature)
             beat = int(rng.choice([4, 12]))
@@ -175,10 +175,12 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
             hits += [DrumHit(s, "snare", 0.5 + 0.1 * i) for i, s in enumerate((13, 14, 15))]
     elif feel == "drill":
         hits += [DrumHit(0, "kick", 1.0), DrumHit(float(rng.choice([6, 11])), "kick", 0.9)]
-        hits += [DrumHit(8, "snare", 1.0), DrumHit(8, "clap", 0.7), DrumHit(4, "rim", 0.75), DrumHit(12, "rim", 0.6)]
+        hits += [DrumHit(8, "snare", 1.0), DrumHit(8, "clap", 0.7), DrumHit(4, "rim", 0.9), DrumHit(12, "rim", 0.8)]
         if bar_in_phrase % 2 == 1:
             hits.append(DrumHit(14, "snare", 0.85))  # the late, syncopated second snare
-        hits += _roll(0, 4, 1.5) + _hats([4, 6], 0.8, 0.6) + _roll(8, 4, 1.5) + _hats([12, 14], 0.8, 0.6)
+        hits += _hats(range(0, 12, 2), 0.8, 0.55)
+        # The drill hat: a triplet run into the next bar, every other bar.
+        hits += _roll(12, 4, 1.5) if bar_in_phrase % 2 == 1 else _hats([12, 14], 0.8, 0.55)
     elif feel == "boom-bap":
         kick = [[0, 8, 10], [0, 7, 8], [0, 8, 11], [0, 3, 8]][rng.integers(4)]
         hits += [DrumHit(s, "kick", 1.0 if s % 4 == 0 else 0.7) for s in kick]
@@ -226,6 +228,7 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
         hits += [DrumHit(s, "ride", 0.75 if s % 8 == 0 else 0.65) for s in (0, 4, 6, 8, 12, 14)]
         hits += [DrumHit(4, "hat", 0.55), DrumHit(12, "hat", 0.55)]
         hits += [DrumHit(s, "kick", 0.35) for s in (0, 4, 8, 12)]
+        hits += [DrumHit(4, "snare", 0.45), DrumHit(12, "snare", 0.45)]  # brushes on 2 and 4
         hits += [DrumHit(float(s), "snare", 0.25) for s in rng.choice([2, 6, 10, 14], size=2, replace=False)]
     else:
         raise ValueError(f"unknown feel {feel!r}")

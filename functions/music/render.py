@@ -78,17 +78,22 @@ def _fx(part: str, score: Score, sr: int) -> pb.Pedalboard:
     chain: list = []
     if part == "chords":
         if g.chords == "guitar":
-            chain += [pb.Distortion(drive_db=22.0), pb.LowpassFilter(4500.0), pb.HighpassFilter(90.0)]
+            chain += [pb.Distortion(drive_db=6.0), pb.LowpassFilter(4500.0), pb.HighpassFilter(90.0)]
         else:
             chain += [pb.HighpassFilter(140.0)]
         chain += [pb.Reverb(room_size=0.5, damping=0.6, wet_level=0.15, dry_level=0.85, width=1.0)]
     elif part == "lead":
         if g.lead == "guitar":
-            chain += [pb.Distortion(drive_db=14.0), pb.LowpassFilter(5000.0)]
+            chain += [pb.Distortion(drive_db=6.0), pb.LowpassFilter(5000.0)]
         chain += [
             pb.Delay(delay_seconds=4 * score.step_s, feedback=0.25, mix=0.15),
             pb.Reverb(room_size=0.4, wet_level=0.16, dry_level=0.85, width=0.8),
         ]
+    elif part == "bass" and g.bass in ("picked", "upright", "saw", "reese", "wobble"):
+        # Bass lives low in a mix; its string and saw harmonics above that only mask the
+        # snare (and their fifths and thirds blur the key). A 24 dB/octave ladder low-pass.
+        cutoff = {"wobble": 1200.0, "saw": 900.0}.get(g.bass, 500.0)
+        chain += [pb.LadderFilter(mode=pb.LadderFilter.Mode.LPF24, cutoff_hz=cutoff, resonance=0.0, drive=1.0)]
     elif part == "drums" and g.kit in ("acoustic", "jazz", "boom-bap", "dusty"):
         chain += [pb.Reverb(room_size=0.2, damping=0.7, wet_level=0.08, dry_level=0.95, width=0.6)]
     if g.name == "lo-fi" and part != "texture":
@@ -174,10 +179,23 @@ def render_score(score: Score, sr: int = 44100, progress: Callable[[float], None
             stems[part] = x.astype(np.float32)
             continue
         stems[part] = (x * 10 ** ((levels[part] - rms_db) / 20.0)).astype(np.float32)
+    _fade_in(stems, sr, min(1.5, score.bar_s / 2, 0.15 * score.duration_s))
     _fade_out(stems, sr, min(2.0, 0.1 * score.duration_s))
     if progress:
         progress(1.0)
     return stems
+
+
+def _fade_in(stems: dict[str, np.ndarray], sr: int, fade_s: float, floor_db: float = -80.0) -> None:
+    """Swell in from silence, evenly in decibels: the intro rises like a fader pushed up,
+    with no instant jump from nothing to full level at the first sample (which an onset
+    detector would take for the loudest hit of the track)."""
+    k = int(fade_s * sr)
+    if k <= 0:
+        return
+    ramp = (10 ** (np.linspace(floor_db, 0.0, k) / 20.0)).astype(np.float32)
+    for x in stems.values():
+        x[:, :k] *= ramp
 
 
 def _fade_out(stems: dict[str, np.ndarray], sr: int, fade_s: float) -> None:

@@ -171,7 +171,7 @@ def render_note(
         tone = sum(wavetable_osc("saw", f * d, n, sr, cutoff_hz=600.0) for d in (0.993, 1.0, 1.007))
         out = (tone / 2.2 + 0.5 * np.sin(2 * np.pi * f * np.arange(n) / sr)) * adsr(n, sr, 0.02, 0.5, 0.85, rel, gate)
     elif voice == "wobble":
-        rich = wavetable_osc("saw", f, n, sr, cutoff_hz=3500.0)
+        rich = wavetable_osc("saw", f, n, sr, cutoff_hz=1500.0)
         dark = np.sin(2 * np.pi * f * np.arange(n) / sr).astype(np.float32)
         lfo = 0.5 - 0.5 * np.cos(2 * np.pi * max(lfo_hz, 0.5) * np.arange(n) / sr)
         out = (rich * lfo + dark * (1.0 - 0.5 * lfo)) * adsr(n, sr, 0.01, 0.5, 0.9, rel, gate)
@@ -203,7 +203,7 @@ def render_note(
         tone = sum(wavetable_osc("saw", f * d, n, sr, cutoff_hz=bright_cut, max_harmonics=30) for d in detunes)
         out = tone / 3.0 * adsr(n, sr, 0.01, 1.0, 0.9, rel, gate)
     elif voice == "guitar":
-        string = karplus_strong(f, n, sr, rng, decay=0.998, brightness=0.8)
+        string = karplus_strong(f, n, sr, rng, decay=0.998, brightness=0.35)
         out = string * adsr(n, sr, 0.002, 10.0, 1.0, rel, gate)
     elif voice == "organ":
         partials = [(1.0, 1.0, 30.0), (2.0, 0.6, 30.0), (3.0, 0.4, 30.0), (4.0, 0.25, 30.0), (0.5, 0.5, 30.0)]
@@ -211,7 +211,7 @@ def render_note(
     elif voice == "bell":
         t = np.arange(n) / sr
         # A 3:1 FM pair keeps the partials harmonic: a glockenspiel-like bell with a clear pitch.
-        out = _fm(f, n, sr, 3.0, 1.6 * np.exp(-t / 0.3)) * adsr(n, sr, 0.002, 0.7, 0.0, rel, gate)
+        out = _fm(f, n, sr, 3.0, 1.0 * np.exp(-t / 0.3)) * adsr(n, sr, 0.002, 0.7, 0.0, rel, gate)
     elif voice == "pluck":
         out = karplus_strong(f, n, sr, rng, decay=0.993, brightness=0.4 + 0.5 * brightness)
     elif voice in ("saw_lead", "square"):
@@ -223,7 +223,7 @@ def render_note(
         out = (np.sin(2 * np.pi * f * t) + 0.08 * np.sin(6 * np.pi * f * t)) * adsr(n, sr, 0.03, 0.5, 0.75, rel, gate)
     elif voice == "vibes":
         t = np.arange(n) / sr
-        out = _additive(f, n, sr, [(1.0, 1.0, 1.4), (3.98, 0.25, 0.3), (9.9, 0.06, 0.1)])
+        out = _additive(f, n, sr, [(1.0, 1.0, 1.4), (3.98, 0.25, 0.3)])
         out = out * (1.0 + 0.25 * np.sin(2 * np.pi * 5.0 * t)) * adsr(n, sr, 0.002, 10.0, 1.0, rel, gate)
     else:
         raise ValueError(f"unknown voice {voice!r}")

@@ -38,7 +38,13 @@ def progress_kwargs(handle: Any) -> dict[str, Any]:
 
 
 def record_compute(
-    ctx: Any, what: str, wall_s: float, *, cores: float = 2.0, memory_gib: float = 4.0, gpu: str | None = None
+    ctx: Any,
+    what: str,
+    wall_s: float,
+    *,
+    cores: float = 2.0,
+    memory_gib: float = 4.0,
+    gpu: str | None = None,
 ) -> None:
     """One cost row for ``wall_s`` seconds of compute: 0 USD locally, Modal's price there."""
     from functions.video.pricing import PRICES
@@ -47,7 +53,10 @@ def record_compute(
     provider = "local"
     if on_modal():
         provider = "modal"
-        usd = wall_s * (cores * PRICES["modal:cpu"].usd_per_unit + memory_gib * PRICES["modal:memory"].usd_per_unit)
+        usd = wall_s * (
+            cores * PRICES["modal:cpu"].usd_per_unit
+            + memory_gib * PRICES["modal:memory"].usd_per_unit
+        )
         if gpu:
             usd += wall_s * MODAL_GPU_USD_PER_S[gpu]
     detail = f"{what} ({gpu + ' GPU, ' if gpu and on_modal() else ''}{cores:g} cores)"
@@ -67,7 +76,9 @@ def keep_output(
     content_type = CONTENT_TYPES.get(path.suffix.lstrip(".").lower(), "application/octet-stream")
     if path.suffix == ".json":
         content_type = "application/json"
-    return ctx.output(name, path, bucket=bucket, content_type=content_type, filename=filename, meta=meta)
+    return ctx.output(
+        name, path, bucket=bucket, content_type=content_type, filename=filename, meta=meta
+    )
 
 
 def stored_record(out: OutputFile) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from functions.music.mastering import master_to_lufs
 from functions.music.procedural import CEILING_DBTP, SAMPLE_RATE, TARGET_LUFS, ProceduralBeat, master_beat
 from functions.music.theory import Key, parse_key
 from shared.config import get_settings
-from shared.errors import InvalidInput, StageFailed
+from shared.errors import InvalidInput
 
 MIN_DURATION_S = 5.0
 MAX_DURATION_S = 120.0
@@ -102,12 +102,11 @@ def choose_engine(requested: str | None) -> tuple[EngineName, str | None]:
     if musicgen_available():
         return "musicgen", None
     if choice == "musicgen":
-        raise StageFailed(
+        raise InvalidInput(
             "MusicGen is not available on this server (it runs on the GPU deployment); "
             "use engine 'procedural' or 'auto'.",
             code="ENGINE_UNAVAILABLE",
             status=422,
-            retryable=False,
         )
     return "procedural", "MusicGen is not available here; the procedural engine (genre templates, no model) made this track."
 

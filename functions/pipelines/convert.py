@@ -22,7 +22,9 @@ class ConvertParams(BaseModel):
     bit_depth: Literal[16, 24] = Field(16, description="wav and flac")
     bitrate_kbps: int | None = Field(None, description="mp3 (32-320, default 320) or ogg (45-500)")
     sample_rate_hz: int | None = Field(None, description="default: the input's")
-    channels: Literal[1, 2] | None = Field(None, description="default: the input's (stereo at most)")
+    channels: Literal[1, 2] | None = Field(
+        None, description="default: the input's (stereo at most)"
+    )
 
     @model_validator(mode="after")
     def _combination(self) -> ConvertParams:

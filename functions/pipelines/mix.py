@@ -35,7 +35,8 @@ class MixParams(BaseModel):
 
     profile: MixProfileName = "balanced"
     tracks: list[TrackSettings] = Field(
-        default_factory=list, description="one per uploaded file, in upload order; missing ones are defaults"
+        default_factory=list,
+        description="one per uploaded file, in upload order; missing ones are defaults",
     )
     output_format: Literal["wav", "flac", "mp3"] = "wav"
     bit_depth: Literal[16, 24] = 24
@@ -68,8 +69,14 @@ def run(ctx) -> dict:
         "profile": p.profile,
         "profile_settings": asdict(MIX_PROFILES[p.profile]),
         "inputs": [
-            {"filename": x.name, "gain_db": x.gain_db, "pan": x.pan, "mute": x.mute,
-             "offset_s": x.offset_s, "duration_s": round(x.audio.duration_s, 3) if not x.mute else None}
+            {
+                "filename": x.name,
+                "gain_db": x.gain_db,
+                "pan": x.pan,
+                "mute": x.mute,
+                "offset_s": x.offset_s,
+                "duration_s": round(x.audio.duration_s, 3) if not x.mute else None,
+            }
             for x in inputs
         ],  # fmt: skip
         "bus_gain_db": mixed.bus_gain_db,

@@ -112,7 +112,14 @@ def run(ctx) -> dict:
             path = folder / f"{name}.{out['format']}"
             path.write_bytes(data)
             meta = {"stem": name, "sample_rate": out["sample_rate"], "channels": out["channels"]}
-            kept = keep_output(ctx, name, path, bucket="stems", filename=f"{stem_label}-{name}.{out['format']}", meta=meta)
+            kept = keep_output(
+                ctx,
+                name,
+                path,
+                bucket="stems",
+                filename=f"{stem_label}-{name}.{out['format']}",
+                meta=meta,
+            )
             stored.append(stored_record(kept))
             listing.append({"name": name, "filename": kept.filename, "size_bytes": kept.size_bytes})
     result = {

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.analysis import ANALYSIS_VERSION
-from functions.audio_io import load_audio
+from functions.audio_io import load_audio, sniff_format
 from functions.pipelines.analyze import CACHE_NAMESPACE, analysis_stage
 from functions.video import pricing, providers, steps
 from functions.video.compose import Segment, compose_video, probe_video
@@ -27,10 +27,11 @@ from functions.video.planner import make_plan
 from functions.video.steps import MIN_CLIPS
 from functions.video.timing import BEATS_VERSION, video_timing
 from shared.config import get_settings
-from shared.errors import BudgetExceeded, InvalidInput
+from shared.errors import BudgetExceeded, InvalidAudio, InvalidInput
 from shared.registry import JobKind, register
 
 PROMPT_MIN_CHARS, PROMPT_MAX_CHARS = 50, 500
+SONG_FORMATS = ("mp3", "wav", "flac")
 
 
 class VideoParams(BaseModel):
@@ -109,6 +110,13 @@ def run_video(ctx: Any) -> dict[str, Any]:
     run = steps.VideoRun(ctx)
     p = run.p
     song = ctx.inputs[0]
+    fmt = sniff_format(song.path)
+    if fmt not in SONG_FORMATS:
+        raise InvalidAudio(
+            f"Music videos are made from mp3, wav or flac songs; '{song.filename}' is "
+            f"{fmt or 'not a recognised audio format'}.",
+            code="UNSUPPORTED_FORMAT",
+        )
     audio = load_audio(song.path)
     duration_s = audio.duration_s
 
@@ -306,5 +314,6 @@ KIND = register(
         estimate_s=_estimate_s,
         estimate_cost_usd=_estimate_cost,
         max_file_mb=get_settings().video_max_upload_mb,
+        input_formats=SONG_FORMATS,
     )
 )

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from functions.audio_io import ffmpeg_exe
 from shared.registry import remote_stage
 
@@ -45,10 +47,27 @@ def beats_per_clip(tempo_bpm: float, target_s: float = TARGET_CLIP_S) -> tuple[i
     return n, n * period
 
 
-def _camera(move: str, frames: int) -> tuple[str, str, str]:
-    """zoompan ``z``, ``x``, ``y`` expressions for a camera move over ``frames`` frames."""
+FRAMINGS = (1.0, 1.35, 1.7)  # wide, medium, close: shots of one scene look different
+
+
+def shot_framing(seed: int) -> tuple[float, tuple[float, float]]:
+    """A shot's framing (zoom into the reference) and the point it frames, from its seed."""
+    rng = np.random.default_rng(seed)
+    return FRAMINGS[seed % len(FRAMINGS)], (
+        float(rng.uniform(0.35, 0.65)),
+        float(rng.uniform(0.35, 0.65)),
+    )
+
+
+def _camera(
+    move: str, frames: int, framing: float = 1.0, focus: tuple[float, float] = (0.5, 0.5)
+) -> tuple[str, str, str]:
+    """zoompan ``z``, ``x``, ``y`` expressions for a camera move over ``frames`` frames, on a
+    frame ``framing`` times closer than the reference, centred on ``focus`` (0..1 of the
+    image; zoompan clamps the window inside the picture)."""
     p = f"(on/{max(1, frames - 1)})"
-    cx, cy = "iw/2-(iw/zoom/2)", "ih/2-(ih/zoom/2)"
+    fx, fy = focus
+    cx, cy = f"{fx:.3f}*iw-(iw/zoom/2)", f"{fy:.3f}*ih-(ih/zoom/2)"
     free_x, free_y = "(iw-iw/zoom)", "(ih-ih/zoom)"
     moves = {
         "push_in": (f"1+0.18*{p}", cx, cy),
@@ -64,7 +83,8 @@ def _camera(move: str, frames: int) -> tuple[str, str, str]:
         ),
         "static": (f"1.04+0.02*sin(PI*{p})", cx, cy),
     }
-    return moves.get(move, moves["static"])
+    z, x, y = moves.get(move, moves["static"])
+    return f"{framing:g}*({z})", x, y
 
 
 def render_motion_clip(
@@ -79,12 +99,14 @@ def render_motion_clip(
     fps: int = CLIP_FPS,
     preset: str = "veryfast",
     timeout_s: float = RENDER_TIMEOUT_S,
+    framing: float = 1.0,
+    focus: tuple[float, float] = (0.5, 0.5),
 ) -> float:
     """Render the procedural motion clip to ``out_path`` (H.264); returns its duration (s)."""
     n_beats, duration_s = beats_per_clip(tempo_bpm)
     frames = max(2, round(duration_s * fps))
     period = 60.0 / max(30.0, float(tempo_bpm))
-    z, x, y = _camera(camera_move, frames)
+    z, x, y = _camera(camera_move, frames, framing, focus)
     amp = PULSE_AMPLITUDE.get(motion, 0.09)
     bar_s = 4 * period
     vf = ",".join(
@@ -227,6 +249,7 @@ def generate_clip(
         if not image_png:
             answer["error"] = "the procedural engine needs a reference image"
         else:
+            framing, focus = shot_framing(seed)
             with tempfile.TemporaryDirectory(prefix="clip-out-") as tmp:
                 out = Path(tmp) / f"{shot_id}.mp4"
                 try:
@@ -237,6 +260,8 @@ def generate_clip(
                         motion=motion,
                         tempo_bpm=tempo_bpm,
                         preset=preset,
+                        framing=framing,
+                        focus=focus,
                     )
                     answer.update(ok=True, mp4=out.read_bytes(), attempts=1)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:

@@ -198,6 +198,13 @@ def _subject(prompt: str) -> str:
     return text if len(text) <= 220 else text[:217].rsplit(" ", 1)[0] + "..."
 
 
+def _title(subject: str, max_words: int = 8) -> str:
+    """The prompt's first clause, at most ``max_words`` words."""
+    clause = subject.split(",")[0].split(".")[0].strip()
+    words = clause.split()
+    return (" ".join(words[:max_words]) + ("..." if len(words) > max_words else "")) or "Untitled"
+
+
 def _metaphors(words: list[str]) -> list[str]:
     found = [director.METAPHORS[w] for w in words if w in director.METAPHORS]
     return list(dict.fromkeys(found)) or [director.DEFAULT_METAPHOR]
@@ -221,7 +228,8 @@ def plan_rule_based(
     prompt: str, timing: dict[str, Any], lyrics: Lyrics, max_shots: int, *, engine: str
 ) -> VideoPlan:
     """A plan from rules: mood, palette and metaphors from the prompt and music, one scene per
-    kind of section (at most 4), shots shared out by how long each kind of section plays."""
+    kind of section (at most 4, at least 3 when there are shots for them), shots shared out by
+    how long each kind of section plays and reused when a section returns."""
     slots = timing["slots"]
     words = director.words_of(prompt)
     tempo = float(timing.get("tempo_bpm") or 120.0)
@@ -244,18 +252,27 @@ def plan_rule_based(
     char_ids = [c.id for c in characters]
 
     labels = list(dict.fromkeys(s["section"] for s in slots))
-    scene_of_label = {lab: f"scene_{i % 4 + 1}" for i, lab in enumerate(labels)}
+    n_shots = max(2, min(max_shots, len(slots)))
+    # One scene per kind of section (at most 4); a song with fewer kinds still gets up to 3
+    # places, so its shots don't all start from the same picture.
+    n_scenes = min(4, max(len(labels), min(3, n_shots)))
+    scenes_of_label = {
+        lab: [f"scene_{j + 1}" for j in range(n_scenes) if j % len(labels) == i]
+        or [f"scene_{i % n_scenes + 1}"]
+        for i, lab in enumerate(labels)
+    }
     scenes: list[Scene] = []
-    for i, lab in enumerate(labels[:4]):
-        rotated = palette[i % len(palette) :] + palette[: i % len(palette)]
+    for j in range(n_scenes):
+        lab = labels[j % len(labels)]
+        rotated = palette[j % len(palette) :] + palette[: j % len(palette)]
         scenes.append(
             Scene(
-                id=f"scene_{i + 1}",
-                setting=f"{_role(lab, i)}",
+                id=f"scene_{j + 1}",
+                setting=_role(lab, j) if j < len(labels) else director.GENERIC_ROLES[j % 4],
                 description=f"{subject} ({lab})",
                 palette=rotated[:4],
                 lighting=lighting,
-                metaphor=metaphors[i % len(metaphors)],
+                metaphor=metaphors[j % len(metaphors)],
                 character_ids=char_ids,
             )
         )
@@ -264,7 +281,6 @@ def plan_rule_based(
     time_of: dict[str, float] = {}
     for s in slots:
         time_of[s["section"]] = time_of.get(s["section"], 0.0) + s["end_s"] - s["start_s"]
-    n_shots = max(2, min(max_shots, len(slots)))
     share = {lab: 1 for lab in labels[:n_shots]}
     while sum(share.values()) < n_shots:
         lab = max(share, key=lambda k: time_of[k] / share[k])
@@ -281,8 +297,9 @@ def plan_rule_based(
         band = _energy_band(float(first.get("energy", 0.5)))
         # Words sung the first time this section plays become the shot's visual motifs.
         motifs = _lyric_motifs(lyrics, first["start_s"], slots[last_i]["end_s"])
-        scene = next(sc for sc in scenes if sc.id == scene_of_label[lab])
         for k in range(count):
+            scene_id = scenes_of_label[lab][k % len(scenes_of_label[lab])]
+            scene = next(sc for sc in scenes if sc.id == scene_id)
             move = director.CAMERA_BY_ENERGY[band][(len(shots) + k) % 4]
             motif = f", motif: {', '.join(motifs)}" if motifs else ""
             shot_id = f"shot_{len(shots) + 1}"
@@ -301,7 +318,7 @@ def plan_rule_based(
             )
             shots_of_label.setdefault(lab, []).append(shot_id)
     all_ids = [s.id for s in shots]
-    # Sections past the shot budget borrow shots from the section that plays most like them.
+    # Kinds of section past the shot budget (more kinds than shots) borrow from every shot.
     preferred = [shots_of_label.get(s["section"], all_ids) for s in slots]
     chosen = assign_without_repeats(slots, preferred, all_ids)
 
@@ -331,7 +348,7 @@ def plan_rule_based(
             )
         )
     return VideoPlan(
-        title=" ".join(subject.split()[:6]).rstrip(".,") or "Untitled",
+        title=_title(subject),
         logline=f"A {mood} video: {subject}",
         style=director.STYLE_DEFAULT,
         mood=mood,

@@ -70,12 +70,14 @@ HARDWARE = {
 # 1024x576 at 25 steps without refiner, SVD 14 frames at 25 steps, zeroscope 24 frames).
 TYPICAL_PREDICT_S = {"sdxl": 8.0, "svd": 20.0, "t2v": 30.0}
 
-# Reservations per CPU stage on Modal (cores, GiB); modal_app.py should request the same.
+# Reservations (cores, GiB) of the Modal functions the CPU work runs in; modal_app.py requests
+# the same: analysis in ``analyze_audio_stage``, procedural clips in ``video_clip``, the
+# composition inside ``run_job`` (4 cores keep a 3-minute 1080p encode inside its 120 s).
 STAGE_RESERVATION = {
-    "audio_analysis": (1.0, 2.0),
+    "audio_analysis": (2.0, 4.0),
     "video_generation": (1.0, 1.0),
     "composition": (4.0, 4.0),
-    "pipeline": (0.25, 0.5),
+    "pipeline": (2.0, 4.0),
 }
 
 LLM_MAX_OUTPUT_TOKENS = 6000

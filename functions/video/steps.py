@@ -70,12 +70,12 @@ def lyrics(run: VideoRun, path: Path, duration_s: float) -> Lyrics:
     """Transcribe when OpenAI is on (budget checked, minutes billed); else say why not."""
     if not run.use_openai:
         why = (
-            "local engines were requested"
+            "Local engines were requested"
             if run.p.engines == "local"
-            else "no OpenAI key is configured"
+            else "No OpenAI key is configured"
         )
         return Lyrics(
-            status="skipped", engine="none", reason=f"Lyrics were not transcribed: {why}."
+            status="skipped", engine="none", reason=f"{why}, so lyrics were not transcribed."
         )
     run.budget.check(
         pricing.whisper_usd(duration_s) * providers.WHISPER.attempts, "transcribing the lyrics"
@@ -199,7 +199,7 @@ def stage_engines(
     """What really ran in each stage, fallbacks named as such."""
     return {
         "audio_analysis": analysis_engine(timing),
-        "lyrics": lyrics.engine if lyrics.status != "skipped" else f"none ({lyrics.reason})",
+        "lyrics": lyrics.engine,  # "none" when skipped; the result's lyrics.reason says why
         "scene_planning": outcome.engine,
         "reference_generation": ", ".join(sorted({r["engine"] for r in refs.values()})),
         "video_generation": ", ".join(sorted({c["engine"] for c in clip_report})),

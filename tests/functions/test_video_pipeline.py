@@ -147,6 +147,14 @@ def test_bad_params_are_user_errors(params, code):
     assert err.value.code == code and err.value.message
 
 
+def test_only_mp3_wav_or_flac_songs(run_pipeline, tmp_path):
+    audio, _ = synth_song(duration_s=13.0)
+    path = save_audio(tmp_path / "song.ogg", audio, "ogg")
+    with pytest.raises(InvalidInput) as err:
+        run_pipeline("video", [path], FAST)
+    assert err.value.code == "UNSUPPORTED_FORMAT" and "mp3, wav or flac" in err.value.message
+
+
 def test_a_song_under_12_s_is_refused(run_pipeline, tmp_path):
     audio, _ = synth_song(duration_s=9.0)
     path = save_audio(tmp_path / "short.wav", audio)

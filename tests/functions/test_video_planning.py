@@ -340,6 +340,9 @@ def test_rule_plan_with_one_section_and_three_shots_never_repeats_a_take():
     )
     assert len(plan.shots) == 3
     assert_plan_rules(plan, 3, timing)
+    # One kind of section still gets three places, so the shots start from different pictures.
+    assert len({s.scene_id for s in plan.shots}) == 3
+    assert len({tuple(sc.palette) for sc in plan.scenes}) == 3
 
 
 def test_failed_clips_are_refilled_from_the_shots_that_remain():

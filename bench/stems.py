@@ -1,0 +1,190 @@
+"""Benchmark: our stems stage against calling Demucs' ``apply_model`` directly, same run.
+
+    python bench/stems.py [--seconds 60] [--long-minutes 10] [--repeat 3] [--threads 1] [--full]
+
+The model is htdemucs with its real weights when they are cached on this machine; otherwise a
+randomly initialised HTDemucs built by demucs' own class: tiny by default (the numbers are
+about our plumbing, not the network), the full-size architecture with ``--full``. Both sides
+get the same model and parameters (shifts=0, split=True, overlap=0.25, its own segment) and
+the same number of torch threads (default 1: on a shared two-core machine torch's spinning
+intra-op threads make timings swing by 10x).
+
+Prints:
+- overhead: best-of-N wall time, file to files, of ``functions.stems.separate_file`` (block
+  reader, normalisation, blocks, crossfades, four 16-bit WAV stems written incrementally)
+  against the direct route (decode the whole file, normalise, one ``apply_model``, write four
+  WAVs), and our overhead in percent (target: at most 5 %);
+- memory: peak RSS of a fresh process separating a ``--long-minutes`` track each way, and of
+  one segment through the full-size architecture (its activations are per segment, so they add
+  the same on both sides whatever the track's length). Target: under 3 GB on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+SOURCES = ["drums", "bass", "other", "vocals"]
+
+
+def build_model(full: bool):
+    """Real htdemucs if cached, else a random HTDemucs (tiny, or full-size with ``full``)."""
+    import torch
+    from demucs.htdemucs import HTDemucs
+
+    from functions.demucs_engine import find_demucs_weights, load_demucs_model
+
+    weights = find_demucs_weights("htdemucs")
+    if weights is not None:
+        return load_demucs_model(weights), "htdemucs (cached weights)"
+    torch.manual_seed(0)
+    if full:
+        return HTDemucs(sources=SOURCES).eval(), "HTDemucs full-size architecture, random weights"
+    tiny = dict(
+        channels=8,
+        depth=4,
+        t_layers=1,
+        t_heads=2,
+        t_hidden_scale=1.0,
+        segment=2,
+        dconv_depth=1,
+        dconv_comp=4,
+    )
+    return HTDemucs(
+        sources=SOURCES, **tiny
+    ).eval(), "HTDemucs tiny (8 channels, 2 s segment), random weights"
+
+
+def ours(model, path: Path, out: Path) -> None:
+    from functions.demucs_engine import DemucsSeparator
+    from functions.stems import separate_file
+
+    separate_file(path, out, separator=DemucsSeparator(model=model, device="cpu"), bit_depth=16)
+
+
+def direct(model, path: Path, out: Path) -> None:
+    """What a script calling demucs would do: whole file in memory, one apply_model."""
+    import soundfile as sf
+    import torch
+    from demucs.apply import apply_model
+
+    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    mix = torch.from_numpy(data.T.copy())
+    ref = mix.mean(0)
+    mean, std = ref.mean(), ref.std()
+    sources = apply_model(model, ((mix - mean) / std)[None], shifts=0, split=True, overlap=0.25)[0]
+    sources = sources * std + mean
+    out.mkdir(parents=True, exist_ok=True)
+    for name, source in zip(model.sources, sources, strict=True):
+        sf.write(str(out / f"{name}.wav"), source.clamp(-1, 1).numpy().T, sr, subtype="PCM_16")
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def make_song(path: Path, seconds: float) -> None:
+    import numpy as np
+
+    from functions.audio_io import Audio, save_audio
+    from tests.synth import synth_song
+
+    chunk = 60.0  # synthesise a minute at a time and tile: the song's content does not matter here
+    minute, _ = synth_song(bpm=124, key="A minor", duration_s=min(chunk, seconds), vocals=True)
+    reps = int(np.ceil(seconds / chunk))
+    samples = np.tile(minute.samples, (1, reps))[:, : int(seconds * minute.sample_rate)]
+    save_audio(path, Audio(samples, minute.sample_rate), "wav")
+
+
+CHILD = """
+import json, resource, sys, warnings
+warnings.filterwarnings("ignore")
+sys.path.insert(0, {root!r})
+sys.argv = ["bench"]
+from bench.stems import build_model, ours, direct
+from pathlib import Path
+import torch
+torch.set_num_threads({threads})
+model, _ = build_model({full})
+if {mode!r} == "segment":
+    from demucs.htdemucs import HTDemucs
+    torch.manual_seed(0)
+    big = HTDemucs(sources=["drums", "bass", "other", "vocals"]).eval()
+    with torch.no_grad():
+        big(torch.zeros(1, 2, int(44100 * float(big.segment))))
+else:
+    {{"ours": ours, "direct": direct}}[{mode!r}](model, Path({path!r}), Path({out!r}))
+print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def peak_rss_mb(mode: str, path: Path, out: Path, full: bool, threads: int) -> float:
+    code = CHILD.format(
+        root=str(ROOT), full=full, mode=mode, path=str(path), out=str(out), threads=threads
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the overhead track")
+    ap.add_argument("--long-minutes", type=float, default=10.0, help="length of the memory track")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--full", action="store_true", help="full-size random model instead of tiny")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+
+    model, label = build_model(args.full)
+    print(f"model: {label}; torch threads: {args.threads}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        short = tmp / "short.wav"
+        make_song(short, args.seconds)
+        ours(model, short, tmp / "warm")  # first call pays torch's one-off start-up
+        t_direct = best_of(lambda: direct(model, short, tmp / "direct"), args.repeat)
+        t_ours = best_of(lambda: ours(model, short, tmp / "ours"), args.repeat)
+        overhead = 100.0 * (t_ours - t_direct) / t_direct
+        print(f"overhead on a {args.seconds:.0f} s track (best of {args.repeat}):")
+        print(f"  direct apply_model  {t_direct:7.2f} s")
+        print(
+            f"  our stems stage     {t_ours:7.2f} s   overhead {overhead:+.1f} %  (target <= 5 %)"
+        )
+
+        long = tmp / "long.wav"
+        make_song(long, args.long_minutes * 60.0)
+        print(f"peak RSS, fresh process, {args.long_minutes:.0f}-minute stereo 44.1 kHz track:")
+        ours_mb = peak_rss_mb("ours", long, tmp / "long-ours", args.full, args.threads)
+        print(f"  our stems stage     {ours_mb:7.0f} MB  (target < 3072 MB)")
+        direct_mb = peak_rss_mb("direct", long, tmp / "long-direct", args.full, args.threads)
+        print(f"  direct apply_model  {direct_mb:7.0f} MB")
+        if not args.full:
+            seg_mb = peak_rss_mb("segment", long, tmp / "unused", args.full, args.threads)
+            print(f"  one segment through the full-size architecture: {seg_mb:.0f} MB peak "
+                  "(per-segment activations: bounded, the same for any track length)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

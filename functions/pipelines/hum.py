@@ -1,0 +1,173 @@
+"""The ``hum`` job kind (hum-to-beat): a hummed or sung melody in, a track that follows it out.
+
+Stages: ``transcribing`` (pYIN pitch tracking, note segmentation, quantisation to the tempo, key
+from the notes), ``generating`` (MusicGen melody conditioning with ``generate_with_chroma`` on
+a GPU, or the procedural engine playing the transcribed melody as its lead over the genre's
+beat, with chords chosen under the melody), ``mastering`` and ``encoding``. Outputs: the track,
+the melody as MIDI and the notes as JSON (plus stems from the procedural engine).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from functions.audio_io import load_audio
+from functions.genres import get_genre
+from functions.music.compose import NoteEvent
+from functions.music.hum import MAX_DURATION_S, estimate_tempo_from_notes, quantize_notes, transcribe_hum
+from functions.music.midi import write_midi
+from functions.music.musicgen import build_prompt
+from functions.music.procedural import SAMPLE_RATE, render_beat
+from functions.music.theory import estimate_key, parse_key
+from functions.pipelines import _music_common as common
+from shared.registry import JobKind, register
+
+
+class HumParams(BaseModel):
+    """The beat to put under the melody. Without ``bpm`` the tempo is fitted to the hum inside
+    the genre's range; without ``key`` the key is estimated from the hummed notes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    genre: str = "lo-fi"
+    bpm: float | None = None
+    allow_any_bpm: bool = False
+    key: str | None = None
+    mood: str | None = None
+    duration_s: float | None = None  # default: the melody's length in whole bars (>= 5 s)
+    prompt: str = Field("", max_length=500)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    engine: Literal["auto", "musicgen", "procedural"] | None = None
+    format: Literal["mp3", "wav", "flac"] = "mp3"
+    stems: bool = True
+
+    @field_validator("genre")
+    @classmethod
+    def known_genre(cls, value: str) -> str:
+        return common.check_genre(value)
+
+    @field_validator("key")
+    @classmethod
+    def readable_key(cls, value: str | None) -> str | None:
+        return common.check_key(value)
+
+    @field_validator("duration_s")
+    @classmethod
+    def duration_in_range(cls, value: float | None) -> float | None:
+        return common.check_duration(value)
+
+    @model_validator(mode="after")
+    def fill_from_genre(self) -> HumParams:
+        genre = get_genre(self.genre)
+        if self.bpm is not None:
+            self.bpm = common.check_bpm(genre, self.bpm, self.allow_any_bpm)
+        self.mood = common.check_mood(genre, self.mood)
+        return self
+
+
+def run(ctx) -> dict:
+    """Transcribe the hum, generate over it, master and encode (see module docstring)."""
+    p: HumParams = ctx.params
+    genre = get_genre(p.genre)
+    seed = common.resolve_seed(p.seed)
+    engine, note = common.choose_engine(p.engine)
+    with ctx.stage("transcribing", engine="pyin") as st:
+        hum = load_audio(ctx.inputs[0].path, mono=True)
+        notes = transcribe_hum(hum, progress=lambda f: st.progress(0.9 * f, "tracking pitch"))
+        bpm = p.bpm or estimate_tempo_from_notes(notes, genre.bpm_range)
+        melody = quantize_notes(notes, bpm)
+        if p.key:
+            key, key_confidence = parse_key(p.key), None
+        else:
+            key, key_confidence = estimate_key([n.pitch for n in notes], [n.duration_s for n in notes])
+        bar_s = 240.0 / bpm
+        melody_bars = math.ceil((melody[-1].step + melody[-1].length_steps) / 16)
+        duration_s = p.duration_s or min(common.MAX_DURATION_S, max(common.MIN_DURATION_S, melody_bars * bar_s))
+        st.progress(1.0, f"{len(notes)} notes, {bpm:g} BPM, {key.name}")
+    beat = None
+    extra: dict = {}
+    with ctx.stage("generating", engine=engine) as st:
+        if note:
+            ctx.message(note)
+        if engine == "musicgen":
+            prompt = build_prompt(genre, p.mood, bpm, key, p.prompt)
+            track, extra = common.run_musicgen(ctx, st, prompt=prompt, duration_s=duration_s, model="melody", seed=seed, melody=hum)
+        else:
+            beat = render_beat(genre, bpm, key, p.mood, duration_s, seed, melody=melody, progress=lambda f: st.progress(f, "synthesising"))
+        st.progress(1.0)
+    with ctx.stage("mastering", engine="soundstage-dsp") as st:
+        if beat is not None:
+            beat, loudness = common.master_procedural(beat)
+            track = beat.mix
+        else:
+            track, loudness = common.master_track(track)
+        st.progress(1.0)
+    notes_doc = {
+        "bpm": bpm,
+        "key": key.name,
+        "key_confidence": None if key_confidence is None else round(key_confidence, 3),
+        "notes": [n.to_dict() for n in notes],
+        "quantized": [{"step": m.step, "length_steps": m.length_steps, "pitch": m.pitch} for m in melody],
+    }
+    with ctx.stage("encoding", engine="ffmpeg") as st:
+        stem = f"hum-{genre.slug}-{round(bpm)}bpm"
+        files = common.write_outputs(ctx, track=track, fmt=p.format, stem=stem, stems=beat.stems if (beat is not None and p.stems) else None)
+        workdir = Path(ctx.workdir)
+        step_s = 15.0 / bpm
+        events = [NoteEvent(m.step * step_s, m.length_steps * step_s, m.pitch, 0.8) for m in melody]
+        midi_path = write_midi(workdir / f"{stem}-melody.mid", {"melody": events}, bpm, key=key, programs={"melody": "sine"})
+        ctx.output("melody_midi", midi_path, content_type="audio/midi", filename=midi_path.name)
+        notes_path = workdir / f"{stem}-notes.json"
+        notes_path.write_text(json.dumps(notes_doc))
+        ctx.output("notes", notes_path, content_type="application/json", filename=notes_path.name)
+        st.progress(1.0)
+    result = {
+        **files,
+        "genre": genre.name,
+        "bpm": bpm,
+        "key": key.name,
+        "key_confidence": notes_doc["key_confidence"],
+        "mood": p.mood,
+        "seed": seed,
+        "engine": engine,
+        "notes_count": len(notes),
+        "melody": [n.to_dict() for n in notes],
+        "loudness": loudness,
+    }
+    if note:
+        result["engine_note"] = note
+    result.update(extra)
+    return result
+
+
+def _estimate_s(params: HumParams, files: list[dict]) -> float:
+    hum_s = float((files[0].get("duration_s") if files else None) or 10.0)
+    return 3.0 + 0.3 * hum_s + 0.05 * float(params.duration_s or hum_s)
+
+
+def _estimate_cost(params: HumParams, files: list[dict]) -> float:
+    engine, _ = common.choose_engine(params.engine)
+    hum_s = float((files[0].get("duration_s") if files else None) or 10.0)
+    return common.estimate_musicgen_usd("melody", float(params.duration_s or hum_s)) if engine == "musicgen" else 0.0
+
+
+KIND = register(
+    JobKind(
+        name="hum",
+        params=HumParams,
+        stages=[("transcribing", 0.35), ("generating", 0.45), ("mastering", 0.1), ("encoding", 0.1)],
+        run=run,
+        description="Hum or sing a melody; get a beat in your genre that follows it.",
+        min_files=1,
+        max_files=1,
+        estimate_s=_estimate_s,
+        estimate_cost_usd=_estimate_cost,
+        max_duration_s=MAX_DURATION_S,
+        extra={"sample_rate": SAMPLE_RATE},
+    )
+)

@@ -1,0 +1,228 @@
+"""The ``mashup`` job kind (the AI Magic Generator): 1-4 tracks and a vibe become one track.
+
+Stages:
+1. ``separating_stems``: four stems of every track in parallel (``ctx.map`` over the stems
+   stage: Modal ``.map`` on GPUs, the local pool here).
+2. ``analyzing``: tempo, downbeats and key of each track (the analyze kind's stage and cache),
+   then the decisions (``functions.mashup.plan_mashup``): which track is the instrumental base,
+   which gives the vocals, what the others add.
+3. ``mixing``: each non-base stem time-stretched and pitch-shifted to the base's tempo and key
+   (Rubber Band), placed on the base's phrases, then the vibe's mix (``functions.mix``).
+4. ``mastering``: to the vibe's loudness with a -1 dBTP true-peak ceiling.
+
+Outputs: ``mashup``, every aligned stem (``aligned-<track>-<stem>``) and ``report`` (JSON: each
+decision with its figures); the report is also the job's result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from functions.analysis import ANALYSIS_VERSION
+from functions.audio_io import Audio, load_audio, resample, save_audio
+from functions.loudness import loudness_report
+from functions.mashup import VIBES, align_stem, describe_track, plan_mashup
+from functions.master import master_to_target
+from functions.mix import MixInput, mix_tracks
+from functions.pipelines._audio import STEMS_GPU, keep_output, on_modal, record_compute
+from functions.pipelines.analyze import CACHE_NAMESPACE as ANALYSIS_CACHE
+from functions.pipelines.analyze import analysis_stage
+from functions.pipelines.stems import stems_stage
+from functions.stems import FOUR_STEMS, resolve_engine
+from shared.errors import InvalidInput
+from shared.registry import JobKind, register
+
+Vibe = Literal["energetic", "chill", "dark", "upbeat"]
+Stem = Literal["vocals", "drums", "bass", "other"]
+
+
+class TrackStems(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    track: int = Field(ge=0, le=3, description="0-based index of the uploaded file")
+    stems: list[Stem] = Field(min_length=1)
+
+
+class MashupParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vibe: Vibe = "energetic"
+    stems: list[TrackStems] | None = Field(
+        None, description="which stems of which track to use; default: chosen automatically"
+    )
+    base_track: int | None = Field(None, ge=0, le=3, description="force the instrumental base")
+    output_format: Literal["wav", "flac", "mp3"] = "wav"
+
+    @field_validator("stems")
+    @classmethod
+    def _one_entry_per_track(cls, v: list[TrackStems] | None) -> list[TrackStems] | None:
+        if v is not None and len({x.track for x in v}) != len(v):
+            raise InvalidInput("Give each track's stems once.", code="BAD_STEMS")
+        return v
+
+
+def _separate(ctx, st) -> tuple[list[dict[str, Audio]], str]:
+    """Four stems of every input, in parallel; returns them decoded, and the engine(s) used."""
+    items = [
+        {"audio": f.path.read_bytes(), "filename": f.filename, "stems": list(FOUR_STEMS),
+         "output_format": "wav", "bit_depth": 24}
+        for f in ctx.inputs
+    ]  # fmt: skip
+    if not on_modal():
+        done = [0.0] * len(items)
+
+        def report(i: int, fraction: float) -> None:
+            done[i] = fraction
+            st.progress(sum(done) / len(done))
+
+        for i, item in enumerate(items):
+            item["progress"] = lambda f, i=i: report(i, f)
+    started = time.monotonic()
+    results = ctx.map(stems_stage, items)
+    engines = sorted(
+        {r["engine"] if r["engine"] == "dsp" else f"demucs:{r['model']}" for r in results}
+    )
+    st.engine = ",".join(engines)
+    gpu = STEMS_GPU if on_modal() and "dsp" not in engines else None
+    record_compute(
+        ctx, f"stem separation of {len(items)} tracks", time.monotonic() - started, gpu=gpu
+    )
+    stems = []
+    for i, r in enumerate(results):
+        folder = ctx.workdir / f"track{i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        decoded = {}
+        for name, data in r["stems"].items():
+            path = folder / f"{name}.wav"
+            path.write_bytes(data)
+            decoded[name] = load_audio(path)
+        stems.append(decoded)
+    return stems, st.engine
+
+
+def _analyze(ctx) -> list[dict]:
+    """Each input's analysis, from the analyze kind's cache where it has one."""
+    keys = [f"{f.sha256}:{ANALYSIS_VERSION}" if f.sha256 else None for f in ctx.inputs]
+    found = [ctx.cache_get(ANALYSIS_CACHE, k) if k else None for k in keys]
+    todo = [i for i, a in enumerate(found) if a is None]
+    fresh = ctx.map(
+        analysis_stage,
+        [
+            {"audio_bytes": ctx.inputs[i].path.read_bytes(), "filename": ctx.inputs[i].filename}
+            for i in todo
+        ],
+    )
+    for i, analysis in zip(todo, fresh, strict=True):
+        found[i] = analysis
+        if keys[i]:
+            ctx.cache_put(ANALYSIS_CACHE, keys[i], analysis)
+    return found
+
+
+def run(ctx) -> dict:
+    p: MashupParams = ctx.params
+    vibe = VIBES[p.vibe]
+    n = len(ctx.inputs)
+    for i in [
+        *(x.track for x in p.stems or []),
+        *([p.base_track] if p.base_track is not None else []),
+    ]:
+        if i >= n:
+            raise InvalidInput(
+                f"There is no track {i}: {n} file(s) were uploaded (0-{n - 1}).", code="BAD_TRACK"
+            )
+    with ctx.stage("separating_stems", engine=resolve_engine()[0]) as st:
+        stems, stems_engine = _separate(ctx, st)
+    with ctx.stage("analyzing", engine="soundstage-dsp") as st:
+        analyses = _analyze(ctx)
+        st.progress(0.8, "choosing the base and the vocals")
+        tracks = [
+            describe_track(i, f.filename, a, stems[i])
+            for i, (f, a) in enumerate(zip(ctx.inputs, analyses, strict=True))
+        ]
+        choice = {x.track: list(x.stems) for x in p.stems} if p.stems else None
+        plan = plan_mashup(tracks, p.vibe, stem_choice=choice, base_track=p.base_track)
+        report = plan.report()
+        ctx.message(
+            f"Base: track {plan.base.index} ({plan.base.tempo_bpm:.1f} BPM, {plan.base.key.name}); "
+            + (f"vocals: track {plan.vocals.index}." if plan.vocals else "no separate vocal track.")
+        )
+    with ctx.stage("mixing", engine="rubberband+pedalboard") as st:
+        base_audio = stems[plan.base.index]["drums"]
+        length_n = base_audio.samples.shape[1]
+        sr = base_audio.sample_rate
+        inputs, aligned_dir = [], ctx.workdir / "aligned"
+        aligned_dir.mkdir(parents=True, exist_ok=True)
+        layer_pan = iter((-0.3, 0.3, -0.15, 0.15))
+        for k, part in enumerate(plan.parts):
+            for name in part.stems:
+                source = stems[part.index][name]
+                if source.sample_rate != sr:
+                    source = resample(source, sr)
+                aligned = align_stem(source, part, length_n, voice=name == "vocals")
+                path = aligned_dir / f"aligned-{part.index}-{name}.wav"
+                save_audio(path, aligned, "wav", bit_depth=24)
+                keep_output(
+                    ctx,
+                    f"aligned-{part.index}-{name}",
+                    path,
+                    bucket="stems",
+                    meta={"track": part.index, "stem": name, "role": part.role},
+                )
+                pan = next(layer_pan, 0.0) if part.role == "layer" else 0.0
+                gain = vibe.stem_gain_db.get(name, 0.0) - (6.0 if part.role == "layer" else 0.0)
+                inputs.append(MixInput(aligned, gain_db=gain, pan=pan, name=f"{part.index}:{name}"))
+            st.progress((k + 1) / (len(plan.parts) + 1), f"aligned track {part.index}")
+        mixed = mix_tracks(inputs, vibe.profile, sample_rate=sr)
+    with ctx.stage("mastering", engine="pedalboard") as st:
+        mastered = master_to_target(mixed.audio, vibe.master_lufs)
+        dest = ctx.workdir / f"mashup-{p.vibe}.{p.output_format}"
+        save_audio(
+            dest, mastered.audio, p.output_format, bit_depth=24 if p.output_format != "mp3" else 16
+        )
+        loudness = loudness_report(load_audio(dest))
+        keep_output(ctx, "mashup", dest, filename=dest.name, meta={"vibe": p.vibe, **loudness})
+        report.update(
+            loudness=loudness,
+            master_chain=mastered.chain,
+            duration_s=round(mastered.audio.duration_s, 3),
+            stems_engine=stems_engine,
+        )
+        report_path = ctx.workdir / "mashup-report.json"
+        report_path.write_text(json.dumps(report, indent=2))
+        keep_output(ctx, "report", report_path, filename="mashup-report.json")
+    return report
+
+
+def _estimate_s(params: MashupParams, files: list[dict]) -> float:
+    durations = [float(f.get("duration_s") or 180.0) for f in files] or [180.0]
+    engine, _ = resolve_engine()
+    if on_modal():
+        separation = 20.0 + 0.05 * max(durations)  # the tracks run side by side on GPUs
+    else:
+        per_s = 0.2 if engine == "dsp" else 1.0
+        separation = per_s * sum(durations) / min(2, len(durations))  # two at a time locally
+    return 5.0 + separation + 0.15 * sum(durations) + 0.1 * max(durations)
+
+
+KIND = register(
+    JobKind(
+        name="mashup",
+        params=MashupParams,
+        stages=[
+            ("separating_stems", 0.5),
+            ("analyzing", 0.15),
+            ("mixing", 0.25),
+            ("mastering", 0.1),
+        ],
+        run=run,
+        description="The AI Magic Generator: a mashup of 1-4 tracks in a vibe.",
+        min_files=1,
+        max_files=4,
+        estimate_s=_estimate_s,
+    )
+)

@@ -1,0 +1,190 @@
+"""The mashup: key and tempo matching rules, the choice of base and vocals, and the whole kind on
+two synthesised songs at different tempos and keys, whose result must measure at the base's
+tempo and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from functions.analysis import analyze_audio
+from functions.audio_io import Audio, load_audio, save_audio
+from functions.mashup import (
+    TrackInfo,
+    TrackPart,
+    align_stem,
+    fifths_distance,
+    key_shift_semitones,
+    plan_mashup,
+    tempo_factor,
+)
+from functions.music.theory import parse_key
+from shared.config import reset_settings
+from shared.errors import InvalidInput
+from tests.synth import synth_song
+
+
+@pytest.fixture(autouse=True)
+def dsp_stems(monkeypatch):
+    """The DSP separator whatever weights this machine has: the test is about the mashup."""
+    monkeypatch.setenv("SOUNDSTAGE_STEMS_ENGINE", "dsp")
+    reset_settings()
+    yield
+    monkeypatch.delenv("SOUNDSTAGE_STEMS_ENGINE")
+    reset_settings()
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "shift"),
+    [
+        ("A minor", "A minor", 0),
+        ("A minor", "C major", 0),  # relative keys share their notes
+        ("C major", "D major", 2),
+        ("E minor", "D major", -5),  # onto B minor, D major's relative minor
+        ("F# major", "C major", -6),
+        ("G major", "F major", -2),
+    ],
+)
+def test_key_shift_takes_the_nearest_way_into_the_base_scale(src, dst, shift):
+    assert key_shift_semitones(parse_key(src), parse_key(dst)) == shift
+
+
+def test_fifths_distance_and_tempo_factor():
+    assert fifths_distance(parse_key("C major"), parse_key("A minor")) == 0
+    assert fifths_distance(parse_key("C major"), parse_key("G major")) == 1
+    assert fifths_distance(parse_key("C major"), parse_key("F# major")) == 6
+    assert tempo_factor(100.0, 125.0) == pytest.approx(1.25)
+    assert tempo_factor(70.0, 140.0) == pytest.approx(1.0)  # half time: no stretch
+    assert tempo_factor(170.0, 90.0) == pytest.approx(90.0 * 2 / 170.0)
+
+
+def _info(index: int, bpm: float, key: str, vocal_share: float, drum_share: float) -> TrackInfo:
+    bar = 240.0 / bpm
+    return TrackInfo(
+        index=index, filename=f"t{index}.wav", tempo_bpm=bpm, key=parse_key(key),
+        downbeats_s=[i * bar for i in range(16)], duration_s=16 * bar,
+        energy=min(1.0, 0.5 * (bpm - 70) / 90 + 0.5 * drum_share / 0.6), vocal_share=vocal_share,
+        drum_share=drum_share, vocal_entry_s=2 * bar,
+    )  # fmt: skip
+
+
+def test_the_singing_track_gives_the_vocals_and_the_vibe_picks_the_base():
+    singer = _info(0, 100.0, "A minor", vocal_share=0.35, drum_share=0.1)
+    band = _info(1, 124.0, "C major", vocal_share=0.02, drum_share=0.5)
+    plan = plan_mashup([singer, band], "energetic")
+    assert (plan.base.index, plan.vocals.index) == (1, 0)
+    vocal_part = next(p for p in plan.parts if p.role == "vocals")
+    assert vocal_part.stems == ["vocals"] and vocal_part.pitch_shift_semitones == 0
+    assert vocal_part.stretch_factor == pytest.approx(1.24)
+    # The voice enters in bar 3, so its phrase starts at bar 1 and lands on base bar 5.
+    assert vocal_part.offset_s == pytest.approx(band.downbeats_s[4] - 0.0, abs=1e-6)
+    report = plan.report()
+    assert report["base_track"] == 1 and report["vocal_track"] == 0
+    assert {p["role"] for p in report["parts"]} == {"base", "vocals"}
+    assert len(report["pair_costs"]) == 2
+
+
+def test_stem_choice_and_bad_choices():
+    a, b, c = (
+        _info(0, 120, "D major", 0.3, 0.2),
+        _info(1, 118, "D major", 0.05, 0.4),
+        _info(2, 122, "B minor", 0.1, 0.3),
+    )
+    plan = plan_mashup([a, b, c], "chill", stem_choice={2: ["drums"], 0: ["vocals", "bass"]})
+    assert plan.base.index == 2 and plan.vocals.index == 0
+    assert {p.index for p in plan.parts} == {0, 2}  # track 1 was left out
+    with pytest.raises(InvalidInput) as err:
+        plan_mashup([a, b], "chill", base_track=5)
+    assert err.value.code == "BAD_TRACK"
+    # 90 -> 124 BPM is a 1.38x stretch (and 0.69x at half time): too far to sound like itself.
+    singer, band = _info(0, 90.0, "D major", 0.3, 0.1), _info(1, 124.0, "D major", 0.0, 0.5)
+    with pytest.raises(InvalidInput) as err:
+        plan_mashup([singer, band], "dark", stem_choice={1: ["drums"], 0: ["vocals"]})
+    assert err.value.code == "TEMPO_MISMATCH"
+
+
+def test_align_stem_stretches_shifts_and_places():
+    sr = 22050
+    t = np.arange(sr * 2) / sr
+    tone = Audio(np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32) * 0.5, sr)
+    part = TrackPart(
+        0, "vocals", ["vocals"], stretch_factor=2.0, pitch_shift_semitones=12, offset_s=0.5
+    )
+    out = align_stem(tone, part, length_n=sr * 3)
+    assert out.samples.shape == (2, sr * 3)
+    assert np.max(np.abs(out.samples[:, : int(0.45 * sr)])) < 1e-3  # silent before its offset
+    active = np.nonzero(np.abs(out.samples[0]) > 0.05)[0]
+    assert (active[-1] - active[0]) / sr == pytest.approx(1.0, abs=0.1)  # twice as fast
+    spectrum = np.abs(np.fft.rfft(out.samples[0, active[0] + 2000 : active[0] + 2000 + 8192]))
+    assert np.fft.rfftfreq(8192, 1 / sr)[np.argmax(spectrum)] == pytest.approx(
+        880, abs=10
+    )  # an octave up
+
+
+@pytest.fixture(scope="module")
+def two_songs(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("mashup")
+    singer, _ = synth_song(bpm=100, key="A minor", duration_s=16.0, vocals=True, seed=11)
+    band, _ = synth_song(bpm=124, key="D major", duration_s=16.0, vocals=False, seed=12)
+    save_audio(folder / "singer.wav", singer, "wav")
+    save_audio(folder / "band.wav", band, "wav")
+    return folder / "singer.wav", folder / "band.wav"
+
+
+def test_mashup_measures_at_the_base_tracks_tempo_and_key(two_songs, run_pipeline):
+    run = run_pipeline("mashup", list(two_songs), {"vibe": "energetic"})
+    r = run.result
+    assert [s["name"] for s in run.stages] == [
+        "separating_stems",
+        "analyzing",
+        "mixing",
+        "mastering",
+    ]
+    assert run.stages[0]["engine"] == "dsp" and r["stems_engine"] == "dsp"
+    base = r["parts"][[p["role"] for p in r["parts"]].index("base")]
+    assert r["base_track"] == 1 and r["vocal_track"] == 0 and base["track"] == 1
+    measured = analyze_audio(load_audio(run.outputs["mashup"]))
+    assert measured["tempo_bpm"] == pytest.approx(r["target_tempo_bpm"], rel=0.02)
+    assert measured["key"] == r["target_key"] == "D major"
+    # Outputs: the mashup, every aligned stem and the decision report.
+    assert {"mashup", "report", "aligned-0-vocals", "aligned-1-drums"} <= set(run.outputs)
+    assert abs(r["loudness"]["integrated_lufs"] - r["master_target_lufs"]) <= 0.5
+    assert r["loudness"]["true_peak_dbtp"] <= -1.0
+    vocals = next(p for p in r["parts"] if p["role"] == "vocals")
+    assert vocals["tempo_change"] == "100.0 -> 124.0 BPM" and vocals["pitch_shift_semitones"] == 2
+
+
+def test_mashup_rejects_a_track_that_was_not_uploaded(two_songs, run_pipeline):
+    with pytest.raises(InvalidInput) as err:
+        run_pipeline(
+            "mashup",
+            list(two_songs),
+            {"vibe": "dark", "stems": [{"track": 3, "stems": ["vocals"]}]},
+        )
+    assert err.value.code == "BAD_TRACK"
+    with pytest.raises(InvalidInput):
+        run_pipeline("mashup", list(two_songs), {"vibe": "sleepy"})
+
+
+def test_mashup_through_the_api_reports_its_queue_and_estimate(api, two_songs):
+    created = api.create_job("mashup", [two_songs[1]], {"vibe": "chill", "output_format": "mp3"})
+    assert created.status_code == 202, created.text
+    body = created.json()
+    assert body["queue_position"] >= 0 and body["estimated_duration_s"] > 0
+    assert [s["name"] for s in body["stages"]] == [
+        "separating_stems",
+        "analyzing",
+        "mixing",
+        "mastering",
+    ]
+    job = api.wait(body["id"])
+    assert job["status"] == "completed", job["error"]
+    names = {o["name"] for o in job["outputs"]}
+    assert {"mashup", "report"} <= names and {"aligned-0-vocals", "aligned-0-drums"} <= names
+    mashup = next(o for o in job["outputs"] if o["name"] == "mashup")
+    assert mashup["content_type"] == "audio/mpeg" and api.fetch(mashup["url"])[:3] in (
+        b"ID3",
+        b"\xff\xfb",
+    )

@@ -1,0 +1,133 @@
+"""Mastering: from inputs of very different loudness, every preset lands within 0.5 LU of its
+target (pyloudnorm, BS.1770-4) with a true peak at most -1.0 dBTP (4x oversampled); the job
+reports loudness before and after."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm as pyln
+import pytest
+
+from functions.audio_io import Audio, load_audio, save_audio
+from functions.loudness import loudness_report
+from functions.master import PRESETS, KWeightedMeter, master_to_target, soft_clip
+from shared.errors import InvalidAudio, InvalidInput
+from tests.synth import synth_song
+
+TOLERANCE_LU = 0.5
+CEILING_DBTP = -1.0
+
+
+def _pyloudnorm_lufs(audio: Audio) -> float:
+    return float(
+        pyln.Meter(audio.sample_rate).integrated_loudness(audio.samples.T.astype(np.float64))
+    )
+
+
+@pytest.fixture(scope="module")
+def inputs() -> dict[str, Audio]:
+    """Three mixes: a quiet dynamic one (~-33 LUFS), a moderate one, a hot brick-walled one."""
+    a, _ = synth_song(bpm=96, key="F minor", duration_s=8.0, seed=4, vocals=True)
+    b, _ = synth_song(bpm=128, key="E major", duration_s=8.0, seed=5)
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(b.samples.shape).astype(np.float32) * 0.02
+    hot = np.clip((b.samples + noise) * 4.0, -1.0, 1.0)  # clipped: already "mastered" loud
+    return {
+        "quiet": Audio(a.samples * np.float32(10 ** (-16 / 20)), a.sample_rate),
+        "moderate": a,
+        "hot": Audio(hot.astype(np.float32), b.sample_rate),
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "preset", "target"),
+    [
+        ("quiet", "streaming", None),
+        ("quiet", "club", None),
+        ("moderate", "cd", None),
+        ("hot", "streaming", None),
+        ("hot", "club", None),
+        ("moderate", None, -18.0),
+    ],
+)
+def test_lands_on_target_under_the_ceiling(inputs, source, preset, target):
+    audio = inputs[source]
+    target_lufs = target if target is not None else PRESETS[preset].target_lufs
+    out = master_to_target(audio, target_lufs, preset=preset)
+    measured = _pyloudnorm_lufs(out.audio)
+    report = loudness_report(out.audio)
+    assert abs(measured - target_lufs) <= TOLERANCE_LU, (source, preset, measured, out.chain)
+    assert report["true_peak_dbtp"] <= CEILING_DBTP, (source, preset, report)
+    assert out.audio.samples.shape == audio.samples.shape
+
+
+def test_fast_meter_agrees_with_pyloudnorm(inputs):
+    rng = np.random.default_rng(1)
+    cases = [
+        *inputs.values(),
+        Audio((rng.standard_normal((1, 48000 * 3)) * 0.1).astype(np.float32), 48000),
+    ]
+    for audio in cases:
+        ours = KWeightedMeter(audio.sample_rate).integrated_lufs(audio.samples)
+        assert ours == pytest.approx(_pyloudnorm_lufs(audio), abs=0.05)
+
+
+def test_soft_clip_is_transparent_below_its_knee_and_bounded_above():
+    x = np.linspace(-3.0, 3.0, 10001).astype(np.float32)
+    y = soft_clip(x, ceiling=1.0, knee_db=3.0)
+    knee = 10 ** (-3 / 20)
+    below = np.abs(x) <= knee
+    np.testing.assert_array_equal(y[below], x[below])
+    assert np.max(np.abs(y)) < 1.0 and np.all(np.diff(y) >= 0)  # bounded and monotonic
+
+
+def test_silence_and_impossible_targets_are_typed_errors(inputs):
+    silent = Audio(np.zeros((2, 44100 * 2), np.float32), 44100)
+    with pytest.raises(InvalidAudio) as err:
+        master_to_target(silent, -14.0)
+    assert err.value.code == "SILENT_AUDIO"
+    with pytest.raises(InvalidInput) as err:
+        master_to_target(inputs["moderate"], -3.0)
+    assert err.value.code == "BAD_TARGET"
+
+
+def test_master_kind_reports_before_and_after_and_keeps_mp3_under_the_ceiling(
+    inputs, tmp_path, run_pipeline
+):
+    src = tmp_path / "quiet.wav"
+    save_audio(src, inputs["quiet"], "wav", bit_depth=24)
+    run = run_pipeline("master", [src], {"preset": "club", "output_format": "mp3"})
+    r = run.result
+    for report in (r["before"], r["after"]):
+        assert set(report) == {"integrated_lufs", "lra_lu", "true_peak_dbtp", "sample_peak_dbfs"}
+    assert r["before"]["integrated_lufs"] < -25
+    assert abs(r["after"]["integrated_lufs"] - (-8.0)) <= TOLERANCE_LU
+    # The after report is of the file as written: decode it and measure again.
+    written = load_audio(run.outputs["master"])
+    assert loudness_report(written)["true_peak_dbtp"] <= CEILING_DBTP
+    assert [s["name"] for s in run.stages] == ["analyzing", "mastering"]
+
+
+def test_custom_target_is_validated(tmp_path, run_pipeline, inputs):
+    src = tmp_path / "m.wav"
+    save_audio(src, inputs["moderate"], "wav")
+    with pytest.raises(InvalidInput):
+        run_pipeline("master", [src], {"target_lufs": -2.0})
+    run = run_pipeline("master", [src], {"target_lufs": -16.0, "output_format": "flac"})
+    assert (
+        run.result["target_lufs"] == -16.0 and abs(run.result["loudness_error_lu"]) <= TOLERANCE_LU
+    )
+
+
+def test_master_through_the_api_and_its_bad_input(api, inputs, tmp_path):
+    src = tmp_path / "moderate.flac"
+    save_audio(src, inputs["moderate"], "flac")
+    bad = api.create_job("master", [src], {"preset": "club", "target_lufs": -3})
+    assert bad.status_code == 422 and bad.json()["code"] == "INVALID_PARAMS"
+    job = api.run("master", [src], {"preset": "streaming"})
+    assert job["status"] == "completed", job["error"]
+    assert abs(job["result"]["after"]["integrated_lufs"] + 14.0) <= TOLERANCE_LU
+    (out,) = job["outputs"]
+    path = tmp_path / out["filename"]
+    path.write_bytes(api.fetch(out["url"]))
+    assert loudness_report(load_audio(path))["true_peak_dbtp"] <= CEILING_DBTP
