@@ -39,9 +39,22 @@ def ours(src: Path, dest: Path, target: float) -> None:
 def ffmpeg_two_pass(src: Path, dest: Path, target: float) -> None:
     base = f"loudnorm=I={target}:TP={CEILING_DBTP}:LRA=11"
     first = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(src), "-af", f"{base}:print_format=json", "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            str(src),
+            "-af",
+            f"{base}:print_format=json",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     m = json.loads(re.search(r"\{[^{}]*\"input_i\"[^{}]*\}", first.stderr).group(0))
     second = (
         f"{base}:measured_I={m['input_i']}:measured_TP={m['input_tp']}:measured_LRA={m['input_lra']}"
@@ -49,19 +62,36 @@ def ffmpeg_two_pass(src: Path, dest: Path, target: float) -> None:
     )
     # loudnorm works at 192 kHz internally; -ar brings the output back to the source rate.
     subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(src), "-af", second,
-         "-ar", "44100", "-c:a", "pcm_s24le", str(dest)],
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(src),
+            "-af",
+            second,
+            "-ar",
+            "44100",
+            "-c:a",
+            "pcm_s24le",
+            str(dest),
+        ],
         check=True,
-    )  # fmt: skip
+    )
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
+def best_of_pair(baseline, candidate, repeat: int) -> tuple[float, float]:
+    """Best-of-N wall times of two runs, alternated so that load on a shared machine falls on
+    both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for fn, out in ((baseline, times[0]), (candidate, times[1])):
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
+    return min(times[0]), min(times[1])
 
 
 def main() -> None:
@@ -83,11 +113,15 @@ def main() -> None:
             src = tmp / "song.wav"
             save_audio(src, audio, "wav", bit_depth=24)
         ours_out, ff_out = tmp / "ours.wav", tmp / "ffmpeg.wav"
-        t_ff = best_of(lambda: ffmpeg_two_pass(src, ff_out, args.target), args.repeat)
-        t_ours = best_of(lambda: ours(src, ours_out, args.target), args.repeat)
-        t_report = best_of(
-            lambda: (loudness_report(load_audio(src)), loudness_report(load_audio(ours_out))), 1
+        t_ff, t_ours = best_of_pair(
+            lambda: ffmpeg_two_pass(src, ff_out, args.target),
+            lambda: ours(src, ours_out, args.target),
+            args.repeat,
         )
+        started = time.perf_counter()
+        for path in (src, ours_out):  # the before and after reports the master kind returns
+            loudness_report(load_audio(path))
+        t_report = time.perf_counter() - started
         duration_s = load_audio(src).duration_s
         print(
             f"{src.name}: {duration_s:.0f} s, target {args.target} LUFS, ceiling {CEILING_DBTP} dBTP"

@@ -1,16 +1,18 @@
 """Benchmark: our stems stage against calling Demucs' ``apply_model`` directly, same run.
 
-    python bench/stems.py [--seconds 60] [--long-minutes 10] [--repeat 3] [--threads 1] [--full]
+    python bench/stems.py [--seconds 20] [--long-minutes 10] [--repeat 2] [--threads 1] [--tiny]
 
 The model is htdemucs with its real weights when they are cached on this machine; otherwise a
-randomly initialised HTDemucs built by demucs' own class: tiny by default (the numbers are
-about our plumbing, not the network), the full-size architecture with ``--full``. Both sides
-get the same model and parameters (shifts=0, split=True, overlap=0.25, its own segment) and
+randomly initialised HTDemucs built by demucs' own class: the full-size architecture for the
+overhead (its compute per second of audio is the real model's, so the percentage means what it
+would in production), a tiny one for the long memory run (``--tiny`` uses it for both; the
+overhead then measures plumbing against almost no compute). Both sides get the same model and
+parameters (shifts=0, split=True, overlap=0.25, its own segment) and
 the same number of torch threads (default 1: on a shared two-core machine torch's spinning
 intra-op threads make timings swing by 10x).
 
 Prints:
-- overhead: best-of-N wall time, file to files, of ``functions.stems.separate_file`` (block
+- overhead: best-of-N wall time (the two sides alternated), file to files, of ``functions.stems.separate_file`` (block
   reader, normalisation, blocks, crossfades, four 16-bit WAV stems written incrementally)
   against the direct route (decode the whole file, normalise, one ``apply_model``, write four
   WAVs), and our overhead in percent (target: at most 5 %);
@@ -89,13 +91,16 @@ def direct(model, path: Path, out: Path) -> None:
         sf.write(str(out / f"{name}.wav"), source.clamp(-1, 1).numpy().T, sr, subtype="PCM_16")
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
+def best_of_pair(baseline, candidate, repeat: int) -> tuple[float, float]:
+    """Best-of-N wall times of two runs, alternated so that load on a shared machine falls on
+    both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for fn, out in ((baseline, times[0]), (candidate, times[1])):
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
+    return min(times[0]), min(times[1])
 
 
 def make_song(path: Path, seconds: float) -> None:
@@ -120,7 +125,7 @@ from bench.stems import build_model, ours, direct
 from pathlib import Path
 import torch
 torch.set_num_threads({threads})
-model, _ = build_model({full})
+model, _ = build_model(False)
 if {mode!r} == "segment":
     from demucs.htdemucs import HTDemucs
     torch.manual_seed(0)
@@ -133,10 +138,9 @@ print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_ma
 """
 
 
-def peak_rss_mb(mode: str, path: Path, out: Path, full: bool, threads: int) -> float:
-    code = CHILD.format(
-        root=str(ROOT), full=full, mode=mode, path=str(path), out=str(out), threads=threads
-    )
+def peak_rss_mb(mode: str, path: Path, out: Path, threads: int) -> float:
+    """Peak RSS of a fresh process running ``mode`` with the tiny model."""
+    code = CHILD.format(root=str(ROOT), mode=mode, path=str(path), out=str(out), threads=threads)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
@@ -147,25 +151,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--seconds", type=float, default=60.0, help="length of the overhead track")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of the overhead track")
     ap.add_argument("--long-minutes", type=float, default=10.0, help="length of the memory track")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--full", action="store_true", help="full-size random model instead of tiny")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--tiny", action="store_true", help="the tiny model for the overhead too")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
 
-    model, label = build_model(args.full)
-    print(f"model: {label}; torch threads: {args.threads}")
+    model, label = build_model(full=not args.tiny)
+    print(f"overhead model: {label}; torch threads: {args.threads}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         short = tmp / "short.wav"
         make_song(short, args.seconds)
         ours(model, short, tmp / "warm")  # first call pays torch's one-off start-up
-        t_direct = best_of(lambda: direct(model, short, tmp / "direct"), args.repeat)
-        t_ours = best_of(lambda: ours(model, short, tmp / "ours"), args.repeat)
+        t_direct, t_ours = best_of_pair(
+            lambda: direct(model, short, tmp / "direct"),
+            lambda: ours(model, short, tmp / "ours"),
+            args.repeat,
+        )
         overhead = 100.0 * (t_ours - t_direct) / t_direct
         print(f"overhead on a {args.seconds:.0f} s track (best of {args.repeat}):")
         print(f"  direct apply_model  {t_direct:7.2f} s")
@@ -176,14 +183,16 @@ def main() -> None:
         long = tmp / "long.wav"
         make_song(long, args.long_minutes * 60.0)
         print(f"peak RSS, fresh process, {args.long_minutes:.0f}-minute stereo 44.1 kHz track:")
-        ours_mb = peak_rss_mb("ours", long, tmp / "long-ours", args.full, args.threads)
+        print(f"  (model: {build_model(full=False)[1]})")
+        ours_mb = peak_rss_mb("ours", long, tmp / "long-ours", args.threads)
         print(f"  our stems stage     {ours_mb:7.0f} MB  (target < 3072 MB)")
-        direct_mb = peak_rss_mb("direct", long, tmp / "long-direct", args.full, args.threads)
+        direct_mb = peak_rss_mb("direct", long, tmp / "long-direct", args.threads)
         print(f"  direct apply_model  {direct_mb:7.0f} MB")
-        if not args.full:
-            seg_mb = peak_rss_mb("segment", long, tmp / "unused", args.full, args.threads)
-            print(f"  one segment through the full-size architecture: {seg_mb:.0f} MB peak "
-                  "(per-segment activations: bounded, the same for any track length)")  # fmt: skip
+        seg_mb = peak_rss_mb("segment", long, tmp / "unused", args.threads)
+        print(
+            f"  one segment through the full-size architecture: {seg_mb:.0f} MB peak "
+            "(per-segment activations: bounded, the same for any track length)"
+        )
 
 
 if __name__ == "__main__":

@@ -74,9 +74,22 @@ class BlockReader:
         self._tmp = tempfile.TemporaryDirectory(dir=scratch_dir, prefix="decode-")
         out = Path(self._tmp.name) / "decoded.wav"
         cmd = [
-            ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", str(self.path), "-vn",
-            "-ar", str(self.sample_rate), "-c:a", "pcm_f32le", "-f", "wav", str(out),
-        ]  # fmt: skip
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(self.path),
+            "-vn",
+            "-ar",
+            str(self.sample_rate),
+            "-c:a",
+            "pcm_f32le",
+            "-f",
+            "wav",
+            str(out),
+        ]
         proc = subprocess.run(cmd, capture_output=True)
         if proc.returncode != 0 or not out.exists():
             raise InvalidAudio(
@@ -134,9 +147,13 @@ class _SoundFileSink:
     def __init__(self, path: Path, fmt: str, sample_rate: int, channels: int, bit_depth: int):
         self.path = path
         self._f = sf.SoundFile(
-            str(path), "w", samplerate=sample_rate, channels=channels,
-            subtype=PCM_SUBTYPES[bit_depth], format=fmt.upper(),
-        )  # fmt: skip
+            str(path),
+            "w",
+            samplerate=sample_rate,
+            channels=channels,
+            subtype=PCM_SUBTYPES[bit_depth],
+            format=fmt.upper(),
+        )
 
     def write(self, block: np.ndarray) -> None:
         # libsndfile converts float to int without clipping; out-of-range samples would wrap.
@@ -168,10 +185,26 @@ class _FfmpegSink:
             "ogg": ["-c:a", "libvorbis", "-q:a", "6"],
         }[fmt]
         cmd = [
-            ffmpeg_exe(), "-v", "error", "-nostdin", "-y",
-            "-f", "f32le", "-ar", str(in_rate), "-ac", str(channels), "-i", "-",
-            "-ar", str(out_rate), *codec, "-f", fmt, str(path),
-        ]  # fmt: skip
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            str(in_rate),
+            "-ac",
+            str(channels),
+            "-i",
+            "-",
+            "-ar",
+            str(out_rate),
+            *codec,
+            "-f",
+            fmt,
+            str(path),
+        ]
         # stderr goes to a file, not a pipe: a chatty ffmpeg must never block on a full pipe.
         self._err = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(

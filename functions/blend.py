@@ -14,7 +14,7 @@ at import time, a heavy second torch-family dependency to pin, while transformer
 in the ``ml`` extra and loads the model with ``local_files_only`` from a Volume or cache.
 
 Offers ``blend_stage`` (the stage function: WAV bytes in, WAV bytes out), ``EncodecBlender``,
-``LatentCascade`` / ``load_cascade``, ``spectral_morph``, ``weight_curve``,
+``mix_latents``, ``LatentCascade`` / ``load_cascade``, ``spectral_morph``, ``weight_curve``,
 ``find_encodec_weights`` and ``download_encodec_weights``.
 """
 
@@ -44,6 +44,15 @@ def weight_curve(n_frames: int, mode: BlendMode, weight: float) -> np.ndarray:
     if mode == "crossfade":
         return np.linspace(0.0, 1.0, n_frames, dtype=np.float32)
     return np.full(n_frames, float(weight), dtype=np.float32)
+
+
+def mix_latents(latents_a, latents_b, mode: BlendMode = "weight", weight: float = 0.5):
+    """Frame-wise mix of two ``(batch, dim, frames)`` latent tensors by :func:`weight_curve`."""
+    import torch
+
+    frames = latents_a.shape[-1]
+    w = torch.from_numpy(weight_curve(frames, mode, weight)).to(latents_a.dtype)[None, None, :]
+    return (1.0 - w) * latents_a + w * latents_b
 
 
 # -- the trained refinement: a cascade of transformer stages over the latents ---------------------
@@ -146,8 +155,7 @@ class EncodecBlender:
         la, lb = self.latents(a[:n]), self.latents(b[:n])
         frames = min(la.shape[-1], lb.shape[-1])
         la, lb = la[..., :frames], lb[..., :frames]
-        w = torch.from_numpy(weight_curve(frames, mode, weight))[None, None, :]
-        mixed = (1.0 - w) * la + w * lb
+        mixed = mix_latents(la, lb, mode, weight)
         if self.cascade is not None:
             with torch.no_grad():
                 mixed = self.cascade(la, lb, mixed)

@@ -103,9 +103,12 @@ def convert_file(
     Raises InvalidAudio for an unreadable input, InvalidInput for an impossible combination.
     """
     check_conversion(
-        output_format, bit_depth=bit_depth, bitrate_kbps=bitrate_kbps,
-        sample_rate_hz=sample_rate_hz, channels=channels,
-    )  # fmt: skip
+        output_format,
+        bit_depth=bit_depth,
+        bitrate_kbps=bitrate_kbps,
+        sample_rate_hz=sample_rate_hz,
+        channels=channels,
+    )
     src, dest = Path(src), Path(dest)
     if sniff_format(src) is None:
         raise InvalidAudio(

@@ -258,9 +258,16 @@ class DemucsSeparator:
 
         mix = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))[None]
         out = apply_model(
-            model, mix, shifts=self.shifts, split=True, overlap=self.overlap,
-            segment=self.segment_s, device=self.device, callback=on_segment, progress=False,
-        )  # fmt: skip
+            model,
+            mix,
+            shifts=self.shifts,
+            split=True,
+            overlap=self.overlap,
+            segment=self.segment_s,
+            device=self.device,
+            callback=on_segment,
+            progress=False,
+        )
         out = out[0].cpu().numpy()
         return {src: out[k] for k, src in enumerate(model.sources)}
 

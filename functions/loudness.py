@@ -1,53 +1,88 @@
 """Loudness measurement per ITU-R BS.1770-4 / EBU R128.
 
 Offers ``loudness_report(audio)`` -> ``{integrated_lufs, lra_lu, true_peak_dbtp, sample_peak_dbfs}``
-and the pieces: ``integrated_lufs``, ``loudness_range_lu`` (EBU Tech 3342: 3 s short-term
-windows, -70 LUFS absolute and -20 LU relative gates, 10th-95th percentile spread),
-``true_peak_dbtp`` (4x oversampled peak, as BS.1770-4 Annex 2 asks) and ``sample_peak_dbfs``.
-Integrated loudness is pyloudnorm's meter; the K-weighting for LRA reuses its filters.
+and the pieces: ``integrated_lufs`` (400 ms blocks, 75 % overlap, -70 LUFS absolute and -10 LU
+relative gates), ``loudness_range_lu`` (EBU Tech 3342: 3 s short-term windows every 100 ms,
+-70 LUFS absolute and -20 LU relative gates, 10th-95th percentile spread), ``true_peak_dbtp``
+(4x oversampled peak, as BS.1770-4 Annex 2 asks) and ``sample_peak_dbfs``.
+
+The K-weighting filter is pyloudnorm's (its meter's two biquads), applied once and shared by the
+integrated and short-term measurements; gating is vectorised with cumulative sums instead of
+pyloudnorm's per-block loop, which is what makes a report of a 3-minute track take a fraction of
+a second. ``tests/functions/test_loudness.py`` checks the figures against pyloudnorm's meter.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import pyloudnorm as pyln
-from scipy.signal import resample_poly
+from scipy.signal import firwin, sosfilt, upfirdn
 
 from functions.audio_io import Audio
 
-SILENCE_LUFS = -70.0
+ABSOLUTE_GATE_LUFS = -70.0
+CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770-4 table 3)
+_TP_BLOCK = 1 << 16  # samples per true-peak block (bounded memory for long tracks)
+_TP_PAD = 64  # input samples of context either side of a block; the FIR needs ~10
 
 
 def _db(x: float) -> float:
     return 20.0 * math.log10(x) if x > 0 else -math.inf
 
 
-def integrated_lufs(audio: Audio) -> float:
-    """Gated integrated loudness in LUFS (-inf for silence or audio shorter than 0.4 s)."""
-    data = audio.samples.T.astype(np.float64)
-    if data.shape[0] < int(0.4 * audio.sample_rate) + 1:
+@functools.cache
+def _k_weighting_sos(rate: int) -> np.ndarray:
+    meter = pyln.Meter(rate)
+    stages = [meter._filters["high_shelf"], meter._filters["high_pass"]]
+    return np.array([np.concatenate([f.b, f.a]) for f in stages], dtype=np.float64)
+
+
+def _k_weighted_power(audio: Audio) -> np.ndarray:
+    """Cumulative sum of channel-weighted K-filtered power, shape (n + 1,)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sos = _k_weighting_sos(audio.sample_rate)
+
+    def weighted(ch: int) -> np.ndarray:
+        y = sosfilt(sos, audio.samples[ch].astype(np.float64))  # releases the GIL
+        return CHANNEL_GAINS[min(ch, len(CHANNEL_GAINS) - 1)] * y * y
+
+    with ThreadPoolExecutor(max_workers=min(2, audio.channels)) as pool:
+        total = sum(pool.map(weighted, range(audio.channels)))
+    return np.concatenate([[0.0], np.cumsum(total)])
+
+
+def _block_loudness(cum: np.ndarray, rate: int, window_s: float, hop_s: float) -> np.ndarray:
+    win, hop = int(round(window_s * rate)), int(round(hop_s * rate))
+    n = len(cum) - 1
+    if n < win:
+        return np.empty(0)
+    starts = np.arange(0, n - win + 1, hop)
+    ms = (cum[starts + win] - cum[starts]) / win
+    return -0.691 + 10.0 * np.log10(np.maximum(ms, 1e-20))
+
+
+def _gated_mean(levels: np.ndarray, relative_lu: float) -> float:
+    levels = levels[levels > ABSOLUTE_GATE_LUFS]
+    if levels.size == 0:
         return -math.inf
-    return float(pyln.Meter(audio.sample_rate).integrated_loudness(data))
+    rel = -0.691 + 10 * np.log10(np.mean(10 ** ((levels + 0.691) / 10))) + relative_lu
+    levels = levels[levels > rel]
+    if levels.size == 0:
+        return -math.inf
+    return float(-0.691 + 10 * np.log10(np.mean(10 ** ((levels + 0.691) / 10))))
 
 
-def loudness_range_lu(audio: Audio) -> float:
-    """Loudness range (LRA) in LU per EBU Tech 3342; 0.0 when there is too little to measure."""
-    sr = audio.sample_rate
-    meter = pyln.Meter(sr)
-    x = audio.samples.astype(np.float64).copy()
-    for stage in meter._filters.values():  # the meter's own K-weighting stages
-        x = np.stack([stage.apply_filter(ch) for ch in x])
-    win, hop = int(3.0 * sr), int(0.1 * sr)
-    if x.shape[1] < win:
-        return 0.0
-    # Mean square per 3 s window, hop 100 ms, summed over channels (L/R gain 1.0).
-    power = np.cumsum(np.concatenate([np.zeros((x.shape[0], 1)), x**2], axis=1), axis=1)
-    starts = np.arange(0, x.shape[1] - win + 1, hop)
-    ms = ((power[:, starts + win] - power[:, starts]) / win).sum(axis=0)
-    st = -0.691 + 10 * np.log10(np.maximum(ms, 1e-20))
-    st = st[st > SILENCE_LUFS]
+def _integrated_from(cum: np.ndarray, rate: int) -> float:
+    return _gated_mean(_block_loudness(cum, rate, 0.4, 0.1), -10.0)
+
+
+def _lra_from(cum: np.ndarray, rate: int) -> float:
+    st = _block_loudness(cum, rate, 3.0, 0.1)
+    st = st[st > ABSOLUTE_GATE_LUFS]
     if st.size < 2:
         return 0.0
     rel = -0.691 + 10 * np.log10(np.mean(10 ** ((st + 0.691) / 10))) - 20.0
@@ -58,15 +93,44 @@ def loudness_range_lu(audio: Audio) -> float:
     return float(hi - lo)
 
 
+def integrated_lufs(audio: Audio) -> float:
+    """Gated integrated loudness in LUFS (-inf for silence or audio shorter than 0.4 s)."""
+    return _integrated_from(_k_weighted_power(audio), audio.sample_rate)
+
+
+def loudness_range_lu(audio: Audio) -> float:
+    """Loudness range (LRA) in LU per EBU Tech 3342; 0.0 when there is too little to measure."""
+    return _lra_from(_k_weighted_power(audio), audio.sample_rate)
+
+
+@functools.cache
+def _interpolator(oversample: int) -> np.ndarray:
+    """The 4x interpolation filter of BS.1770-4 Annex 2's shape: 48 taps (12 per phase), low-pass
+    at the original Nyquist, gain ``oversample`` so the passband keeps its level."""
+    return (firwin(12 * oversample, 1.0 / oversample) * oversample).astype(np.float32)
+
+
 def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
-    """Inter-sample peak in dBTP, measured on a 4x oversampled signal (polyphase FIR)."""
-    up = resample_poly(audio.samples, oversample, 1, axis=1)
-    peak = max(float(np.max(np.abs(up))), float(np.max(np.abs(audio.samples))))
+    """Inter-sample peak in dBTP on a 4x oversampled signal (polyphase FIR), block by block."""
+    x = audio.samples
+    n = x.shape[1]
+    if n == 0:
+        return -math.inf
+    h = _interpolator(oversample)
+    delay = (len(h) - 1) // 2  # the filter's group delay, in output samples
+    peak = float(np.max(np.abs(x)))
+    for start in range(0, n, _TP_BLOCK):
+        a, b = max(0, start - _TP_PAD), min(n, start + _TP_BLOCK + _TP_PAD)
+        up = upfirdn(h, x[:, a:b].astype(np.float32), up=oversample, axis=1)
+        # Keep only this block's own samples; the padding only feeds the filter.
+        lo = (start - a) * oversample + delay
+        hi = (min(n, start + _TP_BLOCK) - a) * oversample + delay
+        peak = max(peak, float(np.max(np.abs(up[:, lo:hi]))))
     return _db(peak)
 
 
 def sample_peak_dbfs(audio: Audio) -> float:
-    return _db(float(np.max(np.abs(audio.samples))))
+    return _db(float(np.max(np.abs(audio.samples)))) if audio.samples.size else -math.inf
 
 
 def _finite(x: float, floor: float = -120.0) -> float:
@@ -75,9 +139,10 @@ def _finite(x: float, floor: float = -120.0) -> float:
 
 def loudness_report(audio: Audio) -> dict:
     """All four figures, rounded to 0.01; silence reads as -120 rather than -inf (JSON-safe)."""
+    cum = _k_weighted_power(audio)
     return {
-        "integrated_lufs": _finite(integrated_lufs(audio)),
-        "lra_lu": round(loudness_range_lu(audio), 2),
+        "integrated_lufs": _finite(_integrated_from(cum, audio.sample_rate)),
+        "lra_lu": round(_lra_from(cum, audio.sample_rate), 2),
         "true_peak_dbtp": _finite(true_peak_dbtp(audio)),
         "sample_peak_dbfs": _finite(sample_peak_dbfs(audio)),
     }

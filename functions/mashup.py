@@ -2,8 +2,8 @@
 
 Offers:
 - ``VIBES``: each vibe's mix profile, stem gains and master target, in one place.
-- ``describe_track(index, filename, analysis, stems)``: the facts a decision needs (tempo, key,
-  downbeats, energy, how much of the track is voice).
+- ``describe_track(index, filename, analysis, ...)``: the facts a decision needs (tempo, key,
+  downbeats, energy, how much of the track is voice), with ``file_rms`` and ``vocal_entry_s``.
 - ``key_shift_semitones(src, dst)``, ``tempo_factor(src_bpm, dst_bpm)``,
   ``fifths_distance(a, b)``: key and tempo matching.
 - ``plan_mashup(tracks, vibe, ...) -> MashupPlan``: the base (instrumental) track, the vocal
@@ -19,12 +19,14 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pedalboard as pb
 
 from functions.audio_io import Audio
+from functions.audio_stream import BlockReader
 from functions.music.theory import Key, parse_key
 from shared.errors import InvalidInput
 
@@ -46,15 +48,35 @@ class Vibe:
 
 
 VIBES: dict[str, Vibe] = {
-    "energetic": Vibe("bright", {"vocals": 0.0, "drums": 2.0, "bass": 1.0, "other": -1.0}, -9.0, True,
-                      "drums forward, bright, loud"),
-    "upbeat": Vibe("bright", {"vocals": 1.0, "drums": 1.0, "bass": 0.0, "other": 0.0}, -10.0, True,
-                   "vocal-led, bright, lively"),
-    "chill": Vibe("warm", {"vocals": 0.0, "drums": -4.0, "bass": -1.0, "other": 1.0}, -14.0, False,
-                  "soft drums, warm, dynamic"),
-    "dark": Vibe("bass-heavy", {"vocals": -1.0, "drums": 0.0, "bass": 2.0, "other": -2.0}, -12.0, False,
-                 "heavy low end, instruments pulled back"),
-}  # fmt: skip
+    "energetic": Vibe(
+        "bright",
+        {"vocals": 0.0, "drums": 2.0, "bass": 1.0, "other": -1.0},
+        -9.0,
+        True,
+        "drums forward, bright, loud",
+    ),
+    "upbeat": Vibe(
+        "bright",
+        {"vocals": 1.0, "drums": 1.0, "bass": 0.0, "other": 0.0},
+        -10.0,
+        True,
+        "vocal-led, bright, lively",
+    ),
+    "chill": Vibe(
+        "warm",
+        {"vocals": 0.0, "drums": -4.0, "bass": -1.0, "other": 1.0},
+        -14.0,
+        False,
+        "soft drums, warm, dynamic",
+    ),
+    "dark": Vibe(
+        "bass-heavy",
+        {"vocals": -1.0, "drums": 0.0, "bass": 2.0, "other": -2.0},
+        -12.0,
+        False,
+        "heavy low end, instruments pulled back",
+    ),
+}
 
 
 @dataclass
@@ -71,11 +93,19 @@ class TrackInfo:
     vocal_entry_s: float  # where the voice first gets going
 
 
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+def file_rms(path: str | Path) -> float:
+    """RMS level of an audio file, read block by block (stems of long tracks stay on disk)."""
+    total, frames = 0.0, 0
+    with BlockReader(path) as reader:
+        step = 30 * reader.sample_rate
+        for start in range(0, reader.frames, step):
+            block = reader.read(start, min(reader.frames, start + step)).astype(np.float64)
+            total += float(np.sum(block**2)) / block.shape[0]
+            frames += block.shape[1]
+    return (total / max(1, frames)) ** 0.5
 
 
-def _vocal_entry_s(vocals: Audio, threshold_ratio: float = 0.3, window_s: float = 0.5) -> float:
+def vocal_entry_s(vocals: Audio, threshold_ratio: float = 0.3, window_s: float = 0.5) -> float:
     """First time the voice's short-term level reaches ``threshold_ratio`` of its loudest."""
     mono = vocals.mono()
     hop = max(1, int(window_s * vocals.sample_rate))
@@ -87,11 +117,20 @@ def _vocal_entry_s(vocals: Audio, threshold_ratio: float = 0.3, window_s: float 
     return float(above[0] * hop / vocals.sample_rate) if above.size else 0.0
 
 
-def describe_track(index: int, filename: str, analysis: dict, stems: dict[str, Audio]) -> TrackInfo:
-    """The facts the decisions use, from ``analyze_audio``'s result and the track's stems."""
-    mix_rms = _rms(sum(s.samples for s in stems.values())) or 1e-9
-    drum_share = _rms(stems["drums"].samples) / mix_rms if "drums" in stems else 0.0
-    vocal_share = _rms(stems["vocals"].samples) / mix_rms if "vocals" in stems else 0.0
+def describe_track(
+    index: int,
+    filename: str,
+    analysis: dict,
+    *,
+    mix_rms: float,
+    stem_rms: dict[str, float],
+    voice_entry_s: float,
+) -> TrackInfo:
+    """The facts the decisions use: ``analyze_audio``'s result, the RMS of the track and of its
+    stems (how much of it is voice, how much drums) and where the voice enters."""
+    mix_rms = mix_rms or 1e-9
+    drum_share = stem_rms.get("drums", 0.0) / mix_rms
+    vocal_share = stem_rms.get("vocals", 0.0) / mix_rms
     tempo = float(analysis["tempo_bpm"]) or 120.0
     energy = float(
         np.clip(0.5 * (tempo - 70.0) / 90.0 + 0.5 * min(1.0, drum_share / 0.6), 0.0, 1.0)
@@ -106,7 +145,7 @@ def describe_track(index: int, filename: str, analysis: dict, stems: dict[str, A
         energy=round(energy, 3),
         vocal_share=round(vocal_share, 3),
         drum_share=round(drum_share, 3),
-        vocal_entry_s=_vocal_entry_s(stems["vocals"]) if "vocals" in stems else 0.0,
+        vocal_entry_s=voice_entry_s,
     )
 
 
@@ -168,16 +207,25 @@ class MashupPlan:
             t = by_index[p.index]
             shifted_pc = (t.key.tonic_pc + p.pitch_shift_semitones) % 12
             names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-            parts.append({
-                "track": p.index, "filename": t.filename, "role": p.role, "stems": p.stems,
-                "tempo_bpm": round(t.tempo_bpm, 2),
-                "tempo_change": f"{t.tempo_bpm:.1f} -> {t.tempo_bpm * p.stretch_factor:.1f} BPM",
-                "stretch_factor": round(p.stretch_factor, 4),
-                "key": t.key.name, "pitch_shift_semitones": p.pitch_shift_semitones,
-                "key_change": f"{t.key.name} -> {names[shifted_pc]} {t.key.mode}",
-                "offset_s": round(p.offset_s, 3), "energy": t.energy,
-                "vocal_share": t.vocal_share, "drum_share": t.drum_share, "notes": p.notes,
-            })  # fmt: skip
+            parts.append(
+                {
+                    "track": p.index,
+                    "filename": t.filename,
+                    "role": p.role,
+                    "stems": p.stems,
+                    "tempo_bpm": round(t.tempo_bpm, 2),
+                    "tempo_change": f"{t.tempo_bpm:.1f} -> {t.tempo_bpm * p.stretch_factor:.1f} BPM",
+                    "stretch_factor": round(p.stretch_factor, 4),
+                    "key": t.key.name,
+                    "pitch_shift_semitones": p.pitch_shift_semitones,
+                    "key_change": f"{t.key.name} -> {names[shifted_pc]} {t.key.mode}",
+                    "offset_s": round(p.offset_s, 3),
+                    "energy": t.energy,
+                    "vocal_share": t.vocal_share,
+                    "drum_share": t.drum_share,
+                    "notes": p.notes,
+                }
+            )
         return {
             "vibe": self.vibe,
             "vibe_description": vibe.description,
@@ -204,11 +252,14 @@ def pair_cost(vocal: TrackInfo, base: TrackInfo, vibe: Vibe) -> dict[str, Any]:
     }
     total = sum(COST_WEIGHTS[k] * v for k, v in costs.items())
     return {
-        "vocals": vocal.index, "base": base.index, "cost": round(total, 4),
-        "pitch_shift_semitones": shift, "stretch_factor": round(factor, 4),
+        "vocals": vocal.index,
+        "base": base.index,
+        "cost": round(total, 4),
+        "pitch_shift_semitones": shift,
+        "stretch_factor": round(factor, 4),
         "fifths_distance": fifths_distance(vocal.key, base.key),
         **{f"{k}_cost": round(v, 3) for k, v in costs.items()},
-    }  # fmt: skip
+    }
 
 
 def _phrase_offset_s(part_track: TrackInfo, factor: float, base: TrackInfo) -> tuple[float, str]:
@@ -308,10 +359,13 @@ def align_stem(audio: Audio, part: TrackPart, length_n: int, *, voice: bool = Fa
     x = np.ascontiguousarray(audio.samples, dtype=np.float32)
     if abs(part.stretch_factor - 1.0) > 1e-4 or part.pitch_shift_semitones:
         x = pb.time_stretch(
-            x, audio.sample_rate, stretch_factor=part.stretch_factor,
+            x,
+            audio.sample_rate,
+            stretch_factor=part.stretch_factor,
             pitch_shift_in_semitones=float(part.pitch_shift_semitones),
-            high_quality=True, preserve_formants=voice,
-        )  # fmt: skip
+            high_quality=True,
+            preserve_formants=voice,
+        )
     offset = int(round(part.offset_s * audio.sample_rate))
     out = np.zeros((x.shape[0], length_n), dtype=np.float32)
     src_start = max(0, -offset)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -138,16 +138,17 @@ def _pick(sources: dict[str, np.ndarray], wanted: list[str]) -> dict[str, np.nda
     return out
 
 
-def _mean_std(reader: BlockReader, chunk: int) -> tuple[float, float]:
-    """Mean and standard deviation of the mono mix, read in chunks (for Demucs' normalisation)."""
-    total = 0.0
-    total_sq = 0.0
-    for start in range(0, reader.frames, chunk):
-        mono = reader.read(start, min(reader.frames, start + chunk)).mean(axis=0, dtype=np.float64)
+def _mean_std(blocks: Iterable[np.ndarray]) -> tuple[float, float]:
+    """Mean and standard deviation of the mono mix over ``(ch, n)`` blocks (Demucs'
+    normalisation, as ``demucs.api`` applies it to the whole track)."""
+    total, total_sq, frames = 0.0, 0.0, 0
+    for block in blocks:
+        mono = block.mean(axis=0, dtype=np.float64)
         total += float(mono.sum())
         total_sq += float(np.dot(mono, mono))
-    mean = total / reader.frames
-    std = max(total_sq / reader.frames - mean**2, 0.0) ** 0.5
+        frames += mono.size
+    mean = total / max(1, frames)
+    std = max(total_sq / max(1, frames) - mean**2, 0.0) ** 0.5
     return mean, (std if std > 1e-8 else 1.0)
 
 
@@ -194,7 +195,19 @@ def separate_file(
         out_channels = min(reader.source_channels, 2)  # surround input gives stereo stems
         reader.channels = sep.channels or out_channels
         plan = _block_plan(reader.frames, int(sep.block_s * sr), int(sep.context_s * sr))
-        mean, std = _mean_std(reader, 30 * sr) if sep.normalize else (0.0, 1.0)
+        # A track that is one block is read once; longer ones get a streaming statistics pass.
+        whole = reader.read(0, reader.frames) if len(plan) == 1 else None
+        mean, std = 0.0, 1.0
+        if sep.normalize:
+            chunk = 30 * sr
+            mean, std = _mean_std(
+                [whole]
+                if whole is not None
+                else (
+                    reader.read(i, min(reader.frames, i + chunk))
+                    for i in range(0, reader.frames, chunk)
+                )
+            )
         files = {name: out_dir / f"{name}.{output_format}" for name in wanted}
         sinks = {
             name: open_sink(
@@ -205,7 +218,7 @@ def separate_file(
                 out_sample_rate=reader.source_sample_rate,
                 bit_depth=bit_depth,
                 bitrate_kbps=bitrate_kbps,
-            )  # fmt: skip
+            )
             for name, file in files.items()
         }
         total_work = float(sum(end - start for start, end, _ in plan))
@@ -213,7 +226,7 @@ def separate_file(
         tails: dict[str, np.ndarray] = {}
         try:
             for start, end, keep_until in plan:
-                block = reader.read(start, end)
+                block = whole if whole is not None else reader.read(start, end)
                 if sep.normalize:
                     block = (block - mean) / std
 
@@ -280,10 +293,16 @@ def separate_track(
         src.write_bytes(audio)
         try:
             result = separate_file(
-                src, Path(tmp) / "out", stems=stems, output_format=output_format,
-                bit_depth=bit_depth, bitrate_kbps=bitrate_kbps, separator=sep,
-                progress=progress, scratch_dir=tmp,
-            )  # fmt: skip
+                src,
+                Path(tmp) / "out",
+                stems=stems,
+                output_format=output_format,
+                bit_depth=bit_depth,
+                bitrate_kbps=bitrate_kbps,
+                separator=sep,
+                progress=progress,
+                scratch_dir=tmp,
+            )
         except (MemoryError, RuntimeError) as exc:
             raise StageFailed(f"Stem separation failed: {exc}") from exc
         return {

@@ -72,17 +72,21 @@ def cmd_stems(args) -> int:
 
 def cmd_convert(args) -> int:
     params = as_params(
-        output_format=args.to, bit_depth=args.bit_depth, bitrate_kbps=args.bitrate,
-        sample_rate_hz=args.sample_rate, channels=args.channels,
-    )  # fmt: skip
+        output_format=args.to,
+        bit_depth=args.bit_depth,
+        bitrate_kbps=args.bitrate,
+        sample_rate_hz=args.sample_rate,
+        channels=args.channels,
+    )
     job = run_job_cli(args, "convert", [Path(args.file)], params)
     paths = save_outputs(args, job, Path(args.out))
     o = (job["result"] or {}).get("output", {})
     print_result(
-        args, job,
+        args,
+        job,
         f"{o.get('format')} {o.get('sample_rate')} Hz, {o.get('channels')} ch, "
         f"{o.get('duration_s')} s, {o.get('bitrate_kbps')} kbps\n{_saved(paths)}",
-    )  # fmt: skip
+    )
     return 0
 
 
@@ -100,7 +104,7 @@ def cmd_mix(args) -> int:
             pan=pans[i] if i < len(pans) else None,
             offset_s=offsets[i] if i < len(offsets) else None,
             mute=True if i in muted else None,
-        )  # fmt: skip
+        )
         for i in range(len(files))
     ]
     params = as_params(
@@ -110,10 +114,11 @@ def cmd_mix(args) -> int:
     paths = save_outputs(args, job, Path(args.out), names=["mix"])
     loud = (job["result"] or {}).get("loudness", {})
     print_result(
-        args, job,
+        args,
+        job,
         f"mix ({args.profile}): {loud.get('integrated_lufs')} LUFS, true peak "
         f"{loud.get('true_peak_dbtp')} dBTP\n{_saved(paths)}",
-    )  # fmt: skip
+    )
     return 0
 
 
@@ -126,12 +131,13 @@ def cmd_master(args) -> int:
     r = job["result"] or {}
     b, a = r.get("before", {}), r.get("after", {})
     print_result(
-        args, job,
+        args,
+        job,
         f"target {r.get('target_lufs')} LUFS\n"
         f"  before  {b.get('integrated_lufs')} LUFS, LRA {b.get('lra_lu')} LU, true peak {b.get('true_peak_dbtp')} dBTP\n"
         f"  after   {a.get('integrated_lufs')} LUFS, LRA {a.get('lra_lu')} LU, true peak {a.get('true_peak_dbtp')} dBTP\n"
         f"{_saved(paths)}",
-    )  # fmt: skip
+    )
     return 0
 
 
@@ -197,7 +203,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--profile", default="balanced", choices=["balanced", "bass-heavy", "bright", "warm"]
     )
     s.add_argument("-o", "--out", required=True, metavar="OUT")
-    s.add_argument("--gains", metavar="DB,...", help="per-file gain in dB, in file order (write --gains=-3,0 when the first is negative)")
+    s.add_argument(
+        "--gains",
+        metavar="DB,...",
+        help="per-file gain in dB, in file order (write --gains=-3,0 when the first is negative)",
+    )
     s.add_argument("--pans", metavar="P,...", help="per-file pan, -1 (left) to 1 (right)")
     s.add_argument("--offsets", metavar="S,...", help="per-file start offset in seconds")
     s.add_argument("--mute", metavar="I,...", help="0-based indices of files to mute")

@@ -17,6 +17,12 @@ A pipeline (``functions/pipelines/<kind>.py``) receives a :class:`JobContext` an
 - ``ctx.discard_outputs(names)``: remove outputs that served their purpose (video clips).
 - ``ctx.budget_usd`` / ``ctx.total_cost_usd`` / ``ctx.ensure_budget(next_usd)``: the spending cap.
 - ``ctx.check_canceled()``: raises :class:`shared.errors.JobCanceled` if the user canceled.
+- ``ctx.reuse_output(name, stored)`` (optional; pipelines look it up with ``getattr`` and
+  compute afresh without it): attach an object an earlier job stored as an output of this job,
+  without copying it. ``stored`` is an :class:`OutputFile` as a dict (``bucket``,
+  ``object_path``, ``filename``, ``content_type``, ``size_bytes``, ``meta``), as a cache entry
+  keeps it; returns the attached OutputFile, or None when the object is gone (retention) or
+  not the user's. The stems cache uses it so the same track split twice is separated once.
 
 A pipeline returns the job's ``result`` (a JSON-serialisable dict).
 """

@@ -6,6 +6,8 @@ Not a kind: the leading underscore keeps ``functions.pipelines`` from registerin
   call that stays in this process; on Modal the call becomes ``.remote()`` and reports when done.
 - ``record_compute(ctx, ...)``: the stage's compute as a cost row (free locally, priced on Modal).
 - ``keep_output(ctx, name, path, ...)``: store a file as a job output with its metadata.
+- ``write_under_ceiling(dest, audio, ...)``: write a master and measure the file as written,
+  trimming once if a lossy encoder pushed its true peak over the ceiling.
 - ``reuse_outputs(ctx, stored)``: attach outputs an earlier job stored (the content-hash caches),
   through the context's optional ``reuse_output``; None when the context cannot or an object is
   gone, and the caller computes afresh.
@@ -18,14 +20,22 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from functions.audio_io import Audio, load_audio, save_audio
 from functions.audio_stream import CONTENT_TYPES
+from functions.loudness import loudness_report
 from shared.config import get_settings
 from shared.context import OutputFile
 
 # Modal's list prices (modal.com/pricing): GPUs per second; CPU and memory come from the shared
 # table in functions.video.pricing.
-MODAL_GPU_USD_PER_S = {"L4": 0.000222, "A10G": 0.000306, "T4": 0.000164}
-STEMS_GPU = "L4"
+MODAL_GPU_USD_PER_S = {"T4": 0.000164, "L4": 0.000222, "A10G": 0.000306}
+
+
+def stems_gpu() -> str:
+    """The GPU type the stems stage runs on in production (``SOUNDSTAGE_STEMS_GPU``)."""
+    return get_settings().stems_gpu
 
 
 def on_modal() -> bool:
@@ -57,8 +67,8 @@ def record_compute(
             cores * PRICES["modal:cpu"].usd_per_unit
             + memory_gib * PRICES["modal:memory"].usd_per_unit
         )
-        if gpu:
-            usd += wall_s * MODAL_GPU_USD_PER_S[gpu]
+        if gpu:  # an unlisted type is priced as the dearest listed one rather than as free
+            usd += wall_s * MODAL_GPU_USD_PER_S.get(gpu, max(MODAL_GPU_USD_PER_S.values()))
     detail = f"{what} ({gpu + ' GPU, ' if gpu and on_modal() else ''}{cores:g} cores)"
     ctx.cost(provider, round(wall_s, 3), round(usd, 6), unit="wall_seconds", detail=detail)
 
@@ -79,6 +89,29 @@ def keep_output(
     return ctx.output(
         name, path, bucket=bucket, content_type=content_type, filename=filename, meta=meta
     )
+
+
+def write_under_ceiling(
+    dest: Path, audio: Audio, output_format: str, *, bit_depth: int = 24, ceiling_dbtp: float = -1.0
+) -> tuple[Audio, dict[str, float], float]:
+    """Write ``audio`` and return ``(as written, its loudness report, trim_db)``.
+
+    The report is of the decoded file: mp3 encoding adds inter-sample peaks, so if the written
+    true peak passes ``ceiling_dbtp`` the audio is trimmed by the excess (+0.1 dB) and written
+    again.
+    """
+    bits = 16 if output_format == "mp3" else bit_depth
+    save_audio(dest, audio, output_format, bit_depth=bits, bitrate_kbps=320)
+    written = load_audio(dest)
+    report = loudness_report(written)
+    trim_db = 0.0
+    if report["true_peak_dbtp"] > ceiling_dbtp:
+        trim_db = ceiling_dbtp - report["true_peak_dbtp"] - 0.1
+        trimmed = Audio(audio.samples * np.float32(10 ** (trim_db / 20)), audio.sample_rate)
+        save_audio(dest, trimmed, output_format, bit_depth=bits, bitrate_kbps=320)
+        written = load_audio(dest)
+        report = loudness_report(written)
+    return written, report, round(trim_db, 2)
 
 
 def stored_record(out: OutputFile) -> dict[str, Any]:

@@ -16,8 +16,14 @@ from functions.audio_io import Audio, resample, save_audio
 from functions.genres import Genre, get_genre
 from functions.music import musicgen
 from functions.music.mastering import master_to_lufs
-from functions.music.procedural import CEILING_DBTP, SAMPLE_RATE, TARGET_LUFS, ProceduralBeat, master_beat
-from functions.music.theory import Key, parse_key
+from functions.music.procedural import (
+    CEILING_DBTP,
+    SAMPLE_RATE,
+    TARGET_LUFS,
+    ProceduralBeat,
+    master_beat,
+)
+from functions.music.theory import parse_key
 from shared.config import get_settings
 from shared.errors import InvalidInput
 
@@ -27,7 +33,14 @@ ANY_BPM_LIMITS = (40.0, 240.0)  # what allow_any_bpm still accepts: a playable t
 FORMATS = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac"}
 MP3_BITRATE_KBPS = 320
 # Modal's published GPU prices (https://modal.com/pricing, checked 2026-11-22), USD per second.
-GPU_USD_PER_S = {"T4": 0.000164, "L4": 0.000222, "A10G": 0.000306, "L40S": 0.000542, "A100-80GB": 0.000694, "H100": 0.001097}
+GPU_USD_PER_S = {
+    "T4": 0.000164,
+    "L4": 0.000222,
+    "A10G": 0.000306,
+    "L40S": 0.000542,
+    "A100-80GB": 0.000694,
+    "H100": 0.001097,
+}
 MUSICGEN_GPU = "L4"  # what modal_app.py requests for the MusicGen class
 # Estimated GPU seconds per second of generated audio on an L4 (unmeasured here: no GPU). From
 # published figures: ~1.5-2 s per audio second for musicgen-small on an RTX 3060-class card
@@ -65,7 +78,9 @@ def check_bpm(genre: Genre, bpm: float | None, allow_any_bpm: bool) -> float:
         return float(genre.default_bpm)
     lo, hi = ANY_BPM_LIMITS if allow_any_bpm else genre.bpm_range
     if not lo <= bpm <= hi:
-        where = "any genre" if allow_any_bpm else f"{genre.name} (set allow_any_bpm to go outside it)"
+        where = (
+            "any genre" if allow_any_bpm else f"{genre.name} (set allow_any_bpm to go outside it)"
+        )
         raise InvalidInput(
             f"{bpm:g} BPM is outside {lo:g}-{hi:g} BPM, the range for {where}.",
             code="BPM_OUT_OF_RANGE",
@@ -108,15 +123,25 @@ def choose_engine(requested: str | None) -> tuple[EngineName, str | None]:
             code="ENGINE_UNAVAILABLE",
             status=422,
         )
-    return "procedural", "MusicGen is not available here; the procedural engine (genre templates, no model) made this track."
+    return (
+        "procedural",
+        "MusicGen is not available here; the procedural engine (genre templates, no model) made this track.",
+    )
 
 
-def run_musicgen(ctx, st, *, prompt: str, duration_s: float, model: str, seed: int, melody: Audio | None = None) -> tuple[Audio, dict]:
+def run_musicgen(
+    ctx, st, *, prompt: str, duration_s: float, model: str, seed: int, melody: Audio | None = None
+) -> tuple[Audio, dict]:
     """Call the MusicGen stage (in-process with live progress, or on Modal), record its cost.
 
     Returns the audio as stereo at the project's rate and the stage's metadata.
     """
-    kwargs: dict[str, Any] = {"prompt": prompt, "duration_s": duration_s, "model": model, "seed": seed}
+    kwargs: dict[str, Any] = {
+        "prompt": prompt,
+        "duration_s": duration_s,
+        "model": model,
+        "seed": seed,
+    }
     if melody is not None:
         kwargs["melody_wav"] = musicgen._wav_bytes(melody)
     if get_settings().runner != "modal":
@@ -126,13 +151,23 @@ def run_musicgen(ctx, st, *, prompt: str, duration_s: float, model: str, seed: i
     gpu_s = float(out.get("gpu_s") or (time.monotonic() - started))
     on_modal = get_settings().runner == "modal"
     usd = gpu_s * GPU_USD_PER_S[MUSICGEN_GPU] if on_modal else 0.0
-    ctx.cost("modal" if on_modal else "local", round(gpu_s, 3), usd, unit="gpu_seconds", detail=f"{out.get('model')} on {MUSICGEN_GPU if on_modal else 'this machine'}")
+    ctx.cost(
+        "modal" if on_modal else "local",
+        round(gpu_s, 3),
+        usd,
+        unit="gpu_seconds",
+        detail=f"{out.get('model')} on {MUSICGEN_GPU if on_modal else 'this machine'}",
+    )
     audio = musicgen.decode_stage_audio(out)
     audio = resample(audio, SAMPLE_RATE)
     stereo = np.repeat(audio.samples[:1], 2, axis=0)
     n = int(round(duration_s * SAMPLE_RATE))
     stereo = np.pad(stereo, ((0, 0), (0, max(0, n - stereo.shape[1]))))[:, :n]
-    return Audio(stereo.astype(np.float32), SAMPLE_RATE), {"model": out.get("model"), "windows": out.get("windows"), "prompt": prompt}
+    return Audio(stereo.astype(np.float32), SAMPLE_RATE), {
+        "model": out.get("model"),
+        "windows": out.get("windows"),
+        "prompt": prompt,
+    }
 
 
 def estimate_musicgen_usd(model: str, duration_s: float) -> float:
@@ -147,14 +182,25 @@ def master_procedural(beat: ProceduralBeat) -> tuple[ProceduralBeat, dict]:
     return master_beat(beat)
 
 
-def write_outputs(ctx, *, track: Audio, fmt: str, stem: str, stems: dict[str, np.ndarray] | None = None, beat: ProceduralBeat | None = None, extra_json: dict[str, Any] | None = None) -> dict:
+def write_outputs(
+    ctx,
+    *,
+    track: Audio,
+    fmt: str,
+    stem: str,
+    stems: dict[str, np.ndarray] | None = None,
+    beat: ProceduralBeat | None = None,
+    extra_json: dict[str, Any] | None = None,
+) -> dict:
     """Encode the track (and stems / MIDI / notes where the engine has them) as job outputs.
 
     Returns the result's file metadata: format, bitrate, sample rate, channels, duration.
     """
     workdir = Path(ctx.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    path = save_audio(workdir / f"{stem}.{fmt}", track, fmt, bit_depth=16, bitrate_kbps=MP3_BITRATE_KBPS)
+    path = save_audio(
+        workdir / f"{stem}.{fmt}", track, fmt, bit_depth=16, bitrate_kbps=MP3_BITRATE_KBPS
+    )
     ctx.output("track", path, content_type=FORMATS[fmt], filename=path.name)
     bitrate = MP3_BITRATE_KBPS if fmt == "mp3" else None
     if fmt == "wav":
@@ -173,7 +219,12 @@ def write_outputs(ctx, *, track: Audio, fmt: str, stem: str, stems: dict[str, np
         peak = max(float(np.max(np.abs(x))) for x in stems.values())
         trim = min(1.0, 0.999 / peak) if peak > 0 else 1.0
         for name, x in stems.items():
-            p = save_audio(workdir / f"{stem}-{name}.flac", Audio((x * trim).astype(np.float32), track.sample_rate), "flac", bit_depth=24)
+            p = save_audio(
+                workdir / f"{stem}-{name}.flac",
+                Audio((x * trim).astype(np.float32), track.sample_rate),
+                "flac",
+                bit_depth=24,
+            )
             ctx.output(name, p, bucket="stems", content_type="audio/flac", filename=p.name)
             p.unlink(missing_ok=True)
             stem_names.append(name)

@@ -77,9 +77,19 @@ def run(ctx) -> dict:
             ctx.message(note)
         if engine == "musicgen":
             prompt = build_prompt(genre, p.mood, p.bpm, key, p.prompt)
-            track, extra = common.run_musicgen(ctx, st, prompt=prompt, duration_s=p.duration_s, model=p.model, seed=seed)
+            track, extra = common.run_musicgen(
+                ctx, st, prompt=prompt, duration_s=p.duration_s, model=p.model, seed=seed
+            )
         else:
-            beat = render_beat(genre, p.bpm, key, p.mood, p.duration_s, seed, progress=lambda f: st.progress(f, "synthesising"))
+            beat = render_beat(
+                genre,
+                p.bpm,
+                key,
+                p.mood,
+                p.duration_s,
+                seed,
+                progress=lambda f: st.progress(f, "synthesising"),
+            )
         st.progress(1.0)
     with ctx.stage("mastering", engine="soundstage-dsp") as st:
         if beat is not None:
@@ -125,7 +135,11 @@ def _estimate_s(params: BeatParams, files: list[dict]) -> float:
 
 def _estimate_cost(params: BeatParams, files: list[dict]) -> float:
     engine, _ = common.choose_engine(params.engine)
-    return common.estimate_musicgen_usd(params.model, params.duration_s) if engine == "musicgen" else 0.0
+    return (
+        common.estimate_musicgen_usd(params.model, params.duration_s)
+        if engine == "musicgen"
+        else 0.0
+    )
 
 
 KIND = register(

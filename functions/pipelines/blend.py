@@ -53,7 +53,9 @@ class BlendParams(BaseModel):
         return self
 
 
-def convert_segment(path: Path, start_s: float, end_s: float, workdir: Path, name: str) -> np.ndarray:
+def convert_segment(
+    path: Path, start_s: float, end_s: float, workdir: Path, name: str
+) -> np.ndarray:
     """Cut ``start_s``-``end_s`` of ``path`` to a 24 kHz mono WAV with ffmpeg, read it and
     delete it. Raises ``TOO_SHORT`` when the track ends before the segment has a second of
     audio and ``SILENT_AUDIO`` when the segment is silent."""
@@ -94,7 +96,11 @@ def run(ctx) -> dict:
     with ctx.stage("converting", engine="ffmpeg") as st:
         tracks = []
         for i, f in enumerate(ctx.inputs[:2]):
-            tracks.append(convert_segment(f.path, p.start_s, p.end_s, workdir, f"track {i + 1} ({f.filename})"))
+            tracks.append(
+                convert_segment(
+                    f.path, p.start_s, p.end_s, workdir, f"track {i + 1} ({f.filename})"
+                )
+            )
             st.progress((i + 1) / 2)
         n = min(len(t) for t in tracks)
         # Equal loudness in: otherwise "weight 0.5" is whatever the louder track makes it.
@@ -103,10 +109,20 @@ def run(ctx) -> dict:
         a, b = (t[:n] * (target / r) for t, r in zip(tracks, rms, strict=True))
     settings = get_settings()
     with ctx.stage("blending", engine=p.engine or settings.blend_engine) as st:
-        out = ctx.call(blend_stage, a_wav=_wav(a), b_wav=_wav(b), mode=p.mode, weight=p.weight, engine=p.engine or settings.blend_engine, checkpoint=settings.blend_checkpoint)
+        out = ctx.call(
+            blend_stage,
+            a_wav=_wav(a),
+            b_wav=_wav(b),
+            mode=p.mode,
+            weight=p.weight,
+            engine=p.engine or settings.blend_engine,
+            checkpoint=settings.blend_checkpoint,
+        )
         st.engine = out["engine"]
         if out["engine"] == "spectral":
-            ctx.message("No EnCodec weights are installed here; the blend is a spectral-envelope morph.")
+            ctx.message(
+                "No EnCodec weights are installed here; the blend is a spectral-envelope morph."
+            )
         st.progress(1.0)
     with ctx.stage("writing", engine="soundfile") as st:
         path = workdir / "blend.wav"
@@ -127,7 +143,9 @@ def run(ctx) -> dict:
         "end_s": p.end_s,
         "mode": p.mode,
         "weight": p.weight if p.mode == "weight" else None,
-        "codec": {"name": "EnCodec 24 kHz", "bandwidth_kbps": 6.0} if out["engine"].startswith("encodec") else None,
+        "codec": {"name": "EnCodec 24 kHz", "bandwidth_kbps": 6.0}
+        if out["engine"].startswith("encodec")
+        else None,
     }
 
 

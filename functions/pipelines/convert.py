@@ -29,9 +29,12 @@ class ConvertParams(BaseModel):
     @model_validator(mode="after")
     def _combination(self) -> ConvertParams:
         check_conversion(
-            self.output_format, bit_depth=self.bit_depth, bitrate_kbps=self.bitrate_kbps,
-            sample_rate_hz=self.sample_rate_hz, channels=self.channels,
-        )  # fmt: skip
+            self.output_format,
+            bit_depth=self.bit_depth,
+            bitrate_kbps=self.bitrate_kbps,
+            sample_rate_hz=self.sample_rate_hz,
+            channels=self.channels,
+        )
         return self
 
 
@@ -43,9 +46,14 @@ def run(ctx) -> dict:
     with ctx.stage("converting", engine="ffmpeg") as st:
         started = time.monotonic()
         meta = convert_file(
-            track.path, dest, output_format=p.output_format, bit_depth=p.bit_depth,
-            bitrate_kbps=p.bitrate_kbps, sample_rate_hz=p.sample_rate_hz, channels=p.channels,
-        )  # fmt: skip
+            track.path,
+            dest,
+            output_format=p.output_format,
+            bit_depth=p.bit_depth,
+            bitrate_kbps=p.bitrate_kbps,
+            sample_rate_hz=p.sample_rate_hz,
+            channels=p.channels,
+        )
         wall_s = time.monotonic() - started
         record_compute(ctx, "conversion (ffmpeg)", wall_s, cores=1.0, memory_gib=1.0)
         st.progress(0.9, "stored")

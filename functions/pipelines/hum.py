@@ -19,7 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from functions.audio_io import load_audio
 from functions.genres import get_genre
 from functions.music.compose import NoteEvent
-from functions.music.hum import MAX_DURATION_S, estimate_tempo_from_notes, quantize_notes, transcribe_hum
+from functions.music.hum import (
+    MAX_DURATION_S,
+    estimate_tempo_from_notes,
+    quantize_notes,
+    transcribe_hum,
+)
 from functions.music.midi import write_midi
 from functions.music.musicgen import build_prompt
 from functions.music.procedural import SAMPLE_RATE, render_beat
@@ -84,10 +89,14 @@ def run(ctx) -> dict:
         if p.key:
             key, key_confidence = parse_key(p.key), None
         else:
-            key, key_confidence = estimate_key([n.pitch for n in notes], [n.duration_s for n in notes])
+            key, key_confidence = estimate_key(
+                [n.pitch for n in notes], [n.duration_s for n in notes]
+            )
         bar_s = 240.0 / bpm
         melody_bars = math.ceil((melody[-1].step + melody[-1].length_steps) / 16)
-        duration_s = p.duration_s or min(common.MAX_DURATION_S, max(common.MIN_DURATION_S, melody_bars * bar_s))
+        duration_s = p.duration_s or min(
+            common.MAX_DURATION_S, max(common.MIN_DURATION_S, melody_bars * bar_s)
+        )
         st.progress(1.0, f"{len(notes)} notes, {bpm:g} BPM, {key.name}")
     beat = None
     extra: dict = {}
@@ -96,9 +105,20 @@ def run(ctx) -> dict:
             ctx.message(note)
         if engine == "musicgen":
             prompt = build_prompt(genre, p.mood, bpm, key, p.prompt)
-            track, extra = common.run_musicgen(ctx, st, prompt=prompt, duration_s=duration_s, model="melody", seed=seed, melody=hum)
+            track, extra = common.run_musicgen(
+                ctx, st, prompt=prompt, duration_s=duration_s, model="melody", seed=seed, melody=hum
+            )
         else:
-            beat = render_beat(genre, bpm, key, p.mood, duration_s, seed, melody=melody, progress=lambda f: st.progress(f, "synthesising"))
+            beat = render_beat(
+                genre,
+                bpm,
+                key,
+                p.mood,
+                duration_s,
+                seed,
+                melody=melody,
+                progress=lambda f: st.progress(f, "synthesising"),
+            )
         st.progress(1.0)
     with ctx.stage("mastering", engine="soundstage-dsp") as st:
         if beat is not None:
@@ -112,15 +132,29 @@ def run(ctx) -> dict:
         "key": key.name,
         "key_confidence": None if key_confidence is None else round(key_confidence, 3),
         "notes": [n.to_dict() for n in notes],
-        "quantized": [{"step": m.step, "length_steps": m.length_steps, "pitch": m.pitch} for m in melody],
+        "quantized": [
+            {"step": m.step, "length_steps": m.length_steps, "pitch": m.pitch} for m in melody
+        ],
     }
     with ctx.stage("encoding", engine="ffmpeg") as st:
         stem = f"hum-{genre.slug}-{round(bpm)}bpm"
-        files = common.write_outputs(ctx, track=track, fmt=p.format, stem=stem, stems=beat.stems if (beat is not None and p.stems) else None)
+        files = common.write_outputs(
+            ctx,
+            track=track,
+            fmt=p.format,
+            stem=stem,
+            stems=beat.stems if (beat is not None and p.stems) else None,
+        )
         workdir = Path(ctx.workdir)
         step_s = 15.0 / bpm
         events = [NoteEvent(m.step * step_s, m.length_steps * step_s, m.pitch, 0.8) for m in melody]
-        midi_path = write_midi(workdir / f"{stem}-melody.mid", {"melody": events}, bpm, key=key, programs={"melody": "sine"})
+        midi_path = write_midi(
+            workdir / f"{stem}-melody.mid",
+            {"melody": events},
+            bpm,
+            key=key,
+            programs={"melody": "sine"},
+        )
         ctx.output("melody_midi", midi_path, content_type="audio/midi", filename=midi_path.name)
         notes_path = workdir / f"{stem}-notes.json"
         notes_path.write_text(json.dumps(notes_doc))
@@ -153,14 +187,23 @@ def _estimate_s(params: HumParams, files: list[dict]) -> float:
 def _estimate_cost(params: HumParams, files: list[dict]) -> float:
     engine, _ = common.choose_engine(params.engine)
     hum_s = float((files[0].get("duration_s") if files else None) or 10.0)
-    return common.estimate_musicgen_usd("melody", float(params.duration_s or hum_s)) if engine == "musicgen" else 0.0
+    return (
+        common.estimate_musicgen_usd("melody", float(params.duration_s or hum_s))
+        if engine == "musicgen"
+        else 0.0
+    )
 
 
 KIND = register(
     JobKind(
         name="hum",
         params=HumParams,
-        stages=[("transcribing", 0.35), ("generating", 0.45), ("mastering", 0.1), ("encoding", 0.1)],
+        stages=[
+            ("transcribing", 0.35),
+            ("generating", 0.45),
+            ("mastering", 0.1),
+            ("encoding", 0.1),
+        ],
         run=run,
         description="Hum or sing a melody; get a beat in your genre that follows it.",
         min_files=1,

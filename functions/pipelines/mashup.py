@@ -18,17 +18,24 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.analysis import ANALYSIS_VERSION
-from functions.audio_io import Audio, load_audio, resample, save_audio
-from functions.loudness import loudness_report
-from functions.mashup import VIBES, align_stem, describe_track, plan_mashup
+from functions.audio_io import load_audio, save_audio
+from functions.audio_stream import BlockReader
+from functions.mashup import VIBES, align_stem, describe_track, file_rms, plan_mashup, vocal_entry_s
 from functions.master import master_to_target
 from functions.mix import MixInput, mix_tracks
-from functions.pipelines._audio import STEMS_GPU, keep_output, on_modal, record_compute
+from functions.pipelines._audio import (
+    keep_output,
+    on_modal,
+    record_compute,
+    stems_gpu,
+    write_under_ceiling,
+)
 from functions.pipelines.analyze import CACHE_NAMESPACE as ANALYSIS_CACHE
 from functions.pipelines.analyze import analysis_stage
 from functions.pipelines.stems import stems_stage
@@ -36,6 +43,8 @@ from functions.stems import FOUR_STEMS, resolve_engine
 from shared.errors import InvalidInput
 from shared.registry import JobKind, register
 
+# Four tracks' stems are stretched and mixed in memory; songs, not DJ sets.
+MAX_TRACK_S = 10 * 60.0
 Vibe = Literal["energetic", "chill", "dark", "upbeat"]
 Stem = Literal["vocals", "drums", "bass", "other"]
 
@@ -65,13 +74,20 @@ class MashupParams(BaseModel):
         return v
 
 
-def _separate(ctx, st) -> tuple[list[dict[str, Audio]], str]:
-    """Four stems of every input, in parallel; returns them decoded, and the engine(s) used."""
+def _separate(ctx, st) -> tuple[list[dict[str, Path]], str]:
+    """Four stems of every input, in parallel, written to the workdir (they stay on disk until
+    used: four tracks' sixteen stems need not share memory); returns their paths and the
+    engine(s) that made them."""
     items = [
-        {"audio": f.path.read_bytes(), "filename": f.filename, "stems": list(FOUR_STEMS),
-         "output_format": "wav", "bit_depth": 24}
+        {
+            "audio": f.path.read_bytes(),
+            "filename": f.filename,
+            "stems": list(FOUR_STEMS),
+            "output_format": "wav",
+            "bit_depth": 24,
+        }
         for f in ctx.inputs
-    ]  # fmt: skip
+    ]
     if not on_modal():
         done = [0.0] * len(items)
 
@@ -87,21 +103,36 @@ def _separate(ctx, st) -> tuple[list[dict[str, Audio]], str]:
         {r["engine"] if r["engine"] == "dsp" else f"demucs:{r['model']}" for r in results}
     )
     st.engine = ",".join(engines)
-    gpu = STEMS_GPU if on_modal() and "dsp" not in engines else None
+    gpu = stems_gpu() if on_modal() and "dsp" not in engines else None
     record_compute(
         ctx, f"stem separation of {len(items)} tracks", time.monotonic() - started, gpu=gpu
     )
-    stems = []
+    paths = []
     for i, r in enumerate(results):
         folder = ctx.workdir / f"track{i}"
         folder.mkdir(parents=True, exist_ok=True)
-        decoded = {}
+        paths.append({})
         for name, data in r["stems"].items():
-            path = folder / f"{name}.wav"
-            path.write_bytes(data)
-            decoded[name] = load_audio(path)
-        stems.append(decoded)
-    return stems, st.engine
+            paths[i][name] = folder / f"{name}.wav"
+            paths[i][name].write_bytes(data)
+    return paths, st.engine
+
+
+def _describe(ctx, analyses: list[dict], stems: list[dict[str, Path]]) -> list:
+    tracks = []
+    for i, (f, analysis) in enumerate(zip(ctx.inputs, analyses, strict=True)):
+        entry = vocal_entry_s(load_audio(stems[i]["vocals"], sr=11025, mono=True))
+        tracks.append(
+            describe_track(
+                i,
+                f.filename,
+                analysis,
+                mix_rms=file_rms(f.path),
+                stem_rms={name: file_rms(p) for name, p in stems[i].items()},
+                voice_entry_s=entry,
+            )
+        )
+    return tracks
 
 
 def _analyze(ctx) -> list[dict]:
@@ -140,10 +171,7 @@ def run(ctx) -> dict:
     with ctx.stage("analyzing", engine="soundstage-dsp") as st:
         analyses = _analyze(ctx)
         st.progress(0.8, "choosing the base and the vocals")
-        tracks = [
-            describe_track(i, f.filename, a, stems[i])
-            for i, (f, a) in enumerate(zip(ctx.inputs, analyses, strict=True))
-        ]
+        tracks = _describe(ctx, analyses, stems)
         choice = {x.track: list(x.stems) for x in p.stems} if p.stems else None
         plan = plan_mashup(tracks, p.vibe, stem_choice=choice, base_track=p.base_track)
         report = plan.report()
@@ -152,17 +180,14 @@ def run(ctx) -> dict:
             + (f"vocals: track {plan.vocals.index}." if plan.vocals else "no separate vocal track.")
         )
     with ctx.stage("mixing", engine="rubberband+pedalboard") as st:
-        base_audio = stems[plan.base.index]["drums"]
-        length_n = base_audio.samples.shape[1]
-        sr = base_audio.sample_rate
+        with BlockReader(stems[plan.base.index]["drums"]) as base:
+            length_n, sr = base.frames, base.sample_rate
         inputs, aligned_dir = [], ctx.workdir / "aligned"
         aligned_dir.mkdir(parents=True, exist_ok=True)
         layer_pan = iter((-0.3, 0.3, -0.15, 0.15))
         for k, part in enumerate(plan.parts):
             for name in part.stems:
-                source = stems[part.index][name]
-                if source.sample_rate != sr:
-                    source = resample(source, sr)
+                source = load_audio(stems[part.index][name], sr=sr)
                 aligned = align_stem(source, part, length_n, voice=name == "vocals")
                 path = aligned_dir / f"aligned-{part.index}-{name}.wav"
                 save_audio(path, aligned, "wav", bit_depth=24)
@@ -180,11 +205,9 @@ def run(ctx) -> dict:
         mixed = mix_tracks(inputs, vibe.profile, sample_rate=sr)
     with ctx.stage("mastering", engine="pedalboard") as st:
         mastered = master_to_target(mixed.audio, vibe.master_lufs)
+        st.progress(0.7, "mastered")
         dest = ctx.workdir / f"mashup-{p.vibe}.{p.output_format}"
-        save_audio(
-            dest, mastered.audio, p.output_format, bit_depth=24 if p.output_format != "mp3" else 16
-        )
-        loudness = loudness_report(load_audio(dest))
+        _, loudness, _ = write_under_ceiling(dest, mastered.audio, p.output_format)
         keep_output(ctx, "mashup", dest, filename=dest.name, meta={"vibe": p.vibe, **loudness})
         report.update(
             loudness=loudness,
@@ -224,5 +247,6 @@ KIND = register(
         min_files=1,
         max_files=4,
         estimate_s=_estimate_s,
+        max_duration_s=MAX_TRACK_S,
     )
 )

@@ -16,10 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.audio_io import Audio, load_audio, save_audio
+from functions.audio_io import load_audio
 from functions.loudness import loudness_report
 from functions.master import CEILING_DBTP, PRESETS, TARGET_RANGE_LUFS, master_to_target
-from functions.pipelines._audio import keep_output, record_compute
+from functions.pipelines._audio import keep_output, record_compute, write_under_ceiling
 from shared.registry import JobKind, register
 
 
@@ -35,11 +35,6 @@ class MasterParams(BaseModel):
     )
     output_format: Literal["wav", "flac", "mp3"] = "wav"
     bit_depth: Literal[16, 24] = 24
-
-
-def _write(dest: Path, audio: Audio, p: MasterParams) -> Audio:
-    save_audio(dest, audio, p.output_format, bit_depth=p.bit_depth, bitrate_kbps=320)
-    return load_audio(dest)
 
 
 def run(ctx) -> dict:
@@ -60,17 +55,9 @@ def run(ctx) -> dict:
             ctx.workdir
             / f"{Path(track.filename).stem or 'track'}-master-{p.preset}.{p.output_format}"
         )
-        written = _write(dest, mastered.audio, p)
-        after = loudness_report(written)
-        trim_db = 0.0
-        if after["true_peak_dbtp"] > CEILING_DBTP:  # the encoder's overshoot: trim once
-            trim_db = CEILING_DBTP - after["true_peak_dbtp"] - 0.1
-            written = _write(
-                dest,
-                Audio(mastered.audio.samples * 10 ** (trim_db / 20), mastered.audio.sample_rate),
-                p,
-            )
-            after = loudness_report(written)
+        written, after, trim_db = write_under_ceiling(
+            dest, mastered.audio, p.output_format, bit_depth=p.bit_depth, ceiling_dbtp=CEILING_DBTP
+        )
         keep_output(ctx, "master", dest, filename=dest.name, meta={"target_lufs": target, **after})
         record_compute(ctx, "mastering (pedalboard)", time.monotonic() - started)
     return {
@@ -80,7 +67,7 @@ def run(ctx) -> dict:
         "before": before,
         "after": after,
         "loudness_error_lu": round(after["integrated_lufs"] - target, 2),
-        "chain": {**mastered.chain, "encoder_trim_db": round(trim_db, 2)},
+        "chain": {**mastered.chain, "encoder_trim_db": trim_db},
         "format": p.output_format,
         "bit_depth": p.bit_depth if p.output_format != "mp3" else None,
         "sample_rate": written.sample_rate,

@@ -78,7 +78,7 @@ def run(ctx) -> dict:
                 "duration_s": round(x.audio.duration_s, 3) if not x.mute else None,
             }
             for x in inputs
-        ],  # fmt: skip
+        ],
         "bus_gain_db": mixed.bus_gain_db,
         "safety_gain_db": mixed.safety_gain_db,
         "loudness": report,

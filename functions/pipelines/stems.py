@@ -21,12 +21,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.pipelines._audio import (
-    STEMS_GPU,
     keep_output,
     on_modal,
     progress_kwargs,
     record_compute,
     reuse_outputs,
+    stems_gpu,
     stored_record,
 )
 from functions.stems import FOUR_STEMS, check_stems, resolve_engine, separate_track
@@ -64,10 +64,16 @@ def stems_stage(**kw) -> dict:
 
 def cache_key(sha256: str, params: StemsParams, engine: str, model: str) -> str:
     settings = json.dumps(
-        {"stems": params.stems, "format": params.output_format, "bits": params.bit_depth,
-         "engine": engine, "model": model if engine == "demucs" else None, "v": CACHE_VERSION},
+        {
+            "stems": params.stems,
+            "format": params.output_format,
+            "bits": params.bit_depth,
+            "engine": engine,
+            "model": model if engine == "demucs" else None,
+            "v": CACHE_VERSION,
+        },
         sort_keys=True,
-    )  # fmt: skip
+    )
     return f"{sha256}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
 
 
@@ -97,13 +103,18 @@ def run(ctx) -> dict:
     with ctx.stage("separating_stems", engine=engine) as st:
         started = time.monotonic()
         out = ctx.call(
-            stems_stage, audio=track.path.read_bytes(), filename=track.filename,
-            stems=list(p.stems), output_format=p.output_format, bit_depth=p.bit_depth,
-            model_name=model, **progress_kwargs(st),
-        )  # fmt: skip
+            stems_stage,
+            audio=track.path.read_bytes(),
+            filename=track.filename,
+            stems=list(p.stems),
+            output_format=p.output_format,
+            bit_depth=p.bit_depth,
+            model_name=model,
+            **progress_kwargs(st),
+        )
         wall_s = time.monotonic() - started
         st.engine = out["engine"] if out["engine"] == "dsp" else f"demucs:{out['model']}"
-        gpu = STEMS_GPU if on_modal() and out["engine"] == "demucs" else None
+        gpu = stems_gpu() if on_modal() and out["engine"] == "demucs" else None
         record_compute(ctx, f"stem separation ({st.engine})", wall_s, gpu=gpu)
         folder = ctx.workdir / "stems"
         folder.mkdir(parents=True, exist_ok=True)

@@ -63,11 +63,17 @@ def test_fifths_distance_and_tempo_factor():
 def _info(index: int, bpm: float, key: str, vocal_share: float, drum_share: float) -> TrackInfo:
     bar = 240.0 / bpm
     return TrackInfo(
-        index=index, filename=f"t{index}.wav", tempo_bpm=bpm, key=parse_key(key),
-        downbeats_s=[i * bar for i in range(16)], duration_s=16 * bar,
-        energy=min(1.0, 0.5 * (bpm - 70) / 90 + 0.5 * drum_share / 0.6), vocal_share=vocal_share,
-        drum_share=drum_share, vocal_entry_s=2 * bar,
-    )  # fmt: skip
+        index=index,
+        filename=f"t{index}.wav",
+        tempo_bpm=bpm,
+        key=parse_key(key),
+        downbeats_s=[i * bar for i in range(16)],
+        duration_s=16 * bar,
+        energy=min(1.0, 0.5 * (bpm - 70) / 90 + 0.5 * drum_share / 0.6),
+        vocal_share=vocal_share,
+        drum_share=drum_share,
+        vocal_entry_s=2 * bar,
+    )
 
 
 def test_the_singing_track_gives_the_vocals_and_the_vibe_picks_the_base():

@@ -131,18 +131,40 @@ def test_mix_kind_with_different_rates_and_track_settings(songs, tmp_path, run_p
 def test_cli_mixes_then_masters_with_per_track_settings(songs, tmp_path):
     """``soundstage mix`` and ``soundstage master`` through the real entry point, locally."""
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
-           "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"), "SOUNDSTAGE_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
+        "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"),
+        "SOUNDSTAGE_LOG_LEVEL": "WARNING",
+    }
     a, b = songs
     save_audio(tmp_path / "a.wav", a, "wav")
     save_audio(tmp_path / "b.wav", b, "wav")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=root, env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "shared.cli", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
-    mixed = cli("mix", str(tmp_path / "a.wav"), str(tmp_path / "b.wav"), "--profile", "warm",
-                "--gains=-3,0", "--mute", "1", "-o", str(tmp_path / "mix.flac"), "--json", "--quiet")  # fmt: skip
+    mixed = cli(
+        "mix",
+        str(tmp_path / "a.wav"),
+        str(tmp_path / "b.wav"),
+        "--profile",
+        "warm",
+        "--gains=-3,0",
+        "--mute",
+        "1",
+        "-o",
+        str(tmp_path / "mix.flac"),
+        "--json",
+        "--quiet",
+    )
     assert mixed.returncode == 0, mixed.stderr
     result = json.loads(mixed.stdout)
     assert [x["mute"] for x in result["inputs"]] == [False, True] and result["inputs"][0][

@@ -42,9 +42,16 @@ def tiny_htdemucs(segment_s: float = 2.0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # demucs' init warns about its zero-size conv weights
         model = HTDemucs(
-            sources=SOURCES, channels=8, depth=4, t_layers=1, t_heads=2, t_hidden_scale=1.0,
-            segment=segment_s, dconv_depth=1, dconv_comp=4,
-        )  # fmt: skip
+            sources=SOURCES,
+            channels=8,
+            depth=4,
+            t_layers=1,
+            t_heads=2,
+            t_hidden_scale=1.0,
+            segment=segment_s,
+            dconv_depth=1,
+            dconv_comp=4,
+        )
     return model.eval()
 
 
