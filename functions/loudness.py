@@ -7,7 +7,7 @@ relative gates), ``loudness_range_lu`` (EBU Tech 3342: 3 s short-term windows ev
 (4x oversampled peak, as BS.1770-4 Annex 2 asks) and ``sample_peak_dbfs``.
 
 The K-weighting filter is pyloudnorm's (its meter's two biquads), applied once and shared by the
-integrated and short-term measurements; gating is vectorised with cumulative sums instead of
+integrated and short-term measurements; gating is vectorised over 100 ms hops instead of
 pyloudnorm's per-block loop, which is what makes a report of a 3-minute track take a fraction of
 a second. ``tests/functions/test_loudness.py`` checks the figures against pyloudnorm's meter.
 """
@@ -25,7 +25,7 @@ from functions.audio_io import Audio
 
 ABSOLUTE_GATE_LUFS = -70.0
 CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770-4 table 3)
-_TP_BLOCK = 1 << 16  # samples per true-peak block (bounded memory for long tracks)
+_TP_BLOCK = 1 << 13  # samples per true-peak block (bounded memory for long tracks)
 _TP_PAD = 64  # input samples of context either side of a block; the FIR needs ~10
 
 
@@ -40,28 +40,28 @@ def _k_weighting_sos(rate: int) -> np.ndarray:
     return np.array([np.concatenate([f.b, f.a]) for f in stages], dtype=np.float64)
 
 
-def _k_weighted_power(audio: Audio) -> np.ndarray:
-    """Cumulative sum of channel-weighted K-filtered power, shape (n + 1,)."""
-    from concurrent.futures import ThreadPoolExecutor
+def _hop_powers(audio: Audio) -> tuple[np.ndarray, int]:
+    """Channel-weighted K-filtered energy summed per 100 ms hop, and the hop length.
 
+    Both BS.1770 blocks (400 ms) and EBU short-term windows (3 s) start on 100 ms steps, so
+    every window is a sum of whole hops: one pass over the samples serves both measurements.
+    """
     sos = _k_weighting_sos(audio.sample_rate)
+    hop = int(round(0.1 * audio.sample_rate))
+    n = audio.samples.shape[1] // hop * hop
+    total = np.zeros(n // hop, dtype=np.float64)
+    for ch, x in enumerate(audio.samples):
+        y = sosfilt(sos, x.astype(np.float64))[:n]
+        np.square(y, out=y)
+        total += CHANNEL_GAINS[min(ch, len(CHANNEL_GAINS) - 1)] * y.reshape(-1, hop).sum(axis=1)
+    return total, hop
 
-    def weighted(ch: int) -> np.ndarray:
-        y = sosfilt(sos, audio.samples[ch].astype(np.float64))  # releases the GIL
-        return CHANNEL_GAINS[min(ch, len(CHANNEL_GAINS) - 1)] * y * y
 
-    with ThreadPoolExecutor(max_workers=min(2, audio.channels)) as pool:
-        total = sum(pool.map(weighted, range(audio.channels)))
-    return np.concatenate([[0.0], np.cumsum(total)])
-
-
-def _block_loudness(cum: np.ndarray, rate: int, window_s: float, hop_s: float) -> np.ndarray:
-    win, hop = int(round(window_s * rate)), int(round(hop_s * rate))
-    n = len(cum) - 1
-    if n < win:
+def _window_loudness(hops: np.ndarray, hop: int, window_hops: int) -> np.ndarray:
+    if len(hops) < window_hops:
         return np.empty(0)
-    starts = np.arange(0, n - win + 1, hop)
-    ms = (cum[starts + win] - cum[starts]) / win
+    cum = np.concatenate([[0.0], np.cumsum(hops)])
+    ms = (cum[window_hops:] - cum[:-window_hops]) / (window_hops * hop)
     return -0.691 + 10.0 * np.log10(np.maximum(ms, 1e-20))
 
 
@@ -76,12 +76,12 @@ def _gated_mean(levels: np.ndarray, relative_lu: float) -> float:
     return float(-0.691 + 10 * np.log10(np.mean(10 ** ((levels + 0.691) / 10))))
 
 
-def _integrated_from(cum: np.ndarray, rate: int) -> float:
-    return _gated_mean(_block_loudness(cum, rate, 0.4, 0.1), -10.0)
+def _integrated_from(hops: np.ndarray, hop: int) -> float:
+    return _gated_mean(_window_loudness(hops, hop, 4), -10.0)
 
 
-def _lra_from(cum: np.ndarray, rate: int) -> float:
-    st = _block_loudness(cum, rate, 3.0, 0.1)
+def _lra_from(hops: np.ndarray, hop: int) -> float:
+    st = _window_loudness(hops, hop, 30)
     st = st[st > ABSOLUTE_GATE_LUFS]
     if st.size < 2:
         return 0.0
@@ -95,12 +95,12 @@ def _lra_from(cum: np.ndarray, rate: int) -> float:
 
 def integrated_lufs(audio: Audio) -> float:
     """Gated integrated loudness in LUFS (-inf for silence or audio shorter than 0.4 s)."""
-    return _integrated_from(_k_weighted_power(audio), audio.sample_rate)
+    return _integrated_from(*_hop_powers(audio))
 
 
 def loudness_range_lu(audio: Audio) -> float:
     """Loudness range (LRA) in LU per EBU Tech 3342; 0.0 when there is too little to measure."""
-    return _lra_from(_k_weighted_power(audio), audio.sample_rate)
+    return _lra_from(*_hop_powers(audio))
 
 
 @functools.cache
@@ -118,8 +118,16 @@ def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
         return -math.inf
     h = _interpolator(oversample)
     delay = (len(h) - 1) // 2  # the filter's group delay, in output samples
-    peak = float(np.max(np.abs(x)))
-    for start in range(0, n, _TP_BLOCK):
+    # No interpolated sample exceeds its neighbours' peak times the largest L1 norm of one
+    # polyphase branch, so blocks are visited loudest first and the rest skipped once they
+    # cannot beat the peak found so far: exact, and most blocks of a dynamic mix are skipped.
+    bound = float(max(np.abs(h[p::oversample]).sum() for p in range(oversample)))
+    starts = range(0, n, _TP_BLOCK)
+    block_peaks = [float(np.max(np.abs(x[:, s : s + _TP_BLOCK]))) for s in starts]
+    peak = max(block_peaks)
+    for peak_here, start in sorted(zip(block_peaks, starts, strict=True), reverse=True):
+        if peak_here * bound <= peak:
+            break
         a, b = max(0, start - _TP_PAD), min(n, start + _TP_BLOCK + _TP_PAD)
         up = upfirdn(h, x[:, a:b].astype(np.float32), up=oversample, axis=1)
         # Keep only this block's own samples; the padding only feeds the filter.
@@ -139,10 +147,10 @@ def _finite(x: float, floor: float = -120.0) -> float:
 
 def loudness_report(audio: Audio) -> dict:
     """All four figures, rounded to 0.01; silence reads as -120 rather than -inf (JSON-safe)."""
-    cum = _k_weighted_power(audio)
+    hops, hop = _hop_powers(audio)
     return {
-        "integrated_lufs": _finite(_integrated_from(cum, audio.sample_rate)),
-        "lra_lu": round(_lra_from(cum, audio.sample_rate), 2),
+        "integrated_lufs": _finite(_integrated_from(hops, hop)),
+        "lra_lu": round(_lra_from(hops, hop), 2),
         "true_peak_dbtp": _finite(true_peak_dbtp(audio)),
         "sample_peak_dbfs": _finite(sample_peak_dbfs(audio)),
     }

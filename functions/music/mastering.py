@@ -15,43 +15,49 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyloudnorm as pyln
 from scipy.ndimage import correlate1d, minimum_filter1d, uniform_filter1d
-from scipy.signal import sosfilt
+from scipy.signal import resample_poly, sosfilt
 
 from functions.audio_io import Audio
 
 OVERSAMPLE = 4
-_HALF_TAPS = 6  # 13 taps per phase: BS.1770-4's reference interpolator uses 12
+_TAP_RADIUS = 11  # scipy's 4x resampler reaches 10 input samples either side
 
 
 @functools.cache
 def _phase_filters() -> list[np.ndarray]:
-    """Kaiser-windowed sinc taps for the 3 in-between phases of 4x interpolation."""
-    j = np.arange(-_HALF_TAPS, _HALF_TAPS + 1)
-    radius, beta = _HALF_TAPS + 1.0, 6.0
-    taps = []
-    for p in range(1, OVERSAMPLE):
-        x = j - p / OVERSAMPLE  # distance from each input sample to the in-between point
-        window = np.i0(beta * np.sqrt(np.clip(1.0 - (x / radius) ** 2, 0.0, 1.0))) / np.i0(beta)
-        taps.append(np.sinc(x) * window)
-    return taps
+    """Taps of the 3 in-between phases of the 4x interpolator that ``functions.loudness``
+    meters true peak with (scipy's ``resample_poly``), read off its impulse response, so the
+    limiter and the meter agree on every inter-sample peak."""
+    centre = 4 * _TAP_RADIUS
+    impulse = np.zeros(2 * centre + 1)
+    impulse[centre] = 1.0
+    response = resample_poly(impulse, OVERSAMPLE, 1)
+    k = np.arange(-_TAP_RADIUS, _TAP_RADIUS + 1)
+    # Output phase p at input index m is sum_k taps_p[k] * x[m - k]; correlate1d wants them
+    # in reading order (x[m + j] for j = -R..R), hence the reversal.
+    return [response[OVERSAMPLE * (centre + k) + p][::-1].copy() for p in range(1, OVERSAMPLE)]
 
 
 def oversampled_peak(samples: np.ndarray) -> np.ndarray:
     """Per-sample peak of ``(channels, n)`` samples over the 4x-interpolated signal, channels linked.
 
-    Phase 0 of the interpolation is the samples themselves; the other three phases are short
-    FIR interpolators, which is what a true-peak meter does, at a fraction of a full resampler's
-    cost.
+    Phase 0 of the interpolation is the samples themselves; the three in-between phases are
+    short FIR interpolators (one thread per channel), a fraction of a full resampler's cost.
     """
-    peak = np.abs(samples).max(axis=0)
-    for taps in _phase_filters():
-        between = correlate1d(samples, taps, axis=1, mode="constant")
-        peak = np.maximum(peak, np.abs(between).max(axis=0))
-    return peak
+    def channel(x: np.ndarray) -> np.ndarray:
+        peak = np.abs(x)
+        for taps in _phase_filters():
+            np.maximum(peak, np.abs(correlate1d(x, taps, mode="constant")), out=peak)
+        return peak
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        peaks = list(pool.map(channel, samples))
+    return np.max(peaks, axis=0)
 
 
 def true_peak_dbtp_fast(audio: Audio) -> float:
@@ -101,18 +107,11 @@ def integrated_lufs_fast(audio: Audio) -> float:
     return float(-0.691 + 10.0 * np.log10(gated.mean())) if gated.size else -math.inf
 
 
-def _needed_gain(samples: np.ndarray, ceiling: float) -> np.ndarray:
-    """Per-sample gain that keeps every channel's oversampled peak under ``ceiling``."""
-    return np.minimum(1.0, ceiling / np.maximum(oversampled_peak(samples), 1e-12))
-
-
-def limit_true_peak(audio: Audio, ceiling_dbtp: float = -1.0, lookahead_s: float = 0.002, hold_s: float = 0.05) -> tuple[Audio, float]:
-    """Brick-wall limit ``audio`` to ``ceiling_dbtp``; returns (audio, deepest gain reduction dB)."""
-    sr = audio.sample_rate
-    ceiling = 10 ** (ceiling_dbtp / 20.0)
-    need = _needed_gain(audio.samples, ceiling)
+def _limiter_gain(peak: np.ndarray, static_gain: float, ceiling: float, sr: int, lookahead_s: float = 0.002, hold_s: float = 0.05) -> np.ndarray:
+    """Smooth per-sample gain keeping ``static_gain * peak`` under ``ceiling`` (see module doc)."""
+    need = np.minimum(1.0, ceiling / np.maximum(static_gain * peak, 1e-12))
     if need.min() >= 1.0:
-        return audio, 0.0
+        return np.ones_like(need)
     w = max(1, int(lookahead_s * sr))
     hold = max(1, int(hold_s * sr))
     # Running minimum over [t - hold - w, t + w]; two w-wide averages then stay below the need.
@@ -120,40 +119,48 @@ def limit_true_peak(audio: Audio, ceiling_dbtp: float = -1.0, lookahead_s: float
     origin = (size - 1) // 2 - w  # shifts the window so it reaches w ahead and hold + w behind
     g = minimum_filter1d(need, size=size, origin=origin, mode="nearest")
     g = uniform_filter1d(uniform_filter1d(g, w, mode="nearest"), w, mode="nearest")
-    g = np.minimum(g, need)  # guard rounding at window edges
+    return np.minimum(g, need)  # guard rounding at window edges
+
+
+def limit_true_peak(audio: Audio, ceiling_dbtp: float = -1.0) -> tuple[Audio, float]:
+    """Brick-wall limit ``audio`` to ``ceiling_dbtp``; returns (audio, deepest gain reduction dB)."""
+    g = _limiter_gain(oversampled_peak(audio.samples), 1.0, 10 ** (ceiling_dbtp / 20.0), audio.sample_rate)
     out = (audio.samples * g[None, :]).astype(np.float32)
-    return Audio(out, sr), float(-20.0 * math.log10(max(g.min(), 1e-12)))
+    return Audio(out, audio.sample_rate), float(-20.0 * math.log10(max(float(g.min()), 1e-12)))
 
 
-def master_to_lufs(audio: Audio, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0, passes: int = 3) -> tuple[Audio, dict]:
+def master_to_lufs(audio: Audio, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0, passes: int = 4) -> tuple[Audio, dict]:
     """Gain to ``target_lufs`` and limit to ``ceiling_dbtp``; returns (audio, report).
 
-    The report has ``loudness_lufs``, ``true_peak_dbtp``, ``gain_db`` and
-    ``max_gain_reduction_db``. Silent input is returned unchanged.
+    The report has ``loudness_lufs``, ``true_peak_dbtp``, ``gain_db`` (the static gain; the
+    limiter's reduction comes on top) and ``max_gain_reduction_db``. The input's peak
+    envelope is measured once: a static gain scales it exactly, so each pass that corrects the
+    loudness lost to limiting only redoes the cheap parts. Silent input is returned unchanged.
     """
     current = integrated_lufs_fast(audio)
     if not math.isfinite(current):
         return audio, {"loudness_lufs": None, "true_peak_dbtp": None, "gain_db": 0.0, "max_gain_reduction_db": 0.0}
-    total_gain_db, reduction_db = 0.0, 0.0
-    out = audio
-    margin_db = 0.3  # the limiter aims under the ceiling: the meter's filter rings a little
+    sr = audio.sample_rate
+    envelope = oversampled_peak(audio.samples)
+    ceiling = 10 ** ((ceiling_dbtp - 0.3) / 20.0)  # aim a little under: the gain ripple adds a hair
+    gain_db = target_lufs - current
     for _ in range(passes):
-        gain_db = target_lufs - current
-        total_gain_db += gain_db
-        out = Audio((out.samples * 10 ** (gain_db / 20.0)).astype(np.float32), out.sample_rate)
-        out, red = limit_true_peak(out, ceiling_dbtp - margin_db)
-        reduction_db = max(reduction_db, red)
+        static = 10 ** (gain_db / 20.0)
+        g = _limiter_gain(envelope, static, ceiling, sr)
+        out = Audio((audio.samples * (static * g)[None, :]).astype(np.float32), sr)
         current = integrated_lufs_fast(out)
         if abs(current - target_lufs) < 0.1:
             break
+        gain_db += target_lufs - current
     peak = true_peak_dbtp_fast(out)
     if peak > ceiling_dbtp:  # rare: a last static trim keeps the promise on peaks
-        trim = 10 ** ((ceiling_dbtp - peak) / 20.0)
-        out = Audio((out.samples * trim).astype(np.float32), out.sample_rate)
+        trim_db = ceiling_dbtp - peak
+        out = Audio((out.samples * 10 ** (trim_db / 20.0)).astype(np.float32), sr)
+        gain_db += trim_db
         current, peak = integrated_lufs_fast(out), true_peak_dbtp_fast(out)
     return out, {
         "loudness_lufs": round(current, 2),
         "true_peak_dbtp": round(peak, 2),
-        "gain_db": round(total_gain_db, 2),
-        "max_gain_reduction_db": round(reduction_db, 2),
+        "gain_db": round(gain_db, 4),
+        "max_gain_reduction_db": round(float(-20.0 * math.log10(max(float(g.min()), 1e-12))), 2),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pedalboard as pb
@@ -34,10 +35,11 @@ _DRUM_PAN = {"hat": 0.25, "open_hat": 0.3, "shaker": -0.35, "ride": -0.3, "crash
 _SYNTH_VOICE = {"808-glide": "808", "saw_lead": "saw_lead"}
 
 
-def _pan(mono: np.ndarray, pan: float) -> np.ndarray:
-    # Constant-power pan law.
+def _add_panned(stereo: np.ndarray, mono: np.ndarray, pan: float) -> None:
+    """Add ``mono`` into ``stereo`` at ``pan`` (constant power, unity in the centre)."""
     angle = (pan + 1.0) * np.pi / 4.0
-    return np.stack([mono * np.cos(angle), mono * np.sin(angle)]) * np.sqrt(2.0)
+    stereo[0] += mono * np.float32(np.cos(angle) * np.sqrt(2.0))
+    stereo[1] += mono * np.float32(np.sin(angle) * np.sqrt(2.0))
 
 
 def _place(events: list[NoteEvent], n: int, sr: int, render: Callable[[NoteEvent], np.ndarray]) -> np.ndarray:
@@ -111,79 +113,81 @@ def _vinyl(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_score(score: Score, sr: int = 44100, progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
-    """Stereo stems ``{part: (2, n) float32}``, exactly ``duration_s`` long, summing to the mix."""
+    """Stereo stems ``{part: (2, n) float32}``, exactly ``duration_s`` long, summing to the mix.
+
+    Parts render side by side on two threads: synthesis is numpy and the effects are
+    pedalboard, both of which release the GIL for the heavy lifting.
+    """
     n = int(round(score.duration_s * sr))
     g = score.genre
-    seed = score.seed
-    bright = score.brightness
-    stems: dict[str, np.ndarray] = {}
-    voices = {
-        "bass": _SYNTH_VOICE.get(g.bass, g.bass),
-        "chords": g.chords,
-        "lead": {"saw": "saw_lead"}.get(g.lead, g.lead),
-    }
-    lfo_hz = score.bpm / 60.0 * 2.0  # wobble in eighth notes
-
-    cache: dict[tuple, np.ndarray] = {}
-
-    def pitched(voice: str) -> Callable[[NoteEvent], np.ndarray]:
-        def render(e: NoteEvent) -> np.ndarray:
-            key = (voice, e.pitch, round(e.duration_s, 3), e.glide_from)
-            if key not in cache:
-                note_seed = zlib.crc32(repr((seed, key)).encode())  # stable across processes
-                cache[key] = render_note(voice, e.pitch, e.duration_s, sr, seed=note_seed, brightness=bright, glide_from=e.glide_from, lfo_hz=lfo_hz)
-            return cache[key]
-
-        return render
-
-    # Drums: pieces placed on their own pan groups.
-    groups: dict[float, list[NoteEvent]] = {}
-    for e in score.parts.get("drums", []):
-        groups.setdefault(_DRUM_PAN.get(e.voice, 0.0), []).append(e)
-    drums = np.zeros((2, n), dtype=np.float32)
-    for pan, events in groups.items():
-        mono = _place(events, n, sr, lambda e: render_drum(g.kit, e.voice, sr, seed % 7))
-        drums += _pan(mono, pan)
-    stems["drums"] = drums
-    if progress:
-        progress(0.3)
-    for i, part in enumerate(("bass", "chords", "lead")):
-        events = score.parts.get(part, [])
-        mono = _place(events, n, sr, pitched(voices[part]))
-        if part == "chords" and g.chords == "guitar":
-            stereo = np.stack([mono, np.roll(mono, int(0.012 * sr))])  # double-tracked guitars
-        elif part == "chords":
-            stereo = np.stack([mono, np.roll(mono, int(0.007 * sr))])  # a little Haas width
-        else:
-            stereo = _pan(mono, 0.0 if part == "bass" else 0.1)
-        stems[part] = stereo
-        if progress:
-            progress(0.3 + 0.15 * (i + 1))
-    if g.name == "lo-fi":
-        stems["texture"] = _pan(_vinyl(n, sr, np.random.default_rng(seed + 1)), 0.0)
-
+    parts = ["drums", "bass", "chords", "lead"] + (["texture"] if g.name == "lo-fi" else [])
+    duck = None
     if g.feel == "four-on-the-floor":
         kicks = [e.start_s for e in score.parts.get("drums", []) if e.voice == "kick"]
         duck = _sidechain(kicks, n, sr, depth=0.7 if g.name == "edm" else 0.45)
-        for part in ("bass", "chords"):
-            stems[part] = stems[part] * duck
-
     levels = {**_LEVEL_DB, **_GENRE_LEVEL_DB.get(g.name, {})}
-    for part in list(stems):
-        x = stems[part]
+    done = [0]
+
+    def one(part: str) -> np.ndarray:
+        x = _render_part(part, score, n, sr)
+        if duck is not None and part in ("bass", "chords"):
+            x *= duck
         board = _fx(part, score, sr)
         if len(board):
-            x = board(x.astype(np.float32), sr, reset=True)
+            x = board(x, sr, reset=True)
         rms_db = _active_rms_db(x, sr)
-        if rms_db <= -119.0:
-            stems[part] = x.astype(np.float32)
-            continue
-        stems[part] = (x * 10 ** ((levels[part] - rms_db) / 20.0)).astype(np.float32)
+        if rms_db > -119.0:
+            x = x * np.float32(10 ** ((levels[part] - rms_db) / 20.0))
+        done[0] += 1
+        if progress:
+            progress(0.95 * done[0] / len(parts))
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stems = dict(zip(parts, pool.map(one, parts), strict=True))
     _fade_in(stems, sr, min(1.5, score.bar_s / 2, 0.15 * score.duration_s))
     _fade_out(stems, sr, min(2.0, 0.1 * score.duration_s))
     if progress:
         progress(1.0)
     return stems
+
+
+def _render_part(part: str, score: Score, n: int, sr: int) -> np.ndarray:
+    """One part, dry, as stereo ``(2, n)``: notes placed, panned and widened."""
+    g = score.genre
+    stereo = np.zeros((2, n), dtype=np.float32)
+    if part == "drums":
+        groups: dict[float, list[NoteEvent]] = {}
+        for e in score.parts.get("drums", []):
+            groups.setdefault(_DRUM_PAN.get(e.voice, 0.0), []).append(e)
+        for pan, events in groups.items():
+            _add_panned(stereo, _place(events, n, sr, lambda e: render_drum(g.kit, e.voice, sr, score.seed % 7)), pan)
+        return stereo
+    if part == "texture":
+        _add_panned(stereo, _vinyl(n, sr, np.random.default_rng(score.seed + 1)), 0.0)
+        return stereo
+    voice = {"bass": _SYNTH_VOICE.get(g.bass, g.bass), "chords": g.chords, "lead": {"saw": "saw_lead"}.get(g.lead, g.lead)}[part]
+    cache: dict[tuple, np.ndarray] = {}
+    bright = score.brightness
+    lfo_hz = score.bpm / 60.0 * 2.0  # wobble in eighth notes
+
+    def render(e: NoteEvent) -> np.ndarray:
+        # Lengths to 10 ms: repeated notes then share one rendering.
+        key = (e.pitch, round(e.duration_s, 2), e.glide_from)
+        if key not in cache:
+            note_seed = zlib.crc32(repr((score.seed, voice, key)).encode())  # stable across processes
+            cache[key] = render_note(voice, e.pitch, key[1], sr, seed=note_seed, brightness=bright, glide_from=e.glide_from, lfo_hz=lfo_hz)
+        return cache[key]
+
+    mono = _place(score.parts.get(part, []), n, sr, render)
+    if part == "chords":
+        # Double-tracked guitars / a little Haas width on keys and pads.
+        delay = int((0.012 if g.chords == "guitar" else 0.007) * sr)
+        stereo[0] = mono
+        stereo[1, delay:] = mono[:-delay]
+        return stereo
+    _add_panned(stereo, mono, 0.0 if part == "bass" else 0.1)
+    return stereo
 
 
 def _fade_in(stems: dict[str, np.ndarray], sr: int, fade_s: float, floor_db: float = -80.0) -> None:
