@@ -49,17 +49,22 @@ cpu_image = (
         "rich==15.0.0",
         "pgserver==0.1.4",
     )
-    .env({"SOUNDSTAGE_RUNNER": "modal", "SOUNDSTAGE_STORAGE_BACKEND": "supabase",
-          "SOUNDSTAGE_AUTH_BACKEND": "supabase", "SOUNDSTAGE_PROFILE": "production",
-          "SOUNDSTAGE_DATA_DIR": "/tmp/soundstage"})
+    .env(
+        {
+            "SOUNDSTAGE_RUNNER": "modal",
+            "SOUNDSTAGE_STORAGE_BACKEND": "supabase",
+            "SOUNDSTAGE_AUTH_BACKEND": "supabase",
+            "SOUNDSTAGE_PROFILE": "production",
+            "SOUNDSTAGE_DATA_DIR": "/tmp/soundstage",
+        }
+    )
     .add_local_python_source("shared", "functions", "web")
     .add_local_dir("supabase", remote_path="/root/supabase")
 )
 
 # Demucs on the GPU: torch with CUDA, demucs 4.1 (reads audio without torchaudio).
-stems_image = (
-    cpu_image.pip_install("torch==2.5.1", "demucs==4.1.0")
-    .env({"SOUNDSTAGE_MODEL_DIR": "/models", "TORCH_HOME": "/models/torch"})
+stems_image = cpu_image.pip_install("torch==2.5.1", "demucs==4.1.0").env(
+    {"SOUNDSTAGE_MODEL_DIR": "/models", "TORCH_HOME": "/models/torch"}
 )
 
 # -- Volumes and secrets --------------------------------------------------------------------------
@@ -71,8 +76,14 @@ secrets = [modal.Secret.from_name("soundstage")]
 
 # Composition of a music video runs here too: 4 cores keep a 3-minute song well inside the
 # composer's 120 s timeout (bench/compose.py measured ~107 s on 2 cores).
-@app.function(image=cpu_image, secrets=secrets, timeout=20 * MINUTES, cpu=4.0, memory=4096,
-              retries=modal.Retries(max_retries=1, initial_delay=5.0))
+@app.function(
+    image=cpu_image,
+    secrets=secrets,
+    timeout=20 * MINUTES,
+    cpu=4.0,
+    memory=4096,
+    retries=modal.Retries(max_retries=1, initial_delay=5.0),
+)
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
     from shared.runner import run_job_by_id
@@ -97,8 +108,9 @@ def analyze_audio_stage(kw: dict) -> dict:
 # retries are off (a retry would pay for predictions again). max_containers bounds the fan-out.
 
 
-@app.function(image=cpu_image, secrets=secrets, timeout=8 * MINUTES, cpu=1.0, memory=1024,
-              max_containers=5)
+@app.function(
+    image=cpu_image, secrets=secrets, timeout=8 * MINUTES, cpu=1.0, memory=1024, max_containers=5
+)
 def video_clip(kw: dict) -> bytes:
     """One shot: Stable Video Diffusion (or text-to-video) on Replicate -> mp4 bytes."""
     from functions.video.clips import generate_clip
@@ -106,8 +118,9 @@ def video_clip(kw: dict) -> bytes:
     return generate_clip(**kw)
 
 
-@app.function(image=cpu_image, secrets=secrets, timeout=3 * MINUTES, cpu=1.0, memory=1024,
-              max_containers=8)
+@app.function(
+    image=cpu_image, secrets=secrets, timeout=3 * MINUTES, cpu=1.0, memory=1024, max_containers=8
+)
 def video_reference(kw: dict) -> bytes:
     """One reference image: SDXL on Replicate -> PNG bytes."""
     from functions.video.references import generate_reference
@@ -118,8 +131,13 @@ def video_reference(kw: dict) -> bytes:
 # -- The API --------------------------------------------------------------------------------------
 
 
-@app.function(image=cpu_image, secrets=secrets, min_containers=0, scaledown_window=5 * MINUTES,
-              timeout=10 * MINUTES)
+@app.function(
+    image=cpu_image,
+    secrets=secrets,
+    min_containers=0,
+    scaledown_window=5 * MINUTES,
+    timeout=10 * MINUTES,
+)
 @modal.concurrent(max_inputs=50)
 @modal.asgi_app(label="soundstage-api")
 def api():
@@ -131,7 +149,9 @@ def api():
 # -- Schedules ------------------------------------------------------------------------------------
 
 
-@app.function(image=cpu_image, secrets=secrets, schedule=modal.Period(hours=1), timeout=15 * MINUTES)
+@app.function(
+    image=cpu_image, secrets=secrets, schedule=modal.Period(hours=1), timeout=15 * MINUTES
+)
 def sweep_storage() -> dict:
     """Retention: Supabase Storage has no lifecycle rules, so expire files hourly."""
     from shared.retention import sweep
@@ -140,7 +160,9 @@ def sweep_storage() -> dict:
     return sweep(process_services())
 
 
-@app.function(image=cpu_image, secrets=secrets, schedule=modal.Period(minutes=2), timeout=2 * MINUTES)
+@app.function(
+    image=cpu_image, secrets=secrets, schedule=modal.Period(minutes=2), timeout=2 * MINUTES
+)
 def recover_stale_jobs() -> list:
     """Jobs whose container died stop heartbeating: requeue (and respawn) or fail them."""
     from shared.services import process_services

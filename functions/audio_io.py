@@ -89,8 +89,21 @@ def _decode_with_ffmpeg(path: Path, sr: int | None) -> Audio:
     channels = max(1, int(info.get("channels") or 2))
     rate = int(sr or info.get("sample_rate") or 44100)
     cmd = [
-        ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path),
-        "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(rate), "-",
+        ffmpeg_exe(),
+        "-v",
+        "error",
+        "-nostdin",
+        "-i",
+        str(path),
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "-ac",
+        str(channels),
+        "-ar",
+        str(rate),
+        "-",
     ]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0 or not proc.stdout:
@@ -183,22 +196,48 @@ def save_audio(
     if fmt in ("wav", "flac"):
         subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}.get(bit_depth)
         if subtype is None or (fmt == "flac" and bit_depth == 32):
-            raise InvalidInput(f"{fmt} does not support {bit_depth}-bit output.", code="BAD_BIT_DEPTH")
+            raise InvalidInput(
+                f"{fmt} does not support {bit_depth}-bit output.", code="BAD_BIT_DEPTH"
+            )
         if subtype != "FLOAT":
             data = np.clip(data, -1.0, 1.0)
         sf.write(str(path), data, audio.sample_rate, subtype=subtype, format=fmt.upper())
     elif fmt in ("mp3", "ogg"):
-        codec = ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k"] if fmt == "mp3" else ["-c:a", "libvorbis", "-q:a", "6"]
+        codec = (
+            ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k"]
+            if fmt == "mp3"
+            else ["-c:a", "libvorbis", "-q:a", "6"]
+        )
         cmd = [
-            ffmpeg_exe(), "-v", "error", "-nostdin", "-y",
-            "-f", "f32le", "-ar", str(audio.sample_rate), "-ac", str(audio.channels), "-i", "-",
-            *codec, "-f", fmt, str(path),
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            str(audio.sample_rate),
+            "-ac",
+            str(audio.channels),
+            "-i",
+            "-",
+            *codec,
+            "-f",
+            fmt,
+            str(path),
         ]
-        proc = subprocess.run(cmd, input=np.clip(data, -1, 1).astype("<f4").tobytes(), capture_output=True)
+        proc = subprocess.run(
+            cmd, input=np.clip(data, -1, 1).astype("<f4").tobytes(), capture_output=True
+        )
         if proc.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed to encode {fmt}: {proc.stderr.decode(errors='replace')[-400:]}")
+            raise RuntimeError(
+                f"ffmpeg failed to encode {fmt}: {proc.stderr.decode(errors='replace')[-400:]}"
+            )
     else:
-        raise InvalidInput(f"Unknown output format '{fmt}'; use wav, flac, mp3 or ogg.", code="BAD_FORMAT")
+        raise InvalidInput(
+            f"Unknown output format '{fmt}'; use wav, flac, mp3 or ogg.", code="BAD_FORMAT"
+        )
     return path
 
 
@@ -226,14 +265,20 @@ def probe(path: str | os.PathLike) -> dict:
         }
     except Exception:  # noqa: BLE001 - fall through to ffmpeg's reading
         pass
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True
+    )
     text = proc.stderr.decode(errors="replace")
     m_dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
     m_audio = re.search(r"Audio: [^,]+, (\d+) Hz, ([^,]+)", text)
     m_br = re.search(r"bitrate: (\d+) kb/s", text)
     if not m_audio:
         raise InvalidAudio("The file could not be read as audio.", code="UNDECODABLE_AUDIO")
-    dur = int(m_dur.group(1)) * 3600 + int(m_dur.group(2)) * 60 + float(m_dur.group(3)) if m_dur else 0.0
+    dur = (
+        int(m_dur.group(1)) * 3600 + int(m_dur.group(2)) * 60 + float(m_dur.group(3))
+        if m_dur
+        else 0.0
+    )
     layout = m_audio.group(2).strip()
     channels = {"mono": 1, "stereo": 2}.get(layout)
     if channels is None:
@@ -287,8 +332,9 @@ def inspect_audio(path: str | os.PathLike, block_s: float = 10.0) -> dict:
             code="UNSUPPORTED_FORMAT",
         )
     if fmt == "wav" and _wav_truncated(path):
-        raise InvalidAudio("The WAV file is truncated: it ends before its audio data does.",
-                           code="TRUNCATED_AUDIO")
+        raise InvalidAudio(
+            "The WAV file is truncated: it ends before its audio data does.", code="TRUNCATED_AUDIO"
+        )
     peak, sumsq, frames = 0.0, 0.0, 0
     try:
         with sf.SoundFile(str(path)) as f:
@@ -301,8 +347,10 @@ def inspect_audio(path: str | os.PathLike, block_s: float = 10.0) -> dict:
                 frames += block.shape[0]
     except (sf.LibsndfileError, RuntimeError):
         if fmt in ("wav", "flac"):
-            raise InvalidAudio("The file could not be decoded as audio; it may be corrupt.",
-                               code="UNDECODABLE_AUDIO") from None
+            raise InvalidAudio(
+                "The file could not be decoded as audio; it may be corrupt.",
+                code="UNDECODABLE_AUDIO",
+            ) from None
         audio = _decode_with_ffmpeg(path, None)
         rate, channels = audio.sample_rate, audio.channels
         frames = audio.samples.shape[1]
@@ -313,7 +361,9 @@ def inspect_audio(path: str | os.PathLike, block_s: float = 10.0) -> dict:
     peak_db = 20 * math.log10(peak) if peak > 0 else -120.0
     rms = math.sqrt(sumsq / (frames * channels))
     if peak_db < SILENCE_PEAK_DBFS:
-        raise InvalidAudio("The audio is silent; there is nothing to work with.", code="SILENT_AUDIO")
+        raise InvalidAudio(
+            "The audio is silent; there is nothing to work with.", code="SILENT_AUDIO"
+        )
     return {
         "format": fmt,
         "sample_rate": int(rate),

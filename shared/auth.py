@@ -66,7 +66,9 @@ class TokenVerifier:
 
     def __init__(self, issuer: str, jwks_url: str | None = None, jwks: dict | None = None) -> None:
         self.issuer = issuer
-        self._client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600) if jwks_url else None
+        self._client = (
+            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600) if jwks_url else None
+        )
         self._set = jwt.PyJWKSet.from_dict(jwks) if jwks else None
 
     def _key(self, token: str):
@@ -92,7 +94,9 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError as e:
-            raise Unauthorized("The access token has expired; refresh it.", code="TOKEN_EXPIRED") from e
+            raise Unauthorized(
+                "The access token has expired; refresh it.", code="TOKEN_EXPIRED"
+            ) from e
         except (jwt.PyJWTError, ValueError) as e:
             raise Unauthorized("The access token is not valid.", code="INVALID_TOKEN") from e
         if claims.get("role", AUDIENCE) != AUDIENCE:
@@ -203,7 +207,9 @@ class LocalAuth:
         if not row or not ok:
             raise Unauthorized("Wrong email or password.", code="INVALID_CREDENTIALS")
         with self.db.service() as conn:
-            conn.execute("update auth.users set last_sign_in_at = now() where id = %s", (row["id"],))
+            conn.execute(
+                "update auth.users set last_sign_in_at = now() where id = %s", (row["id"],)
+            )
         return self._issue(str(row["id"]), email)
 
     def refresh(self, refresh_token: str) -> TokenPair:
@@ -215,7 +221,10 @@ class LocalAuth:
                 (_hash_token(refresh_token or ""), self.settings.refresh_token_ttl_s),
             ).fetchone()
             if row is None:
-                raise Unauthorized("The refresh token is invalid or was already used.", code="INVALID_REFRESH_TOKEN")
+                raise Unauthorized(
+                    "The refresh token is invalid or was already used.",
+                    code="INVALID_REFRESH_TOKEN",
+                )
             user = conn.execute(
                 "select id, email from auth.users where id = %s", (row["user_id"],)
             ).fetchone()
@@ -235,7 +244,9 @@ class LocalAuth:
             ).fetchone()
         if row is not None:
             # The token is the one secret we do print: locally it stands in for the email.
-            log.warning("password recovery token for %s: %s", email, token, extra={"recovery": True})
+            log.warning(
+                "password recovery token for %s: %s", email, token, extra={"recovery": True}
+            )
 
     def reset_password(self, token: str, password: str) -> TokenPair:
         _validate_credentials("x@y.zz", password)
@@ -248,7 +259,9 @@ class LocalAuth:
                 (pw_hash, _hash_token(token or "")),
             ).fetchone()
         if row is None:
-            raise Unauthorized("The recovery token is invalid or has expired.", code="INVALID_RECOVERY_TOKEN")
+            raise Unauthorized(
+                "The recovery token is invalid or has expired.", code="INVALID_RECOVERY_TOKEN"
+            )
         return self._issue(str(row["id"]), row["email"])
 
     def ensure_local_user(self) -> User:
@@ -259,12 +272,16 @@ class LocalAuth:
                 " on conflict (email) do nothing",
                 (LOCAL_USER_EMAIL,),
             )
-            row = conn.execute("select id from auth.users where email = %s", (LOCAL_USER_EMAIL,)).fetchone()
+            row = conn.execute(
+                "select id from auth.users where email = %s", (LOCAL_USER_EMAIL,)
+            ).fetchone()
         return User(id=str(row["id"]), email=LOCAL_USER_EMAIL)
 
     def get_user(self, user_id: str) -> User | None:
         with self.db.service() as conn:
-            row = conn.execute("select id, email from auth.users where id = %s", (user_id,)).fetchone()
+            row = conn.execute(
+                "select id, email from auth.users where id = %s", (user_id,)
+            ).fetchone()
         return User(id=str(row["id"]), email=row["email"]) if row else None
 
 
@@ -304,7 +321,9 @@ class SupabaseAuth:
             return fn(*args)
         except AuthApiError as e:
             status = e.status if 400 <= (e.status or 0) < 500 else 401
-            raise SoundstageError(e.message, code=(e.code or "AUTH_ERROR").upper(), status=status) from e
+            raise SoundstageError(
+                e.message, code=(e.code or "AUTH_ERROR").upper(), status=status
+            ) from e
 
     def register(self, email: str, password: str) -> TokenPair:
         email = _validate_credentials(email, password)
@@ -327,7 +346,9 @@ class SupabaseAuth:
         )
 
     def ensure_local_user(self) -> User:
-        raise InvalidInput("The built-in local user exists only on embedded defaults.", code="NOT_LOCAL")
+        raise InvalidInput(
+            "The built-in local user exists only on embedded defaults.", code="NOT_LOCAL"
+        )
 
     def get_user(self, user_id: str) -> User | None:
         return None

@@ -1,11 +1,11 @@
 """The ``soundstage`` command: serve the API, run workers, and every job kind from a terminal.
 
-    soundstage serve [--host H] [--port P]     API + worker on embedded defaults
-    soundstage worker                          worker threads only (same database)
-    soundstage login --server URL              save a token for --server use
-    soundstage analyze FILE [--json]           tempo, beats, key, sections, loudness
-    soundstage jobs                            your recent jobs
-    (plus the commands of shared/cli_audio.py, cli_generate.py, cli_video.py)
+soundstage serve [--host H] [--port P]     API + worker on embedded defaults
+soundstage worker                          worker threads only (same database)
+soundstage login --server URL              save a token for --server use
+soundstage analyze FILE [--json]           tempo, beats, key, sections, loudness
+soundstage jobs                            your recent jobs
+(plus the commands of shared/cli_audio.py, cli_generate.py, cli_video.py)
 """
 
 from __future__ import annotations
@@ -44,10 +44,13 @@ def cmd_serve(args) -> int:
     setup_logging(s.log_level)
     from web.app import create_app
 
-    console.print(f"Soundstage on [bold]http://{args.host}:{args.port}[/bold]  "
-                  f"(data in {s.data_dir}, runner: {s.runner})")
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning",
-                proxy_headers=True)
+    console.print(
+        f"Soundstage on [bold]http://{args.host}:{args.port}[/bold]  "
+        f"(data in {s.data_dir}, runner: {s.runner})"
+    )
+    uvicorn.run(
+        create_app(), host=args.host, port=args.port, log_level="warning", proxy_headers=True
+    )
     return 0
 
 
@@ -74,8 +77,9 @@ def cmd_login(args) -> int:
     email = args.email or input("email: ")
     password = os.environ.get("SOUNDSTAGE_PASSWORD") or getpass.getpass("password: ")
     path = "/api/v1/auth/register" if args.register else "/api/v1/auth/login"
-    r = httpx.post(f"{args.server.rstrip('/')}{path}", json={"email": email, "password": password},
-                   timeout=30)
+    r = httpx.post(
+        f"{args.server.rstrip('/')}{path}", json={"email": email, "password": password}, timeout=30
+    )
     if r.status_code >= 400:
         body = r.json()
         console.print(f"[red]Error[/red]: {body.get('message')} [dim]({body.get('code')})[/dim]")
@@ -122,8 +126,10 @@ def cmd_analyze(args) -> int:
         f"  key        {r.get('key')} (confidence {r.get('key_confidence', 0):.2f})",
         f"  loudness   {loud.get('integrated_lufs')} LUFS, LRA {loud.get('lra_lu')} LU, "
         f"true peak {loud.get('true_peak_dbtp')} dBTP",
-        "  sections   " + ", ".join(
-            f"{s.get('label')} {_fmt_time(s.get('start_s', 0))}" for s in r.get("sections", [])),
+        "  sections   "
+        + ", ".join(
+            f"{s.get('label')} {_fmt_time(s.get('start_s', 0))}" for s in r.get("sections", [])
+        ),
     ]
     if r.get("cached"):
         lines.append("  [dim](from cache)[/dim]")
@@ -140,7 +146,9 @@ def cmd_jobs(args) -> int:
         from shared.cli_jobs import _client, _request
 
         with _client(args.server) as c:
-            items = _request(args.server, c, "GET", "/api/v1/jobs", params={"limit": args.limit}).json()["items"]
+            items = _request(
+                args.server, c, "GET", "/api/v1/jobs", params={"limit": args.limit}
+            ).json()["items"]
     else:
         services = open_services()
         user = services.auth.ensure_local_user()
@@ -150,7 +158,9 @@ def cmd_jobs(args) -> int:
         items = [job_view(services, r) for r in rows]
     table = Table("id", "kind", "status", "progress", "created")
     for j in items:
-        table.add_row(j["id"][:8], j["kind"], j["status"], f"{j['progress']:.0f}%", str(j["created_at"])[:19])
+        table.add_row(
+            j["id"][:8], j["kind"], j["status"], f"{j['progress']:.0f}%", str(j["created_at"])[:19]
+        )
     console.print(table)
     return 0
 

@@ -47,8 +47,12 @@ def save_credentials(server: str, tokens: dict) -> None:
 
 
 def add_job_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", metavar="URL", default=os.environ.get("SOUNDSTAGE_SERVER"),
-                        help="send the job to a running Soundstage API instead of running it here")
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        default=os.environ.get("SOUNDSTAGE_SERVER"),
+        help="send the job to a running Soundstage API instead of running it here",
+    )
     parser.add_argument("--json", action="store_true", help="print the job's result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -58,9 +62,14 @@ class _Bars:
 
     def __init__(self, stages: list[str], enabled: bool) -> None:
         self.progress = Progress(
-            TextColumn("{task.description:<24}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
-            disable=not enabled, transient=False,
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+            transient=False,
         )
         self.overall = self.progress.add_task("overall", total=100, note="queued")
         self.tasks = {s: self.progress.add_task(f"  {s}", total=100, note="") for s in stages}
@@ -85,7 +94,9 @@ class _Bars:
                 self.progress.update(self.tasks[stage], note=f"{status} {engine}".strip())
         elif type_ == "progress":
             pct = float(data.get("progress", 0))
-            self.progress.update(self.overall, completed=pct, note=data.get("message") or stage or "")
+            self.progress.update(
+                self.overall, completed=pct, note=data.get("message") or stage or ""
+            )
         elif type_ == "message":
             self.progress.console.print(f"  [dim]{data.get('message', '')}[/dim]")
         elif type_ == "completed":
@@ -94,8 +105,10 @@ class _Bars:
 
 def _fail(job: dict) -> None:
     err = job.get("error") or {}
-    console.print(f"[red]Job {job['status']}[/red]: {err.get('message', '')} "
-                  f"[dim]({err.get('code', '')})[/dim]")
+    console.print(
+        f"[red]Job {job['status']}[/red]: {err.get('message', '')} "
+        f"[dim]({err.get('code', '')})[/dim]"
+    )
     raise SystemExit(2)
 
 
@@ -114,8 +127,13 @@ def _run_local(args, kind: str, files: list[Path], params: dict) -> dict:
         user = services.auth.ensure_local_user()
         handles = [open(f, "rb") for f in files]
         try:
-            job, _ = submit_job(services, user, kind, params,
-                                [Upload(f.name, h) for f, h in zip(files, handles, strict=True)])
+            job, _ = submit_job(
+                services,
+                user,
+                kind,
+                params,
+                [Upload(f.name, h) for f, h in zip(files, handles, strict=True)],
+            )
         except SoundstageError as e:
             console.print(f"[red]Error[/red]: {e.message} [dim]({e.code})[/dim]")
             raise SystemExit(2) from None
@@ -155,15 +173,20 @@ def _run_local(args, kind: str, files: list[Path], params: dict) -> dict:
 def _client(server: str) -> httpx.Client:
     creds = load_credentials(server)
     headers = {"Authorization": f"Bearer {creds['access_token']}"} if creds else {}
-    return httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=httpx.Timeout(30, read=180))
+    return httpx.Client(
+        base_url=server.rstrip("/"), headers=headers, timeout=httpx.Timeout(30, read=180)
+    )
 
 
 def _refresh(server: str, client: httpx.Client) -> bool:
     creds = load_credentials(server)
     if not creds or not creds.get("refresh_token"):
         return False
-    r = httpx.post(f"{server.rstrip('/')}/api/v1/auth/refresh",
-                   json={"refresh_token": creds["refresh_token"]}, timeout=30)
+    r = httpx.post(
+        f"{server.rstrip('/')}/api/v1/auth/refresh",
+        json={"refresh_token": creds["refresh_token"]},
+        timeout=30,
+    )
     if r.status_code != 200:
         return False
     save_credentials(server, r.json())
@@ -186,16 +209,25 @@ def _run_remote(args, kind: str, files: list[Path], params: dict) -> dict:
     with _client(server) as client:
         handles = [open(f, "rb") for f in files]
         try:
-            r = _request(server, client, "POST", "/api/v1/jobs",
-                         data={"kind": kind, "params": json.dumps(params)},
-                         files=[("files", (f.name, h)) for f, h in zip(files, handles, strict=True)])
+            r = _request(
+                server,
+                client,
+                "POST",
+                "/api/v1/jobs",
+                data={"kind": kind, "params": json.dumps(params)},
+                files=[("files", (f.name, h)) for f, h in zip(files, handles, strict=True)],
+            )
         finally:
             for h in handles:
                 h.close()
         if r.status_code >= 400:
-            body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-            console.print(f"[red]Error {r.status_code}[/red]: {body.get('message', r.text)} "
-                          f"[dim]({body.get('code', '')})[/dim]")
+            body = (
+                r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            )
+            console.print(
+                f"[red]Error {r.status_code}[/red]: {body.get('message', r.text)} "
+                f"[dim]({body.get('code', '')})[/dim]"
+            )
             raise SystemExit(2)
         job = r.json()
         stages = [s["name"] for s in job.get("stages", [])]
@@ -205,7 +237,9 @@ def _run_remote(args, kind: str, files: list[Path], params: dict) -> dict:
             while not done:
                 headers = {"Last-Event-ID": last_id} if last_id else {}
                 try:
-                    with client.stream("GET", f"/api/v1/jobs/{job['id']}/events", headers=headers) as s:
+                    with client.stream(
+                        "GET", f"/api/v1/jobs/{job['id']}/events", headers=headers
+                    ) as s:
                         etype, data, eid = None, [], None
                         for line in s.iter_lines():
                             if line.startswith("event:"):
@@ -223,7 +257,9 @@ def _run_remote(args, kind: str, files: list[Path], params: dict) -> dict:
                 except httpx.HTTPError:
                     time.sleep(1.0)  # reconnect with Last-Event-ID: nothing is missed
                 if not done:
-                    status = _request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()["status"]
+                    status = _request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()[
+                        "status"
+                    ]
                     done = status in TERMINAL
         view = _request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()
     if view["status"] != "completed":

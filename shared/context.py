@@ -78,7 +78,9 @@ class JobContext(Protocol):
     budget_usd: float | None  # the job's spending cap (None: no cap)
     total_cost_usd: float
 
-    def stage(self, name: str, engine: str | None = None) -> AbstractContextManager[StageHandle]: ...
+    def stage(
+        self, name: str, engine: str | None = None
+    ) -> AbstractContextManager[StageHandle]: ...
 
     def progress(self, percent: float, message: str | None = None) -> None: ...
 

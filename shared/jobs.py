@@ -85,13 +85,23 @@ class JobStore:
                 " on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing"
                 " returning *",
                 (
-                    job_id, user_id, kind, Jsonb(params), Jsonb(inputs), idempotency_key,
-                    estimated_duration_s, estimated_duration_s, estimated_cost_usd, budget_usd,
+                    job_id,
+                    user_id,
+                    kind,
+                    Jsonb(params),
+                    Jsonb(inputs),
+                    idempotency_key,
+                    estimated_duration_s,
+                    estimated_duration_s,
+                    estimated_cost_usd,
+                    budget_usd,
                     retention_days * 86400.0,
                 ),
             ).fetchone()
             if row is None:  # a concurrent request with the same Idempotency-Key won
-                raise Conflict("A job with this Idempotency-Key already exists.", code="IDEMPOTENCY_CONFLICT")
+                raise Conflict(
+                    "A job with this Idempotency-Key already exists.", code="IDEMPOTENCY_CONFLICT"
+                )
             for i, name in enumerate(stages):
                 conn.execute(
                     "insert into job_stages (job_id, user_id, name, position) values (%s, %s, %s, %s)",
@@ -127,8 +137,14 @@ class JobStore:
             job["queue_position"] = 0
         return _json_safe(job)
 
-    def list(self, user_id: str, limit: int = 20, offset: int = 0, kind: str | None = None,
-             status: str | None = None) -> tuple[list[dict], int]:
+    def list(
+        self,
+        user_id: str,
+        limit: int = 20,
+        offset: int = 0,
+        kind: str | None = None,
+        status: str | None = None,
+    ) -> tuple[list[dict], int]:
         where, args = ["true"], []
         if kind:
             where.append("kind = %s")
@@ -138,14 +154,18 @@ class JobStore:
             args.append(status)
         cond = " and ".join(where)
         with self.db.as_user(user_id) as conn:
-            total = conn.execute(f"select count(*) as n from jobs where {cond}", args).fetchone()["n"]
+            total = conn.execute(f"select count(*) as n from jobs where {cond}", args).fetchone()[
+                "n"
+            ]
             rows = conn.execute(
                 f"select * from jobs where {cond} order by created_at desc, id limit %s offset %s",
                 [*args, limit, offset],
             ).fetchall()
         return [_json_safe(r) for r in rows], int(total)
 
-    def events_after(self, user_id: str, job_id: str, after_id: int, limit: int = 500) -> list[dict]:
+    def events_after(
+        self, user_id: str, job_id: str, after_id: int, limit: int = 500
+    ) -> list[dict]:
         with self.db.as_user(user_id) as conn:
             rows = conn.execute(
                 "select id, type, data, created_at from job_events where job_id = %s and id > %s"
@@ -157,7 +177,8 @@ class JobStore:
     def status_of(self, job_id: str) -> dict | None:
         with self.db.service() as conn:
             return conn.execute(
-                "select id, user_id, kind, status, cancel_requested from jobs where id = %s", (job_id,)
+                "select id, user_id, kind, status, cancel_requested from jobs where id = %s",
+                (job_id,),
             ).fetchone()
 
     def load(self, job_id: str) -> dict:
@@ -194,9 +215,15 @@ class JobStore:
                 [worker_id, *args],
             ).fetchone()
             if row is not None:
-                self.add_event(conn, row, "message", {
-                    "message": f"Started (attempt {row['attempts']}).", "worker": worker_id,
-                })
+                self.add_event(
+                    conn,
+                    row,
+                    "message",
+                    {
+                        "message": f"Started (attempt {row['attempts']}).",
+                        "worker": worker_id,
+                    },
+                )
         return row
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
@@ -230,13 +257,23 @@ class JobStore:
                         " completed_at = null where job_id = %s and status = 'running'",
                         (job["id"],),
                     )
-                    self.add_event(conn, job, "message", {
-                        "message": "The worker running this job stopped responding; it was queued again.",
-                    })
+                    self.add_event(
+                        conn,
+                        job,
+                        "message",
+                        {
+                            "message": "The worker running this job stopped responding; it was queued again.",
+                        },
+                    )
                     out.append((str(job["id"]), "requeued"))
                 else:
-                    self._fail(conn, job, "WORKER_LOST",
-                               "The worker running this job stopped responding; please retry.", True)
+                    self._fail(
+                        conn,
+                        job,
+                        "WORKER_LOST",
+                        "The worker running this job stopped responding; please retry.",
+                        True,
+                    )
                     out.append((str(job["id"]), "failed"))
         for job_id, what in out:
             log.warning("stale job %s", what, extra={"job_id": job_id})
@@ -254,7 +291,9 @@ class JobStore:
             " and status = 'running'",
             (job["id"],),
         )
-        self.add_event(conn, job, "error", {"code": code, "message": message, "retryable": retryable})
+        self.add_event(
+            conn, job, "error", {"code": code, "message": message, "retryable": retryable}
+        )
 
     def fail(self, job: dict, code: str, message: str, retryable: bool) -> None:
         with self.db.service() as conn, conn.transaction():
@@ -271,10 +310,15 @@ class JobStore:
             row = conn.execute(
                 "select outputs, total_cost_usd from jobs where id = %s", (job["id"],)
             ).fetchone()
-            self.add_event(conn, job, "completed", {
-                "outputs": [o["name"] for o in row["outputs"]],
-                "total_cost_usd": float(row["total_cost_usd"]),
-            })
+            self.add_event(
+                conn,
+                job,
+                "completed",
+                {
+                    "outputs": [o["name"] for o in row["outputs"]],
+                    "total_cost_usd": float(row["total_cost_usd"]),
+                },
+            )
 
     def mark_canceled(self, job: dict, message: str = "Canceled by the user.") -> None:
         with self.db.service() as conn, conn.transaction():
@@ -289,7 +333,9 @@ class JobStore:
                 " and status in ('pending', 'running')",
                 (job["id"],),
             )
-            self.add_event(conn, job, "error", {"code": "CANCELED", "message": message, "retryable": False})
+            self.add_event(
+                conn, job, "error", {"code": "CANCELED", "message": message, "retryable": False}
+            )
 
     def cancel(self, user_id: str, job_id: str) -> dict:
         job = self.get(user_id, job_id)  # 404 for someone else's job

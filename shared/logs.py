@@ -12,9 +12,23 @@ import re
 import sys
 import time
 
-CONTEXT_KEYS = ("job_id", "kind", "stage", "engine", "duration_s", "cost_usd", "user_id",
-                "worker", "status", "path", "method", "status_code")
-_TOKEN_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+CONTEXT_KEYS = (
+    "job_id",
+    "kind",
+    "stage",
+    "engine",
+    "duration_s",
+    "cost_usd",
+    "user_id",
+    "worker",
+    "status",
+    "path",
+    "method",
+    "status_code",
+)
+_TOKEN_RE = re.compile(
+    r"(Bearer\s+)[A-Za-z0-9._~+/=-]+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+)
 
 
 def redact(text: str) -> str:
@@ -28,7 +42,8 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": redact(record.getMessage()) if not getattr(record, "recovery", False)
+            "msg": redact(record.getMessage())
+            if not getattr(record, "recovery", False)
             else record.getMessage(),
         }
         for key in CONTEXT_KEYS:

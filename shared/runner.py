@@ -103,8 +103,9 @@ class _Stage:
 class DbJobContext:
     """A :class:`shared.context.JobContext` that writes rows and events as the job runs."""
 
-    def __init__(self, services: Services, job: dict, kind: JobKind, worker_id: str,
-                 executor: LocalExecutor) -> None:
+    def __init__(
+        self, services: Services, job: dict, kind: JobKind, worker_id: str, executor: LocalExecutor
+    ) -> None:
         self.services = services
         self.store = services.jobs
         self.job = job
@@ -144,11 +145,16 @@ class DbJobContext:
         for i, spec in enumerate(self.job["inputs"]):
             dest = folder / f"{i}_{safe_filename(spec.get('filename', 'input'))}"
             self.services.storage.download(spec["bucket"], spec["path"], dest)
-            self.inputs.append(InputFile(
-                path=dest, filename=spec.get("filename", dest.name), bucket=spec["bucket"],
-                object_path=spec["path"], size_bytes=int(spec.get("size_bytes", 0)),
-                sha256=spec.get("sha256", ""),
-            ))
+            self.inputs.append(
+                InputFile(
+                    path=dest,
+                    filename=spec.get("filename", dest.name),
+                    bucket=spec["bucket"],
+                    object_path=spec["path"],
+                    size_bytes=int(spec.get("size_bytes", 0)),
+                    sha256=spec.get("sha256", ""),
+                )
+            )
 
     # stages and progress ---------------------------------------------------------------------
 
@@ -171,9 +177,12 @@ class DbJobContext:
                 " updated_at = now() where id = %s",
                 (name, pct, self.job_id),
             )
-            self.store.add_event(conn, self.job, "stage_update",
-                                 {"stage": name, "status": "running", "engine": engine,
-                                  "progress": pct})
+            self.store.add_event(
+                conn,
+                self.job,
+                "stage_update",
+                {"stage": name, "status": "running", "engine": engine, "progress": pct},
+            )
         self._current = name
         log.info("stage started", extra={"job_id": self.job_id, "stage": name, "engine": engine})
         try:
@@ -187,9 +196,17 @@ class DbJobContext:
                     " engine = %s, error = %s where job_id = %s and name = %s",
                     (status, duration, handle.engine, str(exc)[:500], self.job_id, name),
                 )
-                self.store.add_event(conn, self.job, "stage_update",
-                                     {"stage": name, "status": status, "engine": handle.engine,
-                                      "duration_s": round(duration, 3)})
+                self.store.add_event(
+                    conn,
+                    self.job,
+                    "stage_update",
+                    {
+                        "stage": name,
+                        "status": status,
+                        "engine": handle.engine,
+                        "duration_s": round(duration, 3),
+                    },
+                )
             raise
         duration = time.monotonic() - started
         start_pct, width = self._weights.get(name, (0.0, 0.0))
@@ -199,12 +216,27 @@ class DbJobContext:
                 " engine = %s where job_id = %s and name = %s",
                 (duration, handle.engine, self.job_id, name),
             )
-            self.store.add_event(conn, self.job, "stage_update",
-                                 {"stage": name, "status": "completed", "engine": handle.engine,
-                                  "duration_s": round(duration, 3)})
+            self.store.add_event(
+                conn,
+                self.job,
+                "stage_update",
+                {
+                    "stage": name,
+                    "status": "completed",
+                    "engine": handle.engine,
+                    "duration_s": round(duration, 3),
+                },
+            )
         self._set_progress(start_pct + width, None, force=True)
-        log.info("stage completed", extra={"job_id": self.job_id, "stage": name,
-                                          "engine": handle.engine, "duration_s": round(duration, 3)})
+        log.info(
+            "stage completed",
+            extra={
+                "job_id": self.job_id,
+                "stage": name,
+                "engine": handle.engine,
+                "duration_s": round(duration, 3),
+            },
+        )
 
     def _stage_progress(self, name: str, fraction: float, message: str | None) -> None:
         start, width = self._weights.get(name, (None, None))
@@ -219,7 +251,9 @@ class DbJobContext:
     def _set_progress(self, percent: float, message: str | None, force: bool = False) -> None:
         percent = round(min(100.0, max(0.0, float(percent))), 1)
         now = time.monotonic()
-        if not force and (now - self._last_event < PROGRESS_EVENT_INTERVAL_S or percent <= self._last_pct):
+        if not force and (
+            now - self._last_event < PROGRESS_EVENT_INTERVAL_S or percent <= self._last_pct
+        ):
             return
         self._last_event = now
         self._last_pct = max(self._last_pct, percent)
@@ -245,8 +279,9 @@ class DbJobContext:
 
     # money -------------------------------------------------------------------------------------
 
-    def cost(self, provider: str, units: float, usd: float, *, unit: str = "seconds",
-             detail: str = "") -> None:
+    def cost(
+        self, provider: str, units: float, usd: float, *, unit: str = "seconds", detail: str = ""
+    ) -> None:
         with self._lock:
             self.total_cost_usd += float(usd)
             total = self.total_cost_usd
@@ -257,19 +292,31 @@ class DbJobContext:
                 (self.job_id, self.user_id, self._current, provider, units, unit, usd, detail),
             )
             conn.execute(
-                "update jobs set total_cost_usd = total_cost_usd + %s where id = %s", (usd, self.job_id)
+                "update jobs set total_cost_usd = total_cost_usd + %s where id = %s",
+                (usd, self.job_id),
             )
             if self._current:
                 conn.execute(
                     "update job_stages set cost_usd = cost_usd + %s where job_id = %s and name = %s",
                     (usd, self.job_id, self._current),
                 )
-            self.store.add_event(conn, self.job, "cost_update", {
-                "stage": self._current, "provider": provider, "units": units, "unit": unit,
-                "cost_usd": round(float(usd), 6), "total_cost_usd": round(total, 6),
-            })
-        log.info("cost", extra={"job_id": self.job_id, "stage": self._current,
-                                "cost_usd": round(float(usd), 6)})
+            self.store.add_event(
+                conn,
+                self.job,
+                "cost_update",
+                {
+                    "stage": self._current,
+                    "provider": provider,
+                    "units": units,
+                    "unit": unit,
+                    "cost_usd": round(float(usd), 6),
+                    "total_cost_usd": round(total, 6),
+                },
+            )
+        log.info(
+            "cost",
+            extra={"job_id": self.job_id, "stage": self._current, "cost_usd": round(float(usd), 6)},
+        )
 
     def ensure_budget(self, next_cost_usd: float) -> None:
         """Raise BUDGET_EXCEEDED if spending ``next_cost_usd`` more would pass the job's budget."""
@@ -281,19 +328,39 @@ class DbJobContext:
 
     # files -------------------------------------------------------------------------------------
 
-    def output(self, name: str, path: Path, *, bucket: str = "audio-outputs",
-               content_type: str | None = None, filename: str | None = None,
-               meta: dict[str, Any] | None = None) -> OutputFile:
+    def output(
+        self,
+        name: str,
+        path: Path,
+        *,
+        bucket: str = "audio-outputs",
+        content_type: str | None = None,
+        filename: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> OutputFile:
         fname = safe_filename(filename or Path(path).name)
         obj_path = f"{self.user_id}/{self.job_id}/{safe_filename(name)}-{fname}"
-        stored = self.services.storage.put(bucket, obj_path, Path(path), owner=self.user_id,
-                                           content_type=content_type)
-        out = OutputFile(name=name, bucket=bucket, object_path=obj_path,
-                         content_type=stored.content_type, size_bytes=stored.size_bytes,
-                         filename=fname, meta=meta or {})
-        record = {"name": name, "bucket": bucket, "path": obj_path, "filename": fname,
-                  "content_type": stored.content_type, "size_bytes": stored.size_bytes,
-                  "meta": meta or {}}
+        stored = self.services.storage.put(
+            bucket, obj_path, Path(path), owner=self.user_id, content_type=content_type
+        )
+        out = OutputFile(
+            name=name,
+            bucket=bucket,
+            object_path=obj_path,
+            content_type=stored.content_type,
+            size_bytes=stored.size_bytes,
+            filename=fname,
+            meta=meta or {},
+        )
+        record = {
+            "name": name,
+            "bucket": bucket,
+            "path": obj_path,
+            "filename": fname,
+            "content_type": stored.content_type,
+            "size_bytes": stored.size_bytes,
+            "meta": meta or {},
+        }
         with self.store.db.service() as conn, conn.transaction():
             conn.execute(
                 "update jobs set outputs = (select coalesce(jsonb_agg(o), '[]'::jsonb) from"
@@ -407,15 +474,26 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         status = "failed"
     except Exception as e:  # noqa: BLE001 - any crash becomes a failed job, never a lost one
         log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
-        store.fail(job, "INTERNAL_ERROR",
-                   f"The job failed unexpectedly ({type(e).__name__}); it can be retried.", True)
+        store.fail(
+            job,
+            "INTERNAL_ERROR",
+            f"The job failed unexpectedly ({type(e).__name__}); it can be retried.",
+            True,
+        )
         status = "failed"
     finally:
         stop.set()
         if ctx is not None:
             ctx.cleanup()
-    log.info("job finished", extra={"job_id": str(job["id"]), "kind": job["kind"], "status": status,
-                                    "duration_s": round(time.monotonic() - started, 3)})
+    log.info(
+        "job finished",
+        extra={
+            "job_id": str(job["id"]),
+            "kind": job["kind"],
+            "status": status,
+            "duration_s": round(time.monotonic() - started, 3),
+        },
+    )
     return status
 
 
@@ -429,8 +507,9 @@ def new_worker_id(prefix: str = "local") -> str:
 class LocalRunner:
     """Worker threads in this process, plus stale-job recovery and the retention sweeper."""
 
-    def __init__(self, services: Services, workers: int | None = None, *,
-                 maintenance: bool = True) -> None:
+    def __init__(
+        self, services: Services, workers: int | None = None, *, maintenance: bool = True
+    ) -> None:
         self.services = services
         self.n_workers = services.settings.workers if workers is None else workers
         self.executor = LocalExecutor(max_workers=max(2, self.n_workers))

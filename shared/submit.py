@@ -44,8 +44,11 @@ def parse_params(kind: JobKind, params: str | dict | None) -> BaseModel:
         try:
             raw = json.loads(params)
         except json.JSONDecodeError as e:
-            raise InvalidInput(f"'params' is not valid JSON ({e.msg} at position {e.pos}).",
-                               code="BAD_PARAMS_JSON", status=400) from None
+            raise InvalidInput(
+                f"'params' is not valid JSON ({e.msg} at position {e.pos}).",
+                code="BAD_PARAMS_JSON",
+                status=400,
+            ) from None
     else:
         raw = params
     if not isinstance(raw, dict):
@@ -65,23 +68,33 @@ def params_error(e: ValidationError) -> SoundstageError:
     first = e.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "params"
     msg = first.get("msg", "invalid value").removeprefix("Value error, ")
-    return InvalidInput(f"Invalid parameter '{where}': {msg}.", code="INVALID_PARAMS",
-                        details={"errors": [
-                            {"field": ".".join(str(p) for p in x.get("loc", ())), "message": x.get("msg")}
-                            for x in e.errors()
-                        ]})
+    return InvalidInput(
+        f"Invalid parameter '{where}': {msg}.",
+        code="INVALID_PARAMS",
+        details={
+            "errors": [
+                {"field": ".".join(str(p) for p in x.get("loc", ())), "message": x.get("msg")}
+                for x in e.errors()
+            ]
+        },
+    )
 
 
 def _check_file_count(kind: JobKind, n: int, max_files: int) -> None:
     hi = min(kind.max_files, max_files) if kind.max_files else 0
     if n < kind.min_files:
         need = f"{kind.min_files} file" + ("s" if kind.min_files > 1 else "")
-        raise InvalidInput(f"A '{kind.name}' job needs at least {need} in the 'files' field.",
-                           code="MISSING_FILE", status=400)
+        raise InvalidInput(
+            f"A '{kind.name}' job needs at least {need} in the 'files' field.",
+            code="MISSING_FILE",
+            status=400,
+        )
     if n > hi:
         raise InvalidInput(
             f"A '{kind.name}' job takes at most {hi} file{'s' if hi != 1 else ''}; got {n}.",
-            code="TOO_MANY_FILES", status=400)
+            code="TOO_MANY_FILES",
+            status=400,
+        )
 
 
 def submit_job(
@@ -98,8 +111,9 @@ def submit_job(
     kind = get_kind(kind_name)
     if idempotency_key is not None:
         if not (1 <= len(idempotency_key) <= 255):
-            raise InvalidInput("Idempotency-Key must be 1-255 characters.", code="BAD_IDEMPOTENCY_KEY",
-                               status=400)
+            raise InvalidInput(
+                "Idempotency-Key must be 1-255 characters.", code="BAD_IDEMPOTENCY_KEY", status=400
+            )
         existing = services.jobs.find_idempotent(user.id, idempotency_key)
         if existing is not None:
             return existing, False
@@ -116,22 +130,41 @@ def submit_job(
         for i, up in enumerate(uploads):
             name = safe_filename(up.filename, f"input-{i}")
             path = f"{user.id}/{job_id}/input-{i}-{name}"
-            obj = services.storage.put("audio-uploads", path, up.stream, owner=user.id,
-                                       content_type=up.content_type, max_bytes=max_bytes)
-            stored.append({"filename": up.filename or name, "bucket": "audio-uploads", "path": path,
-                           "size_bytes": obj.size_bytes, "sha256": obj.sha256,
-                           "content_type": obj.content_type})
+            obj = services.storage.put(
+                "audio-uploads",
+                path,
+                up.stream,
+                owner=user.id,
+                content_type=up.content_type,
+                max_bytes=max_bytes,
+            )
+            stored.append(
+                {
+                    "filename": up.filename or name,
+                    "bucket": "audio-uploads",
+                    "path": path,
+                    "size_bytes": obj.size_bytes,
+                    "sha256": obj.sha256,
+                    "content_type": obj.content_type,
+                }
+            )
             quota_left -= obj.size_bytes
             if quota_left < 0:
                 raise FileTooLarge(
                     f"Your storage quota of {s.user_quota_bytes / 1024**3:.0f} GB is full; "
-                    "delete old jobs to make room.", code="QUOTA_EXCEEDED")
+                    "delete old jobs to make room.",
+                    code="QUOTA_EXCEEDED",
+                )
             if kind.audio_inputs:
                 stored[-1].update(_check_audio(services, stored[-1], kind))
         files_info = [dict(x) for x in stored]
         job = services.jobs.create(
-            job_id=job_id, user_id=user.id, kind=kind.name,
-            params=model.model_dump(mode="json"), inputs=stored, stages=kind.stage_names(),
+            job_id=job_id,
+            user_id=user.id,
+            kind=kind.name,
+            params=model.model_dump(mode="json"),
+            inputs=stored,
+            stages=kind.stage_names(),
             idempotency_key=idempotency_key,
             estimated_duration_s=float(kind.estimate_s(model, files_info)),
             estimated_cost_usd=float(kind.estimate_cost_usd(model, files_info)),
@@ -161,16 +194,25 @@ def _check_audio(services: Services, spec: dict, kind: JobKind) -> dict:
     if kind.input_formats and info["format"] not in kind.input_formats:
         raise InvalidInput(
             f"'{spec['filename']}' is {info['format']}; a '{kind.name}' job takes "
-            f"{', '.join(kind.input_formats)}.", code="UNSUPPORTED_FORMAT")
+            f"{', '.join(kind.input_formats)}.",
+            code="UNSUPPORTED_FORMAT",
+        )
     if info["duration_s"] > limit_s:
         raise InvalidInput(
             f"'{spec['filename']}' is {info['duration_s'] / 60:.1f} minutes long; the limit is "
-            f"{limit_s / 60:.0f} minutes.", code="TOO_LONG")
+            f"{limit_s / 60:.0f} minutes.",
+            code="TOO_LONG",
+        )
     if info["duration_s"] < MIN_DURATION_S:
-        raise InvalidInput(f"'{spec['filename']}' is shorter than {MIN_DURATION_S:.0f} second.",
-                           code="TOO_SHORT")
-    return {"format": info["format"], "duration_s": info["duration_s"],
-            "sample_rate": info["sample_rate"], "channels": info["channels"]}
+        raise InvalidInput(
+            f"'{spec['filename']}' is shorter than {MIN_DURATION_S:.0f} second.", code="TOO_SHORT"
+        )
+    return {
+        "format": info["format"],
+        "duration_s": info["duration_s"],
+        "sample_rate": info["sample_rate"],
+        "channels": info["channels"],
+    }
 
 
 def job_view(services: Services, job: dict) -> dict:
@@ -178,13 +220,18 @@ def job_view(services: Services, job: dict) -> dict:
     status = job["status"]
     error = None
     if job.get("error_code"):
-        error = {"code": job["error_code"], "message": job.get("error_message"),
-                 "retryable": bool(job.get("error_retryable"))}
+        error = {
+            "code": job["error_code"],
+            "message": job.get("error_message"),
+            "retryable": bool(job.get("error_retryable")),
+        }
     outputs = []
     if status == "completed":
         for o in job.get("outputs") or []:
             ttl = None
-            url = services.storage.signed_url(o["bucket"], o["path"], ttl, download_name=o.get("filename"))
+            url = services.storage.signed_url(
+                o["bucket"], o["path"], ttl, download_name=o.get("filename")
+            )
             outputs.append({**o, "url": url})
     else:
         outputs = [{**o, "url": None} for o in job.get("outputs") or []]
@@ -196,14 +243,17 @@ def job_view(services: Services, job: dict) -> dict:
         "current_stage": job.get("current_stage"),
         "stages": job.get("stages", []),
         "params": job.get("params") or {},
-        "inputs": [{k: v for k, v in i.items() if k not in ("bucket", "path")}
-                   for i in job.get("inputs") or []],
+        "inputs": [
+            {k: v for k, v in i.items() if k not in ("bucket", "path")}
+            for i in job.get("inputs") or []
+        ],
         "result": job.get("result"),
         "outputs": outputs,
         "error": error,
         "costs": {
             "total_usd": round(float(job.get("total_cost_usd") or 0), 6),
-            "estimated_usd": None if job.get("estimated_cost_usd") is None
+            "estimated_usd": None
+            if job.get("estimated_cost_usd") is None
             else round(float(job["estimated_cost_usd"]), 4),
             "budget_usd": None if job.get("budget_usd") is None else float(job["budget_usd"]),
             "items": job.get("cost_items", []),

@@ -81,8 +81,12 @@ def new_user(client) -> Callable[[], dict]:
         r = client.post("/api/v1/auth/register", json={"email": email, "password": password})
         assert r.status_code == 201, r.text
         tokens = r.json()
-        return {"email": email, "password": password, "tokens": tokens,
-                "headers": {"Authorization": f"Bearer {tokens['access_token']}"}}
+        return {
+            "email": email,
+            "password": password,
+            "tokens": tokens,
+            "headers": {"Authorization": f"Bearer {tokens['access_token']}"},
+        }
 
     return make
 
@@ -103,15 +107,23 @@ class Api:
 
         return call
 
-    def create_job(self, kind: str, files: list[Path] = (), params: dict | None = None,
-                   headers: dict | None = None):
+    def create_job(
+        self,
+        kind: str,
+        files: list[Path] = (),
+        params: dict | None = None,
+        headers: dict | None = None,
+    ):
         import json
 
         handles = [open(f, "rb") for f in files]
         try:
             r = self.post(
                 "/api/v1/jobs",
-                data={"kind": kind, **({"params": json.dumps(params)} if params is not None else {})},
+                data={
+                    "kind": kind,
+                    **({"params": json.dumps(params)} if params is not None else {}),
+                },
                 files=[("files", (Path(f).name, h)) for f, h in zip(files, handles, strict=True)],
                 headers=headers or {},
             )
@@ -129,8 +141,13 @@ class Api:
             time.sleep(0.2)
         raise AssertionError(f"job {job_id} did not finish in {timeout_s}s: {job}")
 
-    def run(self, kind: str, files: list[Path] = (), params: dict | None = None,
-            timeout_s: float = 180.0) -> dict:
+    def run(
+        self,
+        kind: str,
+        files: list[Path] = (),
+        params: dict | None = None,
+        timeout_s: float = 180.0,
+    ) -> dict:
         r = self.create_job(kind, files, params)
         assert r.status_code == 202, r.text
         return self.wait(r.json()["id"], timeout_s)
@@ -156,8 +173,13 @@ def api_run(api) -> Callable[..., dict]:
 @pytest.fixture
 def run_pipeline(tmp_path) -> Callable[..., PipelineRun]:
     def run(kind: str, files: list[Path], params: dict | None = None, **kw) -> PipelineRun:
-        return run_pipeline_in_process(kind, [Path(f) for f in files], params or {},
-                                       workdir=tmp_path / f"run-{uuid.uuid4().hex[:6]}", **kw)
+        return run_pipeline_in_process(
+            kind,
+            [Path(f) for f in files],
+            params or {},
+            workdir=tmp_path / f"run-{uuid.uuid4().hex[:6]}",
+            **kw,
+        )
 
     return run
 

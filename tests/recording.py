@@ -29,8 +29,9 @@ class _Stage:
         self.ctx, self.name, self.engine = ctx, name, engine
 
     def progress(self, fraction: float, message: str | None = None) -> None:
-        self.ctx.events.append(("progress", {"stage": self.name, "fraction": fraction,
-                                             "message": message}))
+        self.ctx.events.append(
+            ("progress", {"stage": self.name, "fraction": fraction, "message": message})
+        )
 
 
 @dataclass
@@ -44,8 +45,15 @@ class PipelineRun:
 
 
 class RecordingContext:
-    def __init__(self, kind: str, files: list[Path], params: dict | Any, workdir: Path,
-                 budget_usd: float | None = 20.0, cache: dict | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        files: list[Path],
+        params: dict | Any,
+        workdir: Path,
+        budget_usd: float | None = 20.0,
+        cache: dict | None = None,
+    ) -> None:
         k = get_kind(kind)
         self.kind = kind
         self.job_id = "00000000-0000-4000-8000-000000000000"
@@ -54,8 +62,14 @@ class RecordingContext:
         self.workdir = workdir
         self.inputs = []
         for f in map(Path, files):
-            self.inputs.append(InputFile(path=f, filename=f.name, size_bytes=f.stat().st_size,
-                                         sha256=hashlib.sha256(f.read_bytes()).hexdigest()))
+            self.inputs.append(
+                InputFile(
+                    path=f,
+                    filename=f.name,
+                    size_bytes=f.stat().st_size,
+                    sha256=hashlib.sha256(f.read_bytes()).hexdigest(),
+                )
+            )
         self.events: list[tuple[str, dict]] = []
         self.stages: list[dict] = []
         self.costs: list[dict] = []
@@ -80,8 +94,9 @@ class RecordingContext:
             rec.update(status="failed", engine=h.engine, duration_s=time.monotonic() - t)
             raise
         rec.update(status="completed", engine=h.engine, duration_s=time.monotonic() - t)
-        self.events.append(("stage_update", {"stage": name, "status": "completed",
-                                             "engine": h.engine}))
+        self.events.append(
+            ("stage_update", {"stage": name, "status": "completed", "engine": h.engine})
+        )
 
     def progress(self, percent: float, message: str | None = None) -> None:
         self.events.append(("progress", {"progress": percent, "message": message}))
@@ -89,28 +104,47 @@ class RecordingContext:
     def message(self, text: str, **data: Any) -> None:
         self.events.append(("message", {"message": text, **data}))
 
-    def cost(self, provider: str, units: float, usd: float, *, unit: str = "seconds",
-             detail: str = "") -> None:
+    def cost(
+        self, provider: str, units: float, usd: float, *, unit: str = "seconds", detail: str = ""
+    ) -> None:
         self.total_cost_usd += usd
-        self.costs.append({"provider": provider, "units": units, "unit": unit,
-                           "cost_usd": usd, "detail": detail})
-        self.events.append(("cost_update", {"provider": provider, "cost_usd": usd,
-                                            "total_cost_usd": self.total_cost_usd}))
+        self.costs.append(
+            {"provider": provider, "units": units, "unit": unit, "cost_usd": usd, "detail": detail}
+        )
+        self.events.append(
+            (
+                "cost_update",
+                {"provider": provider, "cost_usd": usd, "total_cost_usd": self.total_cost_usd},
+            )
+        )
 
     def ensure_budget(self, next_cost_usd: float) -> None:
         if self.budget_usd is not None and self.total_cost_usd + next_cost_usd > self.budget_usd:
             raise BudgetExceeded("over budget")
 
-    def output(self, name: str, path: Path, *, bucket: str = "audio-outputs",
-               content_type: str | None = None, filename: str | None = None,
-               meta: dict | None = None) -> OutputFile:
+    def output(
+        self,
+        name: str,
+        path: Path,
+        *,
+        bucket: str = "audio-outputs",
+        content_type: str | None = None,
+        filename: str | None = None,
+        meta: dict | None = None,
+    ) -> OutputFile:
         fname = filename or Path(path).name
         dest = self._out_dir / f"{name}-{fname}"
         shutil.copyfile(path, dest)
         self.outputs[name] = dest
-        of = OutputFile(name=name, bucket=bucket, object_path=f"{self.user_id}/{self.job_id}/{name}-{fname}",
-                        content_type=content_type or "application/octet-stream",
-                        size_bytes=dest.stat().st_size, filename=fname, meta=meta or {})
+        of = OutputFile(
+            name=name,
+            bucket=bucket,
+            object_path=f"{self.user_id}/{self.job_id}/{name}-{fname}",
+            content_type=content_type or "application/octet-stream",
+            size_bytes=dest.stat().st_size,
+            filename=fname,
+            meta=meta or {},
+        )
         self.output_files[name] = of
         return of
 
@@ -138,11 +172,23 @@ class RecordingContext:
         return None
 
 
-def run_pipeline_in_process(kind: str, files: list[Path], params: dict, *,
-                            cache: dict | None = None, budget_usd: float | None = 20.0,
-                            workdir: Path | None = None) -> PipelineRun:
+def run_pipeline_in_process(
+    kind: str,
+    files: list[Path],
+    params: dict,
+    *,
+    cache: dict | None = None,
+    budget_usd: float | None = 20.0,
+    workdir: Path | None = None,
+) -> PipelineRun:
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"pipeline-{kind}-"))
     ctx = RecordingContext(kind, files, params, workdir, budget_usd=budget_usd, cache=cache)
     result = get_kind(kind).run(ctx)
-    return PipelineRun(result=result, outputs=ctx.outputs, stages=ctx.stages, events=ctx.events,
-                       costs=ctx.costs, output_files=ctx.output_files)
+    return PipelineRun(
+        result=result,
+        outputs=ctx.outputs,
+        stages=ctx.stages,
+        events=ctx.events,
+        costs=ctx.costs,
+        output_files=ctx.output_files,
+    )

@@ -89,9 +89,11 @@ def synth_song(
         seg = int(bar * sr)
         tt = np.arange(seg) / sr
         env = np.clip(tt / 0.02, 0, 1) * np.exp(-tt / (bar * 0.9))
-        ch = sum(
-            np.sin(2 * np.pi * _midi_hz(root + 12 + iv) * tt) for iv in (0, third, 7)
-        ) * env * 0.12
+        ch = (
+            sum(np.sin(2 * np.pi * _midi_hz(root + 12 + iv) * tt) for iv in (0, third, 7))
+            * env
+            * 0.12
+        )
         add(chords, ch, t0)
         for q in range(4):
             tb = np.arange(int(beat * sr)) / sr
@@ -103,7 +105,11 @@ def synth_song(
                 tl = np.arange(int(beat * sr * 0.9)) / sr
                 vib = 0.3 * np.sin(2 * np.pi * 5.5 * tl)
                 ph = 2 * np.pi * np.cumsum(_midi_hz(m) * 2 ** (vib / 12)) / sr
-                v = (np.sin(ph) + 0.4 * np.sin(2 * ph) + 0.2 * np.sin(3 * ph)) * _env(len(tl), sr, 0.03, 0.6) * 0.1
+                v = (
+                    (np.sin(ph) + 0.4 * np.sin(2 * ph) + 0.2 * np.sin(3 * ph))
+                    * _env(len(tl), sr, 0.03, 0.6)
+                    * 0.1
+                )
                 add(lead, v, t0 + q * beat)
     mix = drums * 0.6 + bass + chords + lead
     mix = mix / (np.max(np.abs(mix)) + 1e-9) * 0.8

@@ -30,7 +30,9 @@ def files(tmp_path_factory, song_wav):
     fmt = struct.pack("<HHIIHH", 0x7777, 2, 44100, 44100 * 4, 4, 16)
     body = np.random.default_rng(0).bytes(40000)
     riff = b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(body)) + b"WAVE"
-    riff += b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(body)) + body
+    riff += (
+        b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(body)) + body
+    )
     (d / "garbage.wav").write_bytes(riff)
     out["garbage"] = d / "garbage.wav"
     out["renamed"] = d / "actually-a-wav.mp3"
@@ -42,21 +44,28 @@ def _assert_clean_error(api, services, r, status: int, code: str) -> None:
     assert r.status_code == status, r.text
     body = r.json()
     assert body["code"] == code
-    assert isinstance(body["message"], str) and body["message"].endswith(".") and len(body["message"]) > 10
+    assert (
+        isinstance(body["message"], str)
+        and body["message"].endswith(".")
+        and len(body["message"]) > 10
+    )
     assert api.get("/health").status_code == 200
     assert api.get("/api/v1/jobs").json()["total"] == 0
     me = api.get("/api/v1/auth/me").json()
     assert me["storage_used_bytes"] == 0
 
 
-@pytest.mark.parametrize("name,status,code", [
-    ("text", 422, "UNSUPPORTED_FORMAT"),
-    ("fake_mp3", 422, "UNSUPPORTED_FORMAT"),
-    ("empty", 422, "EMPTY_AUDIO"),
-    ("truncated", 422, "TRUNCATED_AUDIO"),
-    ("silent", 422, "SILENT_AUDIO"),
-    ("garbage", 422, "UNDECODABLE_AUDIO"),
-])
+@pytest.mark.parametrize(
+    "name,status,code",
+    [
+        ("text", 422, "UNSUPPORTED_FORMAT"),
+        ("fake_mp3", 422, "UNSUPPORTED_FORMAT"),
+        ("empty", 422, "EMPTY_AUDIO"),
+        ("truncated", 422, "TRUNCATED_AUDIO"),
+        ("silent", 422, "SILENT_AUDIO"),
+        ("garbage", 422, "UNDECODABLE_AUDIO"),
+    ],
+)
 def test_bad_files_are_refused(api, services, files, name, status, code):
     _assert_clean_error(api, services, api.create_job("analyze", [files[name]]), status, code)
 
@@ -71,13 +80,18 @@ def test_missing_file(api, services):
 
 
 def test_unknown_kind(api, services, files):
-    _assert_clean_error(api, services, api.create_job("karaoke", [files["song"]]), 400, "UNKNOWN_KIND")
+    _assert_clean_error(
+        api, services, api.create_job("karaoke", [files["song"]]), 400, "UNKNOWN_KIND"
+    )
 
 
 def test_params_not_json(api, services, files):
     with open(files["song"], "rb") as fh:
-        r = api.post("/api/v1/jobs", data={"kind": "analyze", "params": "{not json"},
-                     files=[("files", ("song.wav", fh))])
+        r = api.post(
+            "/api/v1/jobs",
+            data={"kind": "analyze", "params": "{not json"},
+            files=[("files", ("song.wav", fh))],
+        )
     _assert_clean_error(api, services, r, 400, "BAD_PARAMS_JSON")
 
 
@@ -93,7 +107,9 @@ def test_missing_kind_field(api, services):
 
 def test_file_over_the_size_limit(api, services, files, monkeypatch):
     monkeypatch.setattr(services.settings, "max_upload_mb", 0.5)
-    _assert_clean_error(api, services, api.create_job("analyze", [files["song"]]), 413, "FILE_TOO_LARGE")
+    _assert_clean_error(
+        api, services, api.create_job("analyze", [files["song"]]), 413, "FILE_TOO_LARGE"
+    )
 
 
 def test_track_over_the_duration_limit(api, services, files, monkeypatch):

@@ -18,14 +18,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(tmp_path: Path, **extra) -> dict:
-    return {**os.environ, "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
-            "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"), "SOUNDSTAGE_LOG_LEVEL": "WARNING",
-            **extra}
+    return {
+        **os.environ,
+        "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
+        "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"),
+        "SOUNDSTAGE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 def _cli(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +75,13 @@ def _free_port() -> int:
 def test_server_mode_end_to_end(tmp_path, song_wav):
     port = _free_port()
     server_env = _env(tmp_path / "server")
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "--port", str(port)],
-                            cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

@@ -37,14 +37,22 @@ def test_imports_and_declares_the_pieces(modal_env):
     for target in REMOTE_STAGES.values():  # every stage routed to Modal exists in the app
         assert hasattr(m, target.split(".")[0]), target
     assert m.app.name == "soundstage"
-    for name in ("run_job", "api", "sweep_storage", "recover_stale_jobs", "analyze_audio_stage",
-                 "video_clip", "video_reference"):
+    for name in (
+        "run_job",
+        "api",
+        "sweep_storage",
+        "recover_stale_jobs",
+        "analyze_audio_stage",
+        "video_clip",
+        "video_reference",
+    ):
         assert hasattr(m, name), name
 
 
 def test_analysis_stage_runs_locally(modal_env, song_wav):
-    result = modal_env.analyze_audio_stage.local({"audio_bytes": song_wav.read_bytes(),
-                                                  "filename": "song.wav"})
+    result = modal_env.analyze_audio_stage.local(
+        {"audio_bytes": song_wav.read_bytes(), "filename": "song.wav"}
+    )
     assert abs(result["tempo_bpm"] - 120) < 1 and result["key"] == "A minor"
 
 
@@ -100,8 +108,11 @@ def test_modal_runner_spawns_run_job(services, monkeypatch):
         def spawn(self, job_id):
             spawned.append(job_id)
 
-    monkeypatch.setattr(modal.Function, "from_name",
-                        staticmethod(lambda app, name, **kw: (app, name) == ("soundstage", "run_job") and Fn()))
+    monkeypatch.setattr(
+        modal.Function,
+        "from_name",
+        staticmethod(lambda app, name, **kw: (app, name) == ("soundstage", "run_job") and Fn()),
+    )
     user = services.auth.ensure_local_user()
     job, _ = submit_job(services, user, "test_sleep", {"seconds": 0}, [])
     ModalRunner(services).submit(str(job["id"]))

@@ -17,41 +17,64 @@ from shared.storage import LocalStorage, SupabaseStorage
 
 
 def _user(conn, email=None) -> str:
-    row = conn.execute("insert into auth.users (email) values (%s) returning id",
-                       (email or f"{uuid.uuid4().hex[:8]}@example.com",)).fetchone()
+    row = conn.execute(
+        "insert into auth.users (email) values (%s) returning id",
+        (email or f"{uuid.uuid4().hex[:8]}@example.com",),
+    ).fetchone()
     return str(row["id"])
 
 
 def test_migrations_are_recorded_and_safe_to_rerun(services):
     assert services.db.migrate() == []
     with services.db.service() as conn:
-        versions = [r["version"] for r in conn.execute(
-            "select version from supabase_migrations.schema_migrations order by version")]
+        versions = [
+            r["version"]
+            for r in conn.execute(
+                "select version from supabase_migrations.schema_migrations order by version"
+            )
+        ]
     assert "local_000_supabase_shim" in versions
     assert any(v.startswith("2026") for v in versions)
 
 
-@pytest.mark.parametrize("table", ["jobs", "job_stages", "job_events", "job_costs", "analysis_cache"])
+@pytest.mark.parametrize(
+    "table", ["jobs", "job_stages", "job_events", "job_costs", "analysis_cache"]
+)
 def test_row_level_security_hides_other_users_rows(services, table):
     db = services.db
     with db.service() as conn:
         alice, bob = _user(conn), _user(conn)
         for owner in (alice, bob):
-            job = conn.execute("insert into jobs (user_id, kind) values (%s, 'analyze') returning id",
-                               (owner,)).fetchone()["id"]
-            conn.execute("insert into job_stages (job_id, user_id, name, position) values (%s, %s, 'a', 0)",
-                         (job, owner))
-            conn.execute("insert into job_events (job_id, user_id, type) values (%s, %s, 'message')",
-                         (job, owner))
-            conn.execute("insert into job_costs (job_id, user_id, provider, units, cost_usd)"
-                         " values (%s, %s, 'x', 1, 0.1)", (job, owner))
-            conn.execute("insert into analysis_cache (user_id, namespace, key, value)"
-                         " values (%s, 'analysis', 'k', %s)", (owner, Jsonb({})))
+            job = conn.execute(
+                "insert into jobs (user_id, kind) values (%s, 'analyze') returning id", (owner,)
+            ).fetchone()["id"]
+            conn.execute(
+                "insert into job_stages (job_id, user_id, name, position) values (%s, %s, 'a', 0)",
+                (job, owner),
+            )
+            conn.execute(
+                "insert into job_events (job_id, user_id, type) values (%s, %s, 'message')",
+                (job, owner),
+            )
+            conn.execute(
+                "insert into job_costs (job_id, user_id, provider, units, cost_usd)"
+                " values (%s, %s, 'x', 1, 0.1)",
+                (job, owner),
+            )
+            conn.execute(
+                "insert into analysis_cache (user_id, namespace, key, value)"
+                " values (%s, 'analysis', 'k', %s)",
+                (owner, Jsonb({})),
+            )
     with db.as_user(alice) as conn:
         rows = conn.execute(f"select user_id from public.{table}").fetchall()
         assert {str(r["user_id"]) for r in rows} == {alice}
-        assert conn.execute(f"select count(*) as n from public.{table} where user_id = %s",
-                            (bob,)).fetchone()["n"] == 0
+        assert (
+            conn.execute(
+                f"select count(*) as n from public.{table} where user_id = %s", (bob,)
+            ).fetchone()["n"]
+            == 0
+        )
     # Without claims the authenticated role sees nothing at all.
     with db.service() as conn, conn.transaction():
         conn.execute("set local role authenticated")
@@ -81,7 +104,12 @@ def test_storage_policy_lets_owners_read_only_their_files(services):
     services.storage.put("audio-outputs", f"{alice}/j/a.wav", io.BytesIO(b"a"), owner=alice)
     services.storage.put("audio-outputs", f"{bob}/j/b.wav", io.BytesIO(b"b"), owner=bob)
     with services.db.as_user(alice) as conn:
-        names = [r["name"] for r in conn.execute("select name from storage.objects where bucket_id = 'audio-outputs'")]
+        names = [
+            r["name"]
+            for r in conn.execute(
+                "select name from storage.objects where bucket_id = 'audio-outputs'"
+            )
+        ]
     assert f"{alice}/j/a.wav" in names and f"{bob}/j/b.wav" not in names
 
 
@@ -106,8 +134,9 @@ def test_upload_streams_and_enforces_the_size_limit(services, tmp_path):
             return b"\0" * n
 
     with pytest.raises(FileTooLarge):
-        services.storage.put("audio-uploads", f"{owner}/j/big.bin", Chunks(), owner=owner,
-                             max_bytes=2 * 1024 * 1024)
+        services.storage.put(
+            "audio-uploads", f"{owner}/j/big.bin", Chunks(), owner=owner, max_bytes=2 * 1024 * 1024
+        )
     assert services.storage.usage(owner) == 0
     assert not services.storage.file_path("audio-uploads", f"{owner}/j/big.bin").exists()
     obj = services.storage.put("audio-uploads", f"{owner}/j/ok.bin", Chunks(), owner=owner)
@@ -132,7 +161,10 @@ def test_sweeper_removes_expired_objects_through_the_interface(services):
     services.storage.put("video-clips", old, io.BytesIO(b"old"), owner=owner)
     services.storage.put("video-clips", fresh, io.BytesIO(b"new"), owner=owner)
     with services.db.service() as conn:
-        conn.execute("update storage.objects set created_at = now() - interval '8 days' where name = %s", (old,))
+        conn.execute(
+            "update storage.objects set created_at = now() - interval '8 days' where name = %s",
+            (old,),
+        )
     removed = sweep(services)
     assert removed.get("video-clips", 0) >= 1
     assert not services.storage.file_path("video-clips", old).exists()
@@ -151,14 +183,21 @@ def test_supabase_storage_sends_documented_requests(services, tmp_path):
             return httpx.Response(200, json=[{"name": "u/j/a.wav"}])
         return httpx.Response(200, json={"Key": "stems/u/j/a.wav", "Id": "1"})
 
-    st = SupabaseStorage(services.db, "https://proj.supabase.co", "service-key",
-                         http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    st = SupabaseStorage(
+        services.db,
+        "https://proj.supabase.co",
+        "service-key",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     obj = st.put("stems", "u/j/a.wav", io.BytesIO(b"RIFF1234"), owner="u", content_type="audio/wav")
     url = st.signed_url("stems", "u/j/a.wav", 600, download_name="a.wav")
     st.remove("stems", ["u/j/a.wav"])
     up, sign, rm = seen
     assert up.method == "POST" and up.url.path == "/storage/v1/object/stems/u/j/a.wav"
-    assert up.headers["authorization"] == "Bearer service-key" and up.headers["apikey"] == "service-key"
+    assert (
+        up.headers["authorization"] == "Bearer service-key"
+        and up.headers["apikey"] == "service-key"
+    )
     assert b"RIFF1234" in up.content and obj.size_bytes == 8
     assert sign.url.path == "/storage/v1/object/sign/stems/u/j/a.wav"
     assert int(json.loads(sign.content)["expiresIn"]) == 600

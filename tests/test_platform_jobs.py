@@ -31,9 +31,24 @@ def test_job_runs_to_completion_with_stages_costs_and_output(api, song_wav):
     r = api.create_job("test_sleep", [song_wav], {"seconds": 0.3})
     assert r.status_code == 202, r.text
     job = r.json()
-    for field in ("id", "kind", "status", "progress", "current_stage", "stages", "params", "result",
-                  "outputs", "error", "costs", "queue_position", "estimated_remaining_s",
-                  "created_at", "started_at", "completed_at"):
+    for field in (
+        "id",
+        "kind",
+        "status",
+        "progress",
+        "current_stage",
+        "stages",
+        "params",
+        "result",
+        "outputs",
+        "error",
+        "costs",
+        "queue_position",
+        "estimated_remaining_s",
+        "created_at",
+        "started_at",
+        "completed_at",
+    ):
         assert field in job
     assert job["status"] in ("queued", "processing")
     assert [s["name"] for s in job["stages"]] == ["first", "second"]
@@ -55,11 +70,13 @@ def test_someone_elses_job_is_404_everywhere(client, new_user, song_wav):
 
     alice, bob = Api(client, new_user()["headers"]), Api(client, new_user()["headers"])
     job = alice.run("test_sleep", [song_wav])
-    for method, url in [("get", f"/api/v1/jobs/{job['id']}"),
-                        ("get", f"/api/v1/jobs/{job['id']}/events"),
-                        ("get", f"/api/v1/jobs/{job['id']}/download"),
-                        ("post", f"/api/v1/jobs/{job['id']}/cancel"),
-                        ("delete", f"/api/v1/jobs/{job['id']}")]:
+    for method, url in [
+        ("get", f"/api/v1/jobs/{job['id']}"),
+        ("get", f"/api/v1/jobs/{job['id']}/events"),
+        ("get", f"/api/v1/jobs/{job['id']}/download"),
+        ("post", f"/api/v1/jobs/{job['id']}/cancel"),
+        ("delete", f"/api/v1/jobs/{job['id']}"),
+    ]:
         r = getattr(bob, method)(url, follow_redirects=False)
         assert r.status_code == 404, (url, r.status_code)
         assert r.json()["code"] == "JOB_NOT_FOUND"
@@ -110,7 +127,9 @@ def test_download_redirects_to_a_signed_url(api, song_wav):
     assert "sig=" in r.headers["location"]
     r = api.get(f"/api/v1/jobs/{job['id']}/download/nope", follow_redirects=False)
     assert r.status_code == 404 and r.json()["code"] == "OUTPUT_NOT_FOUND"
-    loc = r = api.get(f"/api/v1/jobs/{job['id']}/download/note", follow_redirects=False).headers["location"]
+    loc = r = api.get(f"/api/v1/jobs/{job['id']}/download/note", follow_redirects=False).headers[
+        "location"
+    ]
     tampered = loc.replace("sig=", "sig=0")
     assert api.client.get(tampered.replace("http://testserver", "")).status_code == 403
 
@@ -127,7 +146,11 @@ def test_idempotency_key_returns_the_same_job(api):
 def test_failed_job_carries_a_stable_code(api):
     job = api.run("test_sleep", [], {"seconds": 0, "fail_code": "SOMETHING_WRONG"})
     assert job["status"] == "failed"
-    assert job["error"] == {"code": "SOMETHING_WRONG", "message": "Asked to fail.", "retryable": False}
+    assert job["error"] == {
+        "code": "SOMETHING_WRONG",
+        "message": "Asked to fail.",
+        "retryable": False,
+    }
     assert [s["status"] for s in job["stages"]] == ["completed", "failed"]
 
 
@@ -142,8 +165,9 @@ def test_sse_stream_and_resume_with_last_event_id(api):
     ids = [e["id"] for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     cut = ids[len(ids) // 2]
-    resumed = _sse(api.get(f"/api/v1/jobs/{job['id']}/events",
-                           headers={"Last-Event-ID": str(cut)}).text)
+    resumed = _sse(
+        api.get(f"/api/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": str(cut)}).text
+    )
     assert [e["id"] for e in resumed] == [i for i in ids if i > cut]
 
 

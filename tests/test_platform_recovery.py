@@ -46,19 +46,33 @@ def _wait(pred, timeout_s: float, what: str):
 
 def test_killed_worker_job_is_requeued_and_completed(isolated, tmp_path):
     svc, url = isolated
-    env = {**os.environ, "SOUNDSTAGE_DATABASE_URL": url, "SOUNDSTAGE_DATA_DIR": str(tmp_path),
-           "SOUNDSTAGE_HEARTBEAT_S": "0.5", "SOUNDSTAGE_SIGNING_SECRET": "test-signing-secret"}
+    env = {
+        **os.environ,
+        "SOUNDSTAGE_DATABASE_URL": url,
+        "SOUNDSTAGE_DATA_DIR": str(tmp_path),
+        "SOUNDSTAGE_HEARTBEAT_S": "0.5",
+        "SOUNDSTAGE_SIGNING_SECRET": "test-signing-secret",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-c",
-         "import tests.platform_kinds; from shared.cli import main; main(['worker', '--threads', '1'])"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            "import tests.platform_kinds; from shared.cli import main; main(['worker', '--threads', '1'])",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         user = svc.auth.ensure_local_user()
         job, _ = submit_job(svc, user, "test_sleep", {"seconds": 4}, [])
         job_id = str(job["id"])
-        row = _wait(lambda: (r := svc.jobs.load(job_id))["status"] == "processing" and r, 60,
-                    "the worker process to claim the job")
+        row = _wait(
+            lambda: (r := svc.jobs.load(job_id))["status"] == "processing" and r,
+            60,
+            "the worker process to claim the job",
+        )
         dead_worker = row["worker_id"]
         assert str(proc.pid) in dead_worker
         _wait(lambda: svc.jobs.load(job_id)["progress"] > 0, 30, "progress")
@@ -69,8 +83,11 @@ def test_killed_worker_job_is_requeued_and_completed(isolated, tmp_path):
 
     runner = LocalRunner(svc, workers=1).start()  # maintenance finds the stale heartbeat
     try:
-        final = _wait(lambda: (r := svc.jobs.load(job_id))["status"] in ("completed", "failed") and r,
-                      60, "the job to be recovered and finished")
+        final = _wait(
+            lambda: (r := svc.jobs.load(job_id))["status"] in ("completed", "failed") and r,
+            60,
+            "the job to be recovered and finished",
+        )
     finally:
         runner.stop()
     assert final["status"] == "completed"
@@ -88,7 +105,10 @@ def test_job_out_of_attempts_fails_as_retryable(isolated):
         claimed = svc.jobs.claim(f"doomed-{attempt}", str(job["id"]))
         assert claimed is not None
         with svc.db.service() as conn:
-            conn.execute("update jobs set heartbeat_at = now() - interval '1 hour' where id = %s", (job["id"],))
+            conn.execute(
+                "update jobs set heartbeat_at = now() - interval '1 hour' where id = %s",
+                (job["id"],),
+            )
         svc.jobs.recover_stale(svc.settings.stale_after_s, svc.settings.max_attempts)
     final = svc.jobs.load(str(job["id"]))
     assert final["status"] == "failed"

@@ -11,11 +11,15 @@ from shared.logs import JsonFormatter
 
 
 def test_cors_allows_only_configured_origins(client):
-    ok = client.options("/api/v1/jobs", headers={"Origin": "http://127.0.0.1:8000",
-                                                 "Access-Control-Request-Method": "POST"})
+    ok = client.options(
+        "/api/v1/jobs",
+        headers={"Origin": "http://127.0.0.1:8000", "Access-Control-Request-Method": "POST"},
+    )
     assert ok.headers.get("access-control-allow-origin") == "http://127.0.0.1:8000"
-    bad = client.options("/api/v1/jobs", headers={"Origin": "https://evil.example",
-                                                  "Access-Control-Request-Method": "POST"})
+    bad = client.options(
+        "/api/v1/jobs",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in bad.headers
 
 
@@ -35,9 +39,12 @@ def test_logs_are_json_lines_with_context_and_no_tokens(client, new_user, capsys
     root.setLevel(logging.INFO)
     try:
         client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
-        logging.getLogger("soundstage.test").info("echo Bearer %s and %s", token, token,
-                                                  extra={"job_id": "j1", "stage": "s", "duration_s": 1.5,
-                                                         "cost_usd": 0.01})
+        logging.getLogger("soundstage.test").info(
+            "echo Bearer %s and %s",
+            token,
+            token,
+            extra={"job_id": "j1", "stage": "s", "duration_s": 1.5, "cost_usd": 0.01},
+        )
     finally:
         root.removeHandler(handler)
         root.setLevel(old)
@@ -48,7 +55,9 @@ def test_logs_are_json_lines_with_context_and_no_tokens(client, new_user, capsys
         assert token not in line
         assert {"ts", "level", "logger", "msg"} <= set(parsed)
     request_log = [json.loads(x) for x in lines if json.loads(x)["msg"] == "request"]
-    assert request_log and request_log[0]["path"] == "/api/v1/jobs" and "duration_s" in request_log[0]
+    assert (
+        request_log and request_log[0]["path"] == "/api/v1/jobs" and "duration_s" in request_log[0]
+    )
     echo = json.loads(lines[-1])
     assert echo["job_id"] == "j1" and echo["cost_usd"] == 0.01 and "[redacted]" in echo["msg"]
 

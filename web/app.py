@@ -34,7 +34,9 @@ def error_body(code: str, message: str, retryable: bool = False, **extra) -> dic
     return {"code": code, "message": message, "retryable": retryable, **extra}
 
 
-def create_app(services: Services | None = None, runner=None, *, start_runner: bool = True) -> FastAPI:
+def create_app(
+    services: Services | None = None, runner=None, *, start_runner: bool = True
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.services is None:
@@ -75,11 +77,15 @@ def create_app(services: Services | None = None, runner=None, *, start_runner: b
     async def access_log(request: Request, call_next):
         started = time.monotonic()
         response = await call_next(request)
-        log.info("request", extra={
-            "method": request.method, "path": request.url.path,
-            "status_code": response.status_code,
-            "duration_s": round(time.monotonic() - started, 4),
-        })
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status_code": response.status_code,
+                "duration_s": round(time.monotonic() - started, 4),
+            },
+        )
         return response
 
     @app.exception_handler(SoundstageError)
@@ -107,25 +113,34 @@ def create_app(services: Services | None = None, runner=None, *, start_runner: b
         else:
             msg = f"Invalid value for '{field}': {first.get('msg', 'invalid')}."
         return JSONResponse(
-            error_body("VALIDATION_ERROR", msg, details=[
-                {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
-                for e in errs
-            ]),
+            error_body(
+                "VALIDATION_ERROR",
+                msg,
+                details=[
+                    {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+                    for e in errs
+                ],
+            ),
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED"}.get(
-            exc.status_code, "HTTP_ERROR")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+            exc.status_code, "HTTP_ERROR"
+        )
+        return JSONResponse(
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(error_body("INTERNAL_ERROR", "Something went wrong on our side.", True),
-                            status_code=500)
+        return JSONResponse(
+            error_body("INTERNAL_ERROR", "Something went wrong on our side.", True), status_code=500
+        )
 
     app.include_router(auth.router)
     app.include_router(auth.jwks_router)
@@ -142,11 +157,16 @@ def create_app(services: Services | None = None, runner=None, *, start_runner: b
     def kinds(user: CurrentUser) -> list[dict]:
         out = []
         for k in load_kinds().values():
-            out.append({
-                "kind": k.name, "description": k.description, "stages": k.stage_names(),
-                "min_files": k.min_files, "max_files": k.max_files,
-                "params_schema": k.params.model_json_schema(),
-            })
+            out.append(
+                {
+                    "kind": k.name,
+                    "description": k.description,
+                    "stages": k.stage_names(),
+                    "min_files": k.min_files,
+                    "max_files": k.max_files,
+                    "params_schema": k.params.model_json_schema(),
+                }
+            )
         return out
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)

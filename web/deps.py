@@ -23,8 +23,9 @@ def get_current_user(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
-        raise Unauthorized("Sign in first: send 'Authorization: Bearer <access token>'.",
-                           code="AUTH_REQUIRED")
+        raise Unauthorized(
+            "Sign in first: send 'Authorization: Bearer <access token>'.", code="AUTH_REQUIRED"
+        )
     user = request.app.state.services.auth.verifier.verify(creds.credentials)
     request.state.user_id = user.id
     return user

@@ -47,5 +47,9 @@ def test_loudness_range_of_a_ten_db_step():
 
 def test_silence_is_reported_as_a_floor_not_infinity():
     report = loudness_report(Audio(np.zeros((2, 48000), np.float32), 48000))
-    assert report == {"integrated_lufs": -120.0, "lra_lu": 0.0, "true_peak_dbtp": -120.0,
-                      "sample_peak_dbfs": -120.0}
+    assert report == {
+        "integrated_lufs": -120.0,
+        "lra_lu": 0.0,
+        "true_peak_dbtp": -120.0,
+        "sample_peak_dbfs": -120.0,
+    }

@@ -58,8 +58,9 @@ def reset_password(body: ResetRequest, services: ServicesDep) -> dict:
         services.auth.request_reset(body.email)
         # Same answer whether or not the account exists: no account enumeration.
         return {"message": "If an account exists for this email, a recovery token was sent."}
-    raise InvalidInput("Send either an email, or a recovery token and a new password.",
-                       code="BAD_RESET_REQUEST")
+    raise InvalidInput(
+        "Send either an email, or a recovery token and a new password.", code="BAD_RESET_REQUEST"
+    )
 
 
 @router.get("/me")

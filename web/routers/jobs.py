@@ -39,13 +39,21 @@ def create_job(
     limit = s.max_files * s.max_upload_mb * 1024 * 1024 + 1024 * 1024
     if length and length.isdigit() and int(length) > limit:
         raise FileTooLarge(f"The upload is larger than {limit / 1024 / 1024:.0f} MB in total.")
-    uploads = [Upload(f.filename or f"file-{i}", f.file, f.content_type)
-               for i, f in enumerate(files or []) if f is not None]
-    job, created = submit_job(services, user, kind, params, uploads, idempotency_key=idempotency_key)
+    uploads = [
+        Upload(f.filename or f"file-{i}", f.file, f.content_type)
+        for i, f in enumerate(files or [])
+        if f is not None
+    ]
+    job, created = submit_job(
+        services, user, kind, params, uploads, idempotency_key=idempotency_key
+    )
     request.app.state.runner.submit(str(job["id"])) if created else None
     view = job_view(services, services.jobs.get(user.id, str(job["id"])))
-    return JSONResponse(view, status_code=202 if created else 200,
-                        headers={"Location": f"/api/v1/jobs/{view['id']}"})
+    return JSONResponse(
+        view,
+        status_code=202 if created else 200,
+        headers={"Location": f"/api/v1/jobs/{view['id']}"},
+    )
 
 
 @router.get("")
@@ -108,21 +116,28 @@ def delete_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
 
 @router.get("/{job_id}/download", response_class=RedirectResponse, status_code=302)
 @router.get("/{job_id}/download/{output}", response_class=RedirectResponse, status_code=302)
-def download(job_id: str, user: CurrentUser, services: ServicesDep,
-             output: str | None = None) -> RedirectResponse:
+def download(
+    job_id: str, user: CurrentUser, services: ServicesDep, output: str | None = None
+) -> RedirectResponse:
     job = services.jobs.get(user.id, _uuid(job_id))
     if job["status"] != "completed":
-        raise InvalidInput(f"The job is {job['status']}; outputs exist once it has completed.",
-                           code="JOB_NOT_COMPLETED", status=409)
+        raise InvalidInput(
+            f"The job is {job['status']}; outputs exist once it has completed.",
+            code="JOB_NOT_COMPLETED",
+            status=409,
+        )
     outputs = job.get("outputs") or []
     if not outputs:
         raise NotFound("This job has no output files.", code="NO_OUTPUTS")
-    chosen = outputs[0] if output is None else next((o for o in outputs if o["name"] == output), None)
+    chosen = (
+        outputs[0] if output is None else next((o for o in outputs if o["name"] == output), None)
+    )
     if chosen is None:
         names = ", ".join(o["name"] for o in outputs)
         raise NotFound(f"No output named '{output}'. Outputs: {names}.", code="OUTPUT_NOT_FOUND")
-    url = services.storage.signed_url(chosen["bucket"], chosen["path"],
-                                      download_name=chosen.get("filename"))
+    url = services.storage.signed_url(
+        chosen["bucket"], chosen["path"], download_name=chosen.get("filename")
+    )
     return RedirectResponse(url, status_code=302)
 
 

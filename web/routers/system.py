@@ -18,8 +18,12 @@ router = APIRouter(tags=["system"])
 def health(services: ServicesDep) -> dict:
     with services.db.service() as conn:
         conn.execute("select 1")
-    return {"status": "ok", "database": "ok", "runner": services.settings.runner,
-            "storage": services.settings.storage_backend}
+    return {
+        "status": "ok",
+        "database": "ok",
+        "runner": services.settings.runner,
+        "storage": services.settings.storage_backend,
+    }
 
 
 @router.get("/api/v1/stats")
@@ -28,17 +32,30 @@ def stats(user: CurrentUser, services: ServicesDep) -> dict:
 
 
 @router.get("/files/{bucket}/{path:path}", include_in_schema=False)
-def signed_file(bucket: str, path: str, services: ServicesDep,
-                expires: int = Query(0), sig: str = Query(""), download: str = Query("")):
+def signed_file(
+    bucket: str,
+    path: str,
+    services: ServicesDep,
+    expires: int = Query(0),
+    sig: str = Query(""),
+    download: str = Query(""),
+):
     storage = services.storage
     if not isinstance(storage, LocalStorage):
         raise NotFound("Files are served by Supabase Storage in this deployment.")
     if not storage.verify(bucket, path, expires, sig, download):
-        raise SoundstageError("This link is invalid or has expired.", code="LINK_EXPIRED", status=403)
+        raise SoundstageError(
+            "This link is invalid or has expired.", code="LINK_EXPIRED", status=403
+        )
     file = storage.file_path(bucket, path)
     if not file.exists():
-        raise SoundstageError("This file no longer exists (it expired or was deleted).",
-                              code="GONE", status=410)
+        raise SoundstageError(
+            "This file no longer exists (it expired or was deleted).", code="GONE", status=410
+        )
     media = mimetypes.guess_type(download or path)[0] or "application/octet-stream"
-    return FileResponse(file, media_type=media, filename=download or None,
-                        content_disposition_type="attachment" if download else "inline")
+    return FileResponse(
+        file,
+        media_type=media,
+        filename=download or None,
+        content_disposition_type="attachment" if download else "inline",
+    )
