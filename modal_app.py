@@ -7,6 +7,8 @@ without Modal credentials, and its functions can be called in-process with ``.lo
 
 from __future__ import annotations
 
+import os
+
 import modal
 
 MINUTES = 60
@@ -56,6 +58,8 @@ cpu_image = (
             "SOUNDSTAGE_AUTH_BACKEND": "supabase",
             "SOUNDSTAGE_PROFILE": "production",
             "SOUNDSTAGE_DATA_DIR": "/tmp/soundstage",
+            # Stages routed to GPU classes run Demucs there (see StemSeparator).
+            "SOUNDSTAGE_STEMS_ENGINE": "demucs",
         }
     )
     .add_local_python_source("shared", "functions", "web")
@@ -63,9 +67,15 @@ cpu_image = (
 )
 
 # Demucs on the GPU: torch with CUDA, demucs 4.1 (reads audio without torchaudio).
+# Stems must come from Demucs here: a missing weights volume is an error, not a silent fallback.
 stems_image = cpu_image.pip_install("torch==2.5.1", "demucs==4.1.0").env(
-    {"SOUNDSTAGE_MODEL_DIR": "/models", "TORCH_HOME": "/models/torch"}
+    {
+        "SOUNDSTAGE_MODEL_DIR": "/models",
+        "TORCH_HOME": "/models/torch",
+        "SOUNDSTAGE_STEMS_ENGINE": "demucs",
+    }
 )
+STEMS_GPU = os.environ.get("SOUNDSTAGE_STEMS_GPU", "L4")  # L4 or A10G suit htdemucs
 
 # -- Volumes and secrets --------------------------------------------------------------------------
 models = modal.Volume.from_name("soundstage-models", create_if_missing=True)
@@ -101,6 +111,43 @@ def analyze_audio_stage(kw: dict) -> dict:
     from functions.pipelines.analyze import analysis_stage
 
     return analysis_stage(**kw)
+
+
+# -- GPU stages -----------------------------------------------------------------------------------
+
+
+@app.cls(
+    image=stems_image,
+    gpu=STEMS_GPU,
+    volumes={"/models": models},
+    scaledown_window=5 * MINUTES,
+    timeout=30 * MINUTES,
+    max_containers=10,
+)
+class StemSeparator:
+    """Demucs, loaded once per container from the weights volume; `.map` fans out per track."""
+
+    @modal.enter()
+    def load(self) -> None:
+        from functions.stems import get_separator
+
+        self.separator = get_separator("demucs")
+
+    @modal.method()
+    def separate(self, kw: dict) -> dict:
+        from functions.pipelines.stems import stems_stage
+
+        return stems_stage(**kw)
+
+
+@app.function(image=stems_image, volumes={"/models": models}, timeout=30 * MINUTES)
+def download_demucs_weights() -> list[str]:
+    """One-off: fill the weights volume (`modal run modal_app.py::download_demucs_weights`)."""
+    from functions.demucs_engine import download_demucs_weights as download
+
+    paths = download("/models", ("htdemucs", "htdemucs_ft"))
+    models.commit()
+    return [str(p) for p in paths]
 
 
 # -- Music video fan-out ----------------------------------------------------------------------------

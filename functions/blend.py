@@ -70,17 +70,36 @@ def _build_cascade_class():
         blend, so an untrained (zero-head) cascade leaves the plain blend untouched.
         """
 
-        def __init__(self, latent_dim: int = 128, num_stages: int = 2, num_heads: int = 8, layers_per_stage: int = 4, ff_dim: int = 512) -> None:
+        def __init__(
+            self,
+            latent_dim: int = 128,
+            num_stages: int = 2,
+            num_heads: int = 8,
+            layers_per_stage: int = 4,
+            ff_dim: int = 512,
+        ) -> None:
             super().__init__()
-            self.config = {"latent_dim": latent_dim, "num_stages": num_stages, "num_heads": num_heads, "layers_per_stage": layers_per_stage, "ff_dim": ff_dim}
+            self.config = {
+                "latent_dim": latent_dim,
+                "num_stages": num_stages,
+                "num_heads": num_heads,
+                "layers_per_stage": layers_per_stage,
+                "ff_dim": ff_dim,
+            }
             self.inputs = nn.Linear(2 * latent_dim, latent_dim)
             self.stages = nn.ModuleList(
-                nn.TransformerEncoder(nn.TransformerEncoderLayer(latent_dim, num_heads, ff_dim, batch_first=True), layers_per_stage, enable_nested_tensor=False)
+                nn.TransformerEncoder(
+                    nn.TransformerEncoderLayer(latent_dim, num_heads, ff_dim, batch_first=True),
+                    layers_per_stage,
+                    enable_nested_tensor=False,
+                )
                 for _ in range(num_stages)
             )
             self.heads = nn.ModuleList(nn.Linear(latent_dim, latent_dim) for _ in range(num_stages))
 
-        def forward(self, latents_a: torch.Tensor, latents_b: torch.Tensor, blended: torch.Tensor) -> torch.Tensor:
+        def forward(
+            self, latents_a: torch.Tensor, latents_b: torch.Tensor, blended: torch.Tensor
+        ) -> torch.Tensor:
             """``(batch, latent_dim, frames)`` each -> refined ``(batch, latent_dim, frames)``."""
             x = self.inputs(torch.cat([latents_a, latents_b], dim=1).transpose(1, 2))
             y = blended.transpose(1, 2)
@@ -148,7 +167,9 @@ class EncodecBlender:
         out = audio.float().cpu().numpy()[:n_samples]
         return np.pad(out, (0, max(0, n_samples - len(out)))).astype(np.float32)
 
-    def blend(self, a: np.ndarray, b: np.ndarray, mode: BlendMode = "weight", weight: float = 0.5) -> np.ndarray:
+    def blend(
+        self, a: np.ndarray, b: np.ndarray, mode: BlendMode = "weight", weight: float = 0.5
+    ) -> np.ndarray:
         import torch
 
         n = min(len(a), len(b))
@@ -195,7 +216,11 @@ def load_blender(checkpoint: str = "") -> EncodecBlender | None:
         if not ckpt.is_absolute():
             ckpt = get_settings().weights_dir / ckpt
         if not ckpt.is_file():
-            raise InvalidInput(f"The blend checkpoint '{checkpoint}' does not exist.", code="MISSING_CHECKPOINT", status=500)
+            raise InvalidInput(
+                f"The blend checkpoint '{checkpoint}' does not exist.",
+                code="MISSING_CHECKPOINT",
+                status=500,
+            )
         cascade = load_cascade(ckpt)
     return EncodecBlender(model, cascade)
 
@@ -219,7 +244,14 @@ def _envelope(log_mag: np.ndarray, lifter: int = 40) -> np.ndarray:
     return np.fft.rfft(cep, axis=0).real[: log_mag.shape[0]]
 
 
-def spectral_morph(a: np.ndarray, b: np.ndarray, sr: int, mode: BlendMode = "weight", weight: float = 0.5, n_fft: int = 1024) -> np.ndarray:
+def spectral_morph(
+    a: np.ndarray,
+    b: np.ndarray,
+    sr: int,
+    mode: BlendMode = "weight",
+    weight: float = 0.5,
+    n_fft: int = 1024,
+) -> np.ndarray:
     """Morph A into B: envelopes interpolated in the log domain (timbre), the whitened fine
     structure mixed linearly (both tracks' partials survive), phase from the complex mix.
     With a weight of 0 the result is A and with 1 it is B (up to the STFT round trip)."""
@@ -251,7 +283,14 @@ def _read(data: bytes) -> np.ndarray:
 
 
 @remote_stage("blend_stage")
-def blend_stage(a_wav: bytes, b_wav: bytes, mode: BlendMode = "weight", weight: float = 0.5, engine: str = "auto", checkpoint: str = "") -> dict:
+def blend_stage(
+    a_wav: bytes,
+    b_wav: bytes,
+    mode: BlendMode = "weight",
+    weight: float = 0.5,
+    engine: str = "auto",
+    checkpoint: str = "",
+) -> dict:
     """Blend two 24 kHz mono WAVs; returns ``{"wav": 16-bit PCM WAV bytes, "engine"}``.
 
     ``engine``: ``encodec`` (fails without weights), ``spectral``, or ``auto`` (EnCodec where
@@ -260,7 +299,11 @@ def blend_stage(a_wav: bytes, b_wav: bytes, mode: BlendMode = "weight", weight: 
     a, b = _read(a_wav), _read(b_wav)
     blender = None if engine == "spectral" else load_blender(checkpoint)
     if blender is None and engine == "encodec":
-        raise InvalidInput("EnCodec weights are not installed on this server; use engine 'spectral' or 'auto'.", code="ENGINE_UNAVAILABLE", status=422)
+        raise InvalidInput(
+            "EnCodec weights are not installed on this server; use engine 'spectral' or 'auto'.",
+            code="ENGINE_UNAVAILABLE",
+            status=422,
+        )
     if blender is not None:
         out, used = blender.blend(a, b, mode, weight), blender.engine
     else:

@@ -197,6 +197,7 @@ class MashupPlan:
     parts: list[TrackPart]
     tracks: list[TrackInfo]
     pair_costs: list[dict[str, Any]]
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         """Every decision and its figures, for the user and the job result."""
@@ -235,6 +236,7 @@ class MashupPlan:
             "target_key": self.base.key.name,
             "parts": parts,
             "pair_costs": self.pair_costs,
+            "left_out": self.skipped,
             "mix": {"profile": vibe.profile, "stem_gain_db": vibe.stem_gain_db},
             "master_target_lufs": vibe.master_lufs,
         }
@@ -306,7 +308,8 @@ def plan_mashup(
         givers = [i for i, stems in stem_choice.items() if stems]
         vocal_givers = [i for i in givers if "vocals" in stem_choice[i]]
         instrumental = [i for i in givers if set(stem_choice[i]) - {"vocals"}]
-        if base_track is None:
+        if base_track is None:  # the track giving drums sets the groove; else any instrumental
+            instrumental.sort(key=lambda i: "drums" not in stem_choice[i])
             base_track = instrumental[0] if instrumental else givers[0]
         vocal_idx = next((i for i in vocal_givers if i != base_track), None)
         choice = {i: list(s) for i, s in stem_choice.items() if s}
@@ -325,7 +328,8 @@ def plan_mashup(
         for t in tracks:
             choice.setdefault(t.index, ["other"])
     base = by_index[base_track]
-    parts = []
+    parts: list[TrackPart] = []
+    skipped: list[dict[str, Any]] = []
     for i, stems in choice.items():
         if i == base_track:
             parts.append(TrackPart(i, "base", stems, notes=["sets the tempo, key and timeline"]))
@@ -333,6 +337,11 @@ def plan_mashup(
         t = by_index[i]
         factor = tempo_factor(t.tempo_bpm, base.tempo_bpm)
         if not 1 / MAX_STRETCH <= factor <= MAX_STRETCH:
+            if stem_choice is None and i != vocal_idx:  # an optional layer: leave it out
+                skipped.append(
+                    {"track": i, "reason": f"{t.tempo_bpm:.0f} BPM is too far to stretch"}
+                )
+                continue
             raise InvalidInput(
                 f"Track {i} ({t.tempo_bpm:.0f} BPM) is too far from the base's {base.tempo_bpm:.0f} BPM "
                 "to stretch without ruining it; choose other tracks or stems.",
@@ -348,9 +357,8 @@ def plan_mashup(
         part.offset_s, where = _phrase_offset_s(t, factor, base)
         part.notes.append(f"phrase alignment: {where}")
         parts.append(part)
-    return MashupPlan(
-        vibe, base, by_index.get(vocal_idx) if vocal_idx is not None else None, parts, tracks, pairs
-    )
+    vocals = by_index.get(vocal_idx) if vocal_idx is not None else None
+    return MashupPlan(vibe, base, vocals, parts, tracks, pairs, skipped)
 
 
 def align_stem(audio: Audio, part: TrackPart, length_n: int, *, voice: bool = False) -> Audio:

@@ -16,7 +16,14 @@ import argparse
 import os
 from pathlib import Path
 
-from shared.cli_jobs import add_job_args, as_params, console, print_result, run_job_cli, save_outputs
+from shared.cli_jobs import (
+    add_job_args,
+    as_params,
+    console,
+    print_result,
+    run_job_cli,
+    save_outputs,
+)
 
 
 def _save(args, job: dict, out: Path, main: str) -> list[Path]:
@@ -30,7 +37,8 @@ def _summary(r: dict, written: list[Path]) -> str:
         f"[bold]{', '.join(str(p) for p in written)}[/bold]",
         f"  {r.get('genre')} at {r.get('bpm'):g} BPM in {r.get('key')} ({r.get('mood')}), "
         f"{r.get('duration_s')} s, {r.get('format')} {r.get('sample_rate')} Hz",
-        f"  engine     {r.get('engine')}" + (f"  [dim]{r['engine_note']}[/dim]" if r.get("engine_note") else ""),
+        f"  engine     {r.get('engine')}"
+        + (f"  [dim]{r['engine_note']}[/dim]" if r.get("engine_note") else ""),
         f"  loudness   {loud.get('loudness_lufs')} LUFS, true peak {loud.get('true_peak_dbtp')} dBTP",
         f"  seed       {r.get('seed')}",
     ]
@@ -77,7 +85,13 @@ def _pitch(midi: int) -> str:
 
 
 def cmd_blend(args: argparse.Namespace) -> int:
-    params = as_params(start_s=args.start, end_s=args.end, weight=args.weight, mode="crossfade" if args.crossfade else None, engine=args.engine)
+    params = as_params(
+        start_s=args.start,
+        end_s=args.end,
+        weight=args.weight,
+        mode="crossfade" if args.crossfade else None,
+        engine=args.engine,
+    )
     job = run_job_cli(args, "blend", [args.a, args.b], params)
     written = _save(args, job, args.out or Path("blend.wav"), "blend")
     r = job.get("result") or {}
@@ -98,7 +112,11 @@ def cmd_genres(args: argparse.Namespace) -> int:
     if args.server:
         import httpx
 
-        genres = httpx.get(args.server.rstrip("/") + "/api/v1/genres", timeout=30).raise_for_status().json()
+        genres = (
+            httpx.get(args.server.rstrip("/") + "/api/v1/genres", timeout=30)
+            .raise_for_status()
+            .json()
+        )
     else:
         from functions.genres import catalog
 
@@ -111,7 +129,13 @@ def cmd_genres(args: argparse.Namespace) -> int:
     table = Table("genre", "bpm", "default", "moods", "characteristics")
     for g in genres:
         lo, hi = g["bpm_range"]
-        table.add_row(g["name"], f"{lo}-{hi}", str(g["default_bpm"]), ", ".join(g["moods"]), ", ".join(g["characteristics"]))
+        table.add_row(
+            g["name"],
+            f"{lo}-{hi}",
+            str(g["default_bpm"]),
+            ", ".join(g["moods"]),
+            ", ".join(g["characteristics"]),
+        )
     console.print(table)
     return 0
 
@@ -119,9 +143,13 @@ def cmd_genres(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``beat``, ``hum``, ``blend`` and ``genres`` on the ``soundstage`` command."""
     p = sub.add_parser("beat", help="generate a beat in one of 14 genres")
-    p.add_argument("--genre", required=True, help="e.g. trap, lo-fi, house (see 'soundstage genres')")
+    p.add_argument(
+        "--genre", required=True, help="e.g. trap, lo-fi, house (see 'soundstage genres')"
+    )
     p.add_argument("--bpm", type=float, default=None, help="tempo (default: the genre's)")
-    p.add_argument("--allow-any-bpm", action="store_true", help="allow a tempo outside the genre's range")
+    p.add_argument(
+        "--allow-any-bpm", action="store_true", help="allow a tempo outside the genre's range"
+    )
     p.add_argument("--key", default=None, help="e.g. Cm, F#, 'A minor', 'Bb major'")
     p.add_argument("--mood", default=None, help="one of the genre's moods (default: its first)")
     p.add_argument("--duration", type=float, default=None, help="seconds, 5-120 (default 30)")
@@ -135,7 +163,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bpm", type=float, default=None, help="default: fitted to the hum")
     p.add_argument("--key", default=None, help="default: estimated from the hummed notes")
     p.add_argument("--mood", default=None)
-    p.add_argument("--duration", type=float, default=None, help="seconds (default: the melody's length)")
+    p.add_argument(
+        "--duration", type=float, default=None, help="seconds (default: the melody's length)"
+    )
     _common_generation_args(p)
     p.set_defaults(func=cmd_hum)
 
@@ -152,7 +182,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_blend)
 
     p = sub.add_parser("genres", help="list the genres with their tempo ranges and moods")
-    p.add_argument("--server", metavar="URL", default=os.environ.get("SOUNDSTAGE_SERVER"), help="ask a running server instead")
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        default=os.environ.get("SOUNDSTAGE_SERVER"),
+        help="ask a running server instead",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_genres)
 
@@ -162,5 +197,7 @@ def _common_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="same seed, same procedural beat")
     p.add_argument("--engine", choices=["auto", "musicgen", "procedural"], default=None)
     p.add_argument("--format", choices=["mp3", "wav", "flac"], default=None)
-    p.add_argument("-o", "--out", type=Path, default=None, help="a file, or a folder for every output")
+    p.add_argument(
+        "-o", "--out", type=Path, default=None, help="a file, or a folder for every output"
+    )
     add_job_args(p)

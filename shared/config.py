@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # Engines ("auto" chooses the production engine when its weights/keys are present).
     stems_engine: Literal["auto", "demucs", "dsp"] = "auto"
     demucs_model: str = "htdemucs"
-    stems_gpu: str = "L4"  # Modal GPU type of the separate_stems function (L4, A10G, T4, ...)
+    stems_gpu: str = "L4"  # Modal GPU type of the StemSeparator class (L4, A10G, T4, ...)
     model_dir: Path | None = None  # where weights live (a Modal Volume in production)
     music_engine: Literal["auto", "musicgen", "procedural"] = "auto"
     musicgen_model: str = "facebook/musicgen-small"

@@ -361,6 +361,46 @@ class DbJobContext:
             "size_bytes": stored.size_bytes,
             "meta": meta or {},
         }
+        self._record_output(name, record)
+        return out
+
+    def reuse_output(self, name: str, stored: dict[str, Any]) -> OutputFile | None:
+        """Attach an output an earlier job of this user stored (a content-hash cache hit).
+
+        The object is copied into this job's folder, so deleting the earlier job cannot take
+        this job's files with it. None when the earlier object is gone (then recompute).
+        """
+        src = stored.get("object_path") or stored.get("path")
+        bucket = stored.get("bucket", "audio-outputs")
+        if not src or not src.startswith(f"{self.user_id}/"):
+            return None  # only ever the same user's objects
+        fname = safe_filename(stored.get("filename") or Path(src).name)
+        obj_path = f"{self.user_id}/{self.job_id}/{safe_filename(name)}-{fname}"
+        copied = self.services.storage.copy(bucket, src, obj_path, owner=self.user_id)
+        if copied is None:
+            return None
+        meta = stored.get("meta") or {}
+        record = {
+            "name": name,
+            "bucket": bucket,
+            "path": obj_path,
+            "filename": fname,
+            "content_type": copied.content_type,
+            "size_bytes": copied.size_bytes,
+            "meta": meta,
+        }
+        self._record_output(name, record)
+        return OutputFile(
+            name=name,
+            bucket=bucket,
+            object_path=obj_path,
+            content_type=copied.content_type,
+            size_bytes=copied.size_bytes,
+            filename=fname,
+            meta=meta,
+        )
+
+    def _record_output(self, name: str, record: dict[str, Any]) -> None:
         with self.store.db.service() as conn, conn.transaction():
             conn.execute(
                 "update jobs set outputs = (select coalesce(jsonb_agg(o), '[]'::jsonb) from"
@@ -368,7 +408,6 @@ class DbJobContext:
                 " where id = %s",
                 (name, Jsonb(record), self.job_id),
             )
-        return out
 
     def discard_outputs(self, names: Sequence[str]) -> list[str]:
         """Remove outputs that served their purpose (e.g. video clips after composition)."""

@@ -106,6 +106,10 @@ class Storage(ABC):
     @abstractmethod
     def _delete(self, bucket: str, paths: list[str]) -> None: ...
 
+    @abstractmethod
+    def copy(self, bucket: str, src: str, dest: str, *, owner: str) -> StoredObject | None:
+        """Copy an object within a bucket; None when the source no longer exists."""
+
     def remove(self, bucket: str, paths: list[str]) -> int:
         """Delete objects (file and row); returns how many rows went."""
         if not paths:
@@ -200,6 +204,18 @@ class LocalStorage(Storage):
         shutil.copyfile(src, dest)
         return dest
 
+    def copy(self, bucket: str, src: str, dest: str, *, owner: str) -> StoredObject | None:
+        source = self.file_path(bucket, src)
+        if not source.exists():
+            return None
+        with self.db.service() as conn:
+            row = conn.execute(
+                "select metadata from storage.objects where bucket_id = %s and name = %s",
+                (bucket, src),
+            ).fetchone()
+        ctype = (row["metadata"] or {}).get("mimetype") if row else None
+        return self.put(bucket, dest, source, owner=owner, content_type=ctype)
+
     def _sign(self, bucket: str, path: str, expires: int, download_name: str) -> str:
         msg = f"{bucket}\n{path}\n{expires}\n{download_name}".encode()
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
@@ -276,6 +292,27 @@ class SupabaseStorage(Storage):
 
     def _delete(self, bucket: str, paths: list[str]) -> None:
         self.client.from_(bucket).remove(paths)
+
+    def copy(self, bucket: str, src: str, dest: str, *, owner: str) -> StoredObject | None:
+        from storage3.exceptions import StorageApiError
+
+        try:
+            self.client.from_(bucket).copy(src, dest)
+        except StorageApiError:
+            return None
+        with self.db.service() as conn:
+            row = conn.execute(
+                "select metadata from storage.objects where bucket_id = %s and name = %s",
+                (bucket, dest),
+            ).fetchone()
+        meta = (row or {}).get("metadata") or {}
+        return StoredObject(
+            bucket,
+            dest,
+            int(meta.get("size", 0)),
+            meta.get("sha256", ""),
+            meta.get("mimetype", "application/octet-stream"),
+        )
 
 
 def open_storage(settings, db: Database) -> Storage:

@@ -21,8 +21,30 @@ from functions.music.drums import GM_DRUMS, apply_swing, bar_pattern
 from functions.music.theory import Chord, Key
 
 # Moods that push density (rolls, ghost notes, busier leads) up or down.
-_BUSY = {"hype", "aggressive", "energetic", "intense", "festival", "driving", "heavy", "upbeat", "anthemic", "euphoric"}
-_CALM = {"chill", "mellow", "dreamy", "smooth", "nostalgic", "deep", "romantic", "melancholic", "liquid", "sensual"}
+_BUSY = {
+    "hype",
+    "aggressive",
+    "energetic",
+    "intense",
+    "festival",
+    "driving",
+    "heavy",
+    "upbeat",
+    "anthemic",
+    "euphoric",
+}
+_CALM = {
+    "chill",
+    "mellow",
+    "dreamy",
+    "smooth",
+    "nostalgic",
+    "deep",
+    "romantic",
+    "melancholic",
+    "liquid",
+    "sensual",
+}
 _DARK = {"dark", "menacing", "cold", "gritty", "industrial", "heavy", "aggressive", "melancholic"}
 
 
@@ -127,7 +149,14 @@ def _bass_root(chord: Chord, low: int) -> int:
     return low + (chord.root_pc - low) % 12
 
 
-def _bass_bar(genre: Genre, chord: Chord, next_chord: Chord, kick_steps: list[float], rng: np.random.Generator, key: Key) -> list[tuple[float, float, int, float | None]]:
+def _bass_bar(
+    genre: Genre,
+    chord: Chord,
+    next_chord: Chord,
+    kick_steps: list[float],
+    rng: np.random.Generator,
+    key: Key,
+) -> list[tuple[float, float, int, float | None]]:
     """(step, length in steps, MIDI pitch, glide_from) for one bar of the genre's bass."""
     style = genre.bass
     # Sub basses sit low; played basses (strings, saws) an octave where their fundamental
@@ -151,10 +180,17 @@ def _bass_bar(genre: Genre, chord: Chord, next_chord: Chord, kick_steps: list[fl
         # Walking bass: root, two chord/scale tones, a chromatic approach into the next root.
         target = _bass_root(next_chord, low)
         third = root + chord.intervals[1]
-        walk = [root, int(rng.choice([third, fifth])), int(rng.choice([fifth, third + 12 if third + 12 < 50 else third])), target + int(rng.choice([-1, 1]))]
+        walk = [
+            root,
+            int(rng.choice([third, fifth])),
+            int(rng.choice([fifth, third + 12 if third + 12 < 50 else third])),
+            target + int(rng.choice([-1, 1])),
+        ]
         return [(4 * i, 4, p, None) for i, p in enumerate(walk)]
     if style in ("upright", "picked") and genre.feel != "backbeat":
-        return [(s, 3, root, None) for s in sorted(set(kick_steps))] + [(12, 2, fifth - 12 if fifth - 12 >= low else fifth, None)]
+        return [(s, 3, root, None) for s in sorted(set(kick_steps))] + [
+            (12, 2, fifth - 12 if fifth - 12 >= low else fifth, None)
+        ]
     if style == "picked":  # driving eighths, accented on the beat
         return [(s, 2, root, None) for s in range(0, 16, 2)]
     if style == "saw":
@@ -187,7 +223,9 @@ def _chord_rhythm(genre: Genre, rng: np.random.Generator) -> list[tuple[float, f
     return _CHORD_RHYTHM[genre.chords]
 
 
-def _lead_motif(genre: Genre, chords: list[Chord], key: Key, rng: np.random.Generator, density: float) -> list[MelodyNote]:
+def _lead_motif(
+    genre: Genre, chords: list[Chord], key: Key, rng: np.random.Generator, density: float
+) -> list[MelodyNote]:
     """A phrase over ``len(chords)`` bars: chord tones on strong beats, steps between them."""
     busy = genre.lead in ("pluck", "saw", "square", "guitar")
     allowed = key.pentatonic_pcs() if genre.lead_scale == "pentatonic" else key.scale_pcs
@@ -224,7 +262,11 @@ def _lead_motif(genre: Genre, chords: list[Chord], key: Key, rng: np.random.Gene
 
 def harmonize(melody: list[MelodyNote], genre: Genre, key: Key, bars: int) -> list[Chord]:
     """One chord per bar chosen from the key's diatonic triads to fit the melody's notes."""
-    numerals = ("i", "iv", "v", "VI", "III", "VII") if key.mode == "minor" else ("I", "IV", "V", "vi", "ii", "iii")
+    numerals = (
+        ("i", "iv", "v", "VI", "III", "VII")
+        if key.mode == "minor"
+        else ("I", "IV", "V", "vi", "ii", "iii")
+    )
     candidates = [key.chord(n) for n in numerals]
     loop_bars = max(1, math.ceil(max(n.step + n.length_steps for n in melody) / 16))
     chords = []
@@ -236,12 +278,23 @@ def harmonize(melody: list[MelodyNote], genre: Genre, key: Key, bars: int) -> li
             if overlap > 0:
                 weight[n.pitch % 12] += overlap
         # Prefer the tonic (ties and empty bars) so the key stays clear.
-        scores = [sum(weight[(c.root_pc + i) % 12] for i in c.intervals) + (0.5 if k == 0 else 0.0) for k, c in enumerate(candidates)]
+        scores = [
+            sum(weight[(c.root_pc + i) % 12] for i in c.intervals) + (0.5 if k == 0 else 0.0)
+            for k, c in enumerate(candidates)
+        ]
         chords.append(candidates[int(np.argmax(scores))])
     return chords
 
 
-def compose(genre: Genre, bpm: float, key: Key, mood: str, duration_s: float, seed: int, melody: list[MelodyNote] | None = None) -> Score:
+def compose(
+    genre: Genre,
+    bpm: float,
+    key: Key,
+    mood: str,
+    duration_s: float,
+    seed: int,
+    melody: list[MelodyNote] | None = None,
+) -> Score:
     """The full score of a beat: deterministic for ``seed`` (see module docstring)."""
     rng = np.random.default_rng(seed)
     step_s = 60.0 / bpm / 4.0
@@ -276,22 +329,38 @@ def compose(genre: Genre, bpm: float, key: Key, mood: str, duration_s: float, se
             next_chord = chords[bar + 1] if bar + 1 < len(chords) else chords[0]
             hits = bar_pattern(genre.feel, sec.name, i % 4, rng, density)
             for h in hits:
-                jitter = rng.normal(0.0, 0.004) if genre.feel in ("swing", "boom-bap") and h.voice != "kick" else 0.0
+                jitter = (
+                    rng.normal(0.0, 0.004)
+                    if genre.feel in ("swing", "boom-bap") and h.voice != "kick"
+                    else 0.0
+                )
                 vel = float(np.clip(h.velocity * rng.uniform(0.9, 1.0), 0.05, 1.0))
-                parts["drums"].append(NoteEvent(max(0.0, at(bar, h.step) + jitter), step_s, GM_DRUMS[h.voice], vel, h.voice))
-            if sec.name != "intro":
-                kicks = [h.step for h in hits if h.voice == "kick"]
-                for s, length, pitch, glide in _bass_bar(genre, chord, next_chord, kicks, rng, key):
-                    vel = 0.9 if s % 4 == 0 else 0.6  # on-beat notes lead the groove
-                    parts["bass"].append(NoteEvent(at(bar, s), length * step_s * 0.95, pitch, vel, glide_from=glide))
+                parts["drums"].append(
+                    NoteEvent(
+                        max(0.0, at(bar, h.step) + jitter), step_s, GM_DRUMS[h.voice], vel, h.voice
+                    )
+                )
+            kicks = [h.step for h in hits if h.voice == "kick"]
+            # The bass plays softly through the intro, so the loop arrives as a lift, not a jolt.
+            level = 0.5 if sec.name == "intro" else 1.0
+            for s, length, pitch, glide in _bass_bar(genre, chord, next_chord, kicks, rng, key):
+                vel = level * (0.9 if s % 4 == 0 else 0.6)  # on-beat notes lead the groove
+                parts["bass"].append(
+                    NoteEvent(at(bar, s), length * step_s * 0.95, pitch, vel, glide_from=glide)
+                )
             voicing = _voice_chord(chord, previous_voicing, center)
             previous_voicing = voicing
             # The root again below the voicing, as a pianist's left hand (or a guitarist's
             # low string) plays it.
-            voicing = [_bass_root(chord, center - (12 if genre.chords == "guitar" else 18)), *voicing]
-            rhythm = [(0, 16)] if sec.name in ("intro", "outro") else _chord_rhythm(genre, rng)
+            voicing = [
+                _bass_root(chord, center - (12 if genre.chords == "guitar" else 18)),
+                *voicing,
+            ]
+            # The outro rings out on one chord; the intro already plays the loop's rhythm, softer.
+            rhythm = [(0, 16)] if sec.name == "outro" else _chord_rhythm(genre, rng)
+            soft = 0.6 if sec.name == "intro" else 1.0
             for s, length in rhythm:
-                vel = 0.75 if s % 4 == 0 or genre.chords == "stab" else 0.5
+                vel = soft * (0.75 if s % 4 == 0 or genre.chords == "stab" else 0.5)
                 for p in voicing:
                     parts["chords"].append(NoteEvent(at(bar, s), length * step_s * 0.95, p, vel))
     # Lead: the hummed melody looped from bar 0, or the generated phrase in loop/variation.
@@ -299,7 +368,11 @@ def compose(genre: Genre, bpm: float, key: Key, mood: str, duration_s: float, se
         loop_steps = 16 * max(1, math.ceil(max(n.step + n.length_steps for n in melody) / 16))
         for rep in range(math.ceil(total_bars * 16 / loop_steps)):
             for n in melody:
-                parts["lead"].append(NoteEvent(at(0, rep * loop_steps + n.step), n.length_steps * step_s, n.pitch, 0.85))
+                parts["lead"].append(
+                    NoteEvent(
+                        at(0, rep * loop_steps + n.step), n.length_steps * step_s, n.pitch, 0.85
+                    )
+                )
     else:
         for sec in sections:
             motif = motifs.get(sec.name)
@@ -309,6 +382,15 @@ def compose(genre: Genre, bpm: float, key: Key, mood: str, duration_s: float, se
                 for n in motif:
                     if phrase * 16 + n.step < sec.bars * 16:
                         vel = float(rng.uniform(0.75, 0.95))
-                        parts["lead"].append(NoteEvent(at(sec.start_bar + phrase, n.step), n.length_steps * step_s, n.pitch, vel))
-    score.parts = {name: [e for e in events if e.start_s < duration_s] for name, events in parts.items()}
+                        parts["lead"].append(
+                            NoteEvent(
+                                at(sec.start_bar + phrase, n.step),
+                                n.length_steps * step_s,
+                                n.pitch,
+                                vel,
+                            )
+                        )
+    score.parts = {
+        name: [e for e in events if e.start_s < duration_s] for name, events in parts.items()
+    }
     return score

@@ -33,17 +33,49 @@ _BASE_KIT = {
 }
 _KITS = {
     "808": {"kick": (160.0, 48.0, 0.04, 0.5, 0.2), "hat": (8000.0, 0.035)},
-    "dusty": {"kick": (110.0, 50.0, 0.03, 0.25, 0.1), "snare": (180.0, 0.06, 0.14, 400.0), "hat": (5000.0, 0.03)},
+    "dusty": {
+        "kick": (110.0, 50.0, 0.03, 0.25, 0.1),
+        "snare": (180.0, 0.06, 0.14, 400.0),
+        "hat": (5000.0, 0.03),
+    },
     "boom-bap": {"kick": (140.0, 52.0, 0.03, 0.3, 0.5), "snare": (200.0, 0.08, 0.2, 450.0)},
-    "909": {"kick": (220.0, 50.0, 0.022, 0.35, 0.35), "snare": (210.0, 0.06, 0.15, 700.0), "hat": (8000.0, 0.05)},
-    "breaks": {"kick": (170.0, 58.0, 0.025, 0.2, 0.5), "snare": (230.0, 0.06, 0.15, 600.0), "hat": (7500.0, 0.035)},
-    "acoustic": {"kick": (120.0, 55.0, 0.03, 0.3, 0.4), "snare": (180.0, 0.1, 0.2, 450.0), "hat": (6500.0, 0.06)},
-    "jazz": {"kick": (100.0, 55.0, 0.03, 0.25, 0.05), "snare": (200.0, 0.03, 0.3, 600.0), "hat": (6000.0, 0.05)},
+    "909": {
+        "kick": (220.0, 50.0, 0.022, 0.35, 0.35),
+        "snare": (210.0, 0.06, 0.15, 700.0),
+        "hat": (8000.0, 0.05),
+    },
+    "breaks": {
+        "kick": (170.0, 58.0, 0.025, 0.2, 0.5),
+        "snare": (230.0, 0.06, 0.15, 600.0),
+        "hat": (7500.0, 0.035),
+    },
+    "acoustic": {
+        "kick": (120.0, 55.0, 0.03, 0.3, 0.4),
+        "snare": (180.0, 0.1, 0.2, 450.0),
+        "hat": (6500.0, 0.06),
+    },
+    "jazz": {
+        "kick": (100.0, 55.0, 0.03, 0.25, 0.05),
+        "snare": (200.0, 0.03, 0.3, 600.0),
+        "hat": (6000.0, 0.05),
+    },
     "rnb": {"kick": (130.0, 48.0, 0.04, 0.4, 0.15), "snare": (220.0, 0.05, 0.12, 600.0)},
     "pop": {"kick": (150.0, 52.0, 0.03, 0.3, 0.4), "snare": (200.0, 0.08, 0.18, 500.0)},
     "dubstep": {"kick": (180.0, 45.0, 0.04, 0.45, 0.4), "snare": (220.0, 0.1, 0.25, 450.0)},
 }
-VOICES = ("kick", "snare", "clap", "snap", "rim", "hat", "open_hat", "ride", "crash", "tom", "shaker")
+VOICES = (
+    "kick",
+    "snare",
+    "clap",
+    "snap",
+    "rim",
+    "hat",
+    "open_hat",
+    "ride",
+    "crash",
+    "tom",
+    "shaker",
+)
 
 
 def _kit(kit: str, piece: str) -> tuple:
@@ -98,7 +130,9 @@ def render_drum(kit: str, voice: str, sr: int, seed: int = 0) -> np.ndarray:
             tone_hz, tdec, ndec, hp = tone_hz * 2.2, 0.02, 0.02, 3000.0
         n = int(max(tdec, ndec) * 6 * sr)
         t = np.arange(n) / sr
-        tone = np.sin(2 * np.pi * tone_hz * t) * env(n, tdec) + 0.5 * np.sin(2 * np.pi * tone_hz * 1.6 * t) * env(n, tdec * 0.6)
+        tone = np.sin(2 * np.pi * tone_hz * t) * env(n, tdec) + 0.5 * np.sin(
+            2 * np.pi * tone_hz * 1.6 * t
+        ) * env(n, tdec * 0.6)
         noise = _band(_noise(n, rng), sr, hp, None) * env(n, ndec)
         out = 0.6 * tone + noise
     elif voice in ("clap", "snap"):
@@ -141,16 +175,23 @@ class DrumHit:
 
 
 def _hats(steps, velocity_on_beat: float, velocity_off: float, voice: str = "hat") -> list[DrumHit]:
-    return [DrumHit(float(s), voice, velocity_on_beat if s % 4 == 0 else velocity_off) for s in steps]
+    return [
+        DrumHit(float(s), voice, velocity_on_beat if s % 4 == 0 else velocity_off) for s in steps
+    ]
 
 
 def _roll(start: float, length: float, division: float, voice: str = "hat") -> list[DrumHit]:
     """A roll from ``start`` for ``length`` sixteenths, ``division`` hits per sixteenth, rising."""
     count = int(round(length * division))
-    return [DrumHit(start + i / division, voice, 0.45 + 0.4 * i / max(count - 1, 1)) for i in range(count)]
+    return [
+        DrumHit(start + i / division, voice, 0.45 + 0.4 * i / max(count - 1, 1))
+        for i in range(count)
+    ]
 
 
-def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Generator, density: float = 0.7) -> list[DrumHit]:
+def bar_pattern(
+    feel: str, section: str, bar_in_phrase: int, rng: np.random.Generator, density: float = 0.7
+) -> list[DrumHit]:
     """The drum hits of one bar for a feel in a section (``intro``, ``loop``, ``variation``, ``outro``).
 
     ``bar_in_phrase`` (0..3) places fills and crashes on four-bar phrases; ``density`` (0..1, from
@@ -175,7 +216,12 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
             hits += [DrumHit(s, "snare", 0.5 + 0.1 * i) for i, s in enumerate((13, 14, 15))]
     elif feel == "drill":
         hits += [DrumHit(0, "kick", 1.0), DrumHit(float(rng.choice([6, 11])), "kick", 0.9)]
-        hits += [DrumHit(8, "snare", 1.0), DrumHit(8, "clap", 0.7), DrumHit(4, "rim", 0.9), DrumHit(12, "rim", 0.8)]
+        hits += [
+            DrumHit(8, "snare", 1.0),
+            DrumHit(8, "clap", 0.7),
+            DrumHit(4, "rim", 0.9),
+            DrumHit(12, "rim", 0.8),
+        ]
         if bar_in_phrase % 2 == 1:
             hits.append(DrumHit(14, "snare", 0.85))  # the late, syncopated second snare
         hits += _hats(range(0, 12, 2), 0.8, 0.55)
@@ -209,7 +255,12 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
     elif feel == "rnb":
         kick = [[0, 8, 10], [0, 3, 8], [0, 8, 9]][rng.integers(3)]
         hits += [DrumHit(s, "kick", 0.95 if s % 4 == 0 else 0.65) for s in kick]
-        hits += [DrumHit(4, "snap", 0.9), DrumHit(12, "snap", 0.9), DrumHit(4, "snare", 0.5), DrumHit(12, "snare", 0.5)]
+        hits += [
+            DrumHit(4, "snap", 0.9),
+            DrumHit(12, "snap", 0.9),
+            DrumHit(4, "snare", 0.5),
+            DrumHit(12, "snare", 0.5),
+        ]
         hits += _hats(range(0, 16), 0.55, 0.3)
         if rng.random() < density:
             hits += _roll(14, 2, 2.0)
@@ -229,7 +280,10 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
         hits += [DrumHit(4, "hat", 0.55), DrumHit(12, "hat", 0.55)]
         hits += [DrumHit(s, "kick", 0.35) for s in (0, 4, 8, 12)]
         hits += [DrumHit(4, "snare", 0.45), DrumHit(12, "snare", 0.45)]  # brushes on 2 and 4
-        hits += [DrumHit(float(s), "snare", 0.25) for s in rng.choice([2, 6, 10, 14], size=2, replace=False)]
+        hits += [
+            DrumHit(float(s), "snare", 0.25)
+            for s in rng.choice([2, 6, 10, 14], size=2, replace=False)
+        ]
     else:
         raise ValueError(f"unknown feel {feel!r}")
 
@@ -237,7 +291,8 @@ def bar_pattern(feel: str, section: str, bar_in_phrase: int, rng: np.random.Gene
         # Intros hold back the backbeat: kick and cymbals only.
         hits = [h for h in hits if h.voice not in ("snare", "clap", "snap", "tom", "crash")]
     elif section == "outro":
-        hits = [h for h in hits if h.voice in ("kick", "hat", "ride", "open_hat") and h.step < 12]
+        # Outros keep the groove as the track fades, without fills, rolls or crashes.
+        hits = [h for h in hits if h.voice not in ("tom", "crash") and h.step == int(h.step)]
     return hits
 
 

@@ -28,7 +28,7 @@ PYIN_SR = 16000
 HOP = 160  # 10 ms frames
 FMIN_HZ = 65.0  # C2: below a low male hum
 FMAX_HZ = 1050.0  # C6: above a high whistle-like hum
-MIN_DURATION_S = 1.5
+MIN_DURATION_S = 1.0  # the upload check refuses shorter files the same way (TOO_SHORT)
 MAX_DURATION_S = 60.0
 MIN_NOTE_S = 0.08
 SILENCE_DBFS = -50.0
@@ -96,7 +96,13 @@ def _segment(midi: np.ndarray, voiced: np.ndarray, prob: np.ndarray, hop_s: floa
 
 def _note(midi: np.ndarray, prob: np.ndarray, a: int, b: int, hop_s: float) -> HumNote:
     m = float(np.median(midi[a:b]))
-    return HumNote(a * hop_s, (b - a) * hop_s, int(round(m)), float(440.0 * 2 ** ((m - 69) / 12)), float(np.mean(prob[a:b])))
+    return HumNote(
+        a * hop_s,
+        (b - a) * hop_s,
+        int(round(m)),
+        float(440.0 * 2 ** ((m - 69) / 12)),
+        float(np.mean(prob[a:b])),
+    )
 
 
 def transcribe_hum(audio: Audio, progress: Callable[[float], None] | None = None) -> list[HumNote]:
@@ -110,7 +116,9 @@ def transcribe_hum(audio: Audio, progress: Callable[[float], None] | None = None
     y = y / (np.max(np.abs(y)) + 1e-9)
     if progress:
         progress(0.1)
-    f0, voiced, prob = librosa.pyin(y, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=PYIN_SR, frame_length=1024, hop_length=HOP, center=True)
+    f0, voiced, prob = librosa.pyin(
+        y, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=PYIN_SR, frame_length=1024, hop_length=HOP, center=True
+    )
     if progress:
         progress(0.8)
     # Quiet frames are breath and room noise, whatever pYIN made of them.

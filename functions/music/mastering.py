@@ -26,7 +26,7 @@ from functions.audio_io import Audio
 from functions.loudness import true_peak_dbtp
 
 OVERSAMPLE = 4
-_TAP_RADIUS = 8  # input samples either side that a 48-tap, 4x interpolator reaches
+_TAP_RADIUS = 6  # input samples either side that a 48-tap, 4x interpolator reaches
 
 
 @functools.cache
@@ -46,7 +46,13 @@ def _phase_filters() -> list[np.ndarray]:
     taps = []
     for p in range(OVERSAMPLE):
         idx = OVERSAMPLE * (centre + k) + p + delay
-        taps.append(np.where((idx >= 0) & (idx < len(response)), response[np.clip(idx, 0, len(response) - 1)], 0.0)[::-1].copy())
+        taps.append(
+            np.where(
+                (idx >= 0) & (idx < len(response)),
+                response[np.clip(idx, 0, len(response) - 1)],
+                0.0,
+            )[::-1].copy()
+        )
     return taps
 
 
@@ -56,6 +62,7 @@ def oversampled_peak(samples: np.ndarray) -> np.ndarray:
     Each of the four phases is a short FIR (one thread per channel), a fraction of a full
     resampler's cost.
     """
+
     def channel(x: np.ndarray) -> np.ndarray:
         peak = np.abs(x)
         for taps in _phase_filters():
@@ -114,7 +121,14 @@ def integrated_lufs_fast(audio: Audio) -> float:
     return float(-0.691 + 10.0 * np.log10(gated.mean())) if gated.size else -math.inf
 
 
-def _limiter_gain(peak: np.ndarray, static_gain: float, ceiling: float, sr: int, lookahead_s: float = 0.002, hold_s: float = 0.05) -> np.ndarray:
+def _limiter_gain(
+    peak: np.ndarray,
+    static_gain: float,
+    ceiling: float,
+    sr: int,
+    lookahead_s: float = 0.002,
+    hold_s: float = 0.05,
+) -> np.ndarray:
     """Smooth per-sample gain keeping ``static_gain * peak`` under ``ceiling`` (see module doc)."""
     need = np.minimum(1.0, ceiling / np.maximum(static_gain * peak, 1e-12))
     if need.min() >= 1.0:
@@ -131,12 +145,16 @@ def _limiter_gain(peak: np.ndarray, static_gain: float, ceiling: float, sr: int,
 
 def limit_true_peak(audio: Audio, ceiling_dbtp: float = -1.0) -> tuple[Audio, float]:
     """Brick-wall limit ``audio`` to ``ceiling_dbtp``; returns (audio, deepest gain reduction dB)."""
-    g = _limiter_gain(oversampled_peak(audio.samples), 1.0, 10 ** (ceiling_dbtp / 20.0), audio.sample_rate)
+    g = _limiter_gain(
+        oversampled_peak(audio.samples), 1.0, 10 ** (ceiling_dbtp / 20.0), audio.sample_rate
+    )
     out = (audio.samples * g[None, :]).astype(np.float32)
     return Audio(out, audio.sample_rate), float(-20.0 * math.log10(max(float(g.min()), 1e-12)))
 
 
-def master_to_lufs(audio: Audio, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0, passes: int = 4) -> tuple[Audio, dict]:
+def master_to_lufs(
+    audio: Audio, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0, passes: int = 4
+) -> tuple[Audio, dict]:
     """Gain to ``target_lufs`` and limit to ``ceiling_dbtp``; returns (audio, report).
 
     The report has ``loudness_lufs``, ``true_peak_dbtp``, ``gain_db`` (the static gain; the
@@ -146,7 +164,12 @@ def master_to_lufs(audio: Audio, target_lufs: float = -14.0, ceiling_dbtp: float
     """
     current = integrated_lufs_fast(audio)
     if not math.isfinite(current):
-        return audio, {"loudness_lufs": None, "true_peak_dbtp": None, "gain_db": 0.0, "max_gain_reduction_db": 0.0}
+        return audio, {
+            "loudness_lufs": None,
+            "true_peak_dbtp": None,
+            "gain_db": 0.0,
+            "max_gain_reduction_db": 0.0,
+        }
     sr = audio.sample_rate
     envelope = oversampled_peak(audio.samples)
     ceiling = 10 ** ((ceiling_dbtp - 0.3) / 20.0)  # aim a little under: the gain ripple adds a hair

@@ -30,7 +30,14 @@ def _ticks(seconds: float, bpm: float) -> int:
     return int(round(seconds * bpm / 60.0 * TICKS_PER_BEAT))
 
 
-def write_midi(path: str | Path, parts: dict[str, list[NoteEvent]], bpm: float, *, key: Key | None = None, programs: dict[str, str] | None = None) -> Path:
+def write_midi(
+    path: str | Path,
+    parts: dict[str, list[NoteEvent]],
+    bpm: float,
+    *,
+    key: Key | None = None,
+    programs: dict[str, str] | None = None,
+) -> Path:
     """Write ``parts`` (name -> notes) as a type-1 MIDI file; ``programs`` maps part -> voice."""
     path = Path(path)
     mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
@@ -52,15 +59,23 @@ def write_midi(path: str | Path, parts: dict[str, list[NoteEvent]], bpm: float, 
             ch = channel
             channel += 1 if channel + 1 != DRUM_CHANNEL else 2
             voice = (programs or {}).get(name, "")
-            track.append(mido.Message("program_change", channel=ch, program=GM_PROGRAMS.get(voice, 0), time=0))
+            track.append(
+                mido.Message(
+                    "program_change", channel=ch, program=GM_PROGRAMS.get(voice, 0), time=0
+                )
+            )
         messages = []
         for e in events:
             on = _ticks(e.start_s, bpm)
             off = max(on + 1, _ticks(e.start_s + e.duration_s, bpm))
             vel = max(1, min(127, int(round(e.velocity * 127))))
             # Offs sort before ons at the same tick so repeated notes retrigger cleanly.
-            messages.append((on, 1, mido.Message("note_on", channel=ch, note=int(e.pitch), velocity=vel)))
-            messages.append((off, 0, mido.Message("note_off", channel=ch, note=int(e.pitch), velocity=0)))
+            messages.append(
+                (on, 1, mido.Message("note_on", channel=ch, note=int(e.pitch), velocity=vel))
+            )
+            messages.append(
+                (off, 0, mido.Message("note_off", channel=ch, note=int(e.pitch), velocity=0))
+            )
         messages.sort(key=lambda m: (m[0], m[1]))
         now = 0
         for tick, _, msg in messages:
@@ -77,7 +92,17 @@ def _midi_key(key: Key) -> str:
     name = key.short
     if name in valid:
         return name
-    flats = {"C#": "Db", "D#": "Eb", "G#": "Ab", "A#": "Bb", "Gb": "F#", "Db": "C#", "Ab": "G#", "Eb": "D#", "Bb": "A#"}
+    flats = {
+        "C#": "Db",
+        "D#": "Eb",
+        "G#": "Ab",
+        "A#": "Bb",
+        "Gb": "F#",
+        "Db": "C#",
+        "Ab": "G#",
+        "Eb": "D#",
+        "Bb": "A#",
+    }
     alt = flats.get(key.tonic_name, key.tonic_name) + ("m" if key.mode == "minor" else "")
     return alt if alt in valid else ("Am" if key.mode == "minor" else "C")
 

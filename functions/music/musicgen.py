@@ -79,7 +79,9 @@ class Window:
         return self.context_s + self.new_s
 
 
-def plan_windows(duration_s: float, max_window_s: float = MAX_WINDOW_S, context_s: float = CONTEXT_S) -> list[Window]:
+def plan_windows(
+    duration_s: float, max_window_s: float = MAX_WINDOW_S, context_s: float = CONTEXT_S
+) -> list[Window]:
     """Cover ``duration_s``: a first window of up to ``max_window_s``, then continuations."""
     first = min(duration_s, max_window_s)
     windows = [Window(0.0, first, 0.0)]
@@ -123,7 +125,9 @@ class MusicGenEngine:
     ``musicgen_cls`` replaces ``audiocraft.models.MusicGen`` (tests pass a stand-in).
     """
 
-    def __init__(self, model_name: str = MODELS["small"], device: str | None = None, musicgen_cls: Any = None) -> None:
+    def __init__(
+        self, model_name: str = MODELS["small"], device: str | None = None, musicgen_cls: Any = None
+    ) -> None:
         self.model_name = MODELS.get(model_name, model_name)
         self.device = device
         self._musicgen_cls = musicgen_cls
@@ -180,16 +184,26 @@ class MusicGenEngine:
         track = np.zeros(0, dtype=np.float32)
         fade = int(CROSSFADE_S * sr)
         for i, w in enumerate(windows):
-            model.set_generation_params(duration=w.total_s, use_sampling=True, top_k=top_k, temperature=temperature, cfg_coef=cfg_coef)
+            model.set_generation_params(
+                duration=w.total_s,
+                use_sampling=True,
+                top_k=top_k,
+                temperature=temperature,
+                cfg_coef=cfg_coef,
+            )
             model.set_custom_progress_callback(report(w))
             if i == 0 and melody is not None:
                 tune = melody.mono()[: int(MAX_WINDOW_S * melody.sample_rate)]
-                wav = model.generate_with_chroma([prompt], _to_tensor(tune[None, None, :]), melody.sample_rate, progress=True)
+                wav = model.generate_with_chroma(
+                    [prompt], _to_tensor(tune[None, None, :]), melody.sample_rate, progress=True
+                )
             elif i == 0:
                 wav = model.generate([prompt], progress=True)
             else:
                 context = track[-int(w.context_s * sr) :]
-                wav = model.generate_continuation(_to_tensor(context[None, None, :]), sr, [prompt], progress=True)
+                wav = model.generate_continuation(
+                    _to_tensor(context[None, None, :]), sr, [prompt], progress=True
+                )
             out = _to_numpy(wav)[0].mean(axis=0)  # [B, C, T] -> mono of the first sample
             if not np.all(np.isfinite(out)):
                 raise StageFailed("MusicGen produced invalid samples.", code="ENGINE_FAILED")
@@ -263,7 +277,9 @@ def decode_stage_audio(result: dict) -> Audio:
     return _read_wav(result["wav"])
 
 
-def download_weights(model_names: list[str] | None = None, cache_dir: str | None = None) -> list[str]:
+def download_weights(
+    model_names: list[str] | None = None, cache_dir: str | None = None
+) -> list[str]:
     """Download the MusicGen checkpoints audiocraft loads (and the T5 text encoder) into the
     Hugging Face cache at ``cache_dir`` (a Modal Volume), so containers never download."""
     from huggingface_hub import snapshot_download
@@ -271,6 +287,16 @@ def download_weights(model_names: list[str] | None = None, cache_dir: str | None
     names = [MODELS.get(m, m) for m in (model_names or ["small", "medium", "melody"])]
     paths = []
     for name in names:
-        paths.append(snapshot_download(name, cache_dir=cache_dir, allow_patterns=["*.json", "state_dict.bin", "compression_state_dict.bin"]))
-    paths.append(snapshot_download(TEXT_ENCODER, cache_dir=cache_dir, allow_patterns=["*.json", "*.model", "*.safetensors"]))
+        paths.append(
+            snapshot_download(
+                name,
+                cache_dir=cache_dir,
+                allow_patterns=["*.json", "state_dict.bin", "compression_state_dict.bin"],
+            )
+        )
+    paths.append(
+        snapshot_download(
+            TEXT_ENCODER, cache_dir=cache_dir, allow_patterns=["*.json", "*.model", "*.safetensors"]
+        )
+    )
     return paths

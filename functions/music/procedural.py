@@ -37,17 +37,38 @@ class ProceduralBeat:
 
     def write_midi(self, path: str | Path) -> Path:
         g = self.score.genre
-        programs = {"bass": g.bass.replace("808-glide", "808"), "chords": g.chords, "lead": {"saw": "saw_lead"}.get(g.lead, g.lead)}
-        return write_midi(path, self.score.parts, self.score.bpm, key=self.score.key, programs=programs)
+        programs = {
+            "bass": g.bass.replace("808-glide", "808"),
+            "chords": g.chords,
+            "lead": {"saw": "saw_lead"}.get(g.lead, g.lead),
+        }
+        return write_midi(
+            path, self.score.parts, self.score.bpm, key=self.score.key, programs=programs
+        )
 
     def notes_json(self) -> dict:
         """Every note per part (seconds, MIDI pitch, velocity) and the section plan."""
         return {
             "bpm": self.score.bpm,
             "key": self.score.key.name,
-            "sections": [{"name": s.name, "start_s": round(s.start_bar * self.score.bar_s, 4), "bars": s.bars} for s in self.score.sections],
+            "sections": [
+                {
+                    "name": s.name,
+                    "start_s": round(s.start_bar * self.score.bar_s, 4),
+                    "bars": s.bars,
+                }
+                for s in self.score.sections
+            ],
             "parts": {
-                part: [{"start_s": round(e.start_s, 4), "duration_s": round(e.duration_s, 4), "pitch": e.pitch, "velocity": round(e.velocity, 3)} for e in events]
+                part: [
+                    {
+                        "start_s": round(e.start_s, 4),
+                        "duration_s": round(e.duration_s, 4),
+                        "pitch": e.pitch,
+                        "velocity": round(e.velocity, 3),
+                    }
+                    for e in events
+                ]
                 for part, events in self.score.parts.items()
             },
         }
@@ -71,7 +92,9 @@ def render_beat(
     return ProceduralBeat(score, stems, Audio(mix_stems(stems), sample_rate))
 
 
-def master_beat(beat: ProceduralBeat, target_lufs: float = TARGET_LUFS) -> tuple[ProceduralBeat, dict]:
+def master_beat(
+    beat: ProceduralBeat, target_lufs: float = TARGET_LUFS
+) -> tuple[ProceduralBeat, dict]:
     """Master the mix to ``target_lufs`` / -1 dBTP; stems get the same make-up gain (unlimited)."""
     mastered, report = master_to_lufs(beat.mix, target_lufs, CEILING_DBTP)
     gain = 10 ** (report["gain_db"] / 20.0)

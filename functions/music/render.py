@@ -31,7 +31,14 @@ _GENRE_LEVEL_DB = {
     "rock": {"chords": -19.0, "lead": -22.0},
 }
 # Pans (-1 left .. 1 right) of drum pieces; the rest of a kit sits in the middle.
-_DRUM_PAN = {"hat": 0.25, "open_hat": 0.3, "shaker": -0.35, "ride": -0.3, "crash": -0.2, "tom": 0.15}
+_DRUM_PAN = {
+    "hat": 0.25,
+    "open_hat": 0.3,
+    "shaker": -0.35,
+    "ride": -0.3,
+    "crash": -0.2,
+    "tom": 0.15,
+}
 _SYNTH_VOICE = {"808-glide": "808", "saw_lead": "saw_lead"}
 
 
@@ -42,7 +49,9 @@ def _add_panned(stereo: np.ndarray, mono: np.ndarray, pan: float) -> None:
     stereo[1] += mono * np.float32(np.sin(angle) * np.sqrt(2.0))
 
 
-def _place(events: list[NoteEvent], n: int, sr: int, render: Callable[[NoteEvent], np.ndarray]) -> np.ndarray:
+def _place(
+    events: list[NoteEvent], n: int, sr: int, render: Callable[[NoteEvent], np.ndarray]
+) -> np.ndarray:
     buf = np.zeros(n, dtype=np.float32)
     for e in events:
         i = int(round(e.start_s * sr))
@@ -66,7 +75,9 @@ def _active_rms_db(x: np.ndarray, sr: int) -> float:
     return float(20 * np.log10(np.sqrt((loud**2).mean()))) if loud.size else -120.0
 
 
-def _sidechain(kick_times_s: list[float], n: int, sr: int, depth: float = 0.6, release_s: float = 0.14) -> np.ndarray:
+def _sidechain(
+    kick_times_s: list[float], n: int, sr: int, depth: float = 0.6, release_s: float = 0.14
+) -> np.ndarray:
     """Gain that dips after every kick and recovers (the 'pumping' of house and EDM)."""
     impulses = np.zeros(n)
     idx = np.array([int(t * sr) for t in kick_times_s if t * sr < n], dtype=int)
@@ -80,7 +91,13 @@ def _fx(part: str, score: Score, sr: int) -> pb.Pedalboard:
     chain: list = []
     if part == "chords":
         if g.chords == "guitar":
-            chain += [pb.Distortion(drive_db=6.0), pb.LowpassFilter(4500.0), pb.HighpassFilter(90.0)]
+            # Crunch rather than fuzz, through a dark cabinet: heavy clipping's odd harmonics
+            # stack major thirds on minor chords.
+            chain += [
+                pb.Distortion(drive_db=4.0),
+                pb.LadderFilter(mode=pb.LadderFilter.Mode.LPF12, cutoff_hz=2800.0),
+                pb.HighpassFilter(90.0),
+            ]
         else:
             chain += [pb.HighpassFilter(140.0)]
         chain += [pb.Reverb(room_size=0.5, damping=0.6, wet_level=0.15, dry_level=0.85, width=1.0)]
@@ -95,7 +112,11 @@ def _fx(part: str, score: Score, sr: int) -> pb.Pedalboard:
         # Bass lives low in a mix; its string and saw harmonics above that only mask the
         # snare (and their fifths and thirds blur the key). A 24 dB/octave ladder low-pass.
         cutoff = {"wobble": 1200.0, "saw": 900.0}.get(g.bass, 500.0)
-        chain += [pb.LadderFilter(mode=pb.LadderFilter.Mode.LPF24, cutoff_hz=cutoff, resonance=0.0, drive=1.0)]
+        chain += [
+            pb.LadderFilter(
+                mode=pb.LadderFilter.Mode.LPF24, cutoff_hz=cutoff, resonance=0.0, drive=1.0
+            )
+        ]
     elif part == "drums" and g.kit in ("acoustic", "jazz", "boom-bap", "dusty"):
         chain += [pb.Reverb(room_size=0.2, damping=0.7, wet_level=0.08, dry_level=0.95, width=0.6)]
     if g.name == "lo-fi" and part != "texture":
@@ -112,7 +133,9 @@ def _vinyl(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     return clicks + hiss
 
 
-def render_score(score: Score, sr: int = 44100, progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
+def render_score(
+    score: Score, sr: int = 44100, progress: Callable[[float], None] | None = None
+) -> dict[str, np.ndarray]:
     """Stereo stems ``{part: (2, n) float32}``, exactly ``duration_s`` long, summing to the mix.
 
     Parts render side by side on two threads: synthesis is numpy and the effects are
@@ -161,12 +184,20 @@ def _render_part(part: str, score: Score, n: int, sr: int) -> np.ndarray:
         for e in score.parts.get("drums", []):
             groups.setdefault(_DRUM_PAN.get(e.voice, 0.0), []).append(e)
         for pan, events in groups.items():
-            _add_panned(stereo, _place(events, n, sr, lambda e: render_drum(g.kit, e.voice, sr, score.seed % 7)), pan)
+            _add_panned(
+                stereo,
+                _place(events, n, sr, lambda e: render_drum(g.kit, e.voice, sr, score.seed % 7)),
+                pan,
+            )
         return stereo
     if part == "texture":
         _add_panned(stereo, _vinyl(n, sr, np.random.default_rng(score.seed + 1)), 0.0)
         return stereo
-    voice = {"bass": _SYNTH_VOICE.get(g.bass, g.bass), "chords": g.chords, "lead": {"saw": "saw_lead"}.get(g.lead, g.lead)}[part]
+    voice = {
+        "bass": _SYNTH_VOICE.get(g.bass, g.bass),
+        "chords": g.chords,
+        "lead": {"saw": "saw_lead"}.get(g.lead, g.lead),
+    }[part]
     cache: dict[tuple, np.ndarray] = {}
     bright = score.brightness
     lfo_hz = score.bpm / 60.0 * 2.0  # wobble in eighth notes
@@ -175,8 +206,19 @@ def _render_part(part: str, score: Score, n: int, sr: int) -> np.ndarray:
         # Lengths to 10 ms: repeated notes then share one rendering.
         key = (e.pitch, round(e.duration_s, 2), e.glide_from)
         if key not in cache:
-            note_seed = zlib.crc32(repr((score.seed, voice, key)).encode())  # stable across processes
-            cache[key] = render_note(voice, e.pitch, key[1], sr, seed=note_seed, brightness=bright, glide_from=e.glide_from, lfo_hz=lfo_hz)
+            note_seed = zlib.crc32(
+                repr((score.seed, voice, key)).encode()
+            )  # stable across processes
+            cache[key] = render_note(
+                voice,
+                e.pitch,
+                key[1],
+                sr,
+                seed=note_seed,
+                brightness=bright,
+                glide_from=e.glide_from,
+                lfo_hz=lfo_hz,
+            )
         return cache[key]
 
     mono = _place(score.parts.get(part, []), n, sr, render)

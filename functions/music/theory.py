@@ -140,7 +140,9 @@ def parse_numeral(numeral: str, key: Key) -> Chord:
         raise ValueError(f"bad roman numeral {numeral!r}")
     accidental, roman, suffix = m.groups()
     degree = _ROMAN[roman.lower()]
-    root = (key.tonic_pc + SCALES[key.mode][degree] + {"b": -1, "#": 1}.get(accidental or "", 0)) % 12
+    root = (
+        key.tonic_pc + SCALES[key.mode][degree] + {"b": -1, "#": 1}.get(accidental or "", 0)
+    ) % 12
     major = roman.isupper()
     third = 4 if major else 3
     spec = _SUFFIX[suffix]
@@ -169,7 +171,9 @@ _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
-def estimate_key(pitches_midi: np.ndarray | list[int], weights: np.ndarray | list[float] | None = None) -> tuple[Key, float]:
+def estimate_key(
+    pitches_midi: np.ndarray | list[int], weights: np.ndarray | list[float] | None = None
+) -> tuple[Key, float]:
     """The best-correlating of the 24 keys for a set of notes, with a 0..1 confidence.
 
     ``weights`` (e.g. note durations) scale each note's vote. The confidence is the margin

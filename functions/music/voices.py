@@ -42,7 +42,14 @@ def _phase(freq_hz: np.ndarray | float, n: int, sr: int) -> np.ndarray:
     return np.cumsum(np.asarray(freq_hz, dtype=np.float64)) / sr
 
 
-def wavetable_osc(shape: str, freq_hz: np.ndarray | float, n: int, sr: int, max_harmonics: int = 60, cutoff_hz: float | None = None) -> np.ndarray:
+def wavetable_osc(
+    shape: str,
+    freq_hz: np.ndarray | float,
+    n: int,
+    sr: int,
+    max_harmonics: int = 60,
+    cutoff_hz: float | None = None,
+) -> np.ndarray:
     """A band-limited oscillator: partials stop below Nyquist (and below ``cutoff_hz`` if given)."""
     f_top = float(np.max(freq_hz)) if not np.isscalar(freq_hz) else float(freq_hz)
     limit = 0.45 * sr if cutoff_hz is None else min(0.45 * sr, cutoff_hz)
@@ -54,7 +61,15 @@ def wavetable_osc(shape: str, freq_hz: np.ndarray | float, n: int, sr: int, max_
     return table[i] * (1.0 - frac) + table[i + 1] * frac
 
 
-def adsr(n: int, sr: int, attack_s: float, decay_s: float, sustain: float, release_s: float, gate_s: float) -> np.ndarray:
+def adsr(
+    n: int,
+    sr: int,
+    attack_s: float,
+    decay_s: float,
+    sustain: float,
+    release_s: float,
+    gate_s: float,
+) -> np.ndarray:
     """Piecewise-linear attack, exponential decay to ``sustain``, linear release after the gate."""
     t = np.arange(n) / sr
     att = np.clip(t / max(attack_s, 1e-4), 0.0, 1.0)
@@ -64,7 +79,14 @@ def adsr(n: int, sr: int, attack_s: float, decay_s: float, sustain: float, relea
     return (env * rel).astype(np.float32)
 
 
-def karplus_strong(freq_hz: float, n: int, sr: int, rng: np.random.Generator, decay: float = 0.996, brightness: float = 0.5) -> np.ndarray:
+def karplus_strong(
+    freq_hz: float,
+    n: int,
+    sr: int,
+    rng: np.random.Generator,
+    decay: float = 0.996,
+    brightness: float = 0.5,
+) -> np.ndarray:
     """A plucked string: a noise burst circulating in a damped, tuned delay line.
 
     The loop filter averages neighbouring samples (the string's damping) and interpolates the
@@ -98,10 +120,14 @@ def karplus_strong(freq_hz: float, n: int, sr: int, rng: np.random.Generator, de
 
 def _fm(freq_hz: float, n: int, sr: int, ratio: float, index: np.ndarray) -> np.ndarray:
     t = np.arange(n) / sr
-    return np.sin(2 * np.pi * freq_hz * t + index * np.sin(2 * np.pi * freq_hz * ratio * t)).astype(np.float32)
+    return np.sin(2 * np.pi * freq_hz * t + index * np.sin(2 * np.pi * freq_hz * ratio * t)).astype(
+        np.float32
+    )
 
 
-def _additive(freq_hz: float, n: int, sr: int, partials: list[tuple[float, float, float]]) -> np.ndarray:
+def _additive(
+    freq_hz: float, n: int, sr: int, partials: list[tuple[float, float, float]]
+) -> np.ndarray:
     """Sum of (ratio, amplitude, decay_s) partials, each below Nyquist."""
     t = np.arange(n) / sr
     out = np.zeros(n, dtype=np.float32)
@@ -112,7 +138,9 @@ def _additive(freq_hz: float, n: int, sr: int, partials: list[tuple[float, float
     return out
 
 
-def _glide_freq(pitch_midi: float, glide_from: float | None, n: int, sr: int, glide_s: float = 0.09) -> np.ndarray | float:
+def _glide_freq(
+    pitch_midi: float, glide_from: float | None, n: int, sr: int, glide_s: float = 0.09
+) -> np.ndarray | float:
     if glide_from is None:
         return float(midi_to_hz(pitch_midi))
     t = np.arange(n) / sr
@@ -162,25 +190,41 @@ def render_note(
         out = (np.sin(phase) + 0.3 * np.sin(2 * phase)) * env
     elif voice == "sub":
         t = np.arange(n) / sr
-        out = (np.sin(2 * np.pi * f * t) + 0.12 * np.sin(4 * np.pi * f * t)) * adsr(n, sr, 0.01, 0.4, 0.8, rel, gate)
+        out = (np.sin(2 * np.pi * f * t) + 0.12 * np.sin(4 * np.pi * f * t)) * adsr(
+            n, sr, 0.01, 0.4, 0.8, rel, gate
+        )
     elif voice in ("saw", "rumble"):
         cut = 250.0 + 900.0 * brightness if voice == "saw" else 250.0
-        tone = wavetable_osc("saw", f, n, sr, cutoff_hz=cut) + 0.6 * np.sin(2 * np.pi * f * np.arange(n) / sr)
+        tone = wavetable_osc("saw", f, n, sr, cutoff_hz=cut) + 0.6 * np.sin(
+            2 * np.pi * f * np.arange(n) / sr
+        )
         out = tone * adsr(n, sr, 0.004, 0.18 if voice == "saw" else 0.12, 0.5, rel, gate)
     elif voice == "reese":
         tone = sum(wavetable_osc("saw", f * d, n, sr, cutoff_hz=600.0) for d in (0.993, 1.0, 1.007))
-        out = (tone / 2.2 + 0.5 * np.sin(2 * np.pi * f * np.arange(n) / sr)) * adsr(n, sr, 0.02, 0.5, 0.85, rel, gate)
+        out = (tone / 2.2 + 0.5 * np.sin(2 * np.pi * f * np.arange(n) / sr)) * adsr(
+            n, sr, 0.02, 0.5, 0.85, rel, gate
+        )
     elif voice == "wobble":
         rich = wavetable_osc("saw", f, n, sr, cutoff_hz=1500.0)
         dark = np.sin(2 * np.pi * f * np.arange(n) / sr).astype(np.float32)
         lfo = 0.5 - 0.5 * np.cos(2 * np.pi * max(lfo_hz, 0.5) * np.arange(n) / sr)
         out = (rich * lfo + dark * (1.0 - 0.5 * lfo)) * adsr(n, sr, 0.01, 0.5, 0.9, rel, gate)
     elif voice in ("upright", "picked"):
-        string = karplus_strong(f, n, sr, rng, decay=0.995 if voice == "upright" else 0.997, brightness=0.25 if voice == "upright" else 0.6)
+        string = karplus_strong(
+            f,
+            n,
+            sr,
+            rng,
+            decay=0.995 if voice == "upright" else 0.997,
+            brightness=0.25 if voice == "upright" else 0.6,
+        )
         body = np.sin(2 * np.pi * f * np.arange(n) / sr) * np.exp(-np.arange(n) / sr / 0.5)
         out = (string + 0.5 * body) * adsr(n, sr, 0.002, 10.0, 1.0, rel, gate)
     elif voice == "pad":
-        tone = sum(wavetable_osc("saw", f * d, n, sr, cutoff_hz=bright_cut * 0.5, max_harmonics=24) for d in (0.995, 1.005))
+        tone = sum(
+            wavetable_osc("saw", f * d, n, sr, cutoff_hz=bright_cut * 0.5, max_harmonics=24)
+            for d in (0.995, 1.005)
+        )
         out = tone / 2.0 * adsr(n, sr, 0.18, 1.0, 0.8, rel, gate)
     elif voice == "strings":
         vib = f * (1.0 + 0.004 * np.sin(2 * np.pi * 5.0 * np.arange(n) / sr))
@@ -200,13 +244,22 @@ def render_note(
         out = tone * adsr(n, sr, 0.003, 0.16, 0.1, rel, gate)
     elif voice == "supersaw":
         detunes = (0.985, 0.993, 1.0, 1.007, 1.015)
-        tone = sum(wavetable_osc("saw", f * d, n, sr, cutoff_hz=bright_cut, max_harmonics=30) for d in detunes)
+        tone = sum(
+            wavetable_osc("saw", f * d, n, sr, cutoff_hz=bright_cut, max_harmonics=30)
+            for d in detunes
+        )
         out = tone / 3.0 * adsr(n, sr, 0.01, 1.0, 0.9, rel, gate)
     elif voice == "guitar":
         string = karplus_strong(f, n, sr, rng, decay=0.998, brightness=0.35)
         out = string * adsr(n, sr, 0.002, 10.0, 1.0, rel, gate)
     elif voice == "organ":
-        partials = [(1.0, 1.0, 30.0), (2.0, 0.6, 30.0), (3.0, 0.4, 30.0), (4.0, 0.25, 30.0), (0.5, 0.5, 30.0)]
+        partials = [
+            (1.0, 1.0, 30.0),
+            (2.0, 0.6, 30.0),
+            (3.0, 0.4, 30.0),
+            (4.0, 0.25, 30.0),
+            (0.5, 0.5, 30.0),
+        ]
         out = _additive(f, n, sr, partials) * adsr(n, sr, 0.01, 1.0, 1.0, rel, gate)
     elif voice == "bell":
         t = np.arange(n) / sr
@@ -215,16 +268,34 @@ def render_note(
     elif voice == "pluck":
         out = karplus_strong(f, n, sr, rng, decay=0.993, brightness=0.4 + 0.5 * brightness)
     elif voice in ("saw_lead", "square"):
-        vib = f * (1.0 + 0.005 * np.sin(2 * np.pi * 5.5 * np.arange(n) / sr) * np.clip(np.arange(n) / sr / 0.3, 0, 1))
-        tone = wavetable_osc("square" if voice == "square" else "saw", vib, n, sr, cutoff_hz=bright_cut, max_harmonics=24)
+        vib = f * (
+            1.0
+            + 0.005
+            * np.sin(2 * np.pi * 5.5 * np.arange(n) / sr)
+            * np.clip(np.arange(n) / sr / 0.3, 0, 1)
+        )
+        tone = wavetable_osc(
+            "square" if voice == "square" else "saw",
+            vib,
+            n,
+            sr,
+            cutoff_hz=bright_cut,
+            max_harmonics=24,
+        )
         out = tone * adsr(n, sr, 0.008, 0.3, 0.7, rel, gate)
     elif voice == "sine":
         t = np.arange(n) / sr
-        out = (np.sin(2 * np.pi * f * t) + 0.08 * np.sin(6 * np.pi * f * t)) * adsr(n, sr, 0.03, 0.5, 0.75, rel, gate)
+        out = (np.sin(2 * np.pi * f * t) + 0.08 * np.sin(6 * np.pi * f * t)) * adsr(
+            n, sr, 0.03, 0.5, 0.75, rel, gate
+        )
     elif voice == "vibes":
         t = np.arange(n) / sr
         out = _additive(f, n, sr, [(1.0, 1.0, 1.4), (3.98, 0.25, 0.3)])
-        out = out * (1.0 + 0.25 * np.sin(2 * np.pi * 5.0 * t)) * adsr(n, sr, 0.002, 10.0, 1.0, rel, gate)
+        out = (
+            out
+            * (1.0 + 0.25 * np.sin(2 * np.pi * 5.0 * t))
+            * adsr(n, sr, 0.002, 10.0, 1.0, rel, gate)
+        )
     else:
         raise ValueError(f"unknown voice {voice!r}")
     return np.asarray(out, dtype=np.float32)

@@ -171,7 +171,8 @@ def run_musicgen(
 
 
 def estimate_musicgen_usd(model: str, duration_s: float) -> float:
-    return MUSICGEN_GPU_S_PER_AUDIO_S.get(model, 3.0) * duration_s * GPU_USD_PER_S[MUSICGEN_GPU]
+    size = next((k for k, v in musicgen.MODELS.items() if model in (k, v)), "medium")
+    return MUSICGEN_GPU_S_PER_AUDIO_S[size] * duration_s * GPU_USD_PER_S[MUSICGEN_GPU]
 
 
 def master_track(audio: Audio) -> tuple[Audio, dict]:

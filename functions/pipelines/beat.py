@@ -18,6 +18,7 @@ from functions.music.musicgen import build_prompt
 from functions.music.procedural import SAMPLE_RATE, render_beat
 from functions.music.theory import parse_key
 from functions.pipelines import _music_common as common
+from shared.config import get_settings
 from shared.registry import JobKind, register
 
 
@@ -35,7 +36,9 @@ class BeatParams(BaseModel):
     prompt: str = Field("", max_length=500)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     engine: Literal["auto", "musicgen", "procedural"] | None = None
-    model: Literal["small", "medium"] = "small"
+    model: Literal["small", "medium"] | None = (
+        None  # MusicGen size; default SOUNDSTAGE_MUSICGEN_MODEL
+    )
     format: Literal["mp3", "wav", "flac"] = "mp3"
     stems: bool = True
 
@@ -63,6 +66,11 @@ class BeatParams(BaseModel):
         return self
 
 
+def _model(p: BeatParams) -> str:
+    """``small``/``medium``, or the deployment's default checkpoint."""
+    return p.model or get_settings().musicgen_model
+
+
 def run(ctx) -> dict:
     """Generate, master and encode one beat (see module docstring)."""
     p: BeatParams = ctx.params
@@ -78,7 +86,7 @@ def run(ctx) -> dict:
         if engine == "musicgen":
             prompt = build_prompt(genre, p.mood, p.bpm, key, p.prompt)
             track, extra = common.run_musicgen(
-                ctx, st, prompt=prompt, duration_s=p.duration_s, model=p.model, seed=seed
+                ctx, st, prompt=prompt, duration_s=p.duration_s, model=_model(p), seed=seed
             )
         else:
             beat = render_beat(
@@ -129,14 +137,15 @@ def run(ctx) -> dict:
 def _estimate_s(params: BeatParams, files: list[dict]) -> float:
     engine, _ = common.choose_engine(params.engine)
     if engine == "musicgen":
-        return 20.0 + common.MUSICGEN_GPU_S_PER_AUDIO_S[params.model] * params.duration_s
+        usd_per_s = common.GPU_USD_PER_S[common.MUSICGEN_GPU]
+        return 20.0 + common.estimate_musicgen_usd(_model(params), params.duration_s) / usd_per_s
     return 2.0 + 0.05 * params.duration_s
 
 
 def _estimate_cost(params: BeatParams, files: list[dict]) -> float:
     engine, _ = common.choose_engine(params.engine)
     return (
-        common.estimate_musicgen_usd(params.model, params.duration_s)
+        common.estimate_musicgen_usd(_model(params), params.duration_s)
         if engine == "musicgen"
         else 0.0
     )

@@ -1,8 +1,8 @@
 """The ``stems`` job kind: one track split into vocals / drums / bass / other (or two stems).
 
 One stage, ``separating_stems``. The compute is ``stems_stage`` (bytes in, bytes out): on Modal
-the ``separate_stems`` GPU function, locally in-process with Demucs' progress flowing into the
-job's events. Engines: Demucs when its weights are present, else the DSP separator, named as
+the ``StemSeparator.separate`` method of a GPU class, locally in-process with Demucs' progress
+flowing into the job's events. Engines: Demucs when its weights are present, else the DSP separator, named as
 ``engine: "dsp"`` in the stage row and the result.
 
 Results are cached by the input's content hash + the params + the engine and model: a second
@@ -56,9 +56,10 @@ class StemsParams(BaseModel):
         return check_stems(v)
 
 
-@remote_stage("separate_stems")
+@remote_stage("StemSeparator.separate")
 def stems_stage(**kw) -> dict:
-    """Stage function (Modal: ``separate_stems`` on a GPU): see ``functions.stems.separate_track``."""
+    """Stage function (Modal: ``StemSeparator.separate``, a GPU class that loads Demucs once in
+    ``@modal.enter()``): see ``functions.stems.separate_track``."""
     return separate_track(**kw)
 
 

@@ -35,10 +35,25 @@ class StandInMusicGen:
         StandInMusicGen.loaded.append(name)
         return StandInMusicGen(name)
 
-    def set_generation_params(self, use_sampling: bool = True, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0, duration: float = 30.0, cfg_coef: float = 3.0, two_step_cfg: bool = False, extend_stride: float = 18) -> None:
+    def set_generation_params(
+        self,
+        use_sampling: bool = True,
+        top_k: int = 250,
+        top_p: float = 0.0,
+        temperature: float = 1.0,
+        duration: float = 30.0,
+        cfg_coef: float = 3.0,
+        two_step_cfg: bool = False,
+        extend_stride: float = 18,
+    ) -> None:
         assert duration <= self.max_duration, "MusicGen cannot write more than 30 s in one pass"
         self.duration = duration
-        self.generation_params = {"use_sampling": use_sampling, "top_k": top_k, "temperature": temperature, "cfg_coef": cfg_coef}
+        self.generation_params = {
+            "use_sampling": use_sampling,
+            "top_k": top_k,
+            "temperature": temperature,
+            "cfg_coef": cfg_coef,
+        }
 
     def set_custom_progress_callback(self, progress_callback=None) -> None:
         self._progress_callback = progress_callback
@@ -52,29 +67,64 @@ class StandInMusicGen:
         t = torch.arange(n, dtype=torch.float32) / self.sample_rate
         return (0.3 * torch.sin(2 * np.pi * hz * t))[None, None, :]
 
-    def generate(self, descriptions: list[str], progress: bool = False, return_tokens: bool = False) -> torch.Tensor:
+    def generate(
+        self, descriptions: list[str], progress: bool = False, return_tokens: bool = False
+    ) -> torch.Tensor:
         n = int(self.duration * self.sample_rate)
-        self.calls.append({"method": "generate", "descriptions": list(descriptions), "duration": self.duration})
+        self.calls.append(
+            {"method": "generate", "descriptions": list(descriptions), "duration": self.duration}
+        )
         self._tokens(progress, int(self.duration * FRAME_RATE))
         return self._tone(n, 220.0).repeat(len(descriptions), 1, 1)
 
-    def generate_with_chroma(self, descriptions: list[str], melody_wavs, melody_sample_rate: int, progress: bool = False, return_tokens: bool = False) -> torch.Tensor:
+    def generate_with_chroma(
+        self,
+        descriptions: list[str],
+        melody_wavs,
+        melody_sample_rate: int,
+        progress: bool = False,
+        return_tokens: bool = False,
+    ) -> torch.Tensor:
         if isinstance(melody_wavs, torch.Tensor) and melody_wavs.dim() == 2:
             melody_wavs = melody_wavs[None]
-        assert isinstance(melody_wavs, torch.Tensor) and melody_wavs.dim() == 3, "melody must be [B, C, T]"
+        assert isinstance(melody_wavs, torch.Tensor) and melody_wavs.dim() == 3, (
+            "melody must be [B, C, T]"
+        )
         assert melody_wavs.shape[0] == len(descriptions)
-        self.calls.append({"method": "generate_with_chroma", "descriptions": list(descriptions), "duration": self.duration, "melody": melody_wavs.clone(), "melody_sample_rate": melody_sample_rate})
+        self.calls.append(
+            {
+                "method": "generate_with_chroma",
+                "descriptions": list(descriptions),
+                "duration": self.duration,
+                "melody": melody_wavs.clone(),
+                "melody_sample_rate": melody_sample_rate,
+            }
+        )
         self._tokens(progress, int(self.duration * FRAME_RATE))
         return self._tone(int(self.duration * self.sample_rate), 330.0)
 
-    def generate_continuation(self, prompt: torch.Tensor, prompt_sample_rate: int, descriptions=None, progress: bool = False, return_tokens: bool = False) -> torch.Tensor:
+    def generate_continuation(
+        self,
+        prompt: torch.Tensor,
+        prompt_sample_rate: int,
+        descriptions=None,
+        progress: bool = False,
+        return_tokens: bool = False,
+    ) -> torch.Tensor:
         if prompt.dim() == 2:
             prompt = prompt[None]
         assert prompt.dim() == 3, "prompt should have 3 dimensions: [B, C, T]"
         assert prompt_sample_rate == self.sample_rate
         n = int(self.duration * self.sample_rate)
         assert prompt.shape[-1] < n, "Prompt is longer than audio to generate"
-        self.calls.append({"method": "generate_continuation", "descriptions": list(descriptions or []), "duration": self.duration, "prompt_samples": prompt.shape[-1]})
+        self.calls.append(
+            {
+                "method": "generate_continuation",
+                "descriptions": list(descriptions or []),
+                "duration": self.duration,
+                "prompt_samples": prompt.shape[-1],
+            }
+        )
         new_steps = int((n - prompt.shape[-1]) / self.sample_rate * FRAME_RATE)
         self._tokens(progress, new_steps)
         # The model re-decodes the prompt, then continues (here: a new tone per window).

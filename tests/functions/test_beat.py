@@ -30,14 +30,32 @@ CASES = [
 
 
 @pytest.mark.parametrize("genre,bpm,key,seed", CASES, ids=[c[0] for c in CASES])
-def test_every_genre_plays_at_the_requested_tempo_key_and_length(run_pipeline, genre, bpm, key, seed):
-    beat = run_pipeline("beat", [], {"genre": genre, "bpm": bpm, "key": key, "duration_s": DURATION_S, "seed": seed, "format": "wav", "stems": False})
+def test_every_genre_plays_at_the_requested_tempo_key_and_length(
+    run_pipeline, genre, bpm, key, seed
+):
+    beat = run_pipeline(
+        "beat",
+        [],
+        {
+            "genre": genre,
+            "bpm": bpm,
+            "key": key,
+            "duration_s": DURATION_S,
+            "seed": seed,
+            "format": "wav",
+            "stems": False,
+        },
+    )
     track = beat.outputs["track"]
     audio = load_audio(track)
     assert audio.samples.shape == (2, int(DURATION_S * 44100))  # exactly the length asked for
     analysis = run_pipeline("analyze", [track]).result
-    assert abs(analysis["tempo_bpm"] - bpm) <= 1.0, f"{genre} at {bpm} BPM measured {analysis['tempo_bpm']}"
-    assert parse_key(analysis["key"]).same_key(parse_key(key)), f"{genre} in {key} measured {analysis['key']}"
+    assert abs(analysis["tempo_bpm"] - bpm) <= 1.0, (
+        f"{genre} at {bpm} BPM measured {analysis['tempo_bpm']}"
+    )
+    assert parse_key(analysis["key"]).same_key(parse_key(key)), (
+        f"{genre} in {key} measured {analysis['key']}"
+    )
     assert beat.result["engine"] == "procedural" and beat.result["genre"] == genre
 
 
@@ -65,7 +83,11 @@ def test_mastered_to_streaming_loudness_with_stems_that_add_up():
 
 
 def test_outputs_metadata_stems_and_midi(run_pipeline):
-    run = run_pipeline("beat", [], {"genre": "trap", "bpm": 145, "key": "Cm", "mood": "dark", "duration_s": 8, "seed": 5})
+    run = run_pipeline(
+        "beat",
+        [],
+        {"genre": "trap", "bpm": 145, "key": "Cm", "mood": "dark", "duration_s": 8, "seed": 5},
+    )
     r = run.result
     assert {k: r[k] for k in ("format", "bitrate_kbps", "sample_rate", "channels", "genre", "bpm", "key")} == {
         "format": "mp3", "bitrate_kbps": 320, "sample_rate": 44100, "channels": 2,
@@ -84,7 +106,9 @@ def test_outputs_metadata_stems_and_midi(run_pipeline):
     snare_times = sorted(t for t, _, p, _ in drums if p == 38)
     # Half-time trap: snares a bar (4 beats at 145 BPM) apart, on beat 3.
     bar_s = 240.0 / 145
-    assert snare_times and all(math.isclose((t % bar_s) / bar_s, 0.5, abs_tol=0.01) for t in snare_times)
+    assert snare_times and all(
+        math.isclose((t % bar_s) / bar_s, 0.5, abs_tol=0.01) for t in snare_times
+    )
     assert any(n[3] != DRUM_CHANNEL and n[2] < 48 for n in notes)  # the 808 line
     stage_engines = [(s["name"], s["engine"]) for s in run.stages]
     assert stage_engines[0] == ("generating", "procedural")
@@ -112,7 +136,18 @@ def test_bad_params_are_typed_errors(run_pipeline, params, code):
 
 
 def test_allow_any_bpm_goes_outside_the_genre_range(run_pipeline):
-    r = run_pipeline("beat", [], {"genre": "trap", "bpm": 100, "allow_any_bpm": True, "duration_s": 5, "format": "wav", "stems": False}).result
+    r = run_pipeline(
+        "beat",
+        [],
+        {
+            "genre": "trap",
+            "bpm": 100,
+            "allow_any_bpm": True,
+            "duration_s": 5,
+            "format": "wav",
+            "stems": False,
+        },
+    ).result
     assert r["bpm"] == 100.0 and r["duration_s"] == 5.0
 
 
@@ -129,13 +164,23 @@ def test_key_spellings(text, name):
 
 
 def test_prompt_carries_genre_mood_tempo_key_and_the_users_words():
-    prompt = musicgen.build_prompt(get_genre("lo-fi"), "chill", 82, parse_key("Dm"), "  rainy   window ")
+    prompt = musicgen.build_prompt(
+        get_genre("lo-fi"), "chill", 82, parse_key("Dm"), "  rainy   window "
+    )
     assert prompt.startswith("chill lo-fi instrumental beat")
     assert "vinyl crackle" in prompt and "rhodes electric piano" in prompt
     assert "82 bpm" in prompt and "in D minor" in prompt and prompt.endswith("rainy window")
 
 
-@pytest.mark.parametrize("duration_s,expected", [(12, [(0, 12, 0)]), (30, [(0, 30, 0)]), (31, [(0, 30, 0), (30, 1, 10)]), (75, [(0, 30, 0), (30, 20, 10), (50, 20, 10), (70, 5, 10)])])
+@pytest.mark.parametrize(
+    "duration_s,expected",
+    [
+        (12, [(0, 12, 0)]),
+        (30, [(0, 30, 0)]),
+        (31, [(0, 30, 0), (30, 1, 10)]),
+        (75, [(0, 30, 0), (30, 20, 10), (50, 20, 10), (70, 5, 10)]),
+    ],
+)
 def test_long_durations_are_planned_as_continuation_windows(duration_s, expected):
     windows = musicgen.plan_windows(duration_s)
     assert [(w.start_s, w.new_s, w.context_s) for w in windows] == expected
@@ -148,17 +193,27 @@ def test_engine_generates_long_tracks_by_continuation_with_monotonic_progress():
     audio = engine.generate("dark trap", 55.0, seed=1, progress=seen.append)
     model = engine.model
     assert model.name == "facebook/musicgen-small"
-    assert [c["method"] for c in model.calls] == ["generate", "generate_continuation", "generate_continuation"]
+    assert [c["method"] for c in model.calls] == [
+        "generate",
+        "generate_continuation",
+        "generate_continuation",
+    ]
     assert [c["duration"] for c in model.calls] == [30.0, 30.0, 15.0]
     assert all(c["prompt_samples"] == 10 * 32000 for c in model.calls[1:])
     assert all(c["descriptions"] == ["dark trap"] for c in model.calls)
     assert audio.sample_rate == 32000 and audio.samples.shape == (1, 55 * 32000)
+
     # Each window's new audio lands where it belongs (the stand-in's pitch marks the window).
     def pitch(at_s: float) -> float:
         seg = audio.samples[0, int(at_s * 32000) : int((at_s + 0.5) * 32000)]
         spectrum = np.abs(np.fft.rfft(seg))
         return float(np.argmax(spectrum)) * 2.0  # 0.5 s window: 2 Hz bins
-    assert pitch(10) == pytest.approx(220, abs=3) and pitch(40) == pytest.approx(275, abs=3) and pitch(52) == pytest.approx(330, abs=3)
+
+    assert (
+        pitch(10) == pytest.approx(220, abs=3)
+        and pitch(40) == pytest.approx(275, abs=3)
+        and pitch(52) == pytest.approx(330, abs=3)
+    )
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 10
     assert 0.5 < seen[len(seen) // 2] < 0.75 or any(0.5 < s < 0.6 for s in seen)
 
@@ -167,7 +222,10 @@ def test_melody_conditioning_passes_the_hum_as_a_batch_of_one(tmp_path):
     from functions.audio_io import Audio
 
     engine = musicgen.MusicGenEngine("melody", musicgen_cls=StandInMusicGen).load()
-    hum = Audio((0.2 * np.sin(2 * np.pi * 262 * np.arange(3 * 16000) / 16000))[None].astype(np.float32), 16000)
+    hum = Audio(
+        (0.2 * np.sin(2 * np.pi * 262 * np.arange(3 * 16000) / 16000))[None].astype(np.float32),
+        16000,
+    )
     audio = engine.generate("lo-fi over my hum", 8.0, melody=hum)
     call = engine.model.calls[0]
     assert call["method"] == "generate_with_chroma" and call["melody_sample_rate"] == 16000
@@ -184,18 +242,33 @@ def test_beat_job_through_musicgen_maps_progress_and_masters(run_pipeline, monke
     monkeypatch.setattr(musicgen, "_import_musicgen", lambda: StandInMusicGen)
     monkeypatch.setattr(_music_common, "musicgen_available", lambda: True)
     try:
-        run = run_pipeline("beat", [], {"genre": "house", "bpm": 124, "key": "Am", "duration_s": 35, "model": "medium", "format": "wav"})
+        run = run_pipeline(
+            "beat",
+            [],
+            {
+                "genre": "house",
+                "bpm": 124,
+                "key": "Am",
+                "duration_s": 35,
+                "model": "medium",
+                "format": "wav",
+            },
+        )
     finally:
         musicgen.load_engine.cache_clear()
     r = run.result
-    assert r["engine"] == "musicgen" and r["model"] == "facebook/musicgen-medium" and r["windows"] == 2
+    assert (
+        r["engine"] == "musicgen" and r["model"] == "facebook/musicgen-medium" and r["windows"] == 2
+    )
     assert "124 bpm" in r["prompt"] and "in A minor" in r["prompt"]
     assert StandInMusicGen.loaded == ["facebook/musicgen-medium"]
     assert r["stems"] == [] and "midi" not in run.outputs  # MusicGen has no stems to give
     audio = load_audio(run.outputs["track"])
     assert audio.samples.shape == (2, 35 * 44100)
     assert abs(integrated_lufs(audio) - (-14.0)) <= 0.5
-    fractions = [d["fraction"] for t, d in run.events if t == "progress" and d.get("stage") == "generating"]
+    fractions = [
+        d["fraction"] for t, d in run.events if t == "progress" and d.get("stage") == "generating"
+    ]
     assert len(fractions) > 10 and fractions == sorted(fractions) and fractions[-1] == 1.0
     assert run.costs and run.costs[0]["unit"] == "gpu_seconds"
 
@@ -204,3 +277,32 @@ def test_musicgen_requested_where_it_cannot_run_is_refused(run_pipeline):
     with pytest.raises(InvalidInput) as e:
         run_pipeline("beat", [], {"genre": "pop", "engine": "musicgen", "duration_s": 5})
     assert e.value.code == "ENGINE_UNAVAILABLE" and not e.value.retryable
+
+
+# -- through the API -------------------------------------------------------------------------------
+
+
+def test_beat_job_through_the_api(api, api_run):
+    job = api_run(
+        "beat", [], {"genre": "lo-fi", "key": "Dm", "duration_s": 6, "seed": 2, "format": "wav"}
+    )
+    assert job["status"] == "completed", job
+    r = job["result"]
+    assert (r["genre"], r["bpm"], r["key"], r["engine"]) == ("lo-fi", 80.0, "D minor", "procedural")
+    names = {o["name"] for o in job["outputs"]}
+    assert {"track", "drums", "bass", "chords", "lead", "texture", "midi", "notes"} <= names
+    track = next(o for o in job["outputs"] if o["name"] == "track")
+    assert track["content_type"] == "audio/wav" and track["size_bytes"] > 6 * 44100 * 4
+    stages = {s["name"]: s for s in job["stages"]}
+    assert list(stages) == ["generating", "mastering", "encoding"]
+    assert stages["generating"]["engine"] == "procedural" and all(
+        s["status"] == "completed" for s in stages.values()
+    )
+    # Bad input never becomes a job: a 422 with the stable code.
+    bad = api.create_job("beat", [], {"genre": "trap", "bpm": 90})
+    assert bad.status_code == 422 and bad.json()["code"] == "BPM_OUT_OF_RANGE"
+
+
+def test_genres_are_public_on_the_app(client):
+    r = client.get("/api/v1/genres")
+    assert r.status_code == 200 and len(r.json()) == 14

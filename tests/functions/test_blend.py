@@ -17,7 +17,9 @@ SR = 24000
 
 def _tone(hz: float, seconds: float, sr: int = 44100) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
-    return (0.3 * np.sin(2 * np.pi * hz * t) + 0.1 * np.sin(2 * np.pi * 2 * hz * t)).astype(np.float32)
+    return (0.3 * np.sin(2 * np.pi * hz * t) + 0.1 * np.sin(2 * np.pi * 2 * hz * t)).astype(
+        np.float32
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,14 @@ def tiny_codec():
     from transformers import EncodecConfig, EncodecModel
 
     torch.manual_seed(0)
-    config = EncodecConfig(num_filters=4, hidden_size=16, codebook_dim=16, codebook_size=1024, num_lstm_layers=1, num_residual_layers=1)
+    config = EncodecConfig(
+        num_filters=4,
+        hidden_size=16,
+        codebook_dim=16,
+        codebook_size=1024,
+        num_lstm_layers=1,
+        num_residual_layers=1,
+    )
     model = EncodecModel(config).eval()
     # transformers zero-initialises the codebooks (training fills them from data): give each
     # residual stage random codes at the scale of what it will quantise, as k-means would.
@@ -80,7 +89,9 @@ def test_without_weights_the_job_uses_the_spectral_morph(run_pipeline, tracks, w
     assert [p.name for p in workdir.iterdir() if p.is_file()] == []
 
 
-def test_encodec_path_with_a_tiny_model_from_the_weights_folder(run_pipeline, tracks, weights_dir, tiny_codec):
+def test_encodec_path_with_a_tiny_model_from_the_weights_folder(
+    run_pipeline, tracks, weights_dir, tiny_codec
+):
     tiny_codec.save_pretrained(weights_dir / "encodec_24khz")
     run = run_pipeline("blend", list(tracks), {"end_s": 2.0, "weight": 0.5})
     assert run.result["engine"] == "encodec"
@@ -111,18 +122,25 @@ def test_codec_round_trip_at_6_kbps(tiny_codec):
     assert tuple(codes.shape) == (1, 1, 8, 75)  # 6 kbps: 8 codebooks of 10 bits at 75 frames/s
     latents_a = blender.latents(a)
     assert tuple(latents_a.shape) == (1, 16, 75)
-    decoded_a, decoded_b = blender.decode(latents_a, len(a)), blender.decode(blender.latents(b), len(b))
+    decoded_a, decoded_b = (
+        blender.decode(latents_a, len(a)),
+        blender.decode(blender.latents(b), len(b)),
+    )
     assert len(decoded_a) == len(a) and not np.array_equal(decoded_a, decoded_b)
     assert np.allclose(blender.blend(a, b, "weight", 0.0), decoded_a, atol=1e-5)
     assert np.allclose(blender.blend(a, b, "weight", 1.0), decoded_b, atol=1e-5)
 
 
-def test_configured_cascade_checkpoint_refines_the_latents(run_pipeline, tracks, weights_dir, tiny_codec, monkeypatch):
+def test_configured_cascade_checkpoint_refines_the_latents(
+    run_pipeline, tracks, weights_dir, tiny_codec, monkeypatch
+):
     import torch
 
     tiny_codec.save_pretrained(weights_dir / "encodec_24khz")
     torch.manual_seed(1)
-    cascade = cascade_class()(latent_dim=16, num_stages=2, num_heads=2, layers_per_stage=1, ff_dim=32).eval()
+    cascade = cascade_class()(
+        latent_dim=16, num_stages=2, num_heads=2, layers_per_stage=1, ff_dim=32
+    ).eval()
     save_cascade(cascade, weights_dir / "blend_cascade.pt")
     monkeypatch.setenv("SOUNDSTAGE_BLEND_CHECKPOINT", "blend_cascade.pt")  # relative to the weights
     reset_settings()
@@ -175,7 +193,11 @@ def test_bad_segments_are_typed_errors(run_pipeline, tracks, weights_dir, params
 
 def test_a_silent_segment_is_refused(run_pipeline, tracks, tmp_path, weights_dir):
     quiet = tmp_path / "quiet.wav"
-    save_audio(quiet, Audio(np.concatenate([np.zeros(3 * 44100), _tone(220, 3)])[None].astype(np.float32), 44100), "wav")
+    save_audio(
+        quiet,
+        Audio(np.concatenate([np.zeros(3 * 44100), _tone(220, 3)])[None].astype(np.float32), 44100),
+        "wav",
+    )
     with pytest.raises(InvalidAudio) as e:
         run_pipeline("blend", [tracks[0], quiet], {"start_s": 0.0, "end_s": 2.0})
     assert e.value.code == "SILENT_AUDIO"

@@ -36,7 +36,10 @@ def test_every_genre_template_is_playable():
     for genre in GENRES.values():
         for key in ("C minor", "A major"):
             k = parse_key(key)
-            chords = [k.chord(n) for n in (genre.progression_minor if k.mode == "minor" else genre.progression_major)]
+            chords = [
+                k.chord(n)
+                for n in (genre.progression_minor if k.mode == "minor" else genre.progression_major)
+            ]
             assert chords[0].root_pc == k.tonic_pc, f"{genre.name} should open on its tonic"
         assert genre.chords in VOICES and genre.bass.replace("808-glide", "808") in VOICES
 

@@ -16,7 +16,19 @@ from shared.errors import InvalidAudio
 
 BPM = 100.0
 # (MIDI pitch, beats): a phrase in C major ending on its tonic.
-MELODY = [(60, 1), (62, 1), (64, 1), (67, 1), (64, 0.5), (62, 0.5), (60, 1), (65, 1), (64, 1), (62, 1), (60, 2)]
+MELODY = [
+    (60, 1),
+    (62, 1),
+    (64, 1),
+    (67, 1),
+    (64, 0.5),
+    (62, 0.5),
+    (60, 1),
+    (65, 1),
+    (64, 1),
+    (62, 1),
+    (60, 2),
+]
 
 
 def hum_audio(notes=MELODY, bpm=BPM, sr=22050, seed=0) -> Audio:
@@ -33,7 +45,9 @@ def hum_audio(notes=MELODY, bpm=BPM, sr=22050, seed=0) -> Audio:
         phase = 2 * np.pi * np.cumsum(f) / sr
         env = np.minimum(1.0, t / 0.03) * np.minimum(1.0, (n / sr - t) / 0.05)
         i = int(t0 * sr)
-        out[i : i + n] += (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase)) * env * 0.3
+        out[i : i + n] += (
+            (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase)) * env * 0.3
+        )
         t0 += beats * beat_s
     out += rng.normal(0.0, 0.003, len(out))
     return Audio(out[None, :].astype(np.float32), sr)
@@ -86,11 +100,15 @@ def test_the_tracks_lead_follows_the_hum(hum_job, hum_file):
     c_hum = librosa.feature.chroma_stft(y=hum[:n], sr=sr, hop_length=hop)
     c_lead = librosa.feature.chroma_stft(y=lead[:n], sr=sr, hop_length=hop)
     voiced = c_hum.max(axis=0) > 0.5
-    cos = (c_hum * c_lead).sum(axis=0) / (np.linalg.norm(c_hum, axis=0) * np.linalg.norm(c_lead, axis=0) + 1e-9)
+    cos = (c_hum * c_lead).sum(axis=0) / (
+        np.linalg.norm(c_hum, axis=0) * np.linalg.norm(c_lead, axis=0) + 1e-9
+    )
     follows = float(cos[voiced].mean())
     # Control: the same lead against the hum shifted by a whole tone is a worse match.
     shifted = np.roll(c_hum, 2, axis=0)
-    cos_shift = (shifted * c_lead).sum(axis=0) / (np.linalg.norm(shifted, axis=0) * np.linalg.norm(c_lead, axis=0) + 1e-9)
+    cos_shift = (shifted * c_lead).sum(axis=0) / (
+        np.linalg.norm(shifted, axis=0) * np.linalg.norm(c_lead, axis=0) + 1e-9
+    )
     assert follows > 0.7, follows
     assert follows > float(cos_shift[voiced].mean()) + 0.2
     # The track is in the hum's key and as long as the melody in whole bars (3 bars of 2.4 s).
@@ -113,9 +131,20 @@ def test_silent_short_and_tuneless_recordings_are_refused():
         transcribe_hum(Audio(np.zeros((1, 3 * sr), np.float32), sr))
     assert e.value.code == "SILENT_AUDIO"
     with pytest.raises(InvalidAudio) as e:
-        transcribe_hum(hum_audio([(60, 1)], bpm=120))
+        transcribe_hum(hum_audio([(60, 1)], bpm=240))
     assert e.value.code == "TOO_SHORT"
     noise = np.random.default_rng(0).normal(0, 0.2, (1, 3 * sr)).astype(np.float32)
     with pytest.raises(InvalidAudio) as e:
         transcribe_hum(Audio(noise, sr))
     assert e.value.code == "NO_MELODY"
+
+
+def test_bad_hums_are_refused_by_the_api_before_any_job(api, tmp_path):
+    silent, short = tmp_path / "silent.wav", tmp_path / "short.wav"
+    save_audio(silent, Audio(np.zeros((1, 3 * 22050), np.float32), 22050), "wav")
+    save_audio(short, hum_audio([(60, 1)], bpm=240), "wav")
+    for path, code in ((silent, "SILENT_AUDIO"), (short, "TOO_SHORT")):
+        r = api.create_job("hum", [path], {"genre": "lo-fi"})
+        assert r.status_code == 422 and r.json()["code"] == code
+    r = api.create_job("hum", [short], {"genre": "lo-fi", "key": "Q major"})
+    assert r.status_code == 422 and r.json()["code"] == "BAD_KEY"

@@ -194,3 +194,12 @@ def test_mashup_through_the_api_reports_its_queue_and_estimate(api, two_songs):
         b"ID3",
         b"\xff\xfb",
     )
+
+
+def test_a_third_track_too_far_in_tempo_is_left_out_not_fatal():
+    singer = _info(0, 118.0, "A minor", vocal_share=0.35, drum_share=0.1)
+    band = _info(1, 120.0, "C major", vocal_share=0.02, drum_share=0.5)
+    far = _info(2, 86.0, "C major", vocal_share=0.05, drum_share=0.3)  # 1.40x from 120
+    plan = plan_mashup([singer, band, far], "upbeat")
+    assert {p.index for p in plan.parts} == {0, 1}
+    assert plan.report()["left_out"] == [{"track": 2, "reason": "86 BPM is too far to stretch"}]
