@@ -77,6 +77,34 @@ stems_image = cpu_image.pip_install("torch==2.5.1", "demucs==4.1.0").env(
 )
 STEMS_GPU = os.environ.get("SOUNDSTAGE_STEMS_GPU", "L4")  # L4 or A10G suit htdemucs
 
+# MusicGen through audiocraft 1.3, which pins torch 2.1 and numpy < 2 and imports torchaudio,
+# xformers and spacy at import time: it gets an image of its own, and only
+# functions/music/musicgen.py imports it (lazily).
+musicgen_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("ffmpeg", "libsndfile1", "git")
+    .pip_install(
+        "torch==2.1.0",
+        "torchaudio==2.1.0",
+        "xformers==0.0.22.post7",
+        "numpy==1.26.4",
+        "audiocraft==1.3.0",
+        "transformers==4.44.2",
+        "huggingface_hub==0.24.6",
+        "soundfile==0.12.1",
+        "pydantic==2.14.3",
+        "pydantic-settings==2.16.3",
+    )
+    .env({"SOUNDSTAGE_MODEL_DIR": "/models", "HF_HOME": "/models/hf"})
+    .add_local_python_source("shared", "functions")
+)
+MUSICGEN_GPU = os.environ.get("SOUNDSTAGE_MUSICGEN_GPU", "L4")  # 24 GB: small, medium, melody
+
+# EnCodec 24 kHz through transformers' EncodecModel (the `encodec` package imports torchaudio).
+blend_image = stems_image.pip_install("transformers==5.23.0").env(
+    {"SOUNDSTAGE_BLEND_ENGINE": "encodec"}
+)
+
 # -- Volumes and secrets --------------------------------------------------------------------------
 models = modal.Volume.from_name("soundstage-models", create_if_missing=True)
 secrets = [modal.Secret.from_name("soundstage")]
@@ -148,6 +176,60 @@ def download_demucs_weights() -> list[str]:
     paths = download("/models", ("htdemucs", "htdemucs_ft"))
     models.commit()
     return [str(p) for p in paths]
+
+
+@app.cls(
+    image=musicgen_image,
+    gpu=MUSICGEN_GPU,
+    volumes={"/models": models},
+    scaledown_window=5 * MINUTES,
+    timeout=15 * MINUTES,
+    max_containers=10,
+)
+class MusicGen:
+    """MusicGen (small by default), loaded once per container; beats and hum-to-beat call it."""
+
+    @modal.enter()
+    def load(self) -> None:
+        from functions.music.musicgen import MODELS, load_engine
+
+        load_engine(MODELS["small"])
+
+    @modal.method()
+    def generate(self, kw: dict) -> dict:
+        from functions.music.musicgen import musicgen_stage
+
+        return musicgen_stage(**kw)
+
+
+@app.function(image=musicgen_image, volumes={"/models": models}, timeout=60 * MINUTES)
+def download_musicgen_weights() -> list[str]:
+    """One-off: MusicGen small/medium/melody checkpoints and the T5 text encoder."""
+    from functions.music.musicgen import download_weights
+
+    paths = download_weights(["small", "medium", "melody"])
+    models.commit()
+    return [str(p) for p in paths]
+
+
+@app.function(
+    image=blend_image, volumes={"/models": models}, cpu=4.0, memory=4096, timeout=10 * MINUTES
+)
+def blend_stage(kw: dict) -> dict:
+    """Two 24 kHz segments through EnCodec, blended in latent space (CPU is enough at 16 s)."""
+    from functions.blend import blend_stage as run_blend
+
+    return run_blend(**kw)
+
+
+@app.function(image=blend_image, volumes={"/models": models}, timeout=30 * MINUTES)
+def download_encodec_weights() -> str:
+    """One-off: facebook/encodec_24khz into the weights volume."""
+    from functions.blend import download_encodec_weights as download
+
+    path = download("/models/encodec_24khz")
+    models.commit()
+    return str(path)
 
 
 # -- Music video fan-out ----------------------------------------------------------------------------

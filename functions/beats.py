@@ -60,14 +60,21 @@ def onset_strength(mel_db: np.ndarray) -> np.ndarray:
 
     The rise of each band is taken against the previous frame's maximum over neighbouring
     bands (SuperFlux), so vibrato and slides do not read as onsets. Before the first frame
-    the track is taken as silent (the spectrogram's floor), so a note at 0 s is an onset.
+    the track is taken as silent (the spectrogram's floor), so a note at 0 s is an onset (but
+    never stronger than the track's strongest).
     """
     if mel_db.shape[0] == 0 or mel_db.shape[1] == 0:
         return np.zeros(mel_db.shape[0], np.float32)
     floor = np.full((1, mel_db.shape[1]), float(mel_db.min()), dtype=mel_db.dtype)
     ref = maximum_filter1d(np.concatenate([floor, mel_db]), size=3, axis=1)
     rise = np.maximum(0.0, mel_db - ref[:-1])
-    return rise.mean(axis=1).astype(np.float32)
+    onset = rise.mean(axis=1).astype(np.float32)
+    if len(onset) > 1:
+        # Rising from the floor, the first frame of a dense mix reads as one enormous onset that
+        # would dominate tempo estimation; keep it an onset, but no stronger than the track's
+        # strongest ones.
+        onset[0] = min(onset[0], float(np.percentile(onset[1:], 99)))
+    return onset
 
 
 def _autocorrelation(onset: np.ndarray) -> np.ndarray:

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # Limits.
     max_upload_mb: float = 50.0
     max_duration_s: float = 15 * 60.0
-    max_files: int = 4
+    max_files: int = 8  # per job; each kind has its own limit (analyze 1, mashup 4, mix 8)
     rate_limit_per_hour: int | None = None  # None: 5 in production, 1000 locally
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     retention_sweep_s: int = 3600

@@ -136,7 +136,7 @@ def test_verifier_requires_audience_issuer_expiry_and_our_key(client, services):
     )
     assert status(forged).status_code == 401
     # A symmetric token (the classic alg-confusion attack) is refused outright.
-    hs = jwt.encode({"sub": "x", "aud": "authenticated"}, "secret", algorithm="HS256")
+    hs = jwt.encode({"sub": "x", "aud": "authenticated"}, "s" * 32, algorithm="HS256")
     assert status(hs).status_code == 401
     assert status("not.a.jwt").status_code == 401
 

@@ -155,7 +155,6 @@ def _bass_bar(
     next_chord: Chord,
     kick_steps: list[float],
     rng: np.random.Generator,
-    key: Key,
 ) -> list[tuple[float, float, int, float | None]]:
     """(step, length in steps, MIDI pitch, glide_from) for one bar of the genre's bass."""
     style = genre.bass
@@ -260,7 +259,7 @@ def _lead_motif(
     return notes
 
 
-def harmonize(melody: list[MelodyNote], genre: Genre, key: Key, bars: int) -> list[Chord]:
+def harmonize(melody: list[MelodyNote], key: Key, bars: int) -> list[Chord]:
     """One chord per bar chosen from the key's diatonic triads to fit the melody's notes."""
     numerals = (
         ("i", "iv", "v", "VI", "III", "VII")
@@ -302,7 +301,7 @@ def compose(
     sections = plan_sections(total_bars) if melody is None else [Section("loop", 0, total_bars)]
     progression = _progression(genre, key)
     if melody is not None:
-        chords = harmonize(melody, genre, key, total_bars)
+        chords = harmonize(melody, key, total_bars)
     else:
         chords = []
         for sec in sections:
@@ -343,7 +342,7 @@ def compose(
             kicks = [h.step for h in hits if h.voice == "kick"]
             # The bass plays softly through the intro, so the loop arrives as a lift, not a jolt.
             level = 0.5 if sec.name == "intro" else 1.0
-            for s, length, pitch, glide in _bass_bar(genre, chord, next_chord, kicks, rng, key):
+            for s, length, pitch, glide in _bass_bar(genre, chord, next_chord, kicks, rng):
                 vel = level * (0.9 if s % 4 == 0 else 0.6)  # on-beat notes lead the groove
                 parts["bass"].append(
                     NoteEvent(at(bar, s), length * step_s * 0.95, pitch, vel, glide_from=glide)

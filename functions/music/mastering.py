@@ -6,9 +6,12 @@ the result measures at or below ``ceiling_dbtp`` on a 4x oversampled meter. This
 finishing step generated beats need; the ``master`` job (functions/master.py) is the full chain.
 
 The limiter is a look-ahead brick wall: the gain needed at each sample (from the 4x oversampled
-peak, both channels linked) is spread backwards over the look-ahead with a running minimum and
-smoothed by two moving averages that stay inside that window, so the gain never exceeds what a
-sample needs and never jumps (no clicks). Loudness lost to limiting is made up in a second pass.
+peak, both channels linked, with the same interpolator as the project's true-peak meter) is
+spread backwards over the look-ahead with a running minimum and smoothed by two moving averages
+that stay inside that window, so the gain never exceeds what a sample needs and never jumps (no
+clicks). Loudness lost to limiting is made up in a further pass; the peak envelope is measured
+once, since a static gain scales it exactly. ``integrated_lufs_fast`` is pyloudnorm's meter
+(same K-weighting, blocks and gates) vectorised, because the passes measure loudness repeatedly.
 """
 
 from __future__ import annotations
@@ -74,11 +77,6 @@ def oversampled_peak(samples: np.ndarray) -> np.ndarray:
     return np.max(peaks, axis=0)
 
 
-def true_peak_dbtp_fast(audio: Audio) -> float:
-    peak = float(oversampled_peak(audio.samples).max())
-    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
-
-
 @functools.cache
 def _k_weighting_sos(sr: int) -> np.ndarray:
     # pyloudnorm's own K-weighting stages (shelf + high-pass), as second-order sections.
@@ -130,7 +128,7 @@ def _limiter_gain(
     hold_s: float = 0.05,
 ) -> np.ndarray:
     """Smooth per-sample gain keeping ``static_gain * peak`` under ``ceiling`` (see module doc)."""
-    need = np.minimum(1.0, ceiling / np.maximum(static_gain * peak, 1e-12))
+    need = np.minimum(1.0, ceiling / np.maximum(static_gain * peak, 1e-12)).astype(np.float32)
     if need.min() >= 1.0:
         return np.ones_like(need)
     w = max(1, int(lookahead_s * sr))
@@ -141,15 +139,6 @@ def _limiter_gain(
     g = minimum_filter1d(need, size=size, origin=origin, mode="nearest")
     g = uniform_filter1d(uniform_filter1d(g, w, mode="nearest"), w, mode="nearest")
     return np.minimum(g, need)  # guard rounding at window edges
-
-
-def limit_true_peak(audio: Audio, ceiling_dbtp: float = -1.0) -> tuple[Audio, float]:
-    """Brick-wall limit ``audio`` to ``ceiling_dbtp``; returns (audio, deepest gain reduction dB)."""
-    g = _limiter_gain(
-        oversampled_peak(audio.samples), 1.0, 10 ** (ceiling_dbtp / 20.0), audio.sample_rate
-    )
-    out = (audio.samples * g[None, :]).astype(np.float32)
-    return Audio(out, audio.sample_rate), float(-20.0 * math.log10(max(float(g.min()), 1e-12)))
 
 
 def master_to_lufs(

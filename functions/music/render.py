@@ -39,7 +39,7 @@ _DRUM_PAN = {
     "crash": -0.2,
     "tom": 0.15,
 }
-_SYNTH_VOICE = {"808-glide": "808", "saw_lead": "saw_lead"}
+_SYNTH_VOICE = {"808-glide": "808"}  # the glide is in the notes; the sound is the 808
 
 
 def _add_panned(stereo: np.ndarray, mono: np.ndarray, pan: float) -> None:

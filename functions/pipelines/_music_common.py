@@ -15,13 +15,9 @@ import numpy as np
 from functions.audio_io import Audio, resample, save_audio
 from functions.genres import Genre, get_genre
 from functions.music import musicgen
-from functions.music.mastering import master_to_lufs
 from functions.music.procedural import (
-    CEILING_DBTP,
     SAMPLE_RATE,
-    TARGET_LUFS,
     ProceduralBeat,
-    master_beat,
 )
 from functions.music.theory import parse_key
 from shared.config import get_settings
@@ -173,14 +169,6 @@ def run_musicgen(
 def estimate_musicgen_usd(model: str, duration_s: float) -> float:
     size = next((k for k, v in musicgen.MODELS.items() if model in (k, v)), "medium")
     return MUSICGEN_GPU_S_PER_AUDIO_S[size] * duration_s * GPU_USD_PER_S[MUSICGEN_GPU]
-
-
-def master_track(audio: Audio) -> tuple[Audio, dict]:
-    return master_to_lufs(audio, TARGET_LUFS, CEILING_DBTP)
-
-
-def master_procedural(beat: ProceduralBeat) -> tuple[ProceduralBeat, dict]:
-    return master_beat(beat)
 
 
 def write_outputs(

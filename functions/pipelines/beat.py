@@ -14,8 +14,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from functions.genres import get_genre
+from functions.music.mastering import master_to_lufs
 from functions.music.musicgen import build_prompt
-from functions.music.procedural import SAMPLE_RATE, render_beat
+from functions.music.procedural import (
+    CEILING_DBTP,
+    SAMPLE_RATE,
+    TARGET_LUFS,
+    master_beat,
+    render_beat,
+)
 from functions.music.theory import parse_key
 from functions.pipelines import _music_common as common
 from shared.config import get_settings
@@ -101,10 +108,10 @@ def run(ctx) -> dict:
         st.progress(1.0)
     with ctx.stage("mastering", engine="soundstage-dsp") as st:
         if beat is not None:
-            beat, loudness = common.master_procedural(beat)
+            beat, loudness = master_beat(beat)
             track = beat.mix
         else:
-            track, loudness = common.master_track(track)
+            track, loudness = master_to_lufs(track, TARGET_LUFS, CEILING_DBTP)
         st.progress(1.0, f"{loudness['loudness_lufs']} LUFS")
     with ctx.stage("encoding", engine="ffmpeg") as st:
         files = common.write_outputs(

@@ -25,9 +25,16 @@ from functions.music.hum import (
     quantize_notes,
     transcribe_hum,
 )
+from functions.music.mastering import master_to_lufs
 from functions.music.midi import write_midi
 from functions.music.musicgen import build_prompt
-from functions.music.procedural import SAMPLE_RATE, render_beat
+from functions.music.procedural import (
+    CEILING_DBTP,
+    SAMPLE_RATE,
+    TARGET_LUFS,
+    master_beat,
+    render_beat,
+)
 from functions.music.theory import estimate_key, parse_key
 from functions.pipelines import _music_common as common
 from shared.registry import JobKind, register
@@ -122,10 +129,10 @@ def run(ctx) -> dict:
         st.progress(1.0)
     with ctx.stage("mastering", engine="soundstage-dsp") as st:
         if beat is not None:
-            beat, loudness = common.master_procedural(beat)
+            beat, loudness = master_beat(beat)
             track = beat.mix
         else:
-            track, loudness = common.master_track(track)
+            track, loudness = master_to_lufs(track, TARGET_LUFS, CEILING_DBTP)
         st.progress(1.0)
     notes_doc = {
         "bpm": bpm,

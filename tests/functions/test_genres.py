@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from functions.genres import GENRES, catalog, get_genre
 from functions.music.theory import parse_key
 from shared.errors import InvalidInput
-from web.routers.genres import router
 
 # The 14 genres and tempo ranges the product promised (design doc 001).
 PROMISED = {
@@ -60,11 +57,9 @@ def test_unknown_genre_is_a_typed_error_listing_the_choices():
     assert "trap" in e.value.message and e.value.details["genres"] == list(GENRES)
 
 
-def test_genres_endpoint_is_public_and_serves_the_catalog():
-    app = FastAPI()
-    app.include_router(router)
-    with TestClient(app) as client:
-        r = client.get("/api/v1/genres")  # no Authorization header
+def test_genres_endpoint_serves_the_catalog_to_signed_in_users(api):
+    assert api.client.get("/api/v1/genres").status_code == 401  # no Authorization header
+    r = api.get("/api/v1/genres")
     assert r.status_code == 200
     body = r.json()
     assert [g["name"] for g in body] == list(GENRES)

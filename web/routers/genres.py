@@ -1,7 +1,7 @@
 """The genre catalog: ``GET /api/v1/genres`` lists the 14 genres beats and hums can use.
 
-Public (no sign-in): it is the same static catalog for everyone, holds nothing about users,
-and the web client shows it on the create form before anyone has signed in.
+Like every ``/api/v1`` route but sign-up and sign-in, it needs a bearer token (one rule for the
+whole API, easy to audit); the CLI's ``soundstage genres`` reads the same catalog offline.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from functions.genres import catalog
+from web.deps import CurrentUser
 
 router = APIRouter(prefix="/api/v1/genres", tags=["genres"])
 
@@ -25,6 +26,6 @@ class GenreOut(BaseModel):
 
 
 @router.get("", response_model=list[GenreOut])
-def list_genres() -> list[dict]:
+def list_genres(user: CurrentUser) -> list[dict]:
     """Every genre with its BPM range, default BPM, characteristics and moods."""
     return catalog()
