@@ -305,6 +305,6 @@ def test_beat_job_through_the_api(api, api_run):
     assert bad.status_code == 422 and bad.json()["code"] == "BPM_OUT_OF_RANGE"
 
 
-def test_genres_are_public_on_the_app(client):
-    r = client.get("/api/v1/genres")
+def test_genres_are_served_by_the_app(api):
+    r = api.get("/api/v1/genres")
     assert r.status_code == 200 and len(r.json()) == 14
