@@ -199,3 +199,34 @@ def test_health_and_auth_required(client):
     for url in ("/api/v1/jobs", "/api/v1/stats", "/api/v1/auth/me", "/api/v1/kinds"):
         r = client.get(url)
         assert r.status_code == 401 and r.json()["code"] == "AUTH_REQUIRED"
+
+
+def test_stream_cut_short_resumes_seamlessly(api, monkeypatch):
+    """Modal ends web requests at 150 s: our stream closes first and the client resumes with
+    Last-Event-ID; across the pieces every event arrives exactly once, in order."""
+    import fastapi.routing
+
+    from web.routers import jobs as jobs_router
+
+    monkeypatch.setattr(jobs_router, "STREAM_MAX_S", 0.6)
+    monkeypatch.setattr(fastapi.routing, "_PING_INTERVAL", 0.2)
+    job = api.create_job("test_sleep", [], {"seconds": 3}).json()
+    seen: list[dict] = []
+    pings = 0
+    last = None
+    for _ in range(40):
+        headers = {"Last-Event-ID": str(last)} if last else {}
+        r = api.get(f"/api/v1/jobs/{job['id']}/events", headers=headers)
+        pings += r.text.count(": ping")
+        part = _sse(r.text)
+        seen.extend(part)
+        if part:
+            last = part[-1]["id"]
+        if part and part[-1]["event"] == "completed":
+            break
+    assert seen[-1]["event"] == "completed"
+    ids = [e["id"] for e in seen]
+    assert ids == sorted(set(ids))
+    full = _sse(api.get(f"/api/v1/jobs/{job['id']}/events").text)
+    assert [e["id"] for e in full] == ids
+    assert pings > 0  # keep-alive comments while the job was quiet
