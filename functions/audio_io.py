@@ -313,7 +313,7 @@ def _wav_truncated(path: Path) -> bool:
             fh.seek(clen + (clen & 1), 1)
 
 
-def inspect_audio(path: str | os.PathLike, block_s: float = 10.0) -> dict:
+def inspect_audio(path: str | os.PathLike, block_s: float = 2.0) -> dict:
     """Decode the whole file in blocks (bounded memory) and describe it.
 
     Returns format, sample_rate, channels, duration_s, peak_dbfs, rms_dbfs. Raises InvalidAudio

@@ -72,37 +72,104 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_server_mode_end_to_end(tmp_path, song_wav):
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """A real `soundstage serve` process on a free port, with its own data folder."""
+    tmp = tmp_path_factory.mktemp("server")
     port = _free_port()
-    server_env = _env(tmp_path / "server")
     proc = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "serve", "--port", str(port)],
         cwd=ROOT,
-        env=server_env,
+        env=_env(tmp),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.3)
+    yield url, proc
+    proc.terminate()
+    proc.wait(20)
+
+
+def test_server_mode_end_to_end(live_server, tmp_path, song_wav):
+    url, _ = live_server
+    client_env = _env(tmp_path / "client", SOUNDSTAGE_PASSWORD="a good password")
+    r = _cli(["login", "--server", url, "--email", "cli@example.com", "--register"], client_env)
+    assert r.returncode == 0, r.stderr
+    r = _cli(["analyze", str(song_wav), "--server", url, "--json"], client_env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["key"] == "A minor"
+    assert "analyzing" in r.stderr  # the per-stage progress bar
+    r = _cli(["jobs", "--server", url], client_env)
+    assert r.returncode == 0 and "analyze" in r.stderr
+
+
+def test_a_large_upload_never_sits_whole_in_memory(live_server, tmp_path):
+    """A 45 MB upload streams through the server: its resident memory grows by a fraction of
+    the file (multipart parts spool to disk, storage copies and the audio check go in blocks)."""
+    import threading
+
+    import numpy as np
+    import psutil
+
+    from functions.audio_io import Audio, save_audio
+
+    url, proc = live_server
+    seconds = 255  # 16-bit stereo 44.1 kHz: ~45 MB
+    rng = np.random.default_rng(1)
+    noise = (rng.standard_normal((2, 44100 * seconds)) * 0.1).astype(np.float32)
+    big = tmp_path / "big.wav"
+    save_audio(big, Audio(noise, 44100), "wav")
+    del noise
+    size_mb = big.stat().st_size / 1e6
+    assert 40 < size_mb < 50
+    token = httpx.post(
+        f"{url}/api/v1/auth/register",
+        json={"email": "big@example.com", "password": "a good password"},
+    ).json()["access_token"]
+
+    def upload(path: Path) -> httpx.Response:
+        with open(path, "rb") as fh:
+            return httpx.post(
+                f"{url}/api/v1/jobs",
+                headers={"Authorization": f"Bearer {token}"},
+                data={"kind": "convert", "params": json.dumps({"output_format": "flac"})},
+                files={"files": (path.name, fh, "audio/wav")},
+                timeout=120,
+            )
+
+    # A small upload first, so one-off costs (lazy imports, pools) are not counted.
+    small = tmp_path / "small.wav"
+    save_audio(small, Audio((rng.standard_normal((2, 44100 * 3)) * 0.1).astype(np.float32), 44100))
+    assert upload(small).status_code == 202
+    time.sleep(1.0)
+    server = psutil.Process(proc.pid)
+    base = server.memory_info().rss
+    peak = base
+    stop = threading.Event()
+
+    def watch():
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, server.memory_info().rss)
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
-        client_env = _env(tmp_path / "client", SOUNDSTAGE_PASSWORD="a good password")
-        r = _cli(["login", "--server", url, "--email", "cli@example.com", "--register"], client_env)
-        assert r.returncode == 0, r.stderr
-        r = _cli(["analyze", str(song_wav), "--server", url, "--json"], client_env)
-        assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["key"] == "A minor"
-        assert "analyzing" in r.stderr  # the per-stage progress bar
-        r = _cli(["jobs", "--server", url], client_env)
-        assert r.returncode == 0 and "analyze" in r.stderr
+        r = upload(big)
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop.set()
+        watcher.join()
+    assert r.status_code == 202, r.text
+    grew_mb = (peak - base) / 1e6
+    assert grew_mb < size_mb / 4, f"server grew by {grew_mb:.0f} MB for a {size_mb:.0f} MB upload"
