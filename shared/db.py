@@ -61,6 +61,11 @@ class Database:
     @classmethod
     def embedded_url(cls, data_dir: Path, cleanup_mode: str | None = "stop") -> str:
         """Start (or reuse) the embedded Postgres under ``data_dir/pg`` and return its URI."""
+        import warnings
+
+        # platformdirs (via pgserver) warns on headless machines without XDG_RUNTIME_DIR;
+        # the fallback it takes is fine and the warning would only clutter the CLI.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         import pgserver
 
         data_dir = Path(data_dir).resolve()
