@@ -20,7 +20,7 @@ app = modal.App(APP_NAME)
 # -- Images ---------------------------------------------------------------------------------------
 # The CPU image runs the API, run_job and the CPU stages (analysis, convert, mix, master, video
 # composition). Versions are pinned so a redeploy builds the same containers.
-cpu_image = (
+cpu_base = (
     modal.Image.debian_slim(python_version="3.11")
     .apt_install("ffmpeg", "libsndfile1")
     .pip_install(
@@ -62,19 +62,29 @@ cpu_image = (
             "SOUNDSTAGE_STEMS_ENGINE": "demucs",
         }
     )
-    .add_local_python_source("shared", "functions", "web")
-    .add_local_dir("supabase", remote_path="/root/supabase")
 )
+
+
+def with_app_source(image: modal.Image) -> modal.Image:
+    """Our code and migrations, mounted at container start. Modal requires these to be the last
+    steps of an image, so every image is built first and gets its source here."""
+    return image.add_local_python_source("shared", "functions", "web").add_local_dir(
+        "supabase", remote_path="/root/supabase"
+    )
+
+
+cpu_image = with_app_source(cpu_base)
 
 # Demucs on the GPU: torch with CUDA, demucs 4.1 (reads audio without torchaudio).
 # Stems must come from Demucs here: a missing weights volume is an error, not a silent fallback.
-stems_image = cpu_image.pip_install("torch==2.5.1", "demucs==4.1.0").env(
+torch_base = cpu_base.pip_install("torch==2.5.1", "demucs==4.1.0").env(
     {
         "SOUNDSTAGE_MODEL_DIR": "/models",
         "TORCH_HOME": "/models/torch",
         "SOUNDSTAGE_STEMS_ENGINE": "demucs",
     }
 )
+stems_image = with_app_source(torch_base)
 STEMS_GPU = os.environ.get("SOUNDSTAGE_STEMS_GPU", "L4")  # L4 or A10G suit htdemucs
 
 # MusicGen through audiocraft 1.3, which pins torch 2.1 and numpy < 2 and imports torchaudio,
@@ -96,13 +106,13 @@ musicgen_image = (
         "pydantic-settings==2.16.3",
     )
     .env({"SOUNDSTAGE_MODEL_DIR": "/models", "HF_HOME": "/models/hf"})
-    .add_local_python_source("shared", "functions")
+    .add_local_python_source("shared", "functions")  # last: mounted at container start
 )
 MUSICGEN_GPU = os.environ.get("SOUNDSTAGE_MUSICGEN_GPU", "L4")  # 24 GB: small, medium, melody
 
 # EnCodec 24 kHz through transformers' EncodecModel (the `encodec` package imports torchaudio).
-blend_image = stems_image.pip_install("transformers==5.23.0").env(
-    {"SOUNDSTAGE_BLEND_ENGINE": "encodec"}
+blend_image = with_app_source(
+    torch_base.pip_install("transformers==5.23.0").env({"SOUNDSTAGE_BLEND_ENGINE": "encodec"})
 )
 
 # -- Volumes and secrets --------------------------------------------------------------------------
