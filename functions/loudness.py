@@ -51,9 +51,8 @@ def _hop_powers(audio: Audio) -> tuple[np.ndarray, int]:
     n = audio.samples.shape[1] // hop * hop
     total = np.zeros(n // hop, dtype=np.float64)
     for ch, x in enumerate(audio.samples):
-        y = sosfilt(sos, x.astype(np.float64))[:n]  # float64: the 38 Hz pole sits near 1
-        np.square(y, out=y)
-        total += CHANNEL_GAINS[min(ch, len(CHANNEL_GAINS) - 1)] * y.reshape(-1, hop).sum(axis=1)
+        y = sosfilt(sos, x.astype(np.float64))[:n].reshape(-1, hop)  # float64: pole near 1
+        total += CHANNEL_GAINS[min(ch, len(CHANNEL_GAINS) - 1)] * np.einsum("ij,ij->i", y, y)
     return total, hop
 
 
