@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyloudnorm as pyln
@@ -49,10 +50,14 @@ def _hop_powers(audio: Audio) -> tuple[np.ndarray, int]:
     sos = _k_weighting_sos(audio.sample_rate)
     hop = int(round(0.1 * audio.sample_rate))
     n = audio.samples.shape[1] // hop * hop
-    total = np.zeros(n // hop, dtype=np.float64)
-    for ch, x in enumerate(audio.samples):
-        y = sosfilt(sos, x.astype(np.float64))[:n].reshape(-1, hop)  # float64: pole near 1
-        total += CHANNEL_GAINS[min(ch, len(CHANNEL_GAINS) - 1)] * np.einsum("ij,ij->i", y, y)
+
+    def channel(ch: int) -> np.ndarray:
+        y = sosfilt(sos, audio.samples[ch].astype(np.float64))[:n].reshape(-1, hop)  # pole near 1
+        return CHANNEL_GAINS[min(ch, len(CHANNEL_GAINS) - 1)] * np.einsum("ij,ij->i", y, y)
+
+    # sosfilt releases the GIL: channels are filtered side by side.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        total = sum(pool.map(channel, range(audio.channels)), np.zeros(n // hop))
     return total, hop
 
 
@@ -103,7 +108,7 @@ def loudness_range_lu(audio: Audio) -> float:
 
 
 @functools.cache
-def _interpolator(oversample: int) -> np.ndarray:
+def interpolator(oversample: int) -> np.ndarray:
     """The 4x interpolation filter of BS.1770-4 Annex 2's shape: 48 taps (12 per phase), low-pass
     at the original Nyquist, gain ``oversample`` so the passband keeps its level."""
     return (firwin(12 * oversample, 1.0 / oversample) * oversample).astype(np.float32)
@@ -115,7 +120,7 @@ def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
     n = x.shape[1]
     if n == 0:
         return -math.inf
-    h = _interpolator(oversample)
+    h = interpolator(oversample)
     delay = (len(h) - 1) // 2  # the filter's group delay, in output samples
     # No interpolated sample exceeds its neighbours' peak times the largest L1 norm of one
     # polyphase branch, so blocks are visited loudest first and the rest skipped once they
@@ -146,8 +151,6 @@ def _finite(x: float, floor: float = -120.0) -> float:
 
 def loudness_report(audio: Audio) -> dict:
     """All four figures, rounded to 0.01; silence reads as -120 rather than -inf (JSON-safe)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     # The K-weighted pass and the oversampled peak are independent and release the GIL in
     # scipy's filters: run them side by side.
     with ThreadPoolExecutor(max_workers=1) as pool:

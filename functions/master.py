@@ -7,26 +7,24 @@ Offers:
   pull the long-term spectral tilt toward a reference), glue compression, gain to target and a
   lookahead brick-wall limiter (pedalboard), iterated until the integrated loudness is within
   ``LOUDNESS_TOLERANCE_LU`` of the target and the 4x-oversampled true peak is at most the ceiling.
-- ``KWeightedMeter``: BS.1770-4 integrated loudness with pyloudnorm's own K-weighting filters
-  and gating blocks, vectorised. The control loop measures several times per master, and
-  pyloudnorm's per-block Python loop would dominate the run time; tests hold the two to 0.05 LU.
+
+Loudness is measured with ``functions.loudness.integrated_lufs`` (pyloudnorm's K-weighting and
+gates, vectorised): the control loop measures several times per master, and pyloudnorm's
+per-block Python loop would dominate the run time; tests hold the two to 0.05 LU.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pedalboard as pb
-import pyloudnorm as pyln
-from scipy.signal import sosfilt, tf2sos, welch
+from scipy.signal import welch
 
 from functions.audio_io import Audio
-from functions.loudness import true_peak_dbtp
+from functions.loudness import integrated_lufs, true_peak_dbtp
 from shared.errors import InvalidAudio, InvalidInput
 
 CEILING_DBTP = -1.0
@@ -69,71 +67,8 @@ def preset_for_target(target_lufs: float) -> str:
     return min(PRESETS, key=lambda k: abs(PRESETS[k].target_lufs - target_lufs))
 
 
-class KWeightedMeter:
-    """Integrated loudness (ITU-R BS.1770-4) of ``(channels, n)`` audio at one sample rate."""
-
-    def __init__(self, sample_rate: int) -> None:
-        self.sample_rate = sample_rate
-        # pyloudnorm's filter design, so both meters weight identically.
-        stages = list(pyln.Meter(sample_rate)._filters.values())
-        self._sos = np.concatenate([tf2sos(st.b, st.a) for st in stages]).astype(np.float32)
-        self._gain = np.float32(np.prod([st.passband_gain for st in stages]))
-        self._block = 0.4
-        self._step = 0.1
-
-    def weighted(self, samples: np.ndarray) -> np.ndarray:
-        # One second-order-sections pass in float32 is ~4x faster than two float64 lfilters and
-        # agrees to well under 0.01 LU; the energies are summed in float64 below.
-        x = np.asarray(samples, dtype=np.float32)
-        if x.ndim == 2 and x.shape[0] > 1:
-            # sosfilt releases the GIL: channels filter side by side (~1.8x on two cores).
-            return np.stack(list(_pool().map(lambda ch: sosfilt(self._sos, ch), x))) * self._gain
-        return sosfilt(self._sos, x, axis=-1) * self._gain
-
-    def integrated_lufs(self, samples: np.ndarray) -> float:
-        """Gated loudness in LUFS; -inf for silence or audio shorter than one 400 ms block."""
-        z = self.weighted(samples)
-        n = z.shape[1]
-        duration_s = n / self.sample_rate
-        if duration_s < self._block:
-            return -math.inf
-        blocks = int(round((duration_s - self._block) / self._step)) + 1
-        # Block j spans [0.1 j, 0.1 j + 0.4) s, i.e. the 100 ms hops j..j+3: sum each hop once.
-        hop = self._step * self.sample_rate
-        if hop.is_integer() and (blocks + 3) * int(hop) <= n:
-            # Whole-sample hops: one fused multiply-add per hop (einsum) instead of reduceat,
-            # ~50x faster; sums of 4410 float32 squares keep ~7 significant digits.
-            h = int(hop)
-            zr = z[:, : (blocks + 3) * h].reshape(z.shape[0], blocks + 3, h)
-            hops = np.einsum("cij,cij->ci", zr, zr).astype(np.float64)
-            hops = np.concatenate([hops, np.zeros((z.shape[0], 1))], axis=1)
-        else:
-            edges = (self._block * (np.arange(blocks + 4) * 0.25) * self.sample_rate).astype(
-                np.int64
-            )
-            edges = np.minimum(edges, n)
-            hops = np.add.reduceat(np.square(z), edges[:-1], axis=1, dtype=np.float64)
-            hops[:, edges[1:] == edges[:-1]] = 0.0  # reduceat gives the sample for empty hops
-        window = (
-            hops[:, :blocks]
-            + hops[:, 1 : blocks + 1]
-            + hops[:, 2 : blocks + 2]
-            + hops[:, 3 : blocks + 3]
-        )
-        ms = (window / (self._block * self.sample_rate)).sum(axis=0)
-        with np.errstate(divide="ignore"):
-            loud = -0.691 + 10 * np.log10(ms)
-        gated = ms[loud >= -70.0]
-        if gated.size == 0:
-            return -math.inf
-        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-        kept = ms[(loud > relative) & (loud > -70.0)]
-        return float(-0.691 + 10 * np.log10(kept.mean())) if kept.size else -math.inf
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="kweight")
+def _lufs(samples: np.ndarray, sr: int) -> float:
+    return integrated_lufs(Audio(samples, sr))
 
 
 @dataclass
@@ -211,28 +146,27 @@ def master_to_target(
     """
     check_target(target_lufs)
     sr = audio.sample_rate
-    meter = KWeightedMeter(sr)
     x = np.ascontiguousarray(audio.samples, dtype=np.float32)
-    in_lufs = meter.integrated_lufs(x)
+    in_lufs = _lufs(x, sr)
     if not math.isfinite(in_lufs) or in_lufs < -70.0:
         raise InvalidAudio("The audio is silent or too short to master.", code="SILENT_AUDIO")
     chosen = PRESETS[preset or preset_for_target(target_lufs)]
     tilt, low_db, high_db = tonal_balance_db(audio)
     y = _glue_chain(audio, chosen, low_db, high_db, in_lufs)(x, sr)
-    y_lufs = meter.integrated_lufs(y)
+    y_lufs = _lufs(y, sr)
 
     limiter_ceiling = (
         ceiling_dbtp - LIMITER_MARGIN_DB["true_peak" if chosen.soft_clip else "sample_peak"]
     )
     gain_db = _search_gain(
-        excerpt(y, sr), sr, target_lufs, target_lufs - y_lufs, limiter_ceiling, chosen, meter
+        excerpt(y, sr), sr, target_lufs, target_lufs - y_lufs, limiter_ceiling, chosen
     )
     tried: list[tuple[float, float]] = []  # (gain_db, loudness) for the secant steps
     out, out_lufs, peak, iterations = y, y_lufs, math.inf, 0
     while iterations < MAX_ITERATIONS:
         iterations += 1
         out = _limit(y, sr, gain_db, limiter_ceiling, chosen)
-        out_lufs = meter.integrated_lufs(out)
+        out_lufs = _lufs(out, sr)
         tried.append((gain_db, out_lufs))
         if abs(target_lufs - out_lufs) > LOUDNESS_TOLERANCE_LU:
             gain_db = _next_gain(tried, target_lufs)
@@ -294,12 +228,11 @@ def _search_gain(
     gain_db: float,
     ceiling_db: float,
     preset: MasterPreset,
-    meter: KWeightedMeter,
 ) -> float:
     """The pre-limiter gain that brings ``probe`` to the target (secant steps, a few tries)."""
     tried: list[tuple[float, float]] = []
     for _ in range(MAX_ITERATIONS // 2):
-        loudness = meter.integrated_lufs(_limit(probe, sr, gain_db, ceiling_db, preset))
+        loudness = _lufs(_limit(probe, sr, gain_db, ceiling_db, preset), sr)
         tried.append((gain_db, loudness))
         if abs(target_lufs - loudness) <= LOUDNESS_TOLERANCE_LU / 2:
             break

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     model_dir: Path | None = None  # where weights live (a Modal Volume in production)
     music_engine: Literal["auto", "musicgen", "procedural"] = "auto"
     musicgen_model: str = "facebook/musicgen-small"
+    musicgen_gpu: str = "L4"  # Modal GPU type of the MusicGen class (modal_app.py reads the same)
     blend_engine: Literal["auto", "encodec", "spectral"] = "auto"
     blend_checkpoint: str = ""
     openai_api_key: str = Field(default="", repr=False)

@@ -10,8 +10,7 @@ peak, both channels linked, with the same interpolator as the project's true-pea
 spread backwards over the look-ahead with a running minimum and smoothed by two moving averages
 that stay inside that window, so the gain never exceeds what a sample needs and never jumps (no
 clicks). Loudness lost to limiting is made up in a further pass; the peak envelope is measured
-once, since a static gain scales it exactly. ``integrated_lufs_fast`` is pyloudnorm's meter
-(same K-weighting, blocks and gates) vectorised, because the passes measure loudness repeatedly.
+once, since a static gain scales it exactly.
 """
 
 from __future__ import annotations
@@ -21,12 +20,11 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pyloudnorm as pyln
 from scipy.ndimage import correlate1d, minimum_filter1d, uniform_filter1d
-from scipy.signal import firwin, sosfilt, upfirdn
+from scipy.signal import upfirdn
 
 from functions.audio_io import Audio
-from functions.loudness import true_peak_dbtp
+from functions.loudness import integrated_lufs, interpolator, true_peak_dbtp
 
 OVERSAMPLE = 4
 _TAP_RADIUS = 6  # input samples either side that a 48-tap, 4x interpolator reaches
@@ -37,7 +35,7 @@ def _phase_filters() -> list[np.ndarray]:
     """Per-phase taps of the 4x interpolator ``functions.loudness`` meters true peak with
     (48 taps, BS.1770-4 Annex 2's shape), read off its impulse response so the limiter and
     the meter see the same inter-sample peaks."""
-    h = (firwin(12 * OVERSAMPLE, 1.0 / OVERSAMPLE) * OVERSAMPLE).astype(np.float64)
+    h = interpolator(OVERSAMPLE).astype(np.float64)
     delay = (len(h) - 1) // 2
     centre = 2 * _TAP_RADIUS
     impulse = np.zeros(2 * centre + 1)
@@ -77,48 +75,6 @@ def oversampled_peak(samples: np.ndarray) -> np.ndarray:
     return np.max(peaks, axis=0)
 
 
-@functools.cache
-def _k_weighting_sos(sr: int) -> np.ndarray:
-    # pyloudnorm's own K-weighting stages (shelf + high-pass), as second-order sections.
-    meter = pyln.Meter(sr)
-    return np.array([np.concatenate([st.b, st.a]) for st in meter._filters.values()])
-
-
-def integrated_lufs_fast(audio: Audio) -> float:
-    """BS.1770-4 gated loudness, vectorised (same blocks and gates as pyloudnorm's meter)."""
-    sr = audio.sample_rate
-    x = sosfilt(_k_weighting_sos(sr), audio.samples.astype(np.float64), axis=1)
-    n = x.shape[1]
-    block = 0.4
-    num_blocks = int(np.round((n / sr - block) / (block * 0.25))) + 1
-    if n < int(block * sr) or num_blocks < 1:
-        return -math.inf
-    j = np.arange(num_blocks)
-    lo = (block * (j * 0.25) * sr).astype(int)
-    hi = np.minimum((block * (j * 0.25 + 1) * sr).astype(int), n)
-    hop = block * 0.25 * sr
-    if hop == int(hop):
-        # Blocks are four 100 ms hops: sum each hop once, then add neighbours.
-        hop = int(hop)
-        need = (num_blocks + 3) * hop  # the last block may run past the end: pad with silence
-        sq = x[:, :need] ** 2
-        if sq.shape[1] < need:
-            sq = np.pad(sq, ((0, 0), (0, need - sq.shape[1])))
-        hops = sq.reshape(x.shape[0], -1, hop).sum(axis=(0, 2))
-        z = np.convolve(hops, np.ones(4), mode="valid")[:num_blocks] / (block * sr)
-    else:
-        power = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x**2, axis=1)], axis=1)
-        z = ((power[:, hi] - power[:, lo]) / (block * sr)).sum(axis=0)  # channel gains are 1.0
-    with np.errstate(divide="ignore"):
-        blocks = -0.691 + 10.0 * np.log10(z)
-    gated = z[blocks >= -70.0]
-    if gated.size == 0:
-        return -math.inf
-    relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
-    gated = z[(blocks > relative) & (blocks > -70.0)]
-    return float(-0.691 + 10.0 * np.log10(gated.mean())) if gated.size else -math.inf
-
-
 def _limiter_gain(
     peak: np.ndarray,
     static_gain: float,
@@ -151,7 +107,7 @@ def master_to_lufs(
     envelope is measured once: a static gain scales it exactly, so each pass that corrects the
     loudness lost to limiting only redoes the cheap parts. Silent input is returned unchanged.
     """
-    current = integrated_lufs_fast(audio)
+    current = integrated_lufs(audio)
     if not math.isfinite(current):
         return audio, {
             "loudness_lufs": None,
@@ -167,7 +123,7 @@ def master_to_lufs(
         static = 10 ** (gain_db / 20.0)
         g = _limiter_gain(envelope, static, ceiling, sr)
         out = Audio((audio.samples * (static * g)[None, :]).astype(np.float32), sr)
-        current = integrated_lufs_fast(out)
+        current = integrated_lufs(out)
         if abs(current - target_lufs) < 0.1:
             break
         gain_db += target_lufs - current
@@ -176,7 +132,7 @@ def master_to_lufs(
         trim_db = ceiling_dbtp - peak
         out = Audio((out.samples * 10 ** (trim_db / 20.0)).astype(np.float32), sr)
         gain_db += trim_db
-        current, peak = integrated_lufs_fast(out), true_peak_dbtp(out)
+        current, peak = integrated_lufs(out), true_peak_dbtp(out)
     return out, {
         "loudness_lufs": round(current, 2),
         "true_peak_dbtp": round(peak, 2),

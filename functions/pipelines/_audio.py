@@ -28,10 +28,6 @@ from functions.loudness import loudness_report
 from shared.config import get_settings
 from shared.context import OutputFile
 
-# Modal's list prices (modal.com/pricing): GPUs per second; CPU and memory come from the shared
-# table in functions.video.pricing.
-MODAL_GPU_USD_PER_S = {"T4": 0.000164, "L4": 0.000222, "A10G": 0.000306}
-
 
 def stems_gpu() -> str:
     """The GPU type the stems stage runs on in production (``SOUNDSTAGE_STEMS_GPU``)."""
@@ -57,18 +53,13 @@ def record_compute(
     gpu: str | None = None,
 ) -> None:
     """One cost row for ``wall_s`` seconds of compute: 0 USD locally, Modal's price there."""
-    from functions.video.pricing import PRICES
+    from functions.video.pricing import modal_compute_usd
 
     usd = 0.0
     provider = "local"
     if on_modal():
         provider = "modal"
-        usd = wall_s * (
-            cores * PRICES["modal:cpu"].usd_per_unit
-            + memory_gib * PRICES["modal:memory"].usd_per_unit
-        )
-        if gpu:  # an unlisted type is priced as the dearest listed one rather than as free
-            usd += wall_s * MODAL_GPU_USD_PER_S.get(gpu, max(MODAL_GPU_USD_PER_S.values()))
+        usd = modal_compute_usd(wall_s, cores, memory_gib, gpu)
     detail = f"{what} ({gpu + ' GPU, ' if gpu and on_modal() else ''}{cores:g} cores)"
     ctx.cost(provider, round(wall_s, 3), round(usd, 6), unit="wall_seconds", detail=detail)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.audio_io import Audio, resample, save_audio
 from functions.genres import Genre, get_genre
@@ -20,6 +21,7 @@ from functions.music.procedural import (
     ProceduralBeat,
 )
 from functions.music.theory import parse_key
+from functions.video.pricing import modal_gpu_usd_per_s
 from shared.config import get_settings
 from shared.errors import InvalidInput
 
@@ -28,16 +30,6 @@ MAX_DURATION_S = 120.0
 ANY_BPM_LIMITS = (40.0, 240.0)  # what allow_any_bpm still accepts: a playable tempo
 FORMATS = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac"}
 MP3_BITRATE_KBPS = 320
-# Modal's published GPU prices (https://modal.com/pricing, checked 2026-11-22), USD per second.
-GPU_USD_PER_S = {
-    "T4": 0.000164,
-    "L4": 0.000222,
-    "A10G": 0.000306,
-    "L40S": 0.000542,
-    "A100-80GB": 0.000694,
-    "H100": 0.001097,
-}
-MUSICGEN_GPU = "L4"  # what modal_app.py requests for the MusicGen class
 # Estimated GPU seconds per second of generated audio on an L4 (unmeasured here: no GPU). From
 # published figures: ~1.5-2 s per audio second for musicgen-small on an RTX 3060-class card
 # (runlocalai.co, "Music generation"), ~3.2 for musicgen-large on an A100 via transformers
@@ -146,13 +138,14 @@ def run_musicgen(
     out = ctx.call(musicgen.musicgen_stage, **kwargs)
     gpu_s = float(out.get("gpu_s") or (time.monotonic() - started))
     on_modal = get_settings().runner == "modal"
-    usd = gpu_s * GPU_USD_PER_S[MUSICGEN_GPU] if on_modal else 0.0
+    gpu = musicgen_gpu()
+    usd = gpu_s * modal_gpu_usd_per_s(gpu) if on_modal else 0.0
     ctx.cost(
         "modal" if on_modal else "local",
         round(gpu_s, 3),
         usd,
         unit="gpu_seconds",
-        detail=f"{out.get('model')} on {MUSICGEN_GPU if on_modal else 'this machine'}",
+        detail=f"{out.get('model')} on {gpu if on_modal else 'this machine'}",
     )
     audio = musicgen.decode_stage_audio(out)
     audio = resample(audio, SAMPLE_RATE)
@@ -166,9 +159,18 @@ def run_musicgen(
     }
 
 
-def estimate_musicgen_usd(model: str, duration_s: float) -> float:
+def musicgen_gpu() -> str:
+    """The GPU type of the MusicGen class in production (``SOUNDSTAGE_MUSICGEN_GPU``)."""
+    return get_settings().musicgen_gpu
+
+
+def estimate_musicgen_gpu_s(model: str, duration_s: float) -> float:
     size = next((k for k, v in musicgen.MODELS.items() if model in (k, v)), "medium")
-    return MUSICGEN_GPU_S_PER_AUDIO_S[size] * duration_s * GPU_USD_PER_S[MUSICGEN_GPU]
+    return MUSICGEN_GPU_S_PER_AUDIO_S[size] * duration_s
+
+
+def estimate_musicgen_usd(model: str, duration_s: float) -> float:
+    return estimate_musicgen_gpu_s(model, duration_s) * modal_gpu_usd_per_s(musicgen_gpu())
 
 
 def write_outputs(
@@ -228,3 +230,37 @@ def write_outputs(
         ctx.output("notes", notes_path, content_type="application/json", filename=notes_path.name)
     path.unlink(missing_ok=True)
     return meta
+
+
+class MusicParams(BaseModel):
+    """What ``beat`` and ``hum`` both take; each kind sets its own defaults and fills the rest
+    from the genre in its own ``model_validator``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    genre: str
+    bpm: float | None = None
+    allow_any_bpm: bool = False
+    key: str | None = None
+    mood: str | None = None
+    duration_s: float | None = None
+    prompt: str = Field("", max_length=500)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    engine: Literal["auto", "musicgen", "procedural"] | None = None
+    format: Literal["mp3", "wav", "flac"] = "mp3"
+    stems: bool = True
+
+    @field_validator("genre")
+    @classmethod
+    def known_genre(cls, value: str) -> str:
+        return check_genre(value)
+
+    @field_validator("key")
+    @classmethod
+    def readable_key(cls, value: str | None) -> str | None:
+        return check_key(value)
+
+    @field_validator("duration_s")
+    @classmethod
+    def duration_in_range(cls, value: float | None) -> float | None:
+        return check_duration(value)

@@ -61,15 +61,10 @@ def _check_duration(path: Path, filename: str) -> None:
 
 def _record_cost(ctx, wall_s: float) -> None:
     """Compute seconds: priced at the Modal function's reservation on Modal, free locally."""
-    from functions.video.pricing import PRICES
+    from functions.video.pricing import modal_compute_usd
 
     on_modal = get_settings().runner == "modal"
-    usd = 0.0
-    if on_modal:
-        usd = wall_s * (
-            _STAGE_CORES * PRICES["modal:cpu"].usd_per_unit
-            + _STAGE_MEMORY_GIB * PRICES["modal:memory"].usd_per_unit
-        )
+    usd = modal_compute_usd(wall_s, _STAGE_CORES, _STAGE_MEMORY_GIB) if on_modal else 0.0
     ctx.cost(
         "modal" if on_modal else "local",
         round(wall_s, 3),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import model_validator
 
 from functions.genres import get_genre
 from functions.music.mastering import master_to_lufs
@@ -29,40 +29,13 @@ from shared.config import get_settings
 from shared.registry import JobKind, register
 
 
-class BeatParams(BaseModel):
+class BeatParams(common.MusicParams):
     """What to generate. ``bpm``, ``key`` and ``mood`` default to the genre's own."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    genre: str
-    bpm: float | None = None
-    allow_any_bpm: bool = False
-    key: str | None = None
-    mood: str | None = None
     duration_s: float = 30.0
-    prompt: str = Field("", max_length=500)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
-    engine: Literal["auto", "musicgen", "procedural"] | None = None
     model: Literal["small", "medium"] | None = (
         None  # MusicGen size; default SOUNDSTAGE_MUSICGEN_MODEL
     )
-    format: Literal["mp3", "wav", "flac"] = "mp3"
-    stems: bool = True
-
-    @field_validator("genre")
-    @classmethod
-    def known_genre(cls, value: str) -> str:
-        return common.check_genre(value)
-
-    @field_validator("key")
-    @classmethod
-    def readable_key(cls, value: str | None) -> str | None:
-        return common.check_key(value)
-
-    @field_validator("duration_s")
-    @classmethod
-    def duration_in_range(cls, value: float) -> float:
-        return common.check_duration(value)
 
     @model_validator(mode="after")
     def fill_from_genre(self) -> BeatParams:
@@ -144,8 +117,7 @@ def run(ctx) -> dict:
 def _estimate_s(params: BeatParams, files: list[dict]) -> float:
     engine, _ = common.choose_engine(params.engine)
     if engine == "musicgen":
-        usd_per_s = common.GPU_USD_PER_S[common.MUSICGEN_GPU]
-        return 20.0 + common.estimate_musicgen_usd(_model(params), params.duration_s) / usd_per_s
+        return 20.0 + common.estimate_musicgen_gpu_s(_model(params), params.duration_s)
     return 2.0 + 0.05 * params.duration_s
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import model_validator
 
 from functions.audio_io import load_audio
 from functions.genres import get_genre
@@ -40,38 +39,12 @@ from functions.pipelines import _music_common as common
 from shared.registry import JobKind, register
 
 
-class HumParams(BaseModel):
+class HumParams(common.MusicParams):
     """The beat to put under the melody. Without ``bpm`` the tempo is fitted to the hum inside
-    the genre's range; without ``key`` the key is estimated from the hummed notes."""
-
-    model_config = ConfigDict(extra="forbid")
+    the genre's range; without ``key`` the key is estimated from the hummed notes; without
+    ``duration_s`` the track lasts the melody's length in whole bars (>= 5 s)."""
 
     genre: str = "lo-fi"
-    bpm: float | None = None
-    allow_any_bpm: bool = False
-    key: str | None = None
-    mood: str | None = None
-    duration_s: float | None = None  # default: the melody's length in whole bars (>= 5 s)
-    prompt: str = Field("", max_length=500)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
-    engine: Literal["auto", "musicgen", "procedural"] | None = None
-    format: Literal["mp3", "wav", "flac"] = "mp3"
-    stems: bool = True
-
-    @field_validator("genre")
-    @classmethod
-    def known_genre(cls, value: str) -> str:
-        return common.check_genre(value)
-
-    @field_validator("key")
-    @classmethod
-    def readable_key(cls, value: str | None) -> str | None:
-        return common.check_key(value)
-
-    @field_validator("duration_s")
-    @classmethod
-    def duration_in_range(cls, value: float | None) -> float | None:
-        return common.check_duration(value)
 
     @model_validator(mode="after")
     def fill_from_genre(self) -> HumParams:

@@ -2,7 +2,8 @@
 
 Offers:
 - ``PRICES``: every price the video pipeline pays, with the date it was checked and where.
-- ``whisper_usd``, ``llm_usd``, ``replicate_usd``, ``modal_cpu_usd``: cost of one call/stage.
+- ``whisper_usd``, ``llm_usd``, ``replicate_usd``, ``modal_cpu_usd``, ``modal_compute_usd``,
+  ``modal_gpu_usd_per_s``: cost of one call/stage (the Modal ones serve every job kind).
 - ``worst_case_*``: the most a call can cost under its timeout and attempts (the guard's bound).
 - ``estimate_video(duration_s, ...)``: the pre-flight estimate, itemised.
 - ``BudgetGuard``: records every cost through ``ctx.cost`` and raises
@@ -58,6 +59,20 @@ PRICES: dict[str, Price] = {
     "modal:memory": Price(
         0.00000222, "gib_second", date(2026, 11, 22), "https://modal.com/pricing"
     ),
+    # Modal GPUs, per second (stems, MusicGen).
+    **{
+        f"modal:gpu-{gpu.lower()}": Price(
+            usd, "gpu_second", date(2026, 11, 22), "https://modal.com/pricing"
+        )
+        for gpu, usd in {
+            "T4": 0.000164,
+            "L4": 0.000222,
+            "A10G": 0.000306,
+            "L40S": 0.000542,
+            "A100-80GB": 0.000694,
+            "H100": 0.001097,
+        }.items()
+    },
 }
 
 HARDWARE = {
@@ -103,12 +118,27 @@ def replicate_usd(kind: str, predict_time_s: float) -> float:
     return max(0.0, predict_time_s) * PRICES[HARDWARE[kind]].usd_per_unit
 
 
+def modal_gpu_usd_per_s(gpu: str) -> float:
+    """Modal's price of one second of ``gpu``; an unlisted type is priced as the dearest listed
+    one rather than as free."""
+    price = PRICES.get(f"modal:gpu-{gpu.lower()}")
+    if price is not None:
+        return price.usd_per_unit
+    return max(p.usd_per_unit for k, p in PRICES.items() if k.startswith("modal:gpu-"))
+
+
+def modal_compute_usd(wall_s: float, cores: float, gib: float, gpu: str | None = None) -> float:
+    """Modal compute for ``wall_s`` measured seconds of a function's reservation."""
+    usd = wall_s * (
+        cores * PRICES["modal:cpu"].usd_per_unit + gib * PRICES["modal:memory"].usd_per_unit
+    )
+    return usd + (wall_s * modal_gpu_usd_per_s(gpu) if gpu else 0.0)
+
+
 def modal_cpu_usd(stage: str, wall_s: float) -> float:
     """Modal compute for a stage from measured wall seconds and the stage's reservation."""
     cores, gib = STAGE_RESERVATION.get(stage, STAGE_RESERVATION["pipeline"])
-    return wall_s * (
-        cores * PRICES["modal:cpu"].usd_per_unit + gib * PRICES["modal:memory"].usd_per_unit
-    )
+    return modal_compute_usd(wall_s, cores, gib)
 
 
 def worst_case_llm_usd(prompt_chars: int) -> float:
