@@ -15,6 +15,7 @@ import pytest
 
 from functions.audio_io import Audio, ffmpeg_exe, save_audio
 from functions.video.compose import FPS, Segment, compose_video, probe_video, timeline_frames
+from tests.functions.video_frames import grey_frames
 
 SRC_W, SRC_H, SRC_FPS = 256, 144, 15
 
@@ -60,25 +61,7 @@ def level(k: int) -> int:
 
 
 def read_frames(path: Path, w: int = 32, h: int = 18) -> np.ndarray:
-    raw = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-vf",
-            f"scale={w}:{h}:flags=area",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, h, w).astype(float)
+    return grey_frames(path, w, h, scale_flags="area")
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,11 @@ text-to-video), their failure modes, and the procedural engines' output."""
 from __future__ import annotations
 
 import io
-import subprocess
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from functions.audio_io import ffmpeg_exe
 from functions.video import clips, providers, references
 from functions.video.compose import probe_video
 from tests.functions.test_video_providers import (
@@ -18,6 +16,7 @@ from tests.functions.test_video_providers import (
     FakeReplicate,
     record_sleeps,
 )
+from tests.functions.video_frames import grey_frames
 
 
 @pytest.fixture
@@ -44,25 +43,7 @@ def fake(monkeypatch) -> FakeReplicate:
 def frame_means(path, size=(32, 18)) -> np.ndarray:
     """Mean luma of every frame, decoded small."""
     w, h = size
-    raw = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-vf",
-            f"scale={w}:{h}",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, h, w).mean(axis=(1, 2))
+    return grey_frames(path, w, h).mean(axis=(1, 2))
 
 
 # -- references ---------------------------------------------------------------------------------
@@ -222,25 +203,7 @@ def test_procedural_camera_moves_change_the_picture(tmp_path):
     def change_over_a_bar(path):
         # Frames 0 and 60 sit at the same point of the beat pulse and the bar's hue swing, so
         # what differs between them is the camera.
-        raw = subprocess.run(
-            [
-                ffmpeg_exe(),
-                "-v",
-                "error",
-                "-i",
-                str(path),
-                "-vf",
-                "scale=64:36",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "gray",
-                "-",
-            ],
-            capture_output=True,
-            check=True,
-        ).stdout
-        frames = np.frombuffer(raw, np.uint8).reshape(-1, 36, 64).astype(float)
+        frames = grey_frames(path, 64, 36)
         return np.abs(frames[0] - frames[60]).mean()
 
     assert change_over_a_bar(moving) > 3 * change_over_a_bar(still)

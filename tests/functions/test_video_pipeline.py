@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import httpx
 import numpy as np
 import pytest
 
-from functions.audio_io import ffmpeg_exe, save_audio
+from functions.audio_io import save_audio
 from functions.pipelines import video as video_kind
 from functions.video import clips, providers, references
 from functions.video.compose import probe_video
@@ -26,6 +25,7 @@ from tests.functions.test_video_providers import (
     set_keys,
     transcription_answer,
 )
+from tests.functions.video_frames import grey_frames
 from tests.synth import synth_song
 
 PROMPT = "A lone astronaut drifts through neon city nights, chasing a red light across rooftops."
@@ -56,25 +56,7 @@ def song14(tmp_path_factory):
 
 def frame_diffs(path) -> np.ndarray:
     """Mean absolute change between consecutive frames (decoded at 64x36 grey)."""
-    raw = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-vf",
-            "scale=64:36",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ],
-        capture_output=True,
-        check=True,
-    ).stdout
-    frames = np.frombuffer(raw, np.uint8).reshape(-1, 36, 64).astype(float)
+    frames = grey_frames(path, 64, 36)
     return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))
 
 
