@@ -320,14 +320,21 @@ class JobStore:
                 },
             )
 
-    def mark_canceled(self, job: dict, message: str = "Canceled by the user.") -> None:
+    def mark_canceled(
+        self, job: dict, message: str = "Canceled by the user.", *, only_if_queued: bool = False
+    ) -> bool:
+        """Record the cancellation; with ``only_if_queued``, only while no worker has the job
+        (one atomic update, so it races cleanly with a worker's claim). True if it took."""
+        guard = " and status = 'queued'" if only_if_queued else ""
         with self.db.service() as conn, conn.transaction():
-            conn.execute(
+            row = conn.execute(
                 "update jobs set status = 'canceled', completed_at = now(), updated_at = now(),"
                 " worker_id = null, error_code = 'CANCELED', error_message = %s,"
-                " error_retryable = false where id = %s",
+                f" error_retryable = false where id = %s{guard} returning id",
                 (message, job["id"]),
-            )
+            ).fetchone()
+            if row is None:
+                return False
             conn.execute(
                 "update job_stages set status = 'skipped' where job_id = %s"
                 " and status in ('pending', 'running')",
@@ -336,6 +343,7 @@ class JobStore:
             self.add_event(
                 conn, job, "error", {"code": "CANCELED", "message": message, "retryable": False}
             )
+        return True
 
     def cancel(self, user_id: str, job_id: str) -> dict:
         job = self.get(user_id, job_id)  # 404 for someone else's job
@@ -348,10 +356,9 @@ class JobStore:
                 (job_id,),
             ).fetchone()
         if row["status"] == "queued":
-            # Nobody runs it yet: claim it for cancellation so no worker picks it up meanwhile.
-            claimed = self.claim("canceler", job_id)
-            if claimed is not None:
-                self.mark_canceled(claimed)
+            # Nobody runs it yet: cancel it outright. If a worker claims it first, the worker
+            # sees cancel_requested and stops at its next check.
+            self.mark_canceled(row, only_if_queued=True)
         return self.get(user_id, job_id)
 
     def delete(self, user_id: str, job_id: str) -> dict:

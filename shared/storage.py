@@ -117,6 +117,19 @@ class Storage(ABC):
         self._delete(bucket, paths)
         return len(paths)
 
+    def remove_prefix(self, owner: str, prefix: str) -> int:
+        """Delete every object of ``owner`` whose name starts with ``prefix``, in all buckets
+        (a job's files all live under ``{user_id}/{job_id}/``)."""
+        with self.db.service() as conn:
+            rows = conn.execute(
+                "select bucket_id, name from storage.objects where owner = %s and name like %s",
+                (owner, prefix.replace("%", r"\%").replace("_", r"\_") + "%"),
+            ).fetchall()
+        by_bucket: dict[str, list[str]] = {}
+        for r in rows:
+            by_bucket.setdefault(r["bucket_id"], []).append(r["name"])
+        return sum(self.remove(bucket, names) for bucket, names in by_bucket.items())
+
     def usage(self, user_id: str) -> int:
         """Bytes stored by a user across all buckets."""
         with self.db.service() as conn:
@@ -141,7 +154,8 @@ class Storage(ABC):
         return content_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
-def _copy_hashed(src: BinaryIO, dst: BinaryIO, max_bytes: int | None) -> tuple[int, str]:
+def copy_with_limit(src: BinaryIO, dst: BinaryIO, max_bytes: int | None) -> tuple[int, str]:
+    """Copy in 1 MB chunks; returns (size, sha256). Raises FileTooLarge past ``max_bytes``."""
     h = hashlib.sha256()
     n = 0
     while chunk := src.read(CHUNK):
@@ -179,9 +193,9 @@ class LocalStorage(Storage):
             with open(tmp, "wb") as out:
                 if isinstance(src, Path):
                     with open(src, "rb") as fh:
-                        size, digest = _copy_hashed(fh, out, max_bytes)
+                        size, digest = copy_with_limit(fh, out, max_bytes)
                 else:
-                    size, digest = _copy_hashed(src, out, max_bytes)
+                    size, digest = copy_with_limit(src, out, max_bytes)
             tmp.replace(dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -269,9 +283,9 @@ class SupabaseStorage(Storage):
         with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
             if isinstance(src, Path):
                 with open(src, "rb") as fh:
-                    size, digest = _copy_hashed(fh, tmp, max_bytes)
+                    size, digest = copy_with_limit(fh, tmp, max_bytes)
             else:
-                size, digest = _copy_hashed(src, tmp, max_bytes)
+                size, digest = copy_with_limit(src, tmp, max_bytes)
             tmp.flush()
             self.client.from_(bucket).upload(
                 path, Path(tmp.name), {"content-type": ctype, "upsert": "true"}

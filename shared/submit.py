@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from shared.auth import User
 from shared.errors import FileTooLarge, InvalidInput, SoundstageError
 from shared.registry import JobKind, get_kind
 from shared.services import Services
-from shared.storage import safe_filename
+from shared.storage import copy_with_limit, safe_filename
 
 log = logging.getLogger("soundstage.submit")
 
@@ -127,37 +128,38 @@ def submit_job(
     quota_left = s.user_quota_bytes - services.storage.usage(user.id)
     stored: list[dict] = []
     try:
-        for i, up in enumerate(uploads):
-            name = safe_filename(up.filename, f"input-{i}")
-            path = f"{user.id}/{job_id}/input-{i}-{name}"
-            obj = services.storage.put(
-                "audio-uploads",
-                path,
-                up.stream,
-                owner=user.id,
-                content_type=up.content_type,
-                max_bytes=max_bytes,
-            )
-            stored.append(
-                {
-                    "filename": up.filename or name,
-                    "bucket": "audio-uploads",
-                    "path": path,
-                    "size_bytes": obj.size_bytes,
-                    "sha256": obj.sha256,
-                    "content_type": obj.content_type,
-                }
-            )
-            quota_left -= obj.size_bytes
-            if quota_left < 0:
-                raise FileTooLarge(
-                    f"Your storage quota of {s.user_quota_bytes / 1024**3:.0f} GB is full; "
-                    "delete old jobs to make room.",
-                    code="QUOTA_EXCEEDED",
+        with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
+            for i, up in enumerate(uploads):
+                name = safe_filename(up.filename, f"input-{i}")
+                filename = up.filename or name
+                # Spool to local disk first (streamed, size-capped): the audio is checked there,
+                # so a rejected file never reaches storage and is never read back from it.
+                local = Path(tmp) / f"{i}"
+                with open(local, "wb") as fh:
+                    size, _ = copy_with_limit(up.stream, fh, max_bytes)
+                quota_left -= size
+                if quota_left < 0:
+                    raise FileTooLarge(
+                        f"Your storage quota of {s.user_quota_bytes / 1024**3:.0f} GB is full; "
+                        "delete old jobs to make room.",
+                        code="QUOTA_EXCEEDED",
+                    )
+                info = _check_audio(services, local, filename, kind) if kind.audio_inputs else {}
+                path = f"{user.id}/{job_id}/input-{i}-{name}"
+                obj = services.storage.put(
+                    "audio-uploads", path, local, owner=user.id, content_type=up.content_type
                 )
-            if kind.audio_inputs:
-                stored[-1].update(_check_audio(services, stored[-1], kind))
-        files_info = [dict(x) for x in stored]
+                stored.append(
+                    {
+                        "filename": filename,
+                        "bucket": "audio-uploads",
+                        "path": path,
+                        "size_bytes": obj.size_bytes,
+                        "sha256": obj.sha256,
+                        "content_type": obj.content_type,
+                        **info,
+                    }
+                )
         job = services.jobs.create(
             job_id=job_id,
             user_id=user.id,
@@ -166,8 +168,8 @@ def submit_job(
             inputs=stored,
             stages=kind.stage_names(),
             idempotency_key=idempotency_key,
-            estimated_duration_s=float(kind.estimate_s(model, files_info)),
-            estimated_cost_usd=float(kind.estimate_cost_usd(model, files_info)),
+            estimated_duration_s=float(kind.estimate_s(model, stored)),
+            estimated_cost_usd=float(kind.estimate_cost_usd(model, stored)),
             budget_usd=s.job_budget_usd,
         )
     except BaseException:
@@ -179,33 +181,30 @@ def submit_job(
     return job, True
 
 
-def _check_audio(services: Services, spec: dict, kind: JobKind) -> dict:
-    import tempfile
-
+def _check_audio(services: Services, local: Path, filename: str, kind: JobKind) -> dict:
+    """Decode the spooled upload (format by content, duration, silence) against the kind's
+    limits; returns what the job records about it."""
     limit_s = kind.max_duration_s or services.settings.max_duration_s
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / "probe"
-        services.storage.download(spec["bucket"], spec["path"], local)
-        try:
-            info = inspect_audio(local)
-        except SoundstageError as e:
-            e.message = f"'{spec['filename']}': {e.message}"
-            raise
+    try:
+        info = inspect_audio(local)
+    except SoundstageError as e:
+        e.message = f"'{filename}': {e.message}"
+        raise
     if kind.input_formats and info["format"] not in kind.input_formats:
         raise InvalidInput(
-            f"'{spec['filename']}' is {info['format']}; a '{kind.name}' job takes "
+            f"'{filename}' is {info['format']}; a '{kind.name}' job takes "
             f"{', '.join(kind.input_formats)}.",
             code="UNSUPPORTED_FORMAT",
         )
     if info["duration_s"] > limit_s:
         raise InvalidInput(
-            f"'{spec['filename']}' is {info['duration_s'] / 60:.1f} minutes long; the limit is "
+            f"'{filename}' is {info['duration_s'] / 60:.1f} minutes long; the limit is "
             f"{limit_s / 60:.0f} minutes.",
             code="TOO_LONG",
         )
     if info["duration_s"] < MIN_DURATION_S:
         raise InvalidInput(
-            f"'{spec['filename']}' is shorter than {MIN_DURATION_S:.0f} second.", code="TOO_SHORT"
+            f"'{filename}' is shorter than {MIN_DURATION_S:.0f} second.", code="TOO_SHORT"
         )
     return {
         "format": info["format"],

@@ -113,3 +113,15 @@ def test_job_out_of_attempts_fails_as_retryable(isolated):
     final = svc.jobs.load(str(job["id"]))
     assert final["status"] == "failed"
     assert (final["error_code"], final["error_retryable"]) == ("WORKER_LOST", True)
+
+
+def test_canceling_a_queued_job_ends_it_without_a_worker(isolated):
+    svc, _ = isolated
+    user = svc.auth.ensure_local_user()
+    job, _ = submit_job(svc, user, "test_sleep", {"seconds": 0}, [])
+    view = svc.jobs.cancel(user.id, str(job["id"]))
+    assert view["status"] == "canceled" and view["error_code"] == "CANCELED"
+    assert view["attempts"] == 0  # nobody ran it, not even a stand-in claim
+    assert svc.jobs.claim("late-worker", str(job["id"])) is None
+    types = [e["type"] for e in svc.jobs.events_after(user.id, str(job["id"]), 0)]
+    assert types == ["error"]

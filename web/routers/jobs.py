@@ -97,20 +97,8 @@ def cancel_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
 @router.delete("/{job_id}", status_code=status.HTTP_200_OK)
 def delete_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
     job = services.jobs.delete(user.id, _uuid(job_id))
-    removed = 0
-    by_bucket: dict[str, list[str]] = {}
-    for f in (job.get("inputs") or []) + (job.get("outputs") or []):
-        by_bucket.setdefault(f["bucket"], []).append(f["path"])
-    # Anything else stored under the job's folder (e.g. intermediate clips) goes too.
-    with services.db.service() as conn:
-        for r in conn.execute(
-            "select bucket_id, name from storage.objects where owner = %s and name like %s",
-            (user.id, f"{user.id}/{job['id']}/%"),
-        ).fetchall():
-            if r["name"] not in by_bucket.get(r["bucket_id"], []):
-                by_bucket.setdefault(r["bucket_id"], []).append(r["name"])
-    for bucket, paths in by_bucket.items():
-        removed += services.storage.remove(bucket, paths)
+    # Inputs, outputs and intermediates (e.g. clips) all live under the job's folder.
+    removed = services.storage.remove_prefix(user.id, f"{user.id}/{job['id']}/")
     return {"id": job["id"], "deleted": True, "files_removed": removed}
 
 
