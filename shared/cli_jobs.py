@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -311,10 +310,6 @@ def print_result(args, job: dict, summary: str | None = None) -> None:
         sys.stdout.write(json.dumps(job.get("result"), indent=2) + "\n")
     elif summary:
         console.print(summary)
-
-
-def copy_file(src: Path, dest: Path) -> None:
-    shutil.copyfile(src, dest)
 
 
 def as_params(**kw: Any) -> dict:
