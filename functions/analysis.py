@@ -18,13 +18,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import numpy as np
 import scipy.fft
 from scipy.ndimage import grey_opening
 
 from functions.audio_io import SILENCE_PEAK_DBFS, Audio
-from functions.beats import beat_sync, detect_beats, detect_downbeats, onset_strength
+from functions.beats import (
+    BeatTrack,
+    beat_sync,
+    detect_beats,
+    detect_downbeats,
+    onset_strength,
+    tempo_from_beats,
+)
 from functions.keys import chroma_from_spectrum, estimate_key
 from functions.loudness import loudness_report
 from functions.structure import clip_boundaries, find_sections
@@ -41,7 +49,7 @@ __all__ = [
 ]
 
 # Bump when results change for the same audio: it is part of the analysis cache key.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"
 ENGINE = "soundstage-dsp"
 MIN_DURATION_S = 2.0
 N_MELS = 64
@@ -144,13 +152,47 @@ def _finite(x: float, digits: int, default: float = 0.0) -> float:
     return round(float(x), digits) if math.isfinite(float(x)) else default
 
 
-def analyze_audio(audio: Audio, progress: Callable[[float, str], None] | None = None) -> dict:
+class BeatTracker(Protocol):
+    """A neural beat engine (``functions.beat_this_engine.BeatThisTracker``)."""
+
+    name: str
+
+    def track(self, audio: Audio) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _neural_beats(
+    tracker: BeatTracker, audio: Audio, dsp: BeatTrack
+) -> tuple[BeatTrack, np.ndarray, int] | None:
+    """The neural engine's beats as a BeatTrack, its downbeats and beats per bar; None when it
+    found too few beats to make a grid of (the DSP result stands, and the engine says so)."""
+    beats_s, downbeats_s = tracker.track(audio)
+    tempo = tempo_from_beats(beats_s)
+    if tempo is None:
+        return None
+    downbeats_s = downbeats_s[np.isin(downbeats_s, beats_s)]
+    # Beats per bar: the usual count of beats from one downbeat to the next.
+    index = np.searchsorted(beats_s, downbeats_s)
+    gaps = np.diff(index)
+    per_bar = 3 if len(gaps) and int(np.median(gaps)) == 3 else 4
+    track = BeatTrack(tempo, beats_s, dsp.confidence, 60.0 / tempo, dsp.levels)
+    return track, downbeats_s, per_bar
+
+
+def analyze_audio(
+    audio: Audio,
+    progress: Callable[[float, str], None] | None = None,
+    *,
+    beat_tracker: BeatTracker | None = None,
+) -> dict:
     """Analyse one track; returns the analyze job's result (plain floats, lists, strings).
 
-    Keys: tempo_bpm, beats_s, downbeats_s, time_signature, key, key_confidence, sections,
+    Keys: tempo_bpm, tempo_candidates (the tempo, its half and its double, each with a
+    confidence), beats_s, downbeats_s, time_signature, key, key_confidence, sections,
     loudness, duration_s, sample_rate, channels, beat_confidence, clip_boundaries_s (empty
-    when the track is under 12 s, too short for three clips), tuning_cents, engine,
-    analysis_version. ``progress(fraction, message)`` is called as the work advances.
+    when the track is under 12 s, too short for three clips), tuning_cents, engine (the beat
+    engine), analysis_version. ``progress(fraction, message)`` is called as the work advances.
+    With ``beat_tracker`` beats and downbeats come from it (bars and metre follow its
+    downbeats); the DSP tracker still scores the tempo's half and double.
     Raises InvalidAudio ``TOO_SHORT`` / ``SILENT_AUDIO`` (see ``check_analyzable``).
     """
     report = progress or (lambda fraction, message: None)
@@ -175,13 +217,22 @@ def analyze_audio(audio: Audio, progress: Callable[[float, str], None] | None = 
             accent=onset_strength(hits_db[:, centres_hz < DRUM_BAND_HZ]),
             kick=onset_strength(hits_db[:, centres_hz < KICK_BAND_HZ]),
         )
+        engine, neural = ENGINE, None
+        if beat_tracker is not None:
+            neural = _neural_beats(beat_tracker, audio, track)
+            if neural is not None:
+                engine = beat_tracker.name
+                track = neural[0]
         beats_s = track.beats_s
         report(0.45, "pitch")
         chroma, chroma_rate, tuning = _chroma_front_end(mono, sr)
         report(0.65, "key and bars")
         if len(beats_s):
             beat_chroma = beat_sync(chroma, chroma_rate, beats_s, duration_s)
-            downbeats_s, per_bar = detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate)
+            if neural is not None:
+                downbeats_s, per_bar = neural[1], neural[2]
+            else:
+                downbeats_s, per_bar = detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate)
             # The opening is everything up to the end of the first full bar (pickup included).
             later = downbeats_s[1:2] if len(downbeats_s) > 1 else beats_s[-1:]
             opening_s = float(later[0])
@@ -204,6 +255,7 @@ def analyze_audio(audio: Audio, progress: Callable[[float, str], None] | None = 
     report(1.0, "done")
     return {
         "tempo_bpm": _finite(track.tempo_bpm, 2),
+        "tempo_candidates": track.candidates(),
         "beats_s": [round(float(b), 3) for b in beats_s],
         "downbeats_s": [round(float(b), 3) for b in downbeats_s],
         "time_signature": f"{per_bar}/4",
@@ -217,6 +269,6 @@ def analyze_audio(audio: Audio, progress: Callable[[float, str], None] | None = 
         "beat_confidence": _finite(track.confidence, 3),
         "clip_boundaries_s": clips,
         "tuning_cents": _finite(100.0 * tuning, 1),
-        "engine": ENGINE,
+        "engine": engine,
         "analysis_version": ANALYSIS_VERSION,
     }

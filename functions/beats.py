@@ -5,8 +5,8 @@ everything here is plain numpy so the first call costs what every call costs.
 
 Offers:
 - ``onset_strength(mel_db)``: spectral flux of a log-mel spectrogram, one value per frame.
-- ``estimate_tempo(onset, frame_rate_hz, accent)``: the beat period, chosen by
-  autocorrelation and then moved to the metrical level the drums mark (``_pick_level``).
+- ``estimate_tempo(onset, frame_rate_hz, accent)``: the beat period: autocorrelation finds
+  the pulse family, ``tempo_levels`` scores its levels (prior, periodicity, drum pattern).
 - ``detect_beats(onset, frame_rate_hz, accent=, kick=)``: :class:`BeatTrack` from Ellis'
   dynamic-programming tracker, vectorised in blocks of half a beat, its phase checked
   against the kick drum (``_align_to_kicks``).
@@ -18,7 +18,8 @@ Offers:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft
@@ -26,10 +27,14 @@ from scipy.ndimage import maximum_filter1d
 
 MIN_BPM = 50.0
 MAX_BPM = 220.0
-# A pulse is really two beats when the onsets half-way between its pulses reach this share
-# of those on them (see ``_pick_level``): in the kick-and-snare bands, or in all bands.
-ACCENT_OFFBEAT_RATIO = 0.5
-ONSET_OFFBEAT_RATIO = 0.6
+# How people choose among the levels of one pulse family (see ``tempo_levels``): a log-normal
+# prior around PRIOR_BPM, the level's own periodicity, and the drum pattern's offbeat ratio
+# (half-way onsets over on-pulse onsets; above OFFBEAT_NEUTRAL the double is favoured).
+PRIOR_BPM = 110.0
+PRIOR_OCTAVES = 0.5
+PERIODICITY_WEIGHT = 2.0
+OFFBEAT_WEIGHT = 2.2
+OFFBEAT_NEUTRAL = 0.45
 # Beats sit where the kick drum is: the tracked phase is moved half a beat when a kick plays
 # on at least this share of the half-way points, and on 1.5 times as many of them as of the
 # beats (see ``_align_to_kicks``). Syncopated kicks (trap, drill) reach about half.
@@ -53,6 +58,12 @@ class BeatTrack:
     # beats land on faint onsets (see ``_clarity``).
     confidence: float
     period_s: float
+    # The scored levels of the pulse family (half, this, double...), see ``tempo_levels``.
+    levels: list[TempoLevel] = field(default_factory=list)
+
+    def candidates(self) -> list[dict]:
+        """``[{bpm, confidence, relation}]``: the chosen level and its half and double."""
+        return tempo_candidates(self.tempo_bpm, self.levels)
 
 
 def onset_strength(mel_db: np.ndarray) -> np.ndarray:
@@ -111,62 +122,103 @@ def _offbeat_ratio(accent: np.ndarray, period_frames: float) -> float:
     return float(off.mean() / on[best])
 
 
-def _pick_level(
-    onset: np.ndarray, accent: np.ndarray, frame_rate_hz: float, tempo_bpm: float
-) -> float:
-    """The metrical level of ``tempo_bpm``'s family that the drums mark as the beat.
+@dataclass
+class TempoLevel:
+    """One metrical level of the track's pulse family (eighth, beat, half bar...)."""
 
-    Autocorrelation peaks about equally at the half bar, the beat and the eighth note, so it
-    only fixes the family. Starting from the slowest level at or above ``MIN_BPM``, the tempo
-    doubles while the onsets half-way between pulses are nearly as strong as those on them
-    (kick on 1 and 3, snare on 2 and 4 at the half-bar level); it stops where the in-between
-    onsets are weak (hi-hat eighths between beats). Two views vote: ``accent``, the bands
-    below ~1.5 kHz, where kick and snare bodies are strong and hi-hats are not, and
-    ``onset``, all bands, which catches snares whose crack is mostly noise above 3 kHz.
+    bpm: float
+    periodicity: float  # autocorrelation at its period, 0..1
+    offbeat_ratio: float  # onsets half-way between its pulses over those on them
+    score: float
+    confidence: float = 0.0  # softmax share among the family's levels
+
+
+def _prior_log(bpm: float) -> float:
+    """Log of the log-normal tempo prior (``PRIOR_BPM``, ``PRIOR_OCTAVES``)."""
+    return -0.5 * (math.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2
+
+
+def tempo_levels(
+    ac: np.ndarray, views: list[np.ndarray], frame_rate_hz: float, family_lag: float
+) -> list[TempoLevel]:
+    """Score every level of the family of ``family_lag`` (its doublings and halvings within
+    ``MIN_BPM..MAX_BPM``) as the beat people would tap.
+
+    Three pieces of evidence, added as log-odds:
+    - the prior: tappers favour ~``PRIOR_BPM`` (log-normal, ``PRIOR_OCTAVES`` wide), the shape of
+      annotated tempo distributions (McKinney & Moelants' resonance near 2 Hz);
+    - the periodicity at the level's own period (``PERIODICITY_WEIGHT``): a samba's beat repeats
+      far more exactly than its sixteenth-note fills;
+    - the drum pattern: going from a level to its double pays ``OFFBEAT_WEIGHT`` times
+      (offbeat ratio - ``OFFBEAT_NEUTRAL``): kick on 1 and 3 with the snare on 2 and 4 makes
+      the half-way points nearly as strong as the pulses (the double is the beat); hi-hat
+      eighths between kick and snare beats leave them weak (the level is the beat). The ratio
+      is the mean over ``views``, onset curves of: all bands (snares whose crack is mostly
+      noise above 3 kHz), the bands under ~1.5 kHz (kick and snare bodies, no hi-hat) and
+      under ~100 Hz (the kick or surdo that people feel as the beat).
     """
-    level = tempo_bpm
-    while level / 2 >= MIN_BPM:
-        level /= 2
-    while level < MIN_BPM:
-        level *= 2
-    while 2 * level <= MAX_BPM:
-        period = 60.0 * frame_rate_hz / level
-        if (
-            _offbeat_ratio(accent, period) < ACCENT_OFFBEAT_RATIO
-            and _offbeat_ratio(onset, period) < ONSET_OFFBEAT_RATIO
-        ):
-            break
-        level *= 2
-    return level if level <= MAX_BPM else tempo_bpm
+    levels_bpm = []
+    bpm = 60.0 * frame_rate_hz / family_lag
+    while bpm / 2 >= MIN_BPM:
+        bpm /= 2
+    while bpm <= MAX_BPM:
+        if bpm >= MIN_BPM:
+            levels_bpm.append(bpm)
+        bpm *= 2
+    out: list[TempoLevel] = []
+    chain = 0.0
+    for level in levels_bpm:
+        centre = 60.0 * frame_rate_hz / level
+        a = max(1, int(centre * 0.96))
+        b = min(len(ac) - 1, int(np.ceil(centre * 1.04)) + 1)
+        lag = _peak_lag(ac, a, b) if b - a >= 3 else centre
+        # The best of the frames around the lag: a period of 18.5 frames has its hits
+        # alternate between 18- and 19-frame gaps, so the autocorrelation splits its peak.
+        near = ac[max(0, int(lag) - 1) : int(lag) + 3]
+        periodicity = float(np.clip(near.max() if near.size else 0.0, 0.0, 1.0))
+        bpm_here = 60.0 * frame_rate_hz / lag
+        ratio = float(np.mean([_offbeat_ratio(v, lag) for v in views]))
+        score = _prior_log(bpm_here) + PERIODICITY_WEIGHT * periodicity + chain
+        out.append(TempoLevel(bpm_here, periodicity, ratio, score))
+        chain += OFFBEAT_WEIGHT * (ratio - OFFBEAT_NEUTRAL)
+    if out:
+        scores = np.array([lv.score for lv in out])
+        share = np.exp(scores - scores.max())
+        for lv, c in zip(out, share / share.sum(), strict=True):
+            lv.confidence = float(c)
+    return out
 
 
 def estimate_tempo(
-    onset: np.ndarray, frame_rate_hz: float, accent: np.ndarray | None = None
-) -> tuple[float, float]:
-    """Global tempo in BPM and its periodicity (autocorrelation at the beat period, 0..1).
+    onset: np.ndarray,
+    frame_rate_hz: float,
+    accent: np.ndarray | None = None,
+    kick: np.ndarray | None = None,
+) -> tuple[float, float, list[TempoLevel]]:
+    """Global tempo in BPM, its periodicity (autocorrelation at the beat period, 0..1) and the
+    scored levels of its family (see ``tempo_levels``; ``accent`` defaults to ``onset``,
+    ``kick`` is left out of the vote when not given).
 
     Autocorrelation weighted by a broad log-normal preference around 120 BPM finds the
-    metrical family; ``_pick_level`` then chooses the level within it (``accent`` defaults
-    to ``onset``).
+    metrical family; ``tempo_levels`` then chooses the level within it.
     """
     ac = _autocorrelation(onset)
     lo = max(1, int(60.0 * frame_rate_hz / MAX_BPM))
     hi = min(len(ac) - 1, int(np.ceil(60.0 * frame_rate_hz / MIN_BPM)) + 1)
     if hi - lo < 3:
-        return 120.0, 0.0
+        return 120.0, 0.0, []
     lags = np.arange(len(ac), dtype=np.float64)
     lags[0] = 1.0
     bpm = 60.0 * frame_rate_hz / lags
     prior = np.exp(-0.5 * (np.log2(bpm / 120.0) / 1.0) ** 2)
     lag = _peak_lag(ac * prior, lo, hi)
     accent = onset if accent is None else np.asarray(accent, dtype=np.float64)
-    tempo = _pick_level(onset, accent, frame_rate_hz, 60.0 * frame_rate_hz / lag)
-    # Re-centre on the autocorrelation peak of the chosen level for a sub-frame period.
-    centre = 60.0 * frame_rate_hz / tempo
-    a, b = max(lo, int(centre * 0.94)), min(hi, int(np.ceil(centre * 1.06)) + 1)
-    lag = _peak_lag(ac, a, b) if b - a >= 3 else centre
-    periodicity = float(np.clip(np.interp(lag, np.arange(len(ac)), ac), 0.0, 1.0))
-    return 60.0 * frame_rate_hz / lag, periodicity
+    views = [onset, accent] + ([np.asarray(kick, dtype=np.float64)] if kick is not None else [])
+    levels = tempo_levels(ac, views, frame_rate_hz, lag)
+    if not levels:
+        return 60.0 * frame_rate_hz / lag, 0.0, []
+    best = max(levels, key=lambda lv: lv.score)
+    return best.bpm, best.periodicity, levels
 
 
 def _dp_beats(local: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
@@ -288,15 +340,15 @@ def detect_beats(
     """Track beats in an onset curve sampled at ``frame_rate_hz``.
 
     ``accent`` (an onset curve of the bands below ~1.5 kHz) helps decide which metrical level
-    is the beat, see ``_pick_level``; ``kick`` (the bands below ~100 Hz) fixes the phase, see
+    is the beat, see ``tempo_levels``; ``kick`` (the bands below ~100 Hz) fixes the phase, see
     ``_align_to_kicks``. Returns an empty ``beats_s`` when nothing pulses.
     """
     onset = np.asarray(onset, dtype=np.float64)
-    tempo_bpm, periodicity = estimate_tempo(onset, frame_rate_hz, accent)
+    tempo_bpm, periodicity, levels = estimate_tempo(onset, frame_rate_hz, accent, kick)
     period = 60.0 * frame_rate_hz / tempo_bpm
     std = float(onset.std())
     if std <= 0 or len(onset) < 2 * period:
-        return BeatTrack(tempo_bpm, np.zeros(0), 0.0, 60.0 / tempo_bpm)
+        return BeatTrack(tempo_bpm, np.zeros(0), 0.0, 60.0 / tempo_bpm, levels)
     # Ellis' local score: onsets smoothed by a Gaussian a small fraction of a beat wide.
     x = np.arange(-int(period), int(period) + 1)
     local = np.convolve(onset / std, np.exp(-0.5 * (x * 32.0 / period) ** 2), mode="same")
@@ -312,7 +364,21 @@ def detect_beats(
     if tempo is None or abs(tempo / tempo_bpm - 1.0) > 0.1:
         tempo = tempo_bpm  # the beats drifted off the estimated period: trust the estimate
     confidence = periodicity * _clarity(onset, beats_s, frame_rate_hz)
-    return BeatTrack(float(tempo), beats_s, confidence, 60.0 / float(tempo))
+    return BeatTrack(float(tempo), beats_s, confidence, 60.0 / float(tempo), levels)
+
+
+def tempo_candidates(tempo_bpm: float, levels: list[TempoLevel]) -> list[dict]:
+    """The reported tempo first, then its half and double with their confidence (the share
+    each level got in ``tempo_levels``; 0 for a level outside ``MIN_BPM..MAX_BPM``)."""
+    if tempo_bpm <= 0:
+        return []
+    out = []
+    for relation, factor in (("beat", 1.0), ("half", 0.5), ("double", 2.0)):
+        bpm = tempo_bpm * factor
+        near = [lv for lv in levels if abs(math.log2(lv.bpm / bpm)) < 0.06]
+        confidence = near[0].confidence if near else 0.0
+        out.append({"bpm": round(bpm, 2), "confidence": round(confidence, 3), "relation": relation})
+    return out
 
 
 def _clarity(onset: np.ndarray, beats_s: np.ndarray, frame_rate_hz: float) -> float:

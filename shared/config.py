@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     stems_engine: Literal["auto", "demucs", "dsp"] = "auto"
     demucs_model: str = "htdemucs"
     stems_gpu: str = "L4"  # Modal GPU type of the StemSeparator class (L4, A10G, T4, ...)
+    # Beats and downbeats: Beat This! when its checkpoint is in the weights folder ("auto"),
+    # always ("beat_this": a missing checkpoint is an error) or the DSP tracker ("dsp").
+    beat_engine: Literal["auto", "beat_this", "dsp"] = "auto"
     model_dir: Path | None = None  # where weights live (a Modal Volume in production)
     music_engine: Literal["auto", "musicgen", "procedural"] = "auto"
     musicgen_model: str = "facebook/musicgen-small"

@@ -1,23 +1,30 @@
 """The ``analyze`` job kind: tempo, beats, downbeats, key, sections, loudness of one track.
 
-One stage, ``analyzing``. The result is cached by the input's content hash and
-``ANALYSIS_VERSION``, so the same file is analysed once (the video kind shares the cache).
-The compute is ``analysis_stage``: bytes in, JSON out, so on Modal it runs as the
-``analyze_audio_stage`` function and locally in-process.
+One stage, ``analyzing``. The result is cached by the input's content hash,
+``ANALYSIS_VERSION`` and the beat engine (``cache_key``), so the same file is analysed once
+(the video and mashup kinds share the cache). The compute is ``analysis_stage``: bytes in, JSON
+out, so on Modal it runs as the ``analyze_audio_stage`` function (on the Beat This! image, its
+checkpoint in the models volume) and locally in-process.
+
+Beat engine (``SOUNDSTAGE_BEAT_ENGINE``): ``auto`` uses Beat This! when its checkpoint is in the
+weights folder and the DSP tracker otherwise; ``beat_this`` insists on it; ``dsp`` never loads
+it. The result's ``engine`` names the one that placed the beats.
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from functions.analysis import ANALYSIS_VERSION, ENGINE, analyze_audio
 from functions.audio_io import load_audio, probe
 from shared.config import get_settings
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, StageFailed
 from shared.registry import JobKind, register, remote_stage
 
 CACHE_NAMESPACE = "analysis"
@@ -35,6 +42,55 @@ class AnalyzeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@functools.cache
+def _load_tracker(path: Path) -> Any:
+    from functions.beat_this_engine import BeatThisTracker
+
+    return BeatThisTracker.from_checkpoint(path)
+
+
+def beat_tracker() -> Any | None:
+    """The configured neural beat tracker, loaded once per process, or None for the DSP one.
+
+    Raises StageFailed when ``beat_engine`` is ``beat_this`` and its checkpoint or packages
+    are missing (production must not silently fall back)."""
+    from functions.beat_this_engine import find_beat_this_checkpoint
+
+    s = get_settings()
+    if s.beat_engine == "dsp":
+        return None
+    path = find_beat_this_checkpoint(s.weights_dir)
+    try:
+        import beat_this.model.beat_tracker  # noqa: F401
+    except ImportError:
+        path = None
+    if path is None:
+        if s.beat_engine == "beat_this":
+            raise StageFailed(
+                "The Beat This! engine is configured but its checkpoint or package is missing.",
+                code="ENGINE_UNAVAILABLE",
+            )
+        return None
+    return _load_tracker(path)
+
+
+def engine_name() -> str:
+    """The beat engine this process would use (part of the cache key)."""
+    s = get_settings()
+    if s.beat_engine == "dsp":
+        return ENGINE
+    from functions.beat_this_engine import ENGINE_NAME, find_beat_this_checkpoint
+
+    if s.beat_engine == "beat_this" or find_beat_this_checkpoint(s.weights_dir):
+        return ENGINE_NAME
+    return ENGINE
+
+
+def cache_key(sha256: str | None) -> str | None:
+    """The analysis cache key of a file's content (None when the hash is unknown)."""
+    return f"{sha256}:{ANALYSIS_VERSION}:{engine_name()}" if sha256 else None
+
+
 @remote_stage("analyze_audio_stage")
 def analysis_stage(audio_bytes: bytes, filename: str = "track") -> dict:
     """Decode ``audio_bytes`` (any supported format, recognised by content) and analyse it.
@@ -45,7 +101,7 @@ def analysis_stage(audio_bytes: bytes, filename: str = "track") -> dict:
         path = Path(tmp) / (Path(filename).name or "track")
         path.write_bytes(audio_bytes)
         audio = load_audio(path)
-    return analyze_audio(audio)
+    return analyze_audio(audio, beat_tracker=beat_tracker())
 
 
 def _check_duration(path: Path, filename: str) -> None:
@@ -77,14 +133,14 @@ def _record_cost(ctx, wall_s: float) -> None:
 def run(ctx) -> dict:
     """Analyse ``ctx.inputs[0]``, or return the cached analysis of the same content."""
     track = ctx.inputs[0]
-    key = f"{track.sha256}:{ANALYSIS_VERSION}" if track.sha256 else None
+    key = cache_key(track.sha256)
     cached = ctx.cache_get(CACHE_NAMESPACE, key) if key else None
     if cached is not None:
         with ctx.stage("analyzing", engine="cache") as st:
             ctx.message("This track was analysed before; using the cached analysis.")
             st.progress(1.0, "cached")
         return {**cached, "cached": True}
-    with ctx.stage("analyzing", engine=ENGINE) as st:
+    with ctx.stage("analyzing", engine=engine_name()) as st:
         _check_duration(track.path, track.filename)
         st.progress(0.05, "decoding")
         started = time.monotonic()

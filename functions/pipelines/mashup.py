@@ -23,7 +23,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.analysis import ANALYSIS_VERSION
 from functions.audio_io import load_audio, save_audio
 from functions.audio_stream import BlockReader
 from functions.mashup import VIBES, align_stem, describe_track, file_rms, plan_mashup, vocal_entry_s
@@ -38,6 +37,7 @@ from functions.pipelines._audio import (
 )
 from functions.pipelines.analyze import CACHE_NAMESPACE as ANALYSIS_CACHE
 from functions.pipelines.analyze import analysis_stage
+from functions.pipelines.analyze import cache_key as analysis_cache_key
 from functions.pipelines.stems import stems_stage
 from functions.stems import FOUR_STEMS, resolve_engine
 from shared.errors import InvalidInput
@@ -137,7 +137,7 @@ def _describe(ctx, analyses: list[dict], stems: list[dict[str, Path]]) -> list:
 
 def _analyze(ctx) -> list[dict]:
     """Each input's analysis, from the analyze kind's cache where it has one."""
-    keys = [f"{f.sha256}:{ANALYSIS_VERSION}" if f.sha256 else None for f in ctx.inputs]
+    keys = [analysis_cache_key(f.sha256) for f in ctx.inputs]
     found = [ctx.cache_get(ANALYSIS_CACHE, k) if k else None for k in keys]
     todo = [i for i, a in enumerate(found) if a is None]
     fresh = ctx.map(

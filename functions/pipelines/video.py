@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.analysis import ANALYSIS_VERSION
 from functions.audio_io import load_audio, sniff_format
 from functions.pipelines.analyze import CACHE_NAMESPACE, analysis_stage
+from functions.pipelines.analyze import cache_key as analysis_cache_key
 from functions.video import pricing, providers, steps
 from functions.video.compose import Segment, compose_video, probe_video
 from functions.video.planner import make_plan
@@ -91,7 +91,7 @@ class VideoParams(BaseModel):
 def _timing(ctx: Any, audio: Any, song: Any) -> dict[str, Any]:
     """The analyze kind's analysis (its cache, its Modal function) plus the video's timing."""
     sha256 = song.sha256 or hashlib.sha256(song.path.read_bytes()).hexdigest()
-    key = f"{sha256}:{ANALYSIS_VERSION}"
+    key = analysis_cache_key(sha256)
     analysis = ctx.cache_get(CACHE_NAMESPACE, key)
     if analysis is None:
         analysis = ctx.call(
