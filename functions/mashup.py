@@ -5,11 +5,17 @@ Offers:
 - ``describe_track(index, filename, analysis, ...)``: the facts a decision needs (tempo, key,
   downbeats, energy, how much of the track is voice), with ``file_rms`` and ``vocal_entry_s``.
 - ``key_shift_semitones(src, dst)``, ``tempo_factor(src_bpm, dst_bpm)``,
-  ``fifths_distance(a, b)``: key and tempo matching.
+  ``match_tempo(src, dst)``, ``fifths_distance(a, b)``: key and tempo matching. Tempo matching
+  is octave-consistent: each track's tempo candidates (its tempo, half and double, as the
+  analysis reports them) are paired and the pairing whose stretch is closest to 1 wins, so a
+  track analysed at double time is not stretched by a third to fit.
 - ``plan_mashup(tracks, vibe, ...) -> MashupPlan``: the base (instrumental) track, the vocal
-  track, the stems each track gives, and for each non-base track its stretch, pitch shift and
-  offset (its first vocal phrase on a phrase start of the base). Every choice is recorded with
-  its reason in ``plan.report()``.
+  track, the stems each track gives, and for each track its stretch, pitch shift and offset
+  (its first vocal phrase on a phrase start of the base). No track is stretched by more than
+  ``COMFORT_STRETCH`` (12 %): when the vocal track and the base are further apart than that,
+  both meet at the tempo between them (each moves by the square root of the ratio), and only
+  when that is still too far is the pairing refused. A track in another metre (3/4 over 4/4)
+  is said so in the report. Every choice is recorded with its reason in ``plan.report()``.
 - ``align_stem(audio, part, length_n)``: time-stretch and pitch-shift with Rubber Band
   (pedalboard's ``time_stretch``) and place the stem on the base's timeline.
 """
@@ -32,7 +38,12 @@ from shared.errors import InvalidInput
 
 STEMS = ("vocals", "drums", "bass", "other")
 PHRASE_BARS = 4
-MAX_STRETCH = 1.35  # beyond this (after half/double time) a stretched voice stops sounding natural
+# Time-stretching by more than ~12 % is audible on real recordings (transients smear, voices
+# change character): no track is stretched further than this.
+COMFORT_STRETCH = 1.12
+# Two tracks this far apart (after half/double time) can still meet in the middle, each
+# stretched by at most COMFORT_STRETCH; beyond it the pairing is refused.
+MAX_STRETCH = COMFORT_STRETCH**2
 # Pair costs, each 0..1, weighted: a vocal shifted a tritone or stretched 30 % sounds worse than
 # a vibe mismatch, so key and tempo weigh most.
 COST_WEIGHTS = {"key": 0.3, "tempo": 0.3, "vocals": 0.2, "energy": 0.2}
@@ -91,6 +102,17 @@ class TrackInfo:
     vocal_share: float  # RMS of the vocal stem over RMS of the mix
     drum_share: float
     vocal_entry_s: float  # where the voice first gets going
+    # The analysis' tempo candidates [(bpm, confidence)]: the tempo, its half and double.
+    tempo_candidates: list[tuple[float, float]] = field(default_factory=list)
+    beats_per_bar: int = 4
+
+    def tempo_levels(self) -> list[tuple[float, float]]:
+        """``[(bpm, confidence)]``: the reported tempo first, then its plausible octaves."""
+        levels = [(self.tempo_bpm, 1.0)]
+        for bpm, conf in self.tempo_candidates:
+            if conf > 0.0 and abs(math.log2(bpm / self.tempo_bpm)) > 0.5:
+                levels.append((bpm, conf))
+        return levels
 
 
 def file_rms(path: str | Path) -> float:
@@ -146,6 +168,10 @@ def describe_track(
         vocal_share=round(vocal_share, 3),
         drum_share=round(drum_share, 3),
         vocal_entry_s=voice_entry_s,
+        tempo_candidates=[
+            (float(c["bpm"]), float(c["confidence"])) for c in analysis.get("tempo_candidates", [])
+        ],
+        beats_per_bar=int(str(analysis.get("time_signature", "4/4")).split("/")[0] or 4),
     )
 
 
@@ -176,6 +202,34 @@ def tempo_factor(src_bpm: float, dst_bpm: float) -> float:
     return min((ratio, ratio * 2.0, ratio / 2.0), key=lambda r: abs(math.log2(r)))
 
 
+@dataclass(frozen=True)
+class TempoMatch:
+    """How ``src`` is fitted to ``dst``: the octave levels paired and the speed factor."""
+
+    factor: float  # Rubber Band's stretch_factor taking src to dst (> 1 is faster)
+    src_bpm: float  # the level of src that is matched (its tempo, half or double)
+    dst_bpm: float
+
+
+def match_tempo(src: TrackInfo, dst: TrackInfo) -> TempoMatch:
+    """The pairing of ``src``'s and ``dst``'s tempo levels whose stretch is closest to 1.
+
+    Only levels the analysis found plausible take part (a candidate with confidence 0 is
+    outside the tapping range); among equally close pairings the confident ones win.
+    """
+    best: tuple[float, TempoMatch] | None = None
+    for s_bpm, s_conf in src.tempo_levels():
+        for d_bpm, d_conf in dst.tempo_levels():
+            if abs(math.log2(d_bpm / dst.tempo_bpm)) > 0.5:
+                continue  # the base keeps its own beat; only the other track changes level
+            factor = d_bpm / s_bpm
+            cost = abs(math.log2(factor)) + 0.01 * (2.0 - s_conf - d_conf)
+            if best is None or cost < best[0]:
+                best = (cost, TempoMatch(factor, s_bpm, d_bpm))
+    assert best is not None
+    return best[1]
+
+
 @dataclass
 class TrackPart:
     """What one track gives the mashup and how it is fitted to the base."""
@@ -198,6 +252,12 @@ class MashupPlan:
     tracks: list[TrackInfo]
     pair_costs: list[dict[str, Any]]
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    target_tempo_bpm: float | None = None  # None: the base's own tempo
+
+    @property
+    def base_stretch(self) -> float:
+        """The base's own stretch factor (1 unless it meets the vocal track half-way)."""
+        return next((p.stretch_factor for p in self.parts if p.role == "base"), 1.0)
 
     def report(self) -> dict[str, Any]:
         """Every decision and its figures, for the user and the job result."""
@@ -218,6 +278,7 @@ class MashupPlan:
                     "tempo_change": f"{t.tempo_bpm:.1f} -> {t.tempo_bpm * p.stretch_factor:.1f} BPM",
                     "stretch_factor": round(p.stretch_factor, 4),
                     "key": t.key.name,
+                    "time_signature": f"{t.beats_per_bar}/4",
                     "pitch_shift_semitones": p.pitch_shift_semitones,
                     "key_change": f"{t.key.name} -> {names[shifted_pc]} {t.key.mode}",
                     "offset_s": round(p.offset_s, 3),
@@ -232,7 +293,7 @@ class MashupPlan:
             "vibe_description": vibe.description,
             "base_track": self.base.index,
             "vocal_track": self.vocals.index if self.vocals else None,
-            "target_tempo_bpm": round(self.base.tempo_bpm, 2),
+            "target_tempo_bpm": round(self.target_tempo_bpm or self.base.tempo_bpm, 2),
             "target_key": self.base.key.name,
             "parts": parts,
             "pair_costs": self.pair_costs,
@@ -245,7 +306,7 @@ class MashupPlan:
 def pair_cost(vocal: TrackInfo, base: TrackInfo, vibe: Vibe) -> dict[str, Any]:
     """How well ``vocal``'s voice sits over ``base``'s instrumental (lower is better)."""
     shift = key_shift_semitones(vocal.key, base.key)
-    factor = tempo_factor(vocal.tempo_bpm, base.tempo_bpm)
+    factor = match_tempo(vocal, base).factor
     costs = {
         "key": abs(shift) / 6.0,
         "tempo": min(1.0, abs(math.log2(factor)) / math.log2(MAX_STRETCH)),
@@ -253,6 +314,9 @@ def pair_cost(vocal: TrackInfo, base: TrackInfo, vibe: Vibe) -> dict[str, Any]:
         "energy": 1.0 - base.energy if vibe.wants_energy else base.energy,
     }
     total = sum(COST_WEIGHTS[k] * v for k, v in costs.items())
+    # A pairing that cannot be fitted, or crosses metres (3/4 over 4/4), loses to any that can.
+    total += 1.0 if abs(math.log2(factor)) > math.log2(MAX_STRETCH) else 0.0
+    total += 0.5 if vocal.beats_per_bar != base.beats_per_bar else 0.0
     return {
         "vocals": vocal.index,
         "base": base.index,
@@ -264,21 +328,28 @@ def pair_cost(vocal: TrackInfo, base: TrackInfo, vibe: Vibe) -> dict[str, Any]:
     }
 
 
-def _phrase_offset_s(part_track: TrackInfo, factor: float, base: TrackInfo) -> tuple[float, str]:
+def _phrase_offset_s(
+    part_track: TrackInfo, factor: float, base: TrackInfo, base_factor: float = 1.0
+) -> tuple[float, str]:
     """Offset putting the track's first vocal phrase on a phrase start of the base.
 
     The phrase holding the voice's entry starts on the track's downbeat ``4k``; it lands on the
     base's second phrase when the base has one (four bars of instrumental first), else its first.
+    Times are on the output timeline: each track's own divided by its stretch factor.
     """
     downbeats = np.asarray(part_track.downbeats_s) / factor
     entry = part_track.vocal_entry_s / factor
     before = np.nonzero(downbeats <= entry + 0.05)[0]
     bar = int(before[-1]) if before.size else 0
     phrase_bar = bar - bar % PHRASE_BARS
-    base_bars = base.downbeats_s
+    base_bars = [t / base_factor for t in base.downbeats_s]
     landing = PHRASE_BARS if len(base_bars) > 2 * PHRASE_BARS else 0
     offset = base_bars[landing] - float(downbeats[phrase_bar]) if len(downbeats) else 0.0
     return offset, f"bar {phrase_bar + 1} (voice enters in bar {bar + 1}) on base bar {landing + 1}"
+
+
+def _stretch_pct(factor: float) -> str:
+    return f"{abs(factor - 1.0) * 100:.1f} %"
 
 
 def plan_mashup(
@@ -290,7 +361,9 @@ def plan_mashup(
 ) -> MashupPlan:
     """Decide the mashup. ``stem_choice`` maps track index -> stems it gives (tracks left out
     give nothing); without it the base gives drums, bass and other, the vocal track its vocals
-    and any further track its ``other`` stem as a layer. Raises InvalidInput for a bad choice."""
+    and any further track its ``other`` stem as a layer. Raises InvalidInput for a bad choice
+    (``TEMPO_MISMATCH`` when the vocal track cannot meet the base within ``COMFORT_STRETCH``
+    each)."""
     if vibe not in VIBES:
         raise InvalidInput(
             f"Unknown vibe '{vibe}'; choose from {', '.join(VIBES)}.", code="BAD_VIBE"
@@ -328,23 +401,45 @@ def plan_mashup(
         for t in tracks:
             choice.setdefault(t.index, ["other"])
     base = by_index[base_track]
+    # The vocal track and the base set the tempo: the base's own, unless the two are further
+    # apart than one comfortable stretch; then they meet half-way (in log tempo).
+    base_factor = 1.0
+    tempo_note = "the base's tempo"
+    lead = by_index.get(vocal_idx) if vocal_idx is not None else None
+    if lead is None and len(choice) > 1:
+        lead = by_index[next(i for i in choice if i != base_track)]
+    if lead is not None:
+        m = match_tempo(lead, base)
+        if abs(math.log2(m.factor)) > math.log2(COMFORT_STRETCH):
+            base_factor = 1.0 / math.sqrt(m.factor)
+            tempo_note = (
+                f"{lead.tempo_bpm:.1f} and {base.tempo_bpm:.1f} BPM are more than "
+                f"{_stretch_pct(COMFORT_STRETCH)} apart at any octave: both move half-way "
+                f"({_stretch_pct(base_factor)} each) rather than one by "
+                f"{_stretch_pct(m.factor)}"
+            )
+    target_bpm = base.tempo_bpm * base_factor
     parts: list[TrackPart] = []
     skipped: list[dict[str, Any]] = []
     for i, stems in choice.items():
         if i == base_track:
-            parts.append(TrackPart(i, "base", stems, notes=["sets the tempo, key and timeline"]))
+            notes = ["sets the key and timeline", f"tempo: {tempo_note}"]
+            parts.append(TrackPart(i, "base", stems, base_factor, notes=notes))
             continue
         t = by_index[i]
-        factor = tempo_factor(t.tempo_bpm, base.tempo_bpm)
-        if not 1 / MAX_STRETCH <= factor <= MAX_STRETCH:
+        m = match_tempo(t, base)
+        factor = m.factor * base_factor
+        if abs(math.log2(factor)) > math.log2(COMFORT_STRETCH) * 1.001:
             if stem_choice is None and i != vocal_idx:  # an optional layer: leave it out
                 skipped.append(
                     {"track": i, "reason": f"{t.tempo_bpm:.0f} BPM is too far to stretch"}
                 )
                 continue
             raise InvalidInput(
-                f"Track {i} ({t.tempo_bpm:.0f} BPM) is too far from the base's {base.tempo_bpm:.0f} BPM "
-                "to stretch without ruining it; choose other tracks or stems.",
+                f"Track {i} ({t.tempo_bpm:.0f} BPM) is too far from the base's "
+                f"{base.tempo_bpm:.0f} BPM: fitting it would stretch it by {_stretch_pct(factor)} "
+                f"(at most {_stretch_pct(COMFORT_STRETCH)} keeps it sounding like itself); "
+                "choose other tracks or stems.",
                 code="TEMPO_MISMATCH",
             )
         part = TrackPart(
@@ -354,11 +449,23 @@ def plan_mashup(
             factor,
             key_shift_semitones(t.key, base.key),
         )
-        part.offset_s, where = _phrase_offset_s(t, factor, base)
+        part.offset_s, where = _phrase_offset_s(t, factor, base, base_factor)
         part.notes.append(f"phrase alignment: {where}")
+        if abs(math.log2(m.src_bpm / t.tempo_bpm)) > 0.5:
+            relation = "half" if m.src_bpm < t.tempo_bpm else "double"
+            part.notes.append(
+                f"matched at {relation} time ({m.src_bpm:.1f} BPM), the octave closest to "
+                f"{target_bpm:.1f} BPM"
+            )
+        if t.beats_per_bar != base.beats_per_bar:
+            part.notes.append(
+                f"metre: this track is in {t.beats_per_bar}/4 and the base in "
+                f"{base.beats_per_bar}/4; its bars do not line up with the base's beyond the "
+                "first downbeat"
+            )
         parts.append(part)
     vocals = by_index.get(vocal_idx) if vocal_idx is not None else None
-    return MashupPlan(vibe, base, vocals, parts, tracks, pairs, skipped)
+    return MashupPlan(vibe, base, vocals, parts, tracks, pairs, skipped, target_bpm)
 
 
 def align_stem(audio: Audio, part: TrackPart, length_n: int, *, voice: bool = False) -> Audio:

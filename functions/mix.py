@@ -89,26 +89,42 @@ MIX_PROFILES: dict[str, MixProfile] = {
 }
 
 
-def profile_chain(name: str) -> pb.Pedalboard:
-    """The pedalboard chain of profile ``name``."""
+# Filter corners are kept under this share of the sample rate: a biquad tuned at or above
+# Nyquist is unstable (a 16 kHz low-pass at 22.05 kHz outputs inf), and a 22.05 kHz file has
+# nothing up there to filter anyway.
+MAX_CORNER_OF_RATE = 0.45
+
+
+def profile_chain(name: str, sample_rate: int | None = None) -> pb.Pedalboard:
+    """The pedalboard chain of profile ``name``; with ``sample_rate``, corners that would sit
+    above ``MAX_CORNER_OF_RATE`` of it are lowered there (a low-pass there is dropped)."""
     if name not in MIX_PROFILES:
         raise InvalidInput(
             f"Unknown mix profile '{name}'; choose from {', '.join(MIX_PROFILES)}.",
             code="BAD_PROFILE",
         )
     p = MIX_PROFILES[name]
-    chain: list[pb.Plugin] = [pb.HighpassFilter(cutoff_frequency_hz=p.highpass_hz)]
+    top_hz = MAX_CORNER_OF_RATE * sample_rate if sample_rate else math.inf
+
+    def corner(hz: float) -> float:
+        return min(hz, top_hz)
+
+    chain: list[pb.Plugin] = [pb.HighpassFilter(cutoff_frequency_hz=corner(p.highpass_hz))]
     if p.low_shelf[1]:
-        chain.append(pb.LowShelfFilter(cutoff_frequency_hz=p.low_shelf[0], gain_db=p.low_shelf[1]))
+        chain.append(
+            pb.LowShelfFilter(cutoff_frequency_hz=corner(p.low_shelf[0]), gain_db=p.low_shelf[1])
+        )
     if p.mid_peak[1]:
         chain.append(
-            pb.PeakFilter(cutoff_frequency_hz=p.mid_peak[0], gain_db=p.mid_peak[1], q=p.mid_peak[2])
+            pb.PeakFilter(
+                cutoff_frequency_hz=corner(p.mid_peak[0]), gain_db=p.mid_peak[1], q=p.mid_peak[2]
+            )
         )
     if p.high_shelf[1]:
         chain.append(
-            pb.HighShelfFilter(cutoff_frequency_hz=p.high_shelf[0], gain_db=p.high_shelf[1])
+            pb.HighShelfFilter(cutoff_frequency_hz=corner(p.high_shelf[0]), gain_db=p.high_shelf[1])
         )
-    if p.lowpass_hz:
+    if p.lowpass_hz and p.lowpass_hz < top_hz:
         chain.append(pb.LowpassFilter(cutoff_frequency_hz=p.lowpass_hz))
     threshold, ratio, attack, release = p.compressor
     chain.append(
@@ -170,7 +186,7 @@ def mix_tracks(
 
     Raises InvalidInput when there is nothing audible to mix (no inputs, all muted).
     """
-    chain = profile_chain(profile)
+    profile_chain(profile)  # an unknown profile is refused before any work
     audible = [x for x in inputs if not x.mute]
     if not audible:
         raise InvalidInput("Every input is muted; there is nothing to mix.", code="NOTHING_TO_MIX")
@@ -193,7 +209,7 @@ def mix_tracks(
         raise InvalidInput("The inputs are silent; there is nothing to mix.", code="NOTHING_TO_MIX")
     bus_gain_db = BUS_RMS_DBFS - 20.0 * math.log10(rms)
     bus *= 10 ** (bus_gain_db / 20.0)
-    out = chain(bus, sr)
+    out = profile_chain(profile, sr)(bus, sr)
     peak = true_peak_dbtp(Audio(out, sr))
     safety_db = min(0.0, ceiling_dbtp - peak)
     if safety_db < 0.0:

@@ -176,12 +176,14 @@ def run(ctx) -> dict:
         plan = plan_mashup(tracks, p.vibe, stem_choice=choice, base_track=p.base_track)
         report = plan.report()
         ctx.message(
-            f"Base: track {plan.base.index} ({plan.base.tempo_bpm:.1f} BPM, {plan.base.key.name}); "
+            f"Base: track {plan.base.index} ({plan.base.tempo_bpm:.1f} BPM, {plan.base.key.name}; "
+            f"mashup at {report['target_tempo_bpm']:.1f} BPM); "
             + (f"vocals: track {plan.vocals.index}." if plan.vocals else "no separate vocal track.")
         )
     with ctx.stage("mixing", engine="rubberband+pedalboard") as st:
         with BlockReader(stems[plan.base.index]["drums"]) as base:
-            length_n, sr = base.frames, base.sample_rate
+            # The base is stretched too when it meets the vocal track half-way.
+            length_n, sr = int(round(base.frames / plan.base_stretch)), base.sample_rate
         inputs, aligned_dir = [], ctx.workdir / "aligned"
         aligned_dir.mkdir(parents=True, exist_ok=True)
         layer_pan = iter((-0.3, 0.3, -0.15, 0.15))

@@ -4,6 +4,7 @@ tempo and key."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from functions.mashup import (
     align_stem,
     fifths_distance,
     key_shift_semitones,
+    match_tempo,
     plan_mashup,
     tempo_factor,
 )
@@ -60,8 +62,17 @@ def test_fifths_distance_and_tempo_factor():
     assert tempo_factor(170.0, 90.0) == pytest.approx(90.0 * 2 / 170.0)
 
 
-def _info(index: int, bpm: float, key: str, vocal_share: float, drum_share: float) -> TrackInfo:
-    bar = 240.0 / bpm
+def _info(
+    index: int,
+    bpm: float,
+    key: str,
+    vocal_share: float,
+    drum_share: float,
+    *,
+    candidates: list[tuple[float, float]] | None = None,
+    beats_per_bar: int = 4,
+) -> TrackInfo:
+    bar = beats_per_bar * 60.0 / bpm
     return TrackInfo(
         index=index,
         filename=f"t{index}.wav",
@@ -73,6 +84,8 @@ def _info(index: int, bpm: float, key: str, vocal_share: float, drum_share: floa
         vocal_share=vocal_share,
         drum_share=drum_share,
         vocal_entry_s=2 * bar,
+        tempo_candidates=candidates or [],
+        beats_per_bar=beats_per_bar,
     )
 
 
@@ -82,10 +95,15 @@ def test_the_singing_track_gives_the_vocals_and_the_vibe_picks_the_base():
     plan = plan_mashup([singer, band], "energetic")
     assert (plan.base.index, plan.vocals.index) == (1, 0)
     vocal_part = next(p for p in plan.parts if p.role == "vocals")
+    base_part = next(p for p in plan.parts if p.role == "base")
     assert vocal_part.stems == ["vocals"] and vocal_part.pitch_shift_semitones == 0
-    assert vocal_part.stretch_factor == pytest.approx(1.24)
-    # The voice enters in bar 3, so its phrase starts at bar 1 and lands on base bar 5.
-    assert vocal_part.offset_s == pytest.approx(band.downbeats_s[4] - 0.0, abs=1e-6)
+    # 100 and 124 BPM are 24 % apart: both move half-way (11.4 % each), none by 24 %.
+    assert vocal_part.stretch_factor == pytest.approx(1.24**0.5)
+    assert base_part.stretch_factor == pytest.approx(1.24**-0.5)
+    assert plan.target_tempo_bpm == pytest.approx(124.0 / 1.24**0.5)
+    # The voice enters in bar 3, so its phrase starts at bar 1 and lands on base bar 5 (on the
+    # slowed base's timeline).
+    assert vocal_part.offset_s == pytest.approx(band.downbeats_s[4] * 1.24**0.5, abs=1e-6)
     report = plan.report()
     assert report["base_track"] == 1 and report["vocal_track"] == 0
     assert {p["role"] for p in report["parts"]} == {"base", "vocals"}
@@ -104,7 +122,8 @@ def test_stem_choice_and_bad_choices():
     with pytest.raises(InvalidInput) as err:
         plan_mashup([a, b], "chill", base_track=5)
     assert err.value.code == "BAD_TRACK"
-    # 90 -> 124 BPM is a 1.38x stretch (and 0.69x at half time): too far to sound like itself.
+    # 90 -> 124 BPM is a 1.38x stretch (and 0.69x at half time): even half-way each track
+    # would move 17 %, too far to sound like itself.
     singer, band = _info(0, 90.0, "D major", 0.3, 0.1), _info(1, 124.0, "D major", 0.0, 0.5)
     with pytest.raises(InvalidInput) as err:
         plan_mashup([singer, band], "dark", stem_choice={1: ["drums"], 0: ["vocals"]})
@@ -159,7 +178,10 @@ def test_mashup_measures_at_the_base_tracks_tempo_and_key(two_songs, run_pipelin
     assert abs(r["loudness"]["integrated_lufs"] - r["master_target_lufs"]) <= 0.5
     assert r["loudness"]["true_peak_dbtp"] <= -1.0
     vocals = next(p for p in r["parts"] if p["role"] == "vocals")
-    assert vocals["tempo_change"] == "100.0 -> 124.0 BPM" and vocals["pitch_shift_semitones"] == 2
+    # 100 and 124 BPM meet half-way, at 111.4 BPM: neither is stretched by more than 12 %.
+    assert vocals["tempo_change"] == "100.0 -> 111.4 BPM" and vocals["pitch_shift_semitones"] == 2
+    assert base["tempo_change"] == "124.0 -> 111.4 BPM"
+    assert all(abs(p["stretch_factor"] - 1) <= 0.12 for p in r["parts"])
 
 
 def test_mashup_rejects_a_track_that_was_not_uploaded(two_songs, run_pipeline):
@@ -203,3 +225,40 @@ def test_a_third_track_too_far_in_tempo_is_left_out_not_fatal():
     plan = plan_mashup([singer, band, far], "upbeat")
     assert {p.index for p in plan.parts} == {0, 1}
     assert plan.report()["left_out"] == [{"track": 2, "reason": "86 BPM is too far to stretch"}]
+
+
+def test_a_track_analysed_at_double_time_is_matched_at_the_octave_its_candidates_offer():
+    # A real song analysed at 199.8 BPM whose half, 99.9, is a strong candidate, over a 100 BPM
+    # base: matched at half time, stretched by 0.1 %, not slowed by half or refused.
+    fast = _info(0, 199.8, "A minor", 0.35, 0.1, candidates=[(199.8, 0.55), (99.9, 0.45)])
+    base = _info(1, 100.0, "A minor", 0.02, 0.5, candidates=[(100.0, 0.7), (200.0, 0.3)])
+    plan = plan_mashup([fast, base], "dark", stem_choice={1: ["drums"], 0: ["vocals"]})
+    part = next(p for p in plan.parts if p.index == 0)
+    assert part.stretch_factor == pytest.approx(100.0 / 99.9)
+    assert any("half time" in n for n in part.notes)
+    assert match_tempo(fast, base).src_bpm == pytest.approx(99.9)
+
+
+@pytest.mark.parametrize("vibe", ["energetic", "upbeat", "chill", "dark"])
+def test_tracks_too_far_apart_meet_half_way_and_no_stretch_passes_twelve_percent(vibe):
+    # 100 and 80 BPM (the two real recordings of the evaluation set): 25 % apart, 60 % at
+    # double time. Each moves 11.8 % instead of one moving 25 %, and the report says why.
+    a = _info(0, 100.0, "D major", 0.3, 0.3, candidates=[(100.0, 0.6), (200.0, 0.4)])
+    b = _info(1, 80.0, "A# minor", 0.3, 0.3, candidates=[(80.0, 0.6), (160.0, 0.4)])
+    plan = plan_mashup([a, b], vibe)
+    assert all(abs(math.log(p.stretch_factor)) <= math.log(1.12) + 1e-9 for p in plan.parts)
+    assert plan.target_tempo_bpm == pytest.approx(math.sqrt(100.0 * 80.0))
+    base_notes = " ".join(next(p for p in plan.parts if p.role == "base").notes)
+    assert "half-way" in base_notes
+
+
+def test_a_three_four_track_over_a_four_four_base_is_said_so_and_avoided_when_possible():
+    waltz = _info(0, 120.0, "A minor", 0.35, 0.2, beats_per_bar=3)
+    band44 = _info(1, 121.0, "A minor", 0.02, 0.5)
+    singer44 = _info(2, 119.0, "A minor", 0.3, 0.2)
+    plan = plan_mashup([waltz, band44, singer44], "dark")
+    assert plan.base.beats_per_bar == plan.vocals.beats_per_bar == 4
+    forced = plan_mashup([waltz, band44], "dark", stem_choice={1: ["drums"], 0: ["vocals"]})
+    notes = " ".join(next(p for p in forced.parts if p.index == 0).notes)
+    assert "3/4" in notes and "4/4" in notes
+    assert {p["time_signature"] for p in forced.report()["parts"]} == {"3/4", "4/4"}
