@@ -141,6 +141,76 @@ def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
     return _db(peak)
 
 
+# The ceiling meter (``reconstructed_peak_dbtp``): a 4x screen finds the sample intervals
+# whose oversampled peak comes within SCREEN_DB of the loudest (the 4x grid misses at most
+# ~0.55 dB of a peak at 0.45 fs), and only those are interpolated finely: PRECISE_PHASES points
+# per sample with a Kaiser-windowed sinc PRECISE_TAPS long, close to the reconstructed waveform.
+SCREEN_DB = 0.7
+PRECISE_PHASES = 16
+PRECISE_TAPS = 64
+_PRECISE_CHUNK = 1 << 15  # candidate intervals interpolated at once (memory bound)
+
+
+@functools.cache
+def _precise_bank() -> np.ndarray:
+    """``(PRECISE_TAPS, PRECISE_PHASES)``: column p interpolates at ``i + p / PRECISE_PHASES``
+    from samples ``i - PRECISE_TAPS/2 + 1 .. i + PRECISE_TAPS/2``."""
+    half = PRECISE_TAPS // 2
+    k = np.arange(-half + 1, half + 1, dtype=np.float64)  # sample offsets from i
+    frac = np.arange(PRECISE_PHASES) / PRECISE_PHASES
+    t = frac[None, :] - k[:, None]  # distance from each sample to the point
+    window = np.kaiser(2 * half + 1, 9.0)
+    w = np.interp(t, np.arange(-half, half + 1), window)
+    bank = np.sinc(t) * w
+    return (bank / bank.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def reconstructed_peak_dbtp(audio: Audio) -> float:
+    """The peak of the reconstructed waveform in dBTP, within a few hundredths of a dB.
+
+    BS.1770's 4x meter (``true_peak_dbtp``), ffmpeg's ``ebur128=peak=true`` and a long-filter
+    4x resampler each sample the waveform between samples at their own points and read up to
+    ~0.5 dB apart; none reads more than the waveform itself, so a master held under this
+    figure passes all of them. Cost: one 4x screen plus a fine look at the few intervals near
+    the top.
+    """
+    x = np.ascontiguousarray(audio.samples, dtype=np.float32)
+    n = x.shape[1]
+    if n == 0:
+        return -math.inf
+    h = interpolator(4)
+    delay = (len(h) - 1) // 2
+    screened = []
+    for start in range(0, n, _TP_BLOCK):
+        a, b = max(0, start - _TP_PAD), min(n, start + _TP_BLOCK + _TP_PAD)
+        up = upfirdn(h, x[:, a:b], up=4, axis=1)
+        lo = (start - a) * 4 + delay
+        hi = (min(n, start + _TP_BLOCK) - a) * 4 + delay
+        env = np.abs(up[:, lo:hi]).max(axis=0)
+        # Per input sample i, the screen's loudest point over [i - 1, i + 1).
+        per_sample = env[: (len(env) // 4) * 4].reshape(-1, 4).max(axis=1)
+        screened.append(per_sample)
+    env = np.concatenate(screened)
+    env = np.maximum(env, np.abs(x).max(axis=0)[: len(env)])
+    top = float(env.max())
+    if top <= 0:
+        return -math.inf
+    near = np.flatnonzero(env >= top * 10 ** (-SCREEN_DB / 20))
+    # A peak near sample i lies in [i - 1, i + 1]: interpolate both intervals.
+    starts = np.unique(np.clip(np.concatenate([near - 1, near]), 0, n - 1))
+    half = PRECISE_TAPS // 2
+    padded = np.pad(x, ((0, 0), (half, half)))
+    bank = _precise_bank()
+    offsets = np.arange(-half + 1, half + 1)
+    peak = top
+    for c in range(0, len(starts), _PRECISE_CHUNK):
+        idx = starts[c : c + _PRECISE_CHUNK]
+        for ch in range(x.shape[0]):
+            windows = padded[ch, idx[:, None] + half + offsets[None, :]]
+            peak = max(peak, float(np.abs(windows @ bank).max()))
+    return _db(peak)
+
+
 def sample_peak_dbfs(audio: Audio) -> float:
     return _db(float(np.max(np.abs(audio.samples)))) if audio.samples.size else -math.inf
 

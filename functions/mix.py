@@ -20,7 +20,7 @@ import pedalboard as pb
 
 from functions.audio_io import Audio, resample
 from functions.audio_stream import match_channels
-from functions.loudness import true_peak_dbtp
+from functions.loudness import reconstructed_peak_dbtp
 from shared.errors import InvalidInput
 
 CEILING_DBTP = -1.0
@@ -210,8 +210,9 @@ def mix_tracks(
     bus_gain_db = BUS_RMS_DBFS - 20.0 * math.log10(rms)
     bus *= 10 ** (bus_gain_db / 20.0)
     out = profile_chain(profile, sr)(bus, sr)
-    peak = true_peak_dbtp(Audio(out, sr))
-    safety_db = min(0.0, ceiling_dbtp - peak)
+    # The reconstructed waveform's peak: no common true-peak meter reads above it.
+    peak = reconstructed_peak_dbtp(Audio(out, sr))
+    safety_db = min(0.0, ceiling_dbtp - 0.05 - peak)
     if safety_db < 0.0:
         out = out * np.float32(10 ** (safety_db / 20.0))
         peak += safety_db

@@ -2,7 +2,8 @@
 
 ``master_to_lufs(audio, target_lufs=-14.0, ceiling_dbtp=-1.0)`` gains the track to the target
 integrated loudness (BS.1770, via ``functions.loudness``) and limits its inter-sample peaks so
-the result measures at or below ``ceiling_dbtp`` on a 4x oversampled meter. This is the small
+the result measures at or below ``ceiling_dbtp`` on any common true-peak meter (its
+reconstructed waveform's peak, ``functions.loudness.reconstructed_peak_dbtp``, is checked). This is the small
 finishing step generated beats need; the ``master`` job (functions/master.py) is the full chain.
 
 The limiter is a look-ahead brick wall: the gain needed at each sample (from the 4x oversampled
@@ -24,9 +25,10 @@ from scipy.ndimage import correlate1d, minimum_filter1d, uniform_filter1d
 from scipy.signal import upfirdn
 
 from functions.audio_io import Audio
-from functions.loudness import integrated_lufs, interpolator, true_peak_dbtp
+from functions.loudness import integrated_lufs, interpolator, reconstructed_peak_dbtp
 
 OVERSAMPLE = 4
+CEILING_MARGIN_DB = 0.05  # the reconstructed peak ends at least this far under the ceiling
 _TAP_RADIUS = 6  # input samples either side that a 48-tap, 4x interpolator reaches
 
 
@@ -75,7 +77,7 @@ def oversampled_peak(samples: np.ndarray) -> np.ndarray:
     return np.max(peaks, axis=0)
 
 
-def _limiter_gain(
+def limiter_gain(
     peak: np.ndarray,
     static_gain: float,
     ceiling: float,
@@ -121,18 +123,20 @@ def master_to_lufs(
     gain_db = target_lufs - current
     for _ in range(passes):
         static = 10 ** (gain_db / 20.0)
-        g = _limiter_gain(envelope, static, ceiling, sr)
+        g = limiter_gain(envelope, static, ceiling, sr)
         out = Audio((audio.samples * (static * g)[None, :]).astype(np.float32), sr)
         current = integrated_lufs(out)
         if abs(current - target_lufs) < 0.1:
             break
         gain_db += target_lufs - current
-    peak = true_peak_dbtp(out)  # the project's meter has the last word
-    if peak > ceiling_dbtp:  # rare: a last static trim keeps the promise on peaks
-        trim_db = ceiling_dbtp - peak
+    # The reconstructed waveform has the last word: no common meter reads above it.
+    peak = reconstructed_peak_dbtp(out)
+    allowed = ceiling_dbtp - CEILING_MARGIN_DB
+    if peak > allowed:  # rare: a last static trim keeps the promise on peaks
+        trim_db = allowed - peak
         out = Audio((out.samples * 10 ** (trim_db / 20.0)).astype(np.float32), sr)
         gain_db += trim_db
-        current, peak = integrated_lufs(out), true_peak_dbtp(out)
+        current, peak = integrated_lufs(out), reconstructed_peak_dbtp(out)
     return out, {
         "loudness_lufs": round(current, 2),
         "true_peak_dbtp": round(peak, 2),
