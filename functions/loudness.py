@@ -20,14 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyloudnorm as pyln
+from scipy.ndimage import maximum_filter1d
 from scipy.signal import firwin, sosfilt, upfirdn
 
 from functions.audio_io import Audio
 
 ABSOLUTE_GATE_LUFS = -70.0
 CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770-4 table 3)
-_TP_BLOCK = 1 << 13  # samples per true-peak block (bounded memory for long tracks)
-_TP_PAD = 64  # input samples of context either side of a block; the FIR needs ~10
 
 
 def _db(x: float) -> float:
@@ -114,30 +113,66 @@ def interpolator(oversample: int) -> np.ndarray:
     return (firwin(12 * oversample, 1.0 / oversample) * oversample).astype(np.float32)
 
 
-def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
-    """Inter-sample peak in dBTP on a 4x oversampled signal (polyphase FIR), block by block."""
-    x = audio.samples
+@functools.cache
+def _phase_taps(oversample: int = 4) -> tuple[np.ndarray, int]:
+    """``(taps (2r+1, oversample), r)``: the interpolator split into its phases, so that the
+    oversampled value at input sample ``n``, phase ``p`` is ``x[n-r .. n+r] @ taps[:, p]``
+    (the same numbers ``upfirdn(h, x, up)`` gives, read at its group delay)."""
+    h = interpolator(oversample).astype(np.float64)
+    delay = (len(h) - 1) // 2
+    r = len(h) // oversample // 2 + 1
+    impulse = np.zeros(2 * r + 1)
+    impulse[r] = 1.0
+    response = np.pad(upfirdn(h, impulse, up=oversample), (0, 2 * oversample * r + len(h)))
+    k = np.arange(-r, r + 1)
+    taps = np.empty((2 * r + 1, oversample))
+    for p in range(oversample):
+        # Output (n + p/oversample) reads x[n - k] with weight response[oversample*(r + k)...]:
+        # the impulse at r shows it as output index oversample*(r - j) + p + delay for x[n + j].
+        idx = oversample * (r - k) + p + delay
+        taps[:, p] = np.where(idx >= 0, response[np.clip(idx, 0, len(response) - 1)], 0.0)
+    return taps.astype(np.float32), r
+
+
+def _interpolated_peaks(
+    x: np.ndarray, taps: np.ndarray, r: int, floor: float
+) -> tuple[float, np.ndarray]:
+    """Largest |value| of the oversampled signal and, per input sample, the loudest of its
+    phases, evaluated only where it could reach ``floor``.
+
+    No interpolated value exceeds the loudest of the ``2r+1`` samples it reads times the
+    largest L1 norm of a phase, so every other sample is skipped: exact, and in a dynamic mix
+    or a limited master alike only the samples near the top are computed (a gather and one
+    small matrix product instead of a full-rate resampling).
+    """
     n = x.shape[1]
-    if n == 0:
+    bound = float(np.abs(taps).sum(axis=0).max())
+    loud = np.abs(x).max(axis=0)
+    local = maximum_filter1d(loud, size=2 * r + 1, mode="constant")
+    cand = np.flatnonzero(local * bound > floor)
+    per_sample = loud.copy()
+    peak = float(loud.max()) if n else 0.0
+    if cand.size:
+        padded = np.pad(x, ((0, 0), (r, r)))
+        offsets = np.arange(2 * r + 1)
+        for c in range(0, len(cand), _PRECISE_CHUNK):
+            idx = cand[c : c + _PRECISE_CHUNK]
+            for ch in range(x.shape[0]):
+                vals = np.abs(padded[ch, idx[:, None] + offsets[None, :]] @ taps).max(axis=1)
+                np.maximum.at(per_sample, idx, vals)
+        peak = max(peak, float(per_sample[cand].max()))
+    return peak, per_sample
+
+
+def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
+    """Inter-sample peak in dBTP on a 4x oversampled signal (BS.1770-4 Annex 2's 48-tap
+    interpolator), computed only at samples that could reach the sample peak."""
+    x = np.ascontiguousarray(audio.samples, dtype=np.float32)
+    if x.shape[1] == 0:
         return -math.inf
-    h = interpolator(oversample)
-    delay = (len(h) - 1) // 2  # the filter's group delay, in output samples
-    # No interpolated sample exceeds its neighbours' peak times the largest L1 norm of one
-    # polyphase branch, so blocks are visited loudest first and the rest skipped once they
-    # cannot beat the peak found so far: exact, and most blocks of a dynamic mix are skipped.
-    bound = float(max(np.abs(h[p::oversample]).sum() for p in range(oversample)))
-    starts = range(0, n, _TP_BLOCK)
-    block_peaks = [float(np.max(np.abs(x[:, s : s + _TP_BLOCK]))) for s in starts]
-    peak = max(block_peaks)
-    for peak_here, start in sorted(zip(block_peaks, starts, strict=True), reverse=True):
-        if peak_here * bound <= peak:
-            break
-        a, b = max(0, start - _TP_PAD), min(n, start + _TP_BLOCK + _TP_PAD)
-        up = upfirdn(h, x[:, a:b].astype(np.float32), up=oversample, axis=1)
-        # Keep only this block's own samples; the padding only feeds the filter.
-        lo = (start - a) * oversample + delay
-        hi = (min(n, start + _TP_BLOCK) - a) * oversample + delay
-        peak = max(peak, float(np.max(np.abs(up[:, lo:hi]))))
+    taps, r = _phase_taps(oversample)
+    sample_peak = float(np.abs(x).max())
+    peak, _ = _interpolated_peaks(x, taps, r, sample_peak)
     return _db(peak)
 
 
@@ -178,20 +213,11 @@ def reconstructed_peak_dbtp(audio: Audio) -> float:
     n = x.shape[1]
     if n == 0:
         return -math.inf
-    h = interpolator(4)
-    delay = (len(h) - 1) // 2
-    screened = []
-    for start in range(0, n, _TP_BLOCK):
-        a, b = max(0, start - _TP_PAD), min(n, start + _TP_BLOCK + _TP_PAD)
-        up = upfirdn(h, x[:, a:b], up=4, axis=1)
-        lo = (start - a) * 4 + delay
-        hi = (min(n, start + _TP_BLOCK) - a) * 4 + delay
-        env = np.abs(up[:, lo:hi]).max(axis=0)
-        # Per input sample i, the screen's loudest point over [i - 1, i + 1).
-        per_sample = env[: (len(env) // 4) * 4].reshape(-1, 4).max(axis=1)
-        screened.append(per_sample)
-    env = np.concatenate(screened)
-    env = np.maximum(env, np.abs(x).max(axis=0)[: len(env)])
+    taps, r = _phase_taps(4)
+    # Every sample whose 4x phases could come within SCREEN_DB of the sample peak's own
+    # neighbourhood is screened; the rest cannot hold the top.
+    sample_peak = float(np.abs(x).max())
+    _, env = _interpolated_peaks(x, taps, r, sample_peak * 10 ** (-SCREEN_DB / 20))
     top = float(env.max())
     if top <= 0:
         return -math.inf
