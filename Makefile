@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned (==2.13.0, CPU build) in the ml extra; see pyproject.toml.
 	$(BIN)/python -m pip install --quiet -e '.[ml,modal,dev]'
+	# Beat This! without its torchaudio requirement (see the ml extra in pyproject.toml).
+	$(BIN)/python -m pip install --quiet --no-deps beat-this==1.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

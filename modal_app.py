@@ -115,6 +115,20 @@ blend_image = with_app_source(
     torch_base.pip_install("transformers==5.23.0").env({"SOUNDSTAGE_BLEND_ENGINE": "encodec"})
 )
 
+# Beat This! (beats and downbeats) for the analysis stage: CPU torch is enough for a 3-minute
+# track in seconds. beat_this' loader imports torchaudio, so it gets an image of its own with
+# the matching torchaudio; its checkpoint lives in the models volume.
+beat_this_image = with_app_source(
+    cpu_base.pip_install(
+        "torch==2.5.1",
+        "torchaudio==2.5.1",
+        "einops==0.8.2",
+        "rotary-embedding-torch==0.9.1",
+        "soxr==1.0.0",
+        "beat-this==1.1.0",
+    ).env({"SOUNDSTAGE_MODEL_DIR": "/models", "SOUNDSTAGE_BEAT_ENGINE": "beat_this"})
+)
+
 # -- Volumes and secrets --------------------------------------------------------------------------
 models = modal.Volume.from_name("soundstage-models", create_if_missing=True)
 secrets = [modal.Secret.from_name("soundstage")]
@@ -143,9 +157,12 @@ def run_job(job_id: str) -> str:
 # -- CPU stages -----------------------------------------------------------------------------------
 
 
-@app.function(image=cpu_image, timeout=5 * MINUTES, cpu=2.0, memory=4096)
+@app.function(
+    image=beat_this_image, volumes={"/models": models}, timeout=5 * MINUTES, cpu=2.0, memory=4096
+)
 def analyze_audio_stage(kw: dict) -> dict:
-    """Tempo, beats, key, sections, loudness of one track (bytes in, JSON out)."""
+    """Tempo, beats, key, sections, loudness of one track (bytes in, JSON out); beats and
+    downbeats from Beat This! (checkpoint in the models volume, see download_beat_this)."""
     from functions.pipelines.analyze import analysis_stage
 
     return analysis_stage(**kw)
@@ -186,6 +203,16 @@ def download_demucs_weights() -> list[str]:
     paths = download("/models", ("htdemucs", "htdemucs_ft"))
     models.commit()
     return [str(p) for p in paths]
+
+
+@app.function(image=beat_this_image, volumes={"/models": models}, timeout=10 * MINUTES)
+def download_beat_this_checkpoint() -> str:
+    """One-off: the Beat This! ``final0`` checkpoint into the weights volume."""
+    from functions.beat_this_engine import download_beat_this_checkpoint as download
+
+    path = download("/models")
+    models.commit()
+    return str(path)
 
 
 @app.cls(

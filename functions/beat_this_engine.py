@@ -148,7 +148,7 @@ class BeatThisTracker:
     def track(self, audio: Audio) -> tuple[np.ndarray, np.ndarray]:
         """Beat and downbeat times in seconds: the model's frame logits, peak-picked as beat_this'
         "minimal" postprocessor does (maxima over +-70 ms with probability > 0.5, adjacent
-        frames merged, each downbeat moved onto its nearest beat)."""
+        frames merged, each downbeat moved onto its nearest beat). Every downbeat is a beat."""
         import torch
         from beat_this.model.postprocessor import Postprocessor
 
@@ -156,4 +156,8 @@ class BeatThisTracker:
         beat, down = _frame_logits(self.model, log_mel(audio))
         post = Postprocessor(type="minimal", fps=int(round(FPS)))
         beats_s, downbeats_s = post(torch.from_numpy(beat), torch.from_numpy(down))
-        return np.asarray(beats_s, dtype=np.float64), np.asarray(downbeats_s, dtype=np.float64)
+        beats_s = np.asarray(beats_s, dtype=np.float64)
+        downbeats_s = np.asarray(downbeats_s, dtype=np.float64)
+        # With no beat at all the postprocessor leaves downbeats where they were; a downbeat
+        # is a beat, so those are dropped.
+        return beats_s, downbeats_s[np.isin(downbeats_s, beats_s)]
