@@ -317,3 +317,51 @@ def test_analyze_job_through_the_api(api_run, song_wav):
     assert abs(result["tempo_bpm"] - 120.0) <= 1.0 and result["key"] == "A minor"
     assert job["stages"][0]["engine"] == "soundstage-dsp"
     assert math.isfinite(result["loudness"]["integrated_lufs"])
+
+
+def _backbeat_song(bpm: float, duration_s: float, hat_gain: float, strum: bool) -> Audio:
+    """Kick and snare alternating on every beat, hi-hats on every eighth (as loud as
+    ``hat_gain`` says) and, with ``strum``, a chord strummed on every eighth, all equally loud:
+    the dense, evenly accented texture on which the beat used to be reported at double time."""
+    rng = np.random.default_rng(0)
+    n = int(duration_s * SR)
+    out = np.zeros(n)
+    beat_s = 60.0 / bpm
+    t = np.arange(int(0.25 * SR)) / SR
+    kick = np.sin(2 * np.pi * (50 + 90 * np.exp(-t * 30)) * t) * np.exp(-t * 12)
+    snare = rng.standard_normal(int(0.18 * SR)) * np.exp(-np.arange(int(0.18 * SR)) / SR * 25) * 0.5
+    hat_n = int(0.05 * SR)
+    hat = np.diff(rng.standard_normal(hat_n + 1)) * np.exp(-np.arange(hat_n) / SR * 90) * hat_gain
+    tc = np.arange(int(beat_s / 2 * SR)) / SR
+    chord = sum(np.sin(2 * np.pi * f * tc) for f in (220.0, 277.2, 329.6)) * np.exp(-tc * 6) * 0.15
+
+    def add(sig: np.ndarray, t0: float) -> None:
+        i = int(round(t0 * SR))
+        j = min(n, i + len(sig))
+        if i < n:
+            out[i:j] += sig[: j - i]
+
+    for k, start_s in enumerate(np.arange(0.0, duration_s - 1e-6, beat_s)):
+        add(kick if k % 2 == 0 else snare, start_s)
+        for eighth_s in (start_s, start_s + beat_s / 2):
+            add(hat, eighth_s)
+            if strum:
+                add(chord, eighth_s)
+    return Audio((out / np.abs(out).max() * 0.8)[None, :].astype(np.float32), SR)
+
+
+@pytest.mark.parametrize(
+    ("bpm", "hat_gain", "strum"),
+    [(90.0, 0.5, False), (90.0, 2.0, False), (100.0, 0.5, True), (100.0, 1.5, True)],
+)
+def test_eighth_notes_between_kick_and_snare_do_not_double_the_tempo(bpm, hat_gain, strum):
+    result = analyze_audio(_backbeat_song(bpm, 16.0, hat_gain, strum))
+    assert result["tempo_bpm"] == pytest.approx(bpm, abs=1.0)
+    beat, half, double = result["tempo_candidates"]
+    assert (beat["relation"], half["relation"], double["relation"]) == ("beat", "half", "double")
+    assert double["bpm"] == pytest.approx(2 * bpm, abs=2.0) and half["bpm"] == pytest.approx(
+        bpm / 2, abs=1.0
+    )
+    # The double is the runner-up, named with a lower confidence; the half is implausible.
+    assert beat["confidence"] > double["confidence"] > half["confidence"]
+    assert 0.0 <= sum(c["confidence"] for c in result["tempo_candidates"]) <= 1.0 + 1e-6
