@@ -407,6 +407,17 @@ def beat_sync(
     return (csum[:, idx[1:]] - csum[:, idx[:-1]]) / counts
 
 
+def _bar_periodicity(score: np.ndarray, per_bar: int) -> float:
+    """Mean correlation of the per-beat ``score`` with itself one and two bars later."""
+    out = []
+    for lag in (per_bar, 2 * per_bar):
+        if len(score) > lag + 2:
+            a, b = score[:-lag], score[lag:]
+            if a.std() > 0 and b.std() > 0:
+                out.append(float(np.corrcoef(a, b)[0, 1]))
+    return float(np.mean(out)) if out else 0.0
+
+
 def _zscore(x: np.ndarray) -> np.ndarray:
     s = float(x.std())
     return (x - x.mean()) / s if s > 0 else np.zeros_like(x)
@@ -441,6 +452,9 @@ def detect_downbeats(
         means = [float(score[p::per_bar].mean()) for p in range(per_bar)]
         phase = int(np.argmax(means))
         best[per_bar] = (means[phase] - float(np.mean(means)), phase)
-    per_bar = 3 if best[3][0] > 1.25 * best[4][0] else 4
+    # A bar of three also has to repeat as one: the accent-and-change sequence correlates
+    # with itself three and six beats on more than four and eight beats on.
+    triple = _bar_periodicity(score, 3) > _bar_periodicity(score, 4)
+    per_bar = 3 if best[3][0] > 1.25 * best[4][0] and triple else 4
     phase = best[per_bar][1]
     return np.asarray(beats_s[phase::per_bar], dtype=np.float64), per_bar

@@ -365,3 +365,17 @@ def test_eighth_notes_between_kick_and_snare_do_not_double_the_tempo(bpm, hat_ga
     # The double is the runner-up, named with a lower confidence; the half is implausible.
     assert beat["confidence"] > double["confidence"] > half["confidence"]
     assert 0.0 <= sum(c["confidence"] for c in result["tempo_candidates"]) <= 1.0 + 1e-6
+
+
+def test_a_swung_four_four_is_not_taken_for_three_four():
+    # The procedural jazz template (ride, walking bass, chords changing every two beats) at
+    # 102 BPM: its accents fall unevenly enough within the bar to look like threes, but the
+    # bar does not repeat every three beats.
+    from functions.genres import get_genre
+    from functions.music.procedural import render_beat
+    from functions.music.theory import parse_key
+
+    jazz = render_beat(get_genre("jazz"), 102, parse_key("C minor"), "dark", 12.0, seed=32)
+    result = analyze_audio(jazz.mix)
+    assert result["time_signature"] == "4/4"
+    assert result["tempo_bpm"] == pytest.approx(102.0, abs=1.0)
