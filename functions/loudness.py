@@ -180,23 +180,27 @@ def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
 # whose oversampled peak comes within SCREEN_DB of the loudest (the 4x grid misses at most
 # ~0.55 dB of a peak at 0.45 fs), and only those are interpolated finely: PRECISE_PHASES points
 # per sample with a Kaiser-windowed sinc PRECISE_TAPS long, close to the reconstructed waveform.
+# It is cut a little under Nyquist, as resamplers are: a signal with strong content right at
+# Nyquist (noise hi-hats) has no single "true" waveform there, and a filter passing all of it
+# reads a dB over what ffmpeg or scipy would.
 SCREEN_DB = 0.7
 PRECISE_PHASES = 16
 PRECISE_TAPS = 64
+PRECISE_CUTOFF = 0.97
 _PRECISE_CHUNK = 1 << 15  # candidate intervals interpolated at once (memory bound)
 
 
 @functools.cache
 def _precise_bank() -> np.ndarray:
     """``(PRECISE_TAPS, PRECISE_PHASES)``: column p interpolates at ``i + p / PRECISE_PHASES``
-    from samples ``i - PRECISE_TAPS/2 + 1 .. i + PRECISE_TAPS/2``."""
+    from samples ``i - PRECISE_TAPS/2 + 1 .. i + PRECISE_TAPS/2``: a Kaiser-windowed sinc cut
+    at ``PRECISE_CUTOFF`` of Nyquist (where ffmpeg's resampler cuts), unity gain per phase."""
     half = PRECISE_TAPS // 2
     k = np.arange(-half + 1, half + 1, dtype=np.float64)  # sample offsets from i
     frac = np.arange(PRECISE_PHASES) / PRECISE_PHASES
     t = frac[None, :] - k[:, None]  # distance from each sample to the point
-    window = np.kaiser(2 * half + 1, 9.0)
-    w = np.interp(t, np.arange(-half, half + 1), window)
-    bank = np.sinc(t) * w
+    window = np.interp(t, np.arange(-half, half + 1), np.kaiser(2 * half + 1, 9.0))
+    bank = PRECISE_CUTOFF * np.sinc(PRECISE_CUTOFF * t) * window
     return (bank / bank.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
