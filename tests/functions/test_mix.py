@@ -186,3 +186,19 @@ def test_cli_mixes_then_masters_with_per_track_settings(songs, tmp_path):
     )
     bad = cli("master", str(tmp_path / "mix.flac"), "-o", str(tmp_path / "master.aiff"))
     assert bad.returncode == 2 and "cannot write '.aiff'" in bad.stderr
+
+
+@pytest.mark.parametrize("profile", sorted(MIX_PROFILES))
+@pytest.mark.parametrize("sample_rate", [16000, 22050])
+def test_every_profile_works_at_low_sample_rates(songs, profile, sample_rate):
+    # The warm profile's 16 kHz low-pass sits above a 22.05 kHz file's Nyquist: tuned there, a
+    # biquad blows up (inf, then a silent "mix" that mastering refused as SILENT_AUDIO).
+    mono = resample(Audio(songs[0].samples[:1], SR), sample_rate)
+    result = mix_tracks([MixInput(mono), MixInput(songs[1], gain_db=-3.0)], profile)
+    out = result.audio.samples
+    assert result.audio.sample_rate == SR  # the highest input rate
+    low = mix_tracks([MixInput(mono)], profile, sample_rate=sample_rate)
+    for samples in (out, low.audio.samples):
+        assert np.all(np.isfinite(samples))
+        assert float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) > 0.01
+    assert low.true_peak_dbtp <= CEILING_DBTP
