@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyloudnorm as pyln
-from scipy.ndimage import maximum_filter1d
 from scipy.signal import firwin, sosfilt, upfirdn
 
 from functions.audio_io import Audio
@@ -113,66 +112,41 @@ def interpolator(oversample: int) -> np.ndarray:
     return (firwin(12 * oversample, 1.0 / oversample) * oversample).astype(np.float32)
 
 
-@functools.cache
-def _phase_taps(oversample: int = 4) -> tuple[np.ndarray, int]:
-    """``(taps (2r+1, oversample), r)``: the interpolator split into its phases, so that the
-    oversampled value at input sample ``n``, phase ``p`` is ``x[n-r .. n+r] @ taps[:, p]``
-    (the same numbers ``upfirdn(h, x, up)`` gives, read at its group delay)."""
-    h = interpolator(oversample).astype(np.float64)
-    delay = (len(h) - 1) // 2
-    r = len(h) // oversample // 2 + 1
-    impulse = np.zeros(2 * r + 1)
-    impulse[r] = 1.0
-    response = np.pad(upfirdn(h, impulse, up=oversample), (0, 2 * oversample * r + len(h)))
-    k = np.arange(-r, r + 1)
-    taps = np.empty((2 * r + 1, oversample))
-    for p in range(oversample):
-        # Output (n + p/oversample) reads x[n - k] with weight response[oversample*(r + k)...]:
-        # the impulse at r shows it as output index oversample*(r - j) + p + delay for x[n + j].
-        idx = oversample * (r - k) + p + delay
-        taps[:, p] = np.where(idx >= 0, response[np.clip(idx, 0, len(response) - 1)], 0.0)
-    return taps.astype(np.float32), r
+def _oversampled_blocks(x: np.ndarray, oversample: int, floor: float):
+    """Yield ``(start, per-sample peak of the 4x signal)`` for each ``_TP_BLOCK`` block of
+    ``x`` that could reach ``floor``, loudest blocks first.
 
-
-def _interpolated_peaks(
-    x: np.ndarray, taps: np.ndarray, r: int, floor: float
-) -> tuple[float, np.ndarray]:
-    """Largest |value| of the oversampled signal and, per input sample, the loudest of its
-    phases, evaluated only where it could reach ``floor``.
-
-    No interpolated value exceeds the loudest of the ``2r+1`` samples it reads times the
-    largest L1 norm of a phase, so every other sample is skipped: exact, and in a dynamic mix
-    or a limited master alike only the samples near the top are computed (a gather and one
-    small matrix product instead of a full-rate resampling).
+    No interpolated sample exceeds its neighbours' peak times the largest L1 norm of one
+    polyphase branch, so blocks under ``floor`` by more than that are skipped: most blocks of
+    a dynamic mix are.
     """
     n = x.shape[1]
-    bound = float(np.abs(taps).sum(axis=0).max())
-    loud = np.abs(x).max(axis=0)
-    local = maximum_filter1d(loud, size=2 * r + 1, mode="constant")
-    cand = np.flatnonzero(local * bound > floor)
-    per_sample = loud.copy()
-    peak = float(loud.max()) if n else 0.0
-    if cand.size:
-        padded = np.pad(x, ((0, 0), (r, r)))
-        offsets = np.arange(2 * r + 1)
-        for c in range(0, len(cand), _PRECISE_CHUNK):
-            idx = cand[c : c + _PRECISE_CHUNK]
-            for ch in range(x.shape[0]):
-                vals = np.abs(padded[ch, idx[:, None] + offsets[None, :]] @ taps).max(axis=1)
-                np.maximum.at(per_sample, idx, vals)
-        peak = max(peak, float(per_sample[cand].max()))
-    return peak, per_sample
+    h = interpolator(oversample)
+    delay = (len(h) - 1) // 2  # the filter's group delay, in output samples
+    bound = float(max(np.abs(h[p::oversample]).sum() for p in range(oversample)))
+    starts = range(0, n, _TP_BLOCK)
+    block_peaks = [float(np.max(np.abs(x[:, s : s + _TP_BLOCK]))) for s in starts]
+    for peak_here, start in sorted(zip(block_peaks, starts, strict=True), reverse=True):
+        if peak_here * bound <= floor:
+            break
+        a, b = max(0, start - _TP_PAD), min(n, start + _TP_BLOCK + _TP_PAD)
+        up = upfirdn(h, x[:, a:b], up=oversample, axis=1)
+        # Keep only this block's own samples; the padding only feeds the filter.
+        lo = (start - a) * oversample + delay
+        hi = (min(n, start + _TP_BLOCK) - a) * oversample + delay
+        env = np.abs(up[:, lo:hi]).max(axis=0)
+        yield start, env.reshape(-1, oversample).max(axis=1)
 
 
 def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
-    """Inter-sample peak in dBTP on a 4x oversampled signal (BS.1770-4 Annex 2's 48-tap
-    interpolator), computed only at samples that could reach the sample peak."""
+    """Inter-sample peak in dBTP on a 4x oversampled signal (polyphase FIR), block by block,
+    loudest blocks first, stopping when no block left can beat the peak found."""
     x = np.ascontiguousarray(audio.samples, dtype=np.float32)
     if x.shape[1] == 0:
         return -math.inf
-    taps, r = _phase_taps(oversample)
-    sample_peak = float(np.abs(x).max())
-    peak, _ = _interpolated_peaks(x, taps, r, sample_peak)
+    peak = float(np.max(np.abs(x)))
+    for _, env in _oversampled_blocks(x, oversample, peak):
+        peak = max(peak, float(env.max()))
     return _db(peak)
 
 
@@ -188,6 +162,8 @@ PRECISE_PHASES = 16
 PRECISE_TAPS = 64
 PRECISE_CUTOFF = 0.97
 _PRECISE_CHUNK = 1 << 15  # candidate intervals interpolated at once (memory bound)
+_TP_BLOCK = 1 << 13  # samples per true-peak block (bounded memory for long tracks)
+_TP_PAD = 64  # input samples of context either side of a block; the FIR needs ~10
 
 
 @functools.cache
@@ -217,11 +193,13 @@ def reconstructed_peak_dbtp(audio: Audio) -> float:
     n = x.shape[1]
     if n == 0:
         return -math.inf
-    taps, r = _phase_taps(4)
-    # Every sample whose 4x phases could come within SCREEN_DB of the sample peak's own
-    # neighbourhood is screened; the rest cannot hold the top.
     sample_peak = float(np.abs(x).max())
-    _, env = _interpolated_peaks(x, taps, r, sample_peak * 10 ** (-SCREEN_DB / 20))
+    env = np.abs(x).max(axis=0)
+    # Blocks that cannot come within SCREEN_DB of the sample peak cannot hold the top.
+    for start, block_env in _oversampled_blocks(x, 4, sample_peak * 10 ** (-SCREEN_DB / 20)):
+        np.maximum(
+            env[start : start + len(block_env)], block_env, out=env[start : start + len(block_env)]
+        )
     top = float(env.max())
     if top <= 0:
         return -math.inf
@@ -229,15 +207,16 @@ def reconstructed_peak_dbtp(audio: Audio) -> float:
     # A peak near sample i lies in [i - 1, i + 1]: interpolate both intervals.
     starts = np.unique(np.clip(np.concatenate([near - 1, near]), 0, n - 1))
     half = PRECISE_TAPS // 2
-    padded = np.pad(x, ((0, 0), (half, half)))
     bank = _precise_bank()
     offsets = np.arange(-half + 1, half + 1)
     peak = top
     for c in range(0, len(starts), _PRECISE_CHUNK):
         idx = starts[c : c + _PRECISE_CHUNK]
+        where = idx[:, None] + offsets[None, :]
+        inside = (where >= 0) & (where < n)
+        where = np.clip(where, 0, n - 1)
         for ch in range(x.shape[0]):
-            windows = padded[ch, idx[:, None] + half + offsets[None, :]]
-            peak = max(peak, float(np.abs(windows @ bank).max()))
+            peak = max(peak, float(np.abs((x[ch][where] * inside) @ bank).max()))
     return _db(peak)
 
 
