@@ -122,7 +122,12 @@ def cmd_analyze(args) -> int:
         f"[bold]{Path(args.file).name}[/bold]  {r.get('duration_s', 0):.1f} s, "
         f"{r.get('sample_rate')} Hz, {r.get('channels')} ch",
         f"  tempo      {r.get('tempo_bpm', 0):.1f} BPM ({r.get('time_signature', '?')}), "
-        f"{len(r.get('beats_s', []))} beats",
+        f"{len(r.get('beats_s', []))} beats ({r.get('engine', '?')})",
+        "  or         "
+        + ", ".join(
+            f"{c['relation']} {c['bpm']:.1f} BPM ({c['confidence']:.2f})"
+            for c in r.get("tempo_candidates", [])[1:]
+        ),
         f"  key        {r.get('key')} (confidence {r.get('key_confidence', 0):.2f})",
         f"  loudness   {loud.get('integrated_lufs')} LUFS, LRA {loud.get('lra_lu')} LU, "
         f"true peak {loud.get('true_peak_dbtp')} dBTP",
