@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     auth_backend: Literal["local", "supabase"] = "local"
     access_token_ttl_s: int = 3600
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # How long one process may trust its cached copy of a user's token floor (revocations made
+    # by another process take up to this long to apply there; this process applies its own now).
+    token_floor_cache_s: float = 2.0
 
     # Runner: "local" (threads in this process) or "modal".
     runner: Literal["local", "modal"] = "local"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Literal
+
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from shared.errors import InvalidInput, NotFound
@@ -61,6 +63,16 @@ def reset_password(body: ResetRequest, services: ServicesDep) -> dict:
     raise InvalidInput(
         "Send either an email, or a recovery token and a new password.", code="BAD_RESET_REQUEST"
     )
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(
+    user: CurrentUser, services: ServicesDep, scope: Literal["local", "global"] = "local"
+) -> Response:
+    """``scope=local`` ends this session; ``scope=global`` ends every session of the user
+    (refresh tokens revoked, earlier access tokens refused)."""
+    services.auth.logout(user, scope)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")
