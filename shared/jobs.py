@@ -15,7 +15,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from shared.db import Database
-from shared.errors import Conflict, NotFound, RateLimited
+from shared.errors import Conflict, NotFound
 
 log = logging.getLogger("soundstage.jobs")
 
@@ -41,21 +41,6 @@ class JobStore:
 
     # -- creation -----------------------------------------------------------------------------
 
-    def check_rate_limit(self, user_id: str, per_hour: int) -> None:
-        with self.db.service() as conn:
-            row = conn.execute(
-                "select count(*) as n, min(created_at) as oldest from jobs"
-                " where user_id = %s and created_at > now() - interval '1 hour'",
-                (user_id,),
-            ).fetchone()
-        if row["n"] >= per_hour:
-            oldest = row["oldest"]
-            wait = 3600 - (dt.datetime.now(dt.UTC) - oldest).total_seconds()
-            raise RateLimited(
-                f"You can start {per_hour} jobs per hour; try again in {int(wait // 60) + 1} minutes.",
-                details={"retry_after_s": max(1, int(wait) + 1)},
-            )
-
     def find_idempotent(self, user_id: str, key: str) -> dict | None:
         with self.db.service() as conn:
             return conn.execute(
@@ -76,12 +61,14 @@ class JobStore:
         estimated_cost_usd: float,
         budget_usd: float | None,
         retention_days: float = 14,
+        params_hash: str | None = None,
     ) -> dict:
         with self.db.service() as conn, conn.transaction():
             row = conn.execute(
                 "insert into jobs (id, user_id, kind, params, inputs, idempotency_key,"
-                " estimated_duration_s, estimated_remaining_s, estimated_cost_usd, budget_usd, expires_at)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " estimated_duration_s, estimated_remaining_s, estimated_cost_usd, budget_usd, expires_at,"
+                " request_hash)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s)"
                 " on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing"
                 " returning *",
                 (
@@ -96,6 +83,7 @@ class JobStore:
                     estimated_cost_usd,
                     budget_usd,
                     retention_days * 86400.0,
+                    params_hash,
                 ),
             ).fetchone()
             if row is None:  # a concurrent request with the same Idempotency-Key won

@@ -65,7 +65,7 @@ def safe_object_path(*parts: str) -> str:
     segs: list[str] = []
     for part in parts:
         for seg in str(part).split("/"):
-            if seg in ("", ".", ".."):
+            if seg in ("", ".", "..") or "\x00" in seg:
                 raise InvalidInput("Invalid storage path.", code="BAD_PATH", status=400)
             segs.append(seg)
     return "/".join(segs)
@@ -245,7 +245,11 @@ class LocalStorage(Storage):
         return f"{self.base_url}/files/{bucket}/{quoted}?{urllib.parse.urlencode(q)}"
 
     def verify(self, bucket: str, path: str, expires: int, sig: str, download_name: str) -> bool:
-        if expires < time.time():
+        if expires < time.time() or not sig.isascii():
+            return False
+        try:
+            (bucket + path + download_name).encode("utf-8")
+        except UnicodeEncodeError:
             return False
         good = self._sign(bucket, path, expires, download_name)
         return hmac.compare_digest(good, sig)

@@ -2,6 +2,9 @@
 -- outputs before they exist, one wake-up per event for the SSE streams, and a login role for
 -- the service with only the grants it needs.
 
+-- What an Idempotency-Key was first used for: a replay with a different body is refused.
+alter table public.jobs add column if not exists request_hash text;
+
 -- Per-user token generation: a password reset or "log out everywhere" bumps it; access tokens
 -- issued before (older `gen` claim, or `iat` before `not_before` for tokens without one) fail.
 create table if not exists public.user_token_floors (
@@ -20,10 +23,12 @@ create table if not exists public.rate_attempts (
 );
 create index if not exists rate_attempts_lookup on public.rate_attempts (bucket, key, created_at);
 
--- Bytes a queued or running job may still write (its output estimate), so parallel jobs and
--- uploads cannot together overrun a quota that only counts files already stored.
+-- Bytes a job being submitted, queued or running may still write (its uploads while they
+-- arrive, then its output estimate), so parallel jobs and uploads cannot together overrun a
+-- quota that only counts files already stored. No foreign key: the reservation is taken before
+-- the job row exists; reservations of finished or vanished jobs no longer count.
 create table if not exists public.storage_reservations (
-  job_id uuid primary key references public.jobs (id) on delete cascade,
+  job_id uuid primary key,
   user_id uuid not null references auth.users (id) on delete cascade,
   bytes bigint not null check (bytes >= 0),
   created_at timestamptz not null default now()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from shared.errors import InvalidInput, NotFound
+from shared.input_checks import SafeStr
 from web.deps import CurrentUser, ServicesDep
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -15,18 +16,18 @@ jwks_router = APIRouter(tags=["auth"])
 
 
 class Credentials(BaseModel):
-    email: str = Field(max_length=255)
-    password: str = Field(max_length=256)
+    email: SafeStr = Field(max_length=255)
+    password: SafeStr = Field(max_length=256)
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(max_length=512)
+    refresh_token: SafeStr = Field(max_length=512)
 
 
 class ResetRequest(BaseModel):
-    email: str | None = Field(default=None, max_length=255)
-    token: str | None = Field(default=None, max_length=512)
-    password: str | None = Field(default=None, max_length=256)
+    email: SafeStr | None = Field(default=None, max_length=255)
+    token: SafeStr | None = Field(default=None, max_length=512)
+    password: SafeStr | None = Field(default=None, max_length=256)
 
 
 class TokenResponse(BaseModel):

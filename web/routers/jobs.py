@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile, status
@@ -22,6 +22,8 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 STREAM_MAX_S = 120.0
 POLL_S = 0.4
 TERMINAL_EVENTS = ("completed", "error")
+MAX_OFFSET = 1_000_000  # beyond any real listing, and far inside Postgres' bigint
+JobStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
@@ -61,9 +63,9 @@ def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    kind: str | None = None,
-    status_: Annotated[str | None, Query(alias="status")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = None,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> dict:
     rows, total = services.jobs.list(user.id, limit, offset, kind, status_)
     return {
