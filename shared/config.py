@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     max_duration_s: float = 15 * 60.0
     max_files: int = 8  # per job; each kind has its own limit (analyze 1, mashup 4, mix 8)
     rate_limit_per_hour: int | None = None  # None: 5 in production, 1000 locally
+    # Requests per minute (None: the profile's default; production tight, local generous so
+    # tests and the browser client never meet them in normal use). See web/hardening.py.
+    address_limit_per_min: int | None = None  # every route, per client address
+    user_limit_per_min: int | None = None  # every authenticated route, per user
+    auth_limit_per_min: int | None = None  # sign-up/in/refresh/reset, per client address
+    create_limit_per_min: int | None = None  # job creation, per client address
+    trust_forwarded_for: bool = False  # True only behind a proxy that sets it (Modal's)
+    login_free_failures: int = 5  # failed sign-ins per account before delays start
+    login_max_delay_s: float = 60.0  # the longest wait a failing account is asked for
+    login_address_failures: int = 100  # failed sign-ins per address per 15 minutes
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     retention_sweep_s: int = 3600
     job_budget_usd: float = 20.0
@@ -88,6 +98,28 @@ class Settings(BaseSettings):
         if self.rate_limit_per_hour is not None:
             return self.rate_limit_per_hour
         return 5 if self.profile == "production" else 1000
+
+    def _per_min(self, value: int | None, production: int, local: int) -> int:
+        if value is not None:
+            return value
+        return production if self.profile == "production" else local
+
+    @property
+    def address_limit(self) -> int:
+        return self._per_min(self.address_limit_per_min, 300, 20_000)
+
+    @property
+    def user_limit(self) -> int:
+        return self._per_min(self.user_limit_per_min, 600, 20_000)
+
+    @property
+    def auth_limit(self) -> int:
+        return self._per_min(self.auth_limit_per_min, 30, 2_000)
+
+    @property
+    def create_limit(self) -> int:
+        # The MusicLab design: 10 generate requests per minute per client address.
+        return self._per_min(self.create_limit_per_min, 10, 2_000)
 
     @property
     def base_url(self) -> str:

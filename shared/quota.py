@@ -65,7 +65,9 @@ def _used(conn, user_id: str) -> int:
 def reserve(db: Database, user_id: str, job_id: str, n_bytes: int, quota_bytes: int) -> None:
     """Reserve ``n_bytes`` for ``job_id`` or raise QUOTA_EXCEEDED (413)."""
     with db.service() as conn, conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"quota\n{user_id}",))
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"quota\n{user_id}",)
+        )
         if _used(conn, user_id) + n_bytes > quota_bytes:
             raise _quota_error(quota_bytes)
         conn.execute(

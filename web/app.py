@@ -12,17 +12,20 @@ import logging
 import time
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import SoundstageError
 from shared.registry import load_kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
+from web import hardening
 from web.deps import CurrentUser
+from web.hardening import SafeJSONResponse as JSONResponse
 from web.routers import auth, jobs, system
 
 log = logging.getLogger("soundstage.web")
@@ -71,6 +74,10 @@ def create_app(
         allow_credentials=False,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+    )
+
+    hardening.install(
+        app, lambda: app.state.services.settings if app.state.services else get_settings()
     )
 
     @app.middleware("http")
@@ -133,6 +140,16 @@ def create_app(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(UnicodeError)
+    async def bad_text(request: Request, exc: Exception) -> JSONResponse:
+        # Text Postgres or UTF-8 cannot hold that slipped past the checks: the input's fault.
+        log.warning("refused text on %s: %s", request.url.path, type(exc).__name__)
+        return JSONResponse(
+            error_body("INVALID_TEXT", "The request holds text that cannot be stored."),
+            status_code=400,
         )
 
     @app.exception_handler(Exception)

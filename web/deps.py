@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shared.auth import User
 from shared.errors import Unauthorized
 from shared.services import Services
+from web.hardening import limit_user
 
 _bearer = HTTPBearer(auto_error=False, description="A Supabase (or local) access token")
 
@@ -26,7 +27,9 @@ def get_current_user(
         raise Unauthorized(
             "Sign in first: send 'Authorization: Bearer <access token>'.", code="AUTH_REQUIRED"
         )
-    user = request.app.state.services.auth.verifier.verify(creds.credentials)
+    services = request.app.state.services
+    user = services.auth.verifier.verify(creds.credentials)
+    limit_user(request.app, user.id, services.settings)
     request.state.user_id = user.id
     return user
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, Unauthorized
 from shared.input_checks import SafeStr
+from shared.throttle import LoginThrottle
 from web.deps import CurrentUser, ServicesDep
+from web.hardening import client_address
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
@@ -43,8 +45,23 @@ def register(body: Credentials, services: ServicesDep) -> dict:
 
 
 @router.post("/login", response_model=TokenResponse)
-def login(body: Credentials, services: ServicesDep) -> dict:
-    return services.auth.login(body.email, body.password).to_dict()
+def login(body: Credentials, services: ServicesDep, request: Request) -> dict:
+    s = services.settings
+    throttle = LoginThrottle(
+        services.db,
+        free_failures=s.login_free_failures,
+        max_delay_s=s.login_max_delay_s,
+        address_failures=s.login_address_failures,
+    )
+    email, address = body.email.strip().lower(), client_address(request.scope, s)
+    throttle.check(email, address)
+    try:
+        pair = services.auth.login(body.email, body.password)
+    except Unauthorized:
+        throttle.failed(email, address)
+        raise
+    throttle.succeeded(email)
+    return pair.to_dict()
 
 
 @router.post("/refresh", response_model=TokenResponse)

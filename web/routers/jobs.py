@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Uplo
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from shared.errors import FileTooLarge, InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound
 from shared.submit import Upload, job_view, submit_job
 from web.deps import CurrentUser, ServicesDep
 
@@ -36,11 +36,7 @@ def create_job(
     files: Annotated[list[UploadFile] | None, File(description="Input files")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    s = services.settings
-    length = request.headers.get("content-length")
-    limit = s.max_files * s.max_upload_mb * 1024 * 1024 + 1024 * 1024
-    if length and length.isdigit() and int(length) > limit:
-        raise FileTooLarge(f"The upload is larger than {limit / 1024 / 1024:.0f} MB in total.")
+    # Size caps are enforced while the body arrives (web.hardening.UploadGuard).
     uploads = [
         Upload(f.filename or f"file-{i}", f.file, f.content_type)
         for i, f in enumerate(files or [])
