@@ -162,6 +162,28 @@ class JobStore:
             ).fetchall()
         return [_json_safe(r) for r in rows]
 
+    def events_by_ids(self, ids: list[int]) -> list[dict]:
+        """Event rows by id, for the process's event listener (it serves streams already
+        authorised for their job)."""
+        with self.db.service() as conn:
+            rows = conn.execute(
+                "select id, job_id::text as job_id, type, data, created_at from job_events"
+                " where id = any(%s) order by id",
+                (ids,),
+            ).fetchall()
+        return [_json_safe(r) for r in rows]
+
+    def last_terminal_event(self, user_id: str, job_id: str) -> dict | None:
+        """The job's last ``completed``/``error`` event when the job has ended, else None."""
+        with self.db.as_user(user_id) as conn:
+            row = conn.execute(
+                "select e.id, e.type, e.data, e.created_at from job_events e join jobs j"
+                " on j.id = e.job_id where e.job_id = %s and e.type in ('completed', 'error')"
+                " and j.status in ('completed', 'failed', 'canceled') order by e.id desc limit 1",
+                (job_id,),
+            ).fetchone()
+        return _json_safe(row) if row else None
+
     def status_of(self, job_id: str) -> dict | None:
         with self.db.service() as conn:
             return conn.execute(
@@ -360,9 +382,12 @@ class JobStore:
     # -- stats ----------------------------------------------------------------------------------
 
     def stats(self, user_id: str | None = None) -> dict:
+        """Queue counts and per-kind durations: of one user's jobs, or of everyone's (None)."""
+        mine = "user_id = %(u)s" if user_id is not None else "true"
+        args = {"u": user_id}
         with self.db.service() as conn:
             counts = conn.execute(
-                "select status, count(*) as n from jobs group by status"
+                f"select status, count(*) as n from jobs where {mine} group by status", args
             ).fetchall()
             per_kind = conn.execute(
                 "select kind, count(*) filter (where status = 'completed') as completed,"
@@ -373,7 +398,9 @@ class JobStore:
                 "   filter (where status = 'completed') as p95,"
                 " percentile_cont(0.99) within group (order by extract(epoch from completed_at - started_at))"
                 "   filter (where status = 'completed') as p99"
-                " from jobs where created_at > now() - interval '7 days' group by kind order by kind"
+                f" from jobs where {mine} and created_at > now() - interval '7 days'"
+                " group by kind order by kind",
+                args,
             ).fetchall()
         queue = {s: 0 for s in ("queued", "processing", "completed", "failed", "canceled")}
         queue.update({r["status"]: r["n"] for r in counts})
@@ -395,4 +422,5 @@ class JobStore:
             "kinds": kinds,
             "success_rate": round(total_ok / total_done, 4) if total_done else None,
             "window": "7d",
+            "scope": "user" if user_id is not None else "all",
         }

@@ -25,6 +25,7 @@ from shared.runner import open_runner
 from shared.services import Services, open_services
 from web import hardening
 from web.deps import CurrentUser
+from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
 from web.routers import auth, jobs, system
 
@@ -50,6 +51,7 @@ def create_app(
         if start_runner and getattr(app.state, "owns_runner", False):
             app.state.runner.start()
         yield
+        close_hubs(app)
         if getattr(app.state, "owns_runner", False):
             app.state.runner.stop()
 

@@ -14,13 +14,14 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from shared.errors import InvalidInput, NotFound
 from shared.submit import Upload, job_view, submit_job
 from web.deps import CurrentUser, ServicesDep
+from web.events import event_hub
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 # Modal cuts web requests at 150 s: streams end before that and clients resume with
 # Last-Event-ID (EventSource does it by itself after `retry` ms).
 STREAM_MAX_S = 120.0
-POLL_S = 0.4
+RECHECK_S = 15.0  # a stream re-reads the database after this long without a wake-up
 TERMINAL_EVENTS = ("completed", "error")
 MAX_OFFSET = 1_000_000  # beyond any real listing, and far inside Postgres' bigint
 JobStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
@@ -141,27 +142,54 @@ async def job_events(
     services: ServicesDep,
     request: Request,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**62, description="Resume after this event id")
+    ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-Sent Events for one job; resume with ``Last-Event-ID`` (or ``?after=``)."""
+    """Server-Sent Events for one job; resume with ``Last-Event-ID`` (or ``?after=``).
+
+    New events arrive through the process's one listener (web.events); the database is read
+    here only for the backlog and, as a safety net, after ``RECHECK_S`` of silence.
+    """
     cursor = after or 0
-    if last_event_id and last_event_id.strip().isdigit():
+    if last_event_id and last_event_id.strip().isdigit() and len(last_event_id.strip()) < 19:
         cursor = int(last_event_id.strip())
     started = time.monotonic()
-    yield ServerSentEvent(comment="stream open", retry=1000)
-    while True:
-        events = await anyio.to_thread.run_sync(services.jobs.events_after, user.id, jid, cursor)
-        for ev in events:
-            cursor = ev["id"]
-            data = {**ev["data"], "job_id": jid, "created_at": ev["created_at"]}
-            yield ServerSentEvent(event=ev["type"], id=str(ev["id"]), data=data)
-            if ev["type"] in TERMINAL_EVENTS:
-                job = await anyio.to_thread.run_sync(services.jobs.get, user.id, jid)
-                if job["status"] in ("completed", "failed", "canceled"):
-                    return
-        if not events:
-            if await request.is_disconnected():
+    hub = event_hub(request.app, services)
+    with hub.subscribe(jid) as sub:
+        yield ServerSentEvent(comment="stream open", retry=1000)
+        backlog = await anyio.to_thread.run_sync(services.jobs.events_after, user.id, jid, cursor)
+        if not backlog and cursor:
+            # Resumed after the end: say how it ended and close, rather than hold the line.
+            last = await anyio.to_thread.run_sync(services.jobs.last_terminal_event, user.id, jid)
+            if last is not None and last["id"] <= cursor:
+                yield _sse_event(jid, last)
                 return
-            if time.monotonic() - started > STREAM_MAX_S:
+        pending = list(backlog)
+        while True:
+            for ev in pending:
+                if ev["id"] <= cursor:
+                    continue  # already sent (the backlog and the listener overlap)
+                cursor = ev["id"]
+                yield _sse_event(jid, ev)
+                if ev["type"] in TERMINAL_EVENTS:
+                    job = await anyio.to_thread.run_sync(services.jobs.status_of, jid)
+                    if job is None or job["status"] in ("completed", "failed", "canceled"):
+                        return
+            left_s = STREAM_MAX_S - (time.monotonic() - started)
+            if left_s <= 0:
                 return  # the client reconnects with Last-Event-ID and misses nothing
-            await anyio.sleep(POLL_S)
+            ev = await sub.next(min(left_s, RECHECK_S))
+            if ev is not None:
+                pending = [ev]
+                while not sub.queue.empty():
+                    pending.append(sub.queue.get_nowait())
+            else:
+                pending = await anyio.to_thread.run_sync(
+                    services.jobs.events_after, user.id, jid, cursor
+                )
+
+
+def _sse_event(jid: str, ev: dict) -> ServerSentEvent:
+    data = {**ev["data"], "job_id": jid, "created_at": ev["created_at"]}
+    return ServerSentEvent(event=ev["type"], id=str(ev["id"]), data=data)
