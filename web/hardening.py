@@ -153,13 +153,9 @@ class _BodyTooLarge(Exception):
 
 
 def upload_caps(settings: Settings) -> tuple[int, int]:
-    """(per part, per request) byte caps for job creation."""
-    from shared.registry import load_kinds
-
-    per_file_mb = max(
-        [settings.max_upload_mb] + [k.max_file_mb for k in load_kinds().values() if k.max_file_mb]
-    )
-    per_file = int(per_file_mb * MB)
+    """(per part, per request) byte caps for job creation. ``max_upload_mb`` is the ceiling per
+    file; kinds with a lower limit (video songs) are held to it when the file is spooled."""
+    per_file = int(settings.max_upload_mb * MB)
     return per_file, settings.max_files * per_file + MB  # + room for the form fields
 
 
