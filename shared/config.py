@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     # Database: empty -> embedded pgserver under data_dir/pg.
     database_url: str = ""
+    # The login role the service uses after migrating (None: `soundstage_app` on the embedded
+    # database, the URL's own user elsewhere; "" forces the URL's user).
+    database_login_role: str | None = None
 
     # Storage: "local" (files under data_dir/storage) or "supabase".
     storage_backend: Literal["local", "supabase"] = "local"
@@ -120,6 +123,12 @@ class Settings(BaseSettings):
     def create_limit(self) -> int:
         # The MusicLab design: 10 generate requests per minute per client address.
         return self._per_min(self.create_limit_per_min, 10, 2_000)
+
+    @property
+    def login_role(self) -> str:
+        if self.database_login_role is not None:
+            return self.database_login_role
+        return "" if self.database_url else "soundstage_app"
 
     @property
     def base_url(self) -> str:

@@ -31,6 +31,7 @@ def make_settings(data_dir: Path, **over) -> Settings:
         rate_limit_per_hour=1000,
         log_level="WARNING",
         signing_secret="test-signing-secret",
+        database_login_role="soundstage_app",  # as served: not the superuser
     )
     base.update(over)
     return Settings(**base)

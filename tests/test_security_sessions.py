@@ -116,3 +116,30 @@ def test_register_existing_email_answers_like_supabase(client, new_user):
     u = new_user()
     r = client.post("/api/v1/auth/register", json={"email": u["email"], "password": "whatever123"})
     assert r.status_code == 422 and r.json()["code"] == "USER_ALREADY_EXISTS"
+
+
+def test_the_service_connects_as_a_login_role_with_narrow_grants(services, pg_url):
+    import psycopg
+    import pytest
+
+    with services.db.service() as conn:
+        who = conn.execute(
+            "select current_user as u, rolsuper, rolcreatedb, rolcreaterole from pg_roles"
+            " where rolname = current_user"
+        ).fetchone()
+        assert who["u"] == "soundstage_app"
+        assert not (who["rolsuper"] or who["rolcreatedb"] or who["rolcreaterole"])
+        for ddl in ("create table public.intruder (x int)", "drop table public.jobs"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(ddl)
+    # A table a later migration creates (as the schema owner) is usable by the service at once.
+    table = f"later_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as owner:
+        owner.execute(f"create table public.{table} (id bigserial primary key, note text)")
+    try:
+        with services.db.service() as conn:
+            conn.execute(f"insert into public.{table} (note) values ('ok')")
+            assert conn.execute(f"select count(*) as n from public.{table}").fetchone()["n"] == 1
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as owner:
+            owner.execute(f"drop table public.{table}")

@@ -81,3 +81,12 @@ alter default privileges in schema public
   grant select, insert, update, delete on tables to soundstage_app;
 alter default privileges in schema public grant usage, select on sequences to soundstage_app;
 alter default privileges in schema public grant execute on functions to soundstage_app;
+-- The service may read which migrations ran (health and tests); it cannot write them.
+do $$
+begin
+  if to_regclass('supabase_migrations.schema_migrations') is not null then
+    grant usage on schema supabase_migrations to soundstage_app;
+    grant select on supabase_migrations.schema_migrations to soundstage_app;
+  end if;
+end
+$$;
