@@ -130,6 +130,14 @@ class TokenVerifier:
             raise Unauthorized("The access token is not valid.", code="INVALID_TOKEN") from e
         return claims
 
+    def verifies_in_memory(self, token: str) -> bool:
+        """True when ``verify(token)`` needs no I/O (signature and floor both cached), so an
+        async caller may run it on the event loop instead of in a thread."""
+        claims = self._verified.get(token)
+        if claims is None:
+            return False
+        return self.floors is None or self.floors.is_fresh(claims["sub"])
+
     def verify(self, token: str) -> User:
         claims = self._verified.get(token)
         if claims is None:

@@ -122,8 +122,12 @@ class Database:
         """A transaction as the ``authenticated`` role with ``sub=user_id``: RLS applies."""
         claims = json.dumps({"sub": str(user_id), "role": "authenticated", "aud": "authenticated"})
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
-            conn.execute("set local role authenticated")
+            # set_config('role', ..., true) is SET LOCAL ROLE: one round trip for both.
+            conn.execute(
+                "select set_config('request.jwt.claims', %s, true),"
+                " set_config('role', 'authenticated', true)",
+                (claims,),
+            )
             yield conn
 
     # -- migrations ---------------------------------------------------------------------------

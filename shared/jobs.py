@@ -100,20 +100,24 @@ class JobStore:
     # -- reading (as the user: RLS applies) ---------------------------------------------------
 
     def get(self, user_id: str, job_id: str) -> dict:
+        # One statement for the job, its stages and its costs: status polls are the API's
+        # most frequent request, and each round trip to Postgres is most of their cost.
         with self.db.as_user(user_id) as conn:
-            job = conn.execute("select * from jobs where id = %s", (job_id,)).fetchone()
+            job = conn.execute(
+                "select j.*, coalesce((select json_agg(json_build_object('name', s.name,"
+                " 'status', s.status, 'engine', s.engine, 'attempts', s.attempts,"
+                " 'started_at', s.started_at, 'completed_at', s.completed_at,"
+                " 'duration_s', s.duration_s, 'cost_usd', s.cost_usd, 'error', s.error)"
+                " order by s.position) from job_stages s where s.job_id = j.id), '[]') as stages,"
+                " coalesce((select json_agg(json_build_object('stage', c.stage,"
+                " 'provider', c.provider, 'units', c.units, 'unit', c.unit,"
+                " 'cost_usd', c.cost_usd, 'detail', c.detail, 'created_at', c.created_at)"
+                " order by c.id) from job_costs c where c.job_id = j.id), '[]') as cost_items"
+                " from jobs j where j.id = %s",
+                (job_id,),
+            ).fetchone()
             if job is None:
                 raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
-            job["stages"] = conn.execute(
-                "select name, status, engine, attempts, started_at, completed_at, duration_s,"
-                " cost_usd, error from job_stages where job_id = %s order by position",
-                (job_id,),
-            ).fetchall()
-            job["cost_items"] = conn.execute(
-                "select stage, provider, units, unit, cost_usd, detail, created_at from job_costs"
-                " where job_id = %s order by id",
-                (job_id,),
-            ).fetchall()
         if job["status"] == "queued":
             # RLS hides other users' jobs; the queue position counts everyone's, so ask as service.
             with self.db.service() as conn:

@@ -37,6 +37,10 @@ class TokenFloors:
         self._cache: dict[str, tuple[Floor, float]] = {}
         self._lock = threading.Lock()
 
+    def is_fresh(self, user_id: str) -> bool:
+        hit = self._cache.get(user_id)
+        return hit is not None and time.monotonic() - hit[1] < self.ttl_s
+
     def get(self, user_id: str) -> Floor:
         now = time.monotonic()
         hit = self._cache.get(user_id)

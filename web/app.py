@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import time
 from contextlib import asynccontextmanager
 
 import psycopg
@@ -24,6 +23,7 @@ from shared.registry import load_kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
 from web import hardening
+from web.access_log import AccessLog
 from web.deps import CurrentUser
 from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
@@ -82,20 +82,7 @@ def create_app(
         app, lambda: app.state.services.settings if app.state.services else get_settings()
     )
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):
-        started = time.monotonic()
-        response = await call_next(request)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status_code": response.status_code,
-                "duration_s": round(time.monotonic() - started, 4),
-            },
-        )
-        return response
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(SoundstageError)
     async def soundstage_error(request: Request, exc: SoundstageError) -> JSONResponse:

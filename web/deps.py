@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -19,7 +20,7 @@ def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_current_user(
+async def get_current_user(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
@@ -28,7 +29,13 @@ def get_current_user(
             "Sign in first: send 'Authorization: Bearer <access token>'.", code="AUTH_REQUIRED"
         )
     services = request.app.state.services
-    user = services.auth.verifier.verify(creds.credentials)
+    verifier = services.auth.verifier
+    # Async, so a status poll pays no thread hop here: a token seen before verifies from memory;
+    # a new one (signature check, maybe a JWKS fetch, the token floor query) goes to a thread.
+    if verifier.verifies_in_memory(creds.credentials):
+        user = verifier.verify(creds.credentials)
+    else:
+        user = await anyio.to_thread.run_sync(verifier.verify, creds.credentials)
     limit_user(request.app, user.id, services.settings)
     request.state.user_id = user.id
     return user
