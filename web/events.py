@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -29,12 +30,19 @@ CHANNEL = "job_events"
 POLL_FALLBACK_S = 0.25
 
 
+def sse_frame(ev: dict) -> bytes:
+    """One event in the SSE wire format (``text/event-stream``)."""
+    data = {**ev["data"], "job_id": str(ev["job_id"]), "created_at": ev["created_at"]}
+    body = json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=str)
+    return f"id: {ev['id']}\nevent: {ev['type']}\ndata: {body}\n\n".encode()
+
+
 class Subscription:
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self.queue: asyncio.Queue[dict] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[dict, bytes]] = asyncio.Queue()
 
-    async def next(self, timeout_s: float) -> dict | None:
+    async def next(self, timeout_s: float) -> tuple[dict, bytes] | None:
         try:
             return await asyncio.wait_for(self.queue.get(), timeout_s)
         except TimeoutError:
@@ -75,8 +83,12 @@ class EventHub:
 
     def _dispatch(self, rows: list[dict]) -> None:
         for row in rows:
-            for sub in self._subs.get(row["job_id"], ()):
-                sub.queue.put_nowait(row)
+            subs = self._subs.get(row["job_id"])
+            if not subs:
+                continue
+            frame = sse_frame(row)  # encoded once, sent to every stream of the job
+            for sub in subs:
+                sub.queue.put_nowait((row, frame))
 
     # -- the listener thread --------------------------------------------------------------------
 

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import anyio
+import fastapi.routing
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile, status
-from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from shared.errors import InvalidInput, NotFound
 from shared.submit import Upload, job_view, submit_job
 from web.deps import CurrentUser, ServicesDep
-from web.events import event_hub
+from web.events import event_hub, sse_frame
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -135,7 +135,11 @@ def owned_job_id(job_id: str, user: CurrentUser, services: ServicesDep) -> str:
     return jid
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def job_events(
     jid: Annotated[str, Depends(owned_job_id)],
     user: CurrentUser,
@@ -145,51 +149,67 @@ async def job_events(
     after: Annotated[
         int | None, Query(ge=0, le=2**62, description="Resume after this event id")
     ] = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> StreamingResponse:
     """Server-Sent Events for one job; resume with ``Last-Event-ID`` (or ``?after=``).
 
-    New events arrive through the process's one listener (web.events); the database is read
-    here only for the backlog and, as a safety net, after ``RECHECK_S`` of silence.
+    New events arrive through the process's one listener (web.events), already encoded once for
+    all the job's streams; the database is read here only for the backlog and, as a safety net,
+    after ``RECHECK_S`` without a wake-up.
     """
     cursor = after or 0
     if last_event_id and last_event_id.strip().isdigit() and len(last_event_id.strip()) < 19:
         cursor = int(last_event_id.strip())
-    started = time.monotonic()
     hub = event_hub(request.app, services)
+    stream = _event_stream(hub, services, user.id, jid, cursor)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(hub, services, user_id: str, jid: str, cursor: int) -> AsyncIterator[bytes]:
+    started = time.monotonic()
     with hub.subscribe(jid) as sub:
-        yield ServerSentEvent(comment="stream open", retry=1000)
-        backlog = await anyio.to_thread.run_sync(services.jobs.events_after, user.id, jid, cursor)
+        yield b": stream open\nretry: 1000\n\n"
+        backlog = await anyio.to_thread.run_sync(services.jobs.events_after, user_id, jid, cursor)
         if not backlog and cursor:
             # Resumed after the end: say how it ended and close, rather than hold the line.
-            last = await anyio.to_thread.run_sync(services.jobs.last_terminal_event, user.id, jid)
+            last = await anyio.to_thread.run_sync(services.jobs.last_terminal_event, user_id, jid)
             if last is not None and last["id"] <= cursor:
-                yield _sse_event(jid, last)
+                yield sse_frame({**last, "job_id": jid})
                 return
-        pending = list(backlog)
+        pending = [(ev, None) for ev in backlog]
+        last_sent = time.monotonic()
         while True:
-            for ev in pending:
+            for ev, frame in pending:
                 if ev["id"] <= cursor:
                     continue  # already sent (the backlog and the listener overlap)
                 cursor = ev["id"]
-                yield _sse_event(jid, ev)
+                yield frame or sse_frame({**ev, "job_id": jid})
+                last_sent = time.monotonic()
                 if ev["type"] in TERMINAL_EVENTS:
                     job = await anyio.to_thread.run_sync(services.jobs.status_of, jid)
                     if job is None or job["status"] in ("completed", "failed", "canceled"):
                         return
-            left_s = STREAM_MAX_S - (time.monotonic() - started)
+            now = time.monotonic()
+            left_s = STREAM_MAX_S - (now - started)
             if left_s <= 0:
                 return  # the client reconnects with Last-Event-ID and misses nothing
-            ev = await sub.next(min(left_s, RECHECK_S))
-            if ev is not None:
-                pending = [ev]
+            ping_s = fastapi.routing._PING_INTERVAL  # the framework's keep-alive period
+            item = await sub.next(max(0.01, min(left_s, RECHECK_S, ping_s - (now - last_sent))))
+            if item is not None:
+                pending = [item]
                 while not sub.queue.empty():
                     pending.append(sub.queue.get_nowait())
+            elif time.monotonic() - last_sent >= ping_s:
+                yield b": ping\n\n"  # keeps proxies from closing a quiet stream
+                last_sent = time.monotonic()
+                pending = []
             else:
-                pending = await anyio.to_thread.run_sync(
-                    services.jobs.events_after, user.id, jid, cursor
-                )
-
-
-def _sse_event(jid: str, ev: dict) -> ServerSentEvent:
-    data = {**ev["data"], "job_id": jid, "created_at": ev["created_at"]}
-    return ServerSentEvent(event=ev["type"], id=str(ev["id"]), data=data)
+                pending = [
+                    (ev, None)
+                    for ev in await anyio.to_thread.run_sync(
+                        services.jobs.events_after, user_id, jid, cursor
+                    )
+                ]
