@@ -50,80 +50,84 @@ def _rss_mb(pid: int) -> float:
 
 
 async def _stream(
-    client,
-    url: str,
-    headers: dict,
+    port: int,
+    path: str,
+    token: str,
     opened: asyncio.Event,
     counter: dict,
     latencies: list[float],
     stop: asyncio.Event,
 ) -> None:
-    async with client.stream("GET", url, headers=headers) as r:
-        if r.status_code != 200:
+    # A bare asyncio client: an HTTP client library's per-chunk work, times a thousand streams
+    # on the same small machine, would be measured as the server's latency.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    try:
+        status = await reader.readline()
+        if b" 200 " not in status:
             counter["refused"] += 1
             return
         counter["open"] += 1
         if counter["open"] >= counter["want"]:
             opened.set()
-        event_data = None
-        async for line in r.aiter_lines():
-            if line.startswith("data:"):
-                event_data = line[5:].strip()
-            elif line == "" and event_data:
+        while not stop.is_set():
+            line = await reader.readline()
+            if not line:
+                return
+            if line.startswith(b"data:"):
                 now = time.time()
-                sent = json.loads(event_data).get("sent_at")
+                sent = json.loads(line[5:]).get("sent_at")
                 if sent is not None:
                     latencies.append(now - sent)
-                event_data = None
-            if stop.is_set():
-                return
+    finally:
+        writer.close()
 
 
-async def run(args, base: str, headers: dict, job_ids: list[str], store, server_pid: int) -> dict:
-    import httpx
-
+async def run(args, port: int, token: str, job_ids: list[str], store, server_pid: int) -> dict:
     latencies: list[float] = []
     counter = {"open": 0, "refused": 0, "want": args.streams}
     opened, stop = asyncio.Event(), asyncio.Event()
-    limits = httpx.Limits(max_connections=args.streams + 10, max_keepalive_connections=0)
-    timeout = httpx.Timeout(300.0, connect=60.0)
     rss_before = _rss_mb(server_pid)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        tasks = [
-            asyncio.create_task(
-                _stream(
-                    client,
-                    f"{base}/api/v1/jobs/{job_ids[i % len(job_ids)]}/events",
-                    headers,
-                    opened,
-                    counter,
-                    latencies,
-                    stop,
-                )
+    t0 = time.monotonic()
+    tasks = []
+    for i in range(args.streams):
+        path = f"/api/v1/jobs/{job_ids[i % len(job_ids)]}/events"
+        tasks.append(
+            asyncio.create_task(_stream(port, path, token, opened, counter, latencies, stop))
+        )
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # a burst of connections, not a SYN flood
+    try:
+        await asyncio.wait_for(opened.wait(), 180)
+    except TimeoutError:
+        pass
+    connect_s = time.monotonic() - t0
+    await asyncio.sleep(1.0)
+    rss_open = _rss_mb(server_pid)
+    jobs = [store.load(j) for j in job_ids]
+    import psutil
+
+    server = psutil.Process(server_pid)
+    cpu0 = sum(server.cpu_times()[:2])
+    wall0 = time.monotonic()
+    for n in range(args.rounds):
+        for job in jobs:
+            # The latency clock starts at the insert, as a worker's progress update would.
+            await asyncio.to_thread(
+                store.event, job, "progress", {"progress": n, "sent_at": time.time()}
             )
-            for i in range(args.streams)
-        ]
-        t0 = time.monotonic()
-        try:
-            await asyncio.wait_for(opened.wait(), 180)
-        except TimeoutError:
-            pass
-        connect_s = time.monotonic() - t0
-        await asyncio.sleep(1.0)
-        rss_open = _rss_mb(server_pid)
-        jobs = [store.load(j) for j in job_ids]
-        for n in range(args.rounds):
-            for job in jobs:
-                # The latency clock starts at the insert, as a worker's progress update would.
-                await asyncio.to_thread(
-                    store.event, job, "progress", {"progress": n, "sent_at": time.time()}
-                )
-            await asyncio.sleep(args.interval)
-        await asyncio.sleep(2.0)
-        stop.set()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(args.interval)
+    await asyncio.sleep(2.0)
+    cpu_s = sum(server.cpu_times()[:2]) - cpu0
+    wall_s = time.monotonic() - wall0
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.sleep(3.0)
     gc.collect()
     rss_after = _rss_mb(server_pid)
@@ -134,6 +138,8 @@ async def run(args, base: str, headers: dict, job_ids: list[str], store, server_
         "refused": counter["refused"],
         "connect_s": connect_s,
         "rss": (rss_before, rss_open, rss_after),
+        "cpu_s": cpu_s,
+        "wall_s": wall_s,
     }
 
 
@@ -182,7 +188,8 @@ def main() -> None:
             f"{base}/api/v1/auth/register",
             json={"email": "sse-bench@example.com", "password": "bench bench bench"},
         )
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        token = r.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
         user_id = httpx.get(f"{base}/api/v1/auth/me", headers=headers).json()["id"]
         db = Database(Database.embedded_url(data, cleanup_mode=None))
         store = JobStore(db)
@@ -203,7 +210,7 @@ def main() -> None:
             )
             store.claim("bench-worker", job_id)  # running, as a worker would have it
             job_ids.append(job_id)
-        out = asyncio.run(run(args, base, headers, job_ids, store, proc.pid))
+        out = asyncio.run(run(args, port, token, job_ids, store, proc.pid))
         lat_ms = [x * 1000 for x in out["latencies"]]
         before, during, after = out["rss"]
         print(
@@ -222,6 +229,12 @@ def main() -> None:
         print(
             f"server memory MB: before {before:.0f}  streams open {during:.0f}  "
             f"after close {after:.0f}  (after/before = {after / before:.2f})"
+        )
+        per_us = out["cpu_s"] / max(1, len(lat_ms)) * 1e6
+        print(
+            f"server CPU while events flowed: {out['cpu_s']:.1f} s in {out['wall_s']:.1f} s wall "
+            f"({per_us:.0f} us per delivered event; machine load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
         db.close()
     finally:

@@ -14,6 +14,7 @@ reaches every container's streams, each container reads it once (see the README)
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -38,15 +39,37 @@ def sse_frame(ev: dict) -> bytes:
 
 
 class Subscription:
+    """One stream's inbox. Waiting costs one future and one timer (no task per wait, as
+    ``asyncio.wait_for`` would make): with a thousand streams, that is most of a delivery."""
+
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self.queue: asyncio.Queue[tuple[dict, bytes]] = asyncio.Queue()
+        self.items: collections.deque[tuple[dict, bytes]] = collections.deque()
+        self._waiter: asyncio.Future | None = None
 
-    async def next(self, timeout_s: float) -> tuple[dict, bytes] | None:
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout_s)
-        except TimeoutError:
-            return None
+    def put(self, item: tuple[dict, bytes]) -> None:
+        self.items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def drain(self) -> list[tuple[dict, bytes]]:
+        out = list(self.items)
+        self.items.clear()
+        return out
+
+    async def wait(self, timeout_s: float) -> list[tuple[dict, bytes]]:
+        """Every item that arrived, waiting up to ``timeout_s`` for the first; [] on timeout."""
+        if not self.items:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout_s, lambda: waiter.done() or waiter.set_result(None))
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return self.drain()
 
 
 class EventHub:
@@ -88,7 +111,7 @@ class EventHub:
                 continue
             frame = sse_frame(row)  # encoded once, sent to every stream of the job
             for sub in subs:
-                sub.queue.put_nowait((row, frame))
+                sub.put((row, frame))
 
     # -- the listener thread --------------------------------------------------------------------
 

@@ -197,15 +197,13 @@ async def _event_stream(hub, services, user_id: str, jid: str, cursor: int) -> A
             if left_s <= 0:
                 return  # the client reconnects with Last-Event-ID and misses nothing
             ping_s = fastapi.routing._PING_INTERVAL  # the framework's keep-alive period
-            item = await sub.next(max(0.01, min(left_s, RECHECK_S, ping_s - (now - last_sent))))
-            if item is not None:
-                pending = [item]
-                while not sub.queue.empty():
-                    pending.append(sub.queue.get_nowait())
-            elif time.monotonic() - last_sent >= ping_s:
+            wait_s = max(0.01, min(left_s, RECHECK_S, ping_s - (now - last_sent)))
+            pending = await sub.wait(wait_s)
+            if pending:
+                continue
+            if time.monotonic() - last_sent >= ping_s:
                 yield b": ping\n\n"  # keeps proxies from closing a quiet stream
                 last_sent = time.monotonic()
-                pending = []
             else:
                 pending = [
                     (ev, None)
