@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from shared.config import Settings
 from shared.db import Database
-from shared.errors import Conflict, InvalidInput, SoundstageError, Unauthorized
+from shared.errors import InvalidInput, SoundstageError, Unauthorized
+from shared.sessions import TokenFloors, revoke_family, revoke_user_refresh_tokens
 
 log = logging.getLogger("soundstage.auth")
 
@@ -43,6 +44,13 @@ class User:
     id: str
     email: str
     role: str = "authenticated"
+    claims: dict = field(default_factory=dict, repr=False)
+
+
+def is_admin(claims: dict) -> bool:
+    """Supabase style: an admin's token has ``app_metadata.role == "admin"``."""
+    meta = claims.get("app_metadata") if isinstance(claims, dict) else None
+    return isinstance(meta, dict) and meta.get("role") == "admin"
 
 
 @dataclass
@@ -62,14 +70,28 @@ class TokenPair:
 
 
 class TokenVerifier:
-    """Verify access tokens against a JWKS (a URL, or a key set given directly)."""
+    """Verify access tokens against a JWKS (a URL, or a key set given directly).
 
-    def __init__(self, issuer: str, jwks_url: str | None = None, jwks: dict | None = None) -> None:
+    A verified token's claims are kept (bounded, until ``exp``) so a client polling a job does
+    not pay a signature check per request; the per-user token floor is still checked each time.
+    """
+
+    CACHE_SIZE = 20_000
+
+    def __init__(
+        self,
+        issuer: str,
+        jwks_url: str | None = None,
+        jwks: dict | None = None,
+        floors: TokenFloors | None = None,
+    ) -> None:
         self.issuer = issuer
         self._client = (
             jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600) if jwks_url else None
         )
         self._set = jwt.PyJWKSet.from_dict(jwks) if jwks else None
+        self.floors = floors
+        self._verified: dict[str, dict] = {}
 
     def _key(self, token: str):
         if self._client is not None:
@@ -80,7 +102,7 @@ class TokenVerifier:
                 return k.key
         raise Unauthorized("The access token was signed with an unknown key.", code="INVALID_TOKEN")
 
-    def verify(self, token: str) -> User:
+    def _decode(self, token: str) -> dict:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in ALLOWED_ALGORITHMS:
@@ -97,11 +119,41 @@ class TokenVerifier:
             raise Unauthorized(
                 "The access token has expired; refresh it.", code="TOKEN_EXPIRED"
             ) from e
-        except (jwt.PyJWTError, ValueError) as e:
+        except (jwt.PyJWTError, ValueError, TypeError) as e:
             raise Unauthorized("The access token is not valid.", code="INVALID_TOKEN") from e
         if claims.get("role", AUDIENCE) != AUDIENCE:
             raise Unauthorized("This token is not a user's access token.", code="INVALID_TOKEN")
-        return User(id=str(claims["sub"]), email=str(claims.get("email", "")))
+        try:
+            # A well-signed token whose subject is not a user id must not reach SQL as one.
+            claims["sub"] = str(uuid.UUID(str(claims["sub"])))
+        except ValueError as e:
+            raise Unauthorized("The access token is not valid.", code="INVALID_TOKEN") from e
+        return claims
+
+    def verifies_in_memory(self, token: str) -> bool:
+        """True when ``verify(token)`` needs no I/O (signature and floor both cached), so an
+        async caller may run it on the event loop instead of in a thread."""
+        claims = self._verified.get(token)
+        if claims is None:
+            return False
+        return self.floors is None or self.floors.is_fresh(claims["sub"])
+
+    def verify(self, token: str) -> User:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if len(self._verified) >= self.CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = claims
+        elif claims["exp"] <= time.time():
+            self._verified.pop(token, None)
+            raise Unauthorized("The access token has expired; refresh it.", code="TOKEN_EXPIRED")
+        if self.floors is not None and not self.floors.allows(claims["sub"], claims):
+            raise Unauthorized(
+                "This session has ended (password reset or sign-out everywhere); sign in again.",
+                code="SESSION_REVOKED",
+            )
+        return User(id=claims["sub"], email=str(claims.get("email", "")), claims=claims)
 
 
 def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -149,11 +201,14 @@ class LocalAuth:
         self.kid = hashlib.sha256(json.dumps(jwk, sort_keys=True).encode()).hexdigest()[:16]
         jwk.update({"kid": self.kid, "alg": "ES256", "use": "sig", "key_ops": ["verify"]})
         self.jwks = {"keys": [jwk]}
-        self.verifier = TokenVerifier(self.issuer, jwks=self.jwks)
+        self.floors = TokenFloors(db, settings.token_floor_cache_s)
+        self.verifier = TokenVerifier(self.issuer, jwks=self.jwks, floors=self.floors)
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def _issue(self, user_id: str, email: str, session_id: str | None = None) -> TokenPair:
+    def _issue(
+        self, user_id: str, email: str, session_id: str | None = None, parent: str | None = None
+    ) -> TokenPair:
         now = int(time.time())
         ttl = self.settings.access_token_ttl_s
         session_id = session_id or str(uuid.uuid4())
@@ -166,13 +221,16 @@ class LocalAuth:
             "iat": now,
             "exp": now + ttl,
             "session_id": session_id,
+            # The user's token generation: a reset or sign-out everywhere raises it.
+            "gen": self.floors.get(user_id).generation,
         }
         access = jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
         refresh = secrets.token_urlsafe(32)
         with self.db.service() as conn:
             conn.execute(
-                "insert into auth.refresh_tokens (token, user_id, session_id) values (%s, %s, %s)",
-                (_hash_token(refresh), user_id, session_id),
+                "insert into auth.refresh_tokens (token, user_id, session_id, parent)"
+                " values (%s, %s, %s, %s)",
+                (_hash_token(refresh), user_id, session_id, parent),
             )
         return TokenPair(access, refresh, ttl)
 
@@ -188,7 +246,11 @@ class LocalAuth:
                 (email, pw_hash),
             ).fetchone()
         if row is None:
-            raise Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
+            # Supabase Auth with confirmations off (autoconfirm, as here) answers the same way;
+            # with confirmations on it hides existing emails (see the README, "Accounts").
+            raise InvalidInput(
+                "A user with this email is already registered.", code="USER_ALREADY_EXISTS"
+            )
         return self._issue(str(row["id"]), email)
 
     def login(self, email: str, password: str) -> TokenPair:
@@ -213,24 +275,54 @@ class LocalAuth:
         return self._issue(str(row["id"]), email)
 
     def refresh(self, refresh_token: str) -> TokenPair:
+        hashed = _hash_token(refresh_token or "")
+        user = None
         with self.db.service() as conn, conn.transaction():
             row = conn.execute(
-                "update auth.refresh_tokens set revoked = true, updated_at = now()"
-                " where token = %s and not revoked and created_at > now() - make_interval(secs => %s)"
-                " returning user_id, session_id",
-                (_hash_token(refresh_token or ""), self.settings.refresh_token_ttl_s),
+                "select user_id, session_id, revoked, created_at > now() - make_interval(secs => %s)"
+                " as fresh from auth.refresh_tokens where token = %s for update",
+                (self.settings.refresh_token_ttl_s, hashed),
             ).fetchone()
-            if row is None:
-                raise Unauthorized(
-                    "The refresh token is invalid or was already used.",
-                    code="INVALID_REFRESH_TOKEN",
+            if row is not None and row["revoked"]:
+                # A rotated token came back: someone holds a copy. End the whole family,
+                # the successor included, so neither copy can go on (committed, then refused).
+                revoke_family(conn, row["session_id"])
+                log.warning(
+                    "refresh token reuse; session revoked", extra={"user_id": row["user_id"]}
                 )
-            user = conn.execute(
-                "select id, email from auth.users where id = %s", (row["user_id"],)
-            ).fetchone()
+            elif row is not None and row["fresh"]:
+                conn.execute(
+                    "update auth.refresh_tokens set revoked = true, updated_at = now()"
+                    " where token = %s",
+                    (hashed,),
+                )
+                user = conn.execute(
+                    "select id, email from auth.users where id = %s", (row["user_id"],)
+                ).fetchone()
+        if row is None or row["revoked"] or not row["fresh"]:
+            raise Unauthorized(
+                "The refresh token is invalid or was already used.", code="INVALID_REFRESH_TOKEN"
+            )
         if user is None:
             raise Unauthorized("The account no longer exists.", code="INVALID_REFRESH_TOKEN")
-        return self._issue(str(user["id"]), user["email"], str(row["session_id"]))
+        return self._issue(str(user["id"]), user["email"], str(row["session_id"]), parent=hashed)
+
+    def logout(self, user: User, scope: str = "local") -> None:
+        """End this session (``local``), every session (``global``) or the others (``others``),
+        as Supabase's ``/logout?scope=`` does."""
+        session_id = user.claims.get("session_id")
+        with self.db.service() as conn, conn.transaction():
+            if scope == "local":
+                if session_id:
+                    revoke_family(conn, str(session_id))
+                return
+            revoke_user_refresh_tokens(conn, user.id)
+            self.floors.bump(conn, user.id)
+
+    def end_all_sessions(self, user_id: str) -> None:
+        with self.db.service() as conn, conn.transaction():
+            revoke_user_refresh_tokens(conn, user_id)
+            self.floors.bump(conn, user_id)
 
     def request_reset(self, email: str) -> None:
         """Create a recovery token. Locally it is logged (there is no mail server)."""
@@ -262,6 +354,8 @@ class LocalAuth:
             raise Unauthorized(
                 "The recovery token is invalid or has expired.", code="INVALID_RECOVERY_TOKEN"
             )
+        # A new password ends every earlier session: refresh tokens and access tokens alike.
+        self.end_all_sessions(str(row["id"]))
         return self._issue(str(row["id"]), row["email"])
 
     def ensure_local_user(self) -> User:
@@ -288,7 +382,7 @@ class LocalAuth:
 class SupabaseAuth:
     """Supabase Auth through supabase-py; tokens verified with the project's JWKS."""
 
-    def __init__(self, settings: Settings, http_client=None) -> None:
+    def __init__(self, settings: Settings, http_client=None, db: Database | None = None) -> None:
         from supabase_auth import SyncGoTrueClient
 
         base = settings.supabase_url.rstrip("/")
@@ -300,7 +394,10 @@ class SupabaseAuth:
             persist_session=False,
             http_client=http_client,
         )
-        self.verifier = TokenVerifier(self.issuer, jwks_url=f"{base}/auth/v1/.well-known/jwks.json")
+        self.floors = TokenFloors(db, settings.token_floor_cache_s) if db is not None else None
+        self.verifier = TokenVerifier(
+            self.issuer, jwks_url=f"{base}/auth/v1/.well-known/jwks.json", floors=self.floors
+        )
         self.jwks = None
 
     @staticmethod
@@ -345,6 +442,13 @@ class SupabaseAuth:
             code="USE_EMAIL_LINK",
         )
 
+    def logout(self, user: User, scope: str = "local") -> None:
+        # Supabase revokes the refresh tokens itself (its /logout with the user's token); the
+        # floor makes this API refuse the earlier access tokens too.
+        if scope != "local" and self.floors is not None:
+            with self.floors.db.service() as conn, conn.transaction():
+                self.floors.bump(conn, user.id)
+
     def ensure_local_user(self) -> User:
         raise InvalidInput(
             "The built-in local user exists only on embedded defaults.", code="NOT_LOCAL"
@@ -356,5 +460,5 @@ class SupabaseAuth:
 
 def open_auth(settings: Settings, db: Database) -> LocalAuth | SupabaseAuth:
     if settings.auth_backend == "supabase":
-        return SupabaseAuth(settings)
+        return SupabaseAuth(settings, db=db)
     return LocalAuth(db, settings)

@@ -48,6 +48,9 @@ def cmd_serve(args) -> int:
         f"Soundstage on [bold]http://{args.host}:{args.port}[/bold]  "
         f"(data in {s.data_dir}, runner: {s.runner})"
     )
+    from shared.shutdown import exit_on_sigterm
+
+    exit_on_sigterm()  # so the embedded Postgres stops on SIGTERM too, not only on Ctrl-C
     uvicorn.run(
         create_app(), host=args.host, port=args.port, log_level="warning", proxy_headers=True
     )

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     # Database: empty -> embedded pgserver under data_dir/pg.
     database_url: str = ""
+    # The login role the service uses after migrating (None: `soundstage_app` on the embedded
+    # database, the URL's own user elsewhere; "" forces the URL's user).
+    database_login_role: str | None = None
 
     # Storage: "local" (files under data_dir/storage) or "supabase".
     storage_backend: Literal["local", "supabase"] = "local"
@@ -42,6 +45,9 @@ class Settings(BaseSettings):
     auth_backend: Literal["local", "supabase"] = "local"
     access_token_ttl_s: int = 3600
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # How long one process may trust its cached copy of a user's token floor (revocations made
+    # by another process take up to this long to apply there; this process applies its own now).
+    token_floor_cache_s: float = 2.0
 
     # Runner: "local" (threads in this process) or "modal".
     runner: Literal["local", "modal"] = "local"
@@ -56,6 +62,16 @@ class Settings(BaseSettings):
     max_duration_s: float = 15 * 60.0
     max_files: int = 8  # per job; each kind has its own limit (analyze 1, mashup 4, mix 8)
     rate_limit_per_hour: int | None = None  # None: 5 in production, 1000 locally
+    # Requests per minute (None: the profile's default; production tight, local generous so
+    # tests and the browser client never meet them in normal use). See web/hardening.py.
+    address_limit_per_min: int | None = None  # every route, per client address
+    user_limit_per_min: int | None = None  # every authenticated route, per user
+    auth_limit_per_min: int | None = None  # sign-up/in/refresh/reset, per client address
+    create_limit_per_min: int | None = None  # job creation, per client address
+    trust_forwarded_for: bool = False  # True only behind a proxy that sets it (Modal's)
+    login_free_failures: int = 5  # failed sign-ins per account before delays start
+    login_max_delay_s: float = 60.0  # the longest wait a failing account is asked for
+    login_address_failures: int = 100  # failed sign-ins per address per 15 minutes
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     retention_sweep_s: int = 3600
     job_budget_usd: float = 20.0
@@ -88,6 +104,34 @@ class Settings(BaseSettings):
         if self.rate_limit_per_hour is not None:
             return self.rate_limit_per_hour
         return 5 if self.profile == "production" else 1000
+
+    def _per_min(self, value: int | None, production: int, local: int) -> int:
+        if value is not None:
+            return value
+        return production if self.profile == "production" else local
+
+    @property
+    def address_limit(self) -> int:
+        return self._per_min(self.address_limit_per_min, 300, 20_000)
+
+    @property
+    def user_limit(self) -> int:
+        return self._per_min(self.user_limit_per_min, 600, 20_000)
+
+    @property
+    def auth_limit(self) -> int:
+        return self._per_min(self.auth_limit_per_min, 30, 2_000)
+
+    @property
+    def create_limit(self) -> int:
+        # The MusicLab design: 10 generate requests per minute per client address.
+        return self._per_min(self.create_limit_per_min, 10, 2_000)
+
+    @property
+    def login_role(self) -> str:
+        if self.database_login_role is not None:
+            return self.database_login_role
+        return "" if self.database_url else "soundstage_app"
 
     @property
     def base_url(self) -> str:

@@ -43,8 +43,10 @@ class Database:
     _embedded: dict[Path, object] = {}
     _embedded_lock = threading.Lock()
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, admin_url: str | None = None) -> None:
         self.url = url
+        # Migrations run as the schema owner; the service itself may use a narrower login role.
+        self.admin_url = admin_url
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -83,6 +85,21 @@ class Database:
     def close(self) -> None:
         self.pool.close()
 
+    def as_login_role(self, role: str) -> Database:
+        """The same database through ``role`` (created by the migrations with only the grants
+        the service needs); this admin pool is closed. Raises if the role cannot connect."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = conninfo_to_dict(self.url)
+        params.pop("password", None)  # the embedded server trusts local connections
+        url = make_conninfo(**{**params, "user": role})
+        with psycopg.connect(url) as conn:
+            conn.execute("select 1")
+        admin = self.admin_url or self.url
+        pool_size = self.pool.max_size
+        self.close()
+        return Database(url, pool_size, admin_url=admin)
+
     @classmethod
     def stop_embedded(cls) -> None:
         """Stop every embedded server this process started (tests; ``serve`` leaves it running)."""
@@ -104,9 +121,15 @@ class Database:
     def as_user(self, user_id: str) -> Iterator[psycopg.Connection]:
         """A transaction as the ``authenticated`` role with ``sub=user_id``: RLS applies."""
         claims = json.dumps({"sub": str(user_id), "role": "authenticated", "aud": "authenticated"})
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
-            conn.execute("set local role authenticated")
+        # Pipeline mode: BEGIN, the claims and the caller's first query travel together, and
+        # COMMIT with the next sync: two round trips to Postgres instead of five.
+        # set_config('role', ..., true) is SET LOCAL ROLE.
+        with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            conn.execute(
+                "select set_config('request.jwt.claims', %s, true),"
+                " set_config('role', 'authenticated', true)",
+                (claims,),
+            )
             yield conn
 
     # -- migrations ---------------------------------------------------------------------------
@@ -114,7 +137,7 @@ class Database:
     def migrate(self) -> list[str]:
         """Apply the shim (where needed) and every migration not yet recorded; return what ran."""
         applied: list[str] = []
-        with self.pool.connection() as conn, conn.transaction():
+        with self._owner_connection() as conn, conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             conn.execute("create schema if not exists supabase_migrations")
             conn.execute(
@@ -150,6 +173,15 @@ class Database:
         for name in applied:
             log.info("applied migration %s", name)
         return applied
+
+    @contextmanager
+    def _owner_connection(self) -> Iterator[psycopg.Connection]:
+        if self.admin_url is None:
+            with self.pool.connection() as conn:
+                yield conn
+            return
+        with psycopg.connect(self.admin_url, autocommit=True, row_factory=dict_row) as conn:
+            yield conn
 
     @staticmethod
     def _record(conn: psycopg.Connection, version: str, name: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from shared.db import Database
-from shared.errors import Conflict, NotFound, RateLimited
+from shared.errors import Conflict, NotFound
 
 log = logging.getLogger("soundstage.jobs")
 
@@ -41,21 +41,6 @@ class JobStore:
 
     # -- creation -----------------------------------------------------------------------------
 
-    def check_rate_limit(self, user_id: str, per_hour: int) -> None:
-        with self.db.service() as conn:
-            row = conn.execute(
-                "select count(*) as n, min(created_at) as oldest from jobs"
-                " where user_id = %s and created_at > now() - interval '1 hour'",
-                (user_id,),
-            ).fetchone()
-        if row["n"] >= per_hour:
-            oldest = row["oldest"]
-            wait = 3600 - (dt.datetime.now(dt.UTC) - oldest).total_seconds()
-            raise RateLimited(
-                f"You can start {per_hour} jobs per hour; try again in {int(wait // 60) + 1} minutes.",
-                details={"retry_after_s": max(1, int(wait) + 1)},
-            )
-
     def find_idempotent(self, user_id: str, key: str) -> dict | None:
         with self.db.service() as conn:
             return conn.execute(
@@ -76,12 +61,14 @@ class JobStore:
         estimated_cost_usd: float,
         budget_usd: float | None,
         retention_days: float = 14,
+        params_hash: str | None = None,
     ) -> dict:
         with self.db.service() as conn, conn.transaction():
             row = conn.execute(
                 "insert into jobs (id, user_id, kind, params, inputs, idempotency_key,"
-                " estimated_duration_s, estimated_remaining_s, estimated_cost_usd, budget_usd, expires_at)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " estimated_duration_s, estimated_remaining_s, estimated_cost_usd, budget_usd, expires_at,"
+                " request_hash)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s), %s)"
                 " on conflict (user_id, idempotency_key) where idempotency_key is not null do nothing"
                 " returning *",
                 (
@@ -96,6 +83,7 @@ class JobStore:
                     estimated_cost_usd,
                     budget_usd,
                     retention_days * 86400.0,
+                    params_hash,
                 ),
             ).fetchone()
             if row is None:  # a concurrent request with the same Idempotency-Key won
@@ -112,20 +100,24 @@ class JobStore:
     # -- reading (as the user: RLS applies) ---------------------------------------------------
 
     def get(self, user_id: str, job_id: str) -> dict:
+        # One statement for the job, its stages and its costs: status polls are the API's
+        # most frequent request, and each round trip to Postgres is most of their cost.
         with self.db.as_user(user_id) as conn:
-            job = conn.execute("select * from jobs where id = %s", (job_id,)).fetchone()
+            job = conn.execute(
+                "select j.*, coalesce((select json_agg(json_build_object('name', s.name,"
+                " 'status', s.status, 'engine', s.engine, 'attempts', s.attempts,"
+                " 'started_at', s.started_at, 'completed_at', s.completed_at,"
+                " 'duration_s', s.duration_s, 'cost_usd', s.cost_usd, 'error', s.error)"
+                " order by s.position) from job_stages s where s.job_id = j.id), '[]') as stages,"
+                " coalesce((select json_agg(json_build_object('stage', c.stage,"
+                " 'provider', c.provider, 'units', c.units, 'unit', c.unit,"
+                " 'cost_usd', c.cost_usd, 'detail', c.detail, 'created_at', c.created_at)"
+                " order by c.id) from job_costs c where c.job_id = j.id), '[]') as cost_items"
+                " from jobs j where j.id = %s",
+                (job_id,),
+            ).fetchone()
             if job is None:
                 raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
-            job["stages"] = conn.execute(
-                "select name, status, engine, attempts, started_at, completed_at, duration_s,"
-                " cost_usd, error from job_stages where job_id = %s order by position",
-                (job_id,),
-            ).fetchall()
-            job["cost_items"] = conn.execute(
-                "select stage, provider, units, unit, cost_usd, detail, created_at from job_costs"
-                " where job_id = %s order by id",
-                (job_id,),
-            ).fetchall()
         if job["status"] == "queued":
             # RLS hides other users' jobs; the queue position counts everyone's, so ask as service.
             with self.db.service() as conn:
@@ -173,6 +165,28 @@ class JobStore:
                 (job_id, after_id, limit),
             ).fetchall()
         return [_json_safe(r) for r in rows]
+
+    def events_by_ids(self, ids: list[int]) -> list[dict]:
+        """Event rows by id, for the process's event listener (it serves streams already
+        authorised for their job)."""
+        with self.db.service() as conn:
+            rows = conn.execute(
+                "select id, job_id::text as job_id, type, data, created_at from job_events"
+                " where id = any(%s) order by id",
+                (ids,),
+            ).fetchall()
+        return [_json_safe(r) for r in rows]
+
+    def last_terminal_event(self, user_id: str, job_id: str) -> dict | None:
+        """The job's last ``completed``/``error`` event when the job has ended, else None."""
+        with self.db.as_user(user_id) as conn:
+            row = conn.execute(
+                "select e.id, e.type, e.data, e.created_at from job_events e join jobs j"
+                " on j.id = e.job_id where e.job_id = %s and e.type in ('completed', 'error')"
+                " and j.status in ('completed', 'failed', 'canceled') order by e.id desc limit 1",
+                (job_id,),
+            ).fetchone()
+        return _json_safe(row) if row else None
 
     def status_of(self, job_id: str) -> dict | None:
         with self.db.service() as conn:
@@ -372,9 +386,12 @@ class JobStore:
     # -- stats ----------------------------------------------------------------------------------
 
     def stats(self, user_id: str | None = None) -> dict:
+        """Queue counts and per-kind durations: of one user's jobs, or of everyone's (None)."""
+        mine = "user_id = %(u)s" if user_id is not None else "true"
+        args = {"u": user_id}
         with self.db.service() as conn:
             counts = conn.execute(
-                "select status, count(*) as n from jobs group by status"
+                f"select status, count(*) as n from jobs where {mine} group by status", args
             ).fetchall()
             per_kind = conn.execute(
                 "select kind, count(*) filter (where status = 'completed') as completed,"
@@ -385,7 +402,9 @@ class JobStore:
                 "   filter (where status = 'completed') as p95,"
                 " percentile_cont(0.99) within group (order by extract(epoch from completed_at - started_at))"
                 "   filter (where status = 'completed') as p99"
-                " from jobs where created_at > now() - interval '7 days' group by kind order by kind"
+                f" from jobs where {mine} and created_at > now() - interval '7 days'"
+                " group by kind order by kind",
+                args,
             ).fetchall()
         queue = {s: 0 for s in ("queued", "processing", "completed", "failed", "canceled")}
         queue.update({r["status"]: r["n"] for r in counts})
@@ -407,4 +426,5 @@ class JobStore:
             "kinds": kinds,
             "success_rate": round(total_ok / total_done, 4) if total_done else None,
             "window": "7d",
+            "scope": "user" if user_id is not None else "all",
         }

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from shared import quota
 from shared.errors import JobCanceled, SoundstageError
 from shared.job_context import DbJobContext
 from shared.registry import REMOTE_STAGES, get_kind
@@ -99,6 +100,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
     beater = threading.Thread(target=beat, name=f"heartbeat-{str(job['id'])[:8]}", daemon=True)
     beater.start()
     started = time.monotonic()
+    status = "lost"  # until the attempt ends one way or another
     try:
         if job.get("outputs"):
             with services.db.service() as conn:  # a retried attempt starts with a clean slate
@@ -107,6 +109,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         ctx.materialise_inputs()
         result = kind.run(ctx)
         ctx.check_canceled(force=True)
+        quota.enforce_after(services, job)  # the real output sizes against the quota
         store.complete(job, result or {})
         status = "completed"
     except JobCanceled as e:
@@ -131,6 +134,8 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         stop.set()
         if ctx is not None:
             ctx.cleanup()
+        if status != "lost":
+            quota.release(services.db, str(job["id"]))
     log.info(
         "job finished",
         extra={

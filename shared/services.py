@@ -31,6 +31,9 @@ def open_services(settings: Settings | None = None, *, migrate: bool = True) -> 
     db = Database.open(settings)
     if migrate:
         db.migrate()
+    if settings.login_role:
+        # Never as the superuser: the role the migrations made, with only the grants it needs.
+        db = db.as_login_role(settings.login_role)
     return Services(
         settings=settings,
         db=db,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import mimetypes
+import os
 import shutil
 import time
 import urllib.parse
@@ -65,7 +66,7 @@ def safe_object_path(*parts: str) -> str:
     segs: list[str] = []
     for part in parts:
         for seg in str(part).split("/"):
-            if seg in ("", ".", ".."):
+            if seg in ("", ".", "..") or "\x00" in seg:
                 raise InvalidInput("Invalid storage path.", code="BAD_PATH", status=400)
             segs.append(seg)
     return "/".join(segs)
@@ -170,6 +171,10 @@ def copy_with_limit(src: BinaryIO, dst: BinaryIO, max_bytes: int | None) -> tupl
     return n, h.hexdigest()
 
 
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 class LocalStorage(Storage):
     """Files under ``root``; ``storage.objects`` rows as Supabase keeps them; HMAC signed URLs."""
 
@@ -177,6 +182,7 @@ class LocalStorage(Storage):
         super().__init__(db)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
         self.secret = secret
         self.base_url = base_url.rstrip("/")
 
@@ -187,10 +193,11 @@ class LocalStorage(Storage):
 
     def put(self, bucket, path, src, *, owner, content_type=None, max_bytes=None) -> StoredObject:
         dest = self.file_path(bucket, path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._private_dir(dest.parent)
         tmp = dest.with_name(dest.name + ".part")
         try:
-            with open(tmp, "wb") as out:
+            # Owner-only (0600 files, 0700 folders): other accounts on the host read nothing.
+            with open(tmp, "wb", opener=_private_opener) as out:
                 if isinstance(src, Path):
                     with open(src, "rb") as fh:
                         size, digest = copy_with_limit(fh, out, max_bytes)
@@ -209,6 +216,15 @@ class LocalStorage(Storage):
                 (bucket, path, owner, str(owner), Jsonb(meta)),
             )
         return StoredObject(bucket, path, size, digest, ctype)
+
+    def _private_dir(self, folder: Path) -> None:
+        missing = []
+        while folder != self.root and not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for d in reversed(missing):
+            d.mkdir(mode=0o700, exist_ok=True)
+            d.chmod(0o700)  # mkdir's mode is filtered by the umask
 
     def download(self, bucket: str, path: str, dest: Path) -> Path:
         src = self.file_path(bucket, path)
@@ -245,7 +261,11 @@ class LocalStorage(Storage):
         return f"{self.base_url}/files/{bucket}/{quoted}?{urllib.parse.urlencode(q)}"
 
     def verify(self, bucket: str, path: str, expires: int, sig: str, download_name: str) -> bool:
-        if expires < time.time():
+        if expires < time.time() or not sig.isascii():
+            return False
+        try:
+            (bucket + path + download_name).encode("utf-8")
+        except UnicodeEncodeError:
             return False
         good = self._sign(bucket, path, expires, download_name)
         return hmac.compare_digest(good, sig)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -18,16 +19,18 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ValidationError
 
-from functions.audio_io import inspect_audio
+from shared import quota
 from shared.auth import User
-from shared.errors import FileTooLarge, InvalidInput, SoundstageError
+from shared.errors import InvalidInput, SoundstageError
+from shared.input_checks import check_json, clean_text, loads_json
+from shared.quota import estimate_output_bytes
 from shared.registry import JobKind, get_kind
 from shared.services import Services
-from shared.storage import copy_with_limit, safe_filename
+from shared.submit_checks import check_params_against_audio, check_params_against_files
+from shared.throttle import AttemptCounter
+from shared.uploads import spool_uploads
 
 log = logging.getLogger("soundstage.submit")
-
-MIN_DURATION_S = 1.0
 
 
 @dataclass
@@ -43,7 +46,7 @@ def parse_params(kind: JobKind, params: str | dict | None) -> BaseModel:
         raw: Any = {}
     elif isinstance(params, str):
         try:
-            raw = json.loads(params)
+            raw = loads_json(params)
         except json.JSONDecodeError as e:
             raise InvalidInput(
                 f"'params' is not valid JSON ({e.msg} at position {e.pos}).",
@@ -51,7 +54,7 @@ def parse_params(kind: JobKind, params: str | dict | None) -> BaseModel:
                 status=400,
             ) from None
     else:
-        raw = params
+        raw = check_json(params)
     if not isinstance(raw, dict):
         raise InvalidInput("'params' must be a JSON object.", code="BAD_PARAMS_JSON", status=400)
     try:
@@ -79,6 +82,13 @@ def params_error(e: ValidationError) -> SoundstageError:
             ]
         },
     )
+
+
+def request_fingerprint(kind: str, model: BaseModel, filenames: list[str]) -> str:
+    """What makes two job requests the same one (kind, normalised params, file names)."""
+    doc = {"kind": kind, "params": model.model_dump(mode="json"), "files": list(filenames)}
+    raw = json.dumps(doc, sort_keys=True, ensure_ascii=True).encode()
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _check_file_count(kind: JobKind, n: int, max_files: int) -> None:
@@ -109,109 +119,100 @@ def submit_job(
 ) -> tuple[dict, bool]:
     """Create a queued job; returns ``(job row, created)`` (False for an idempotent replay)."""
     s = services.settings
-    kind = get_kind(kind_name)
+    kind = get_kind(clean_text(kind_name, "kind"))
     if idempotency_key is not None:
-        if not (1 <= len(idempotency_key) <= 255):
+        if not (1 <= len(idempotency_key) <= 255) or not idempotency_key.isprintable():
             raise InvalidInput(
-                "Idempotency-Key must be 1-255 characters.", code="BAD_IDEMPOTENCY_KEY", status=400
+                "Idempotency-Key must be 1-255 printable characters.",
+                code="BAD_IDEMPOTENCY_KEY",
+                status=400,
             )
+    model = parse_params(kind, params)
+    params_hash = request_fingerprint(kind.name, model, [u.filename for u in uploads])
+    if idempotency_key is not None:
         existing = services.jobs.find_idempotent(user.id, idempotency_key)
         if existing is not None:
+            if existing.get("request_hash") not in (None, params_hash):
+                # As Stripe does: one key, one request. A different body is a client bug.
+                raise InvalidInput(
+                    "This Idempotency-Key was already used for a different request; "
+                    "use a new key for a new job.",
+                    code="IDEMPOTENCY_KEY_REUSED",
+                )
             return existing, False
-    model = parse_params(kind, params)
     _check_file_count(kind, len(uploads), s.max_files)
-    services.jobs.check_rate_limit(user.id, s.rate_limit)
+    check_params_against_files(kind.name, model, len(uploads))
 
     job_id = str(uuid.uuid4())
     max_mb = kind.max_file_mb or s.max_upload_mb
     max_bytes = int(max_mb * 1024 * 1024)
-    quota_left = s.user_quota_bytes - services.storage.usage(user.id)
     stored: list[dict] = []
+    reserved = False
     try:
         with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
-            for i, up in enumerate(uploads):
-                name = safe_filename(up.filename, f"input-{i}")
-                filename = up.filename or name
-                # Spool to local disk first (streamed, size-capped): the audio is checked there,
-                # so a rejected file never reaches storage and is never read back from it.
-                local = Path(tmp) / f"{i}"
-                with open(local, "wb") as fh:
-                    size, _ = copy_with_limit(up.stream, fh, max_bytes)
-                quota_left -= size
-                if quota_left < 0:
-                    raise FileTooLarge(
-                        f"Your storage quota of {s.user_quota_bytes / 1024**3:.0f} GB is full; "
-                        "delete old jobs to make room.",
-                        code="QUOTA_EXCEEDED",
-                    )
-                info = _check_audio(services, local, filename, kind) if kind.audio_inputs else {}
-                path = f"{user.id}/{job_id}/input-{i}-{name}"
+            # Spool to local disk first (streamed, size-capped) and check there, so a rejected
+            # file never reaches storage and is never read back from it.
+            spooled = spool_uploads(kind, uploads, Path(tmp), max_bytes, s.max_duration_s)
+            check_params_against_audio(kind.name, model, [x.info for x in spooled])
+            # Only a well-formed request counts against the limit; deleting jobs gives nothing back.
+            AttemptCounter(services.db).take(
+                "jobs",
+                user.id,
+                s.rate_limit,
+                3600,
+                f"You can start {s.rate_limit} jobs per hour; try again later.",
+            )
+            params_json = model.model_dump(mode="json")
+            infos = [{"duration_s": x.info.get("duration_s")} for x in spooled]
+            outputs_bytes = estimate_output_bytes(kind.name, params_json, infos)
+            quota.reserve(
+                services.db,
+                user.id,
+                job_id,
+                sum(x.size_bytes for x in spooled) + outputs_bytes,
+                s.user_quota_bytes,
+            )
+            reserved = True
+            for x in spooled:
+                path = f"{user.id}/{job_id}/input-{x.index}-{x.name}"
                 obj = services.storage.put(
-                    "audio-uploads", path, local, owner=user.id, content_type=up.content_type
+                    "audio-uploads", path, x.local, owner=user.id, content_type=x.content_type
                 )
                 stored.append(
                     {
-                        "filename": filename,
+                        "filename": x.filename,
                         "bucket": "audio-uploads",
                         "path": path,
                         "size_bytes": obj.size_bytes,
                         "sha256": obj.sha256,
                         "content_type": obj.content_type,
-                        **info,
+                        **x.info,
                     }
                 )
         job = services.jobs.create(
             job_id=job_id,
             user_id=user.id,
             kind=kind.name,
-            params=model.model_dump(mode="json"),
+            params=params_json,
             inputs=stored,
             stages=kind.stage_names(),
             idempotency_key=idempotency_key,
             estimated_duration_s=float(kind.estimate_s(model, stored)),
             estimated_cost_usd=float(kind.estimate_cost_usd(model, stored)),
             budget_usd=s.job_budget_usd,
+            params_hash=params_hash,
         )
+        # The inputs are stored (and counted) now; what stays reserved is the outputs' estimate.
+        quota.set_reserved(services.db, job_id, outputs_bytes)
     except BaseException:
         # Nothing is half-created: uploads of a rejected job are removed again.
         if stored:
             services.storage.remove("audio-uploads", [x["path"] for x in stored])
+        if reserved:
+            quota.release(services.db, job_id)
         raise
     log.info("job created", extra={"job_id": job_id, "kind": kind.name, "user_id": user.id})
     return job, True
-
-
-def _check_audio(services: Services, local: Path, filename: str, kind: JobKind) -> dict:
-    """Decode the spooled upload (format by content, duration, silence) against the kind's
-    limits; returns what the job records about it."""
-    limit_s = kind.max_duration_s or services.settings.max_duration_s
-    try:
-        info = inspect_audio(local)
-    except SoundstageError as e:
-        e.message = f"'{filename}': {e.message}"
-        raise
-    if kind.input_formats and info["format"] not in kind.input_formats:
-        raise InvalidInput(
-            f"'{filename}' is {info['format']}; a '{kind.name}' job takes "
-            f"{', '.join(kind.input_formats)}.",
-            code="UNSUPPORTED_FORMAT",
-        )
-    if info["duration_s"] > limit_s:
-        raise InvalidInput(
-            f"'{filename}' is {info['duration_s'] / 60:.1f} minutes long; the limit is "
-            f"{limit_s / 60:.0f} minutes.",
-            code="TOO_LONG",
-        )
-    if info["duration_s"] < MIN_DURATION_S:
-        raise InvalidInput(
-            f"'{filename}' is shorter than {MIN_DURATION_S:.0f} second.", code="TOO_SHORT"
-        )
-    return {
-        "format": info["format"],
-        "duration_s": info["duration_s"],
-        "sample_rate": info["sample_rate"],
-        "channels": info["channels"],
-    }
 
 
 def job_view(services: Services, job: dict) -> dict:

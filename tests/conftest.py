@@ -21,6 +21,14 @@ from tests.recording import PipelineRun, run_pipeline_in_process  # noqa: E402
 TERMINAL = ("completed", "failed", "canceled")
 
 
+def pytest_configure(config) -> None:
+    # SIGTERM (CI cancelling a run) tears the session down like Ctrl-C does: the embedded
+    # Postgres servers stop instead of outliving pytest.
+    from shared.shutdown import exit_on_sigterm
+
+    exit_on_sigterm(interrupt=True)
+
+
 def make_settings(data_dir: Path, **over) -> Settings:
     base = dict(
         data_dir=data_dir,
@@ -31,6 +39,7 @@ def make_settings(data_dir: Path, **over) -> Settings:
         rate_limit_per_hour=1000,
         log_level="WARNING",
         signing_secret="test-signing-secret",
+        database_login_role="soundstage_app",  # as served: not the superuser
     )
     base.update(over)
     return Settings(**base)

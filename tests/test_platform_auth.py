@@ -16,7 +16,7 @@ def test_register_login_me_refresh(client):
     assert r.status_code == 201
     tokens = r.json()
     assert tokens["token_type"] == "bearer" and tokens["expires_in"] > 0 and tokens["refresh_token"]
-    assert client.post("/api/v1/auth/register", json=body).json()["code"] == "EMAIL_TAKEN"
+    assert client.post("/api/v1/auth/register", json=body).json()["code"] == "USER_ALREADY_EXISTS"
 
     r = client.post(
         "/api/v1/auth/login", json={"email": "pat@example.com", "password": "long enough pw"}

@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 
 import tests.platform_kinds  # noqa: F401
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def isolated(pg_url, services, tmp_path):
     """Services on a database of their own, so the session's workers don't take these jobs."""
     name = f"recovery_{uuid.uuid4().hex[:8]}"
-    with services.db.service() as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # the service role may not
         conn.execute(f"create database {name}")
     url = pg_url.replace("/postgres?", f"/{name}?")
     svc = open_services(make_settings(tmp_path, database_url=url, stale_after_s=2.0))

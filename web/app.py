@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import importlib
 import logging
-import time
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import SoundstageError
 from shared.registry import load_kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
+from web import hardening
+from web.access_log import AccessLog
 from web.deps import CurrentUser
+from web.events import close_hubs
+from web.hardening import SafeJSONResponse as JSONResponse
 from web.routers import auth, jobs, system
 
 log = logging.getLogger("soundstage.web")
@@ -47,6 +51,7 @@ def create_app(
         if start_runner and getattr(app.state, "owns_runner", False):
             app.state.runner.start()
         yield
+        close_hubs(app)
         if getattr(app.state, "owns_runner", False):
             app.state.runner.stop()
 
@@ -73,20 +78,11 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
     )
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):
-        started = time.monotonic()
-        response = await call_next(request)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status_code": response.status_code,
-                "duration_s": round(time.monotonic() - started, 4),
-            },
-        )
-        return response
+    hardening.install(
+        app, lambda: app.state.services.settings if app.state.services else get_settings()
+    )
+
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(SoundstageError)
     async def soundstage_error(request: Request, exc: SoundstageError) -> JSONResponse:
@@ -133,6 +129,16 @@ def create_app(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(UnicodeError)
+    async def bad_text(request: Request, exc: Exception) -> JSONResponse:
+        # Text Postgres or UTF-8 cannot hold that slipped past the checks: the input's fault.
+        log.warning("refused text on %s: %s", request.url.path, type(exc).__name__)
+        return JSONResponse(
+            error_body("INVALID_TEXT", "The request holds text that cannot be stored."),
+            status_code=400,
         )
 
     @app.exception_handler(Exception)

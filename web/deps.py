@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth import User
 from shared.errors import Unauthorized
 from shared.services import Services
+from web.hardening import limit_user
 
 _bearer = HTTPBearer(auto_error=False, description="A Supabase (or local) access token")
 
@@ -18,7 +20,7 @@ def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_current_user(
+async def get_current_user(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
@@ -26,7 +28,15 @@ def get_current_user(
         raise Unauthorized(
             "Sign in first: send 'Authorization: Bearer <access token>'.", code="AUTH_REQUIRED"
         )
-    user = request.app.state.services.auth.verifier.verify(creds.credentials)
+    services = request.app.state.services
+    verifier = services.auth.verifier
+    # Async, so a status poll pays no thread hop here: a token seen before verifies from memory;
+    # a new one (signature check, maybe a JWKS fetch, the token floor query) goes to a thread.
+    if verifier.verifies_in_memory(creds.credentials):
+        user = verifier.verify(creds.credentials)
+    else:
+        user = await anyio.to_thread.run_sync(verifier.verify, creds.credentials)
+    limit_user(request.app, user.id, services.settings)
     request.state.user_id = user.id
     return user
 

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, Unauthorized
+from shared.input_checks import SafeStr
+from shared.throttle import LoginThrottle
 from web.deps import CurrentUser, ServicesDep
+from web.hardening import client_address
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
 
 
 class Credentials(BaseModel):
-    email: str = Field(max_length=255)
-    password: str = Field(max_length=256)
+    email: SafeStr = Field(max_length=255)
+    password: SafeStr = Field(max_length=256)
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(max_length=512)
+    refresh_token: SafeStr = Field(max_length=512)
 
 
 class ResetRequest(BaseModel):
-    email: str | None = Field(default=None, max_length=255)
-    token: str | None = Field(default=None, max_length=512)
-    password: str | None = Field(default=None, max_length=256)
+    email: SafeStr | None = Field(default=None, max_length=255)
+    token: SafeStr | None = Field(default=None, max_length=512)
+    password: SafeStr | None = Field(default=None, max_length=256)
 
 
 class TokenResponse(BaseModel):
@@ -40,8 +45,23 @@ def register(body: Credentials, services: ServicesDep) -> dict:
 
 
 @router.post("/login", response_model=TokenResponse)
-def login(body: Credentials, services: ServicesDep) -> dict:
-    return services.auth.login(body.email, body.password).to_dict()
+def login(body: Credentials, services: ServicesDep, request: Request) -> dict:
+    s = services.settings
+    throttle = LoginThrottle(
+        services.db,
+        free_failures=s.login_free_failures,
+        max_delay_s=s.login_max_delay_s,
+        address_failures=s.login_address_failures,
+    )
+    email, address = body.email.strip().lower(), client_address(request.scope, s)
+    throttle.check(email, address)
+    try:
+        pair = services.auth.login(body.email, body.password)
+    except Unauthorized:
+        throttle.failed(email, address)
+        raise
+    throttle.succeeded(email)
+    return pair.to_dict()
 
 
 @router.post("/refresh", response_model=TokenResponse)
@@ -61,6 +81,16 @@ def reset_password(body: ResetRequest, services: ServicesDep) -> dict:
     raise InvalidInput(
         "Send either an email, or a recovery token and a new password.", code="BAD_RESET_REQUEST"
     )
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(
+    user: CurrentUser, services: ServicesDep, scope: Literal["local", "global"] = "local"
+) -> Response:
+    """``scope=local`` ends this session; ``scope=global`` ends every session of the user
+    (refresh tokens revoked, earlier access tokens refused)."""
+    services.auth.logout(user, scope)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio
+import fastapi.routing
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile, status
-from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
-from shared.errors import FileTooLarge, InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound
 from shared.submit import Upload, job_view, submit_job
 from web.deps import CurrentUser, ServicesDep
+from web.events import event_hub, sse_frame
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 # Modal cuts web requests at 150 s: streams end before that and clients resume with
 # Last-Event-ID (EventSource does it by itself after `retry` ms).
 STREAM_MAX_S = 120.0
-POLL_S = 0.4
+RECHECK_S = 15.0  # a stream re-reads the database after this long without a wake-up
 TERMINAL_EVENTS = ("completed", "error")
+MAX_OFFSET = 1_000_000  # beyond any real listing, and far inside Postgres' bigint
+JobStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
@@ -34,11 +37,7 @@ def create_job(
     files: Annotated[list[UploadFile] | None, File(description="Input files")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    s = services.settings
-    length = request.headers.get("content-length")
-    limit = s.max_files * s.max_upload_mb * 1024 * 1024 + 1024 * 1024
-    if length and length.isdigit() and int(length) > limit:
-        raise FileTooLarge(f"The upload is larger than {limit / 1024 / 1024:.0f} MB in total.")
+    # Size caps are enforced while the body arrives (web.hardening.UploadGuard).
     uploads = [
         Upload(f.filename or f"file-{i}", f.file, f.content_type)
         for i, f in enumerate(files or [])
@@ -61,9 +60,9 @@ def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    kind: str | None = None,
-    status_: Annotated[str | None, Query(alias="status")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = None,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
 ) -> dict:
     rows, total = services.jobs.list(user.id, limit, offset, kind, status_)
     return {
@@ -136,34 +135,79 @@ def owned_job_id(job_id: str, user: CurrentUser, services: ServicesDep) -> str:
     return jid
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def job_events(
     jid: Annotated[str, Depends(owned_job_id)],
     user: CurrentUser,
     services: ServicesDep,
     request: Request,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
-) -> AsyncIterator[ServerSentEvent]:
-    """Server-Sent Events for one job; resume with ``Last-Event-ID`` (or ``?after=``)."""
+    after: Annotated[
+        int | None, Query(ge=0, le=2**62, description="Resume after this event id")
+    ] = None,
+) -> StreamingResponse:
+    """Server-Sent Events for one job; resume with ``Last-Event-ID`` (or ``?after=``).
+
+    New events arrive through the process's one listener (web.events), already encoded once for
+    all the job's streams; the database is read here only for the backlog and, as a safety net,
+    after ``RECHECK_S`` without a wake-up.
+    """
     cursor = after or 0
-    if last_event_id and last_event_id.strip().isdigit():
+    if last_event_id and last_event_id.strip().isdigit() and len(last_event_id.strip()) < 19:
         cursor = int(last_event_id.strip())
+    hub = event_hub(request.app, services)
+    stream = _event_stream(hub, services, user.id, jid, cursor)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(hub, services, user_id: str, jid: str, cursor: int) -> AsyncIterator[bytes]:
     started = time.monotonic()
-    yield ServerSentEvent(comment="stream open", retry=1000)
-    while True:
-        events = await anyio.to_thread.run_sync(services.jobs.events_after, user.id, jid, cursor)
-        for ev in events:
-            cursor = ev["id"]
-            data = {**ev["data"], "job_id": jid, "created_at": ev["created_at"]}
-            yield ServerSentEvent(event=ev["type"], id=str(ev["id"]), data=data)
-            if ev["type"] in TERMINAL_EVENTS:
-                job = await anyio.to_thread.run_sync(services.jobs.get, user.id, jid)
-                if job["status"] in ("completed", "failed", "canceled"):
-                    return
-        if not events:
-            if await request.is_disconnected():
+    with hub.subscribe(jid) as sub:
+        yield b": stream open\nretry: 1000\n\n"
+        backlog = await anyio.to_thread.run_sync(services.jobs.events_after, user_id, jid, cursor)
+        if not backlog and cursor:
+            # Resumed after the end: say how it ended and close, rather than hold the line.
+            last = await anyio.to_thread.run_sync(services.jobs.last_terminal_event, user_id, jid)
+            if last is not None and last["id"] <= cursor:
+                yield sse_frame({**last, "job_id": jid})
                 return
-            if time.monotonic() - started > STREAM_MAX_S:
+        pending = [(ev, None) for ev in backlog]
+        last_sent = time.monotonic()
+        while True:
+            for ev, frame in pending:
+                if ev["id"] <= cursor:
+                    continue  # already sent (the backlog and the listener overlap)
+                cursor = ev["id"]
+                yield frame or sse_frame({**ev, "job_id": jid})
+                last_sent = time.monotonic()
+                if ev["type"] in TERMINAL_EVENTS:
+                    job = await anyio.to_thread.run_sync(services.jobs.status_of, jid)
+                    if job is None or job["status"] in ("completed", "failed", "canceled"):
+                        return
+            now = time.monotonic()
+            left_s = STREAM_MAX_S - (now - started)
+            if left_s <= 0:
                 return  # the client reconnects with Last-Event-ID and misses nothing
-            await anyio.sleep(POLL_S)
+            ping_s = fastapi.routing._PING_INTERVAL  # the framework's keep-alive period
+            wait_s = max(0.01, min(left_s, RECHECK_S, ping_s - (now - last_sent)))
+            pending = await sub.wait(wait_s)
+            if pending:
+                continue
+            if time.monotonic() - last_sent >= ping_s:
+                yield b": ping\n\n"  # keeps proxies from closing a quiet stream
+                last_sent = time.monotonic()
+            else:
+                pending = [
+                    (ev, None)
+                    for ev in await anyio.to_thread.run_sync(
+                        services.jobs.events_after, user_id, jid, cursor
+                    )
+                ]

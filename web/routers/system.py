@@ -7,6 +7,7 @@ import mimetypes
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
+from shared.auth import is_admin
 from shared.errors import NotFound, SoundstageError
 from shared.storage import LocalStorage
 from web.deps import CurrentUser, ServicesDep
@@ -28,7 +29,8 @@ def health(services: ServicesDep) -> dict:
 
 @router.get("/api/v1/stats")
 def stats(user: CurrentUser, services: ServicesDep) -> dict:
-    return services.jobs.stats()
+    """Your jobs' queue and durations; an admin (``app_metadata.role``) sees everyone's."""
+    return services.jobs.stats(None if is_admin(user.claims) else user.id)
 
 
 @router.get("/files/{bucket}/{path:path}", include_in_schema=False)
