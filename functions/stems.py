@@ -304,7 +304,10 @@ def separate_track(
                 scratch_dir=tmp,
             )
         except (MemoryError, RuntimeError) as exc:
-            raise StageFailed(f"Stem separation failed: {exc}") from exc
+            oom = "out of memory" in str(exc).lower() or isinstance(exc, MemoryError)
+            raise StageFailed(
+                f"Stem separation failed: {exc}", code="GPU_OUT_OF_MEMORY" if oom else None
+            ) from exc
         return {
             "engine": result.engine,
             "model": result.model,

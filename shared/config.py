@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     workers: int = 2
     heartbeat_s: float = 5.0
     stale_after_s: float = 60.0
-    max_attempts: int = 2
+    max_attempts: int = 3  # attempts per job: transient failures and lost workers
+    retry_backoff_s: float = 2.0  # first wait before another attempt; doubles, with jitter
+    retry_backoff_max_s: float = 30.0
     modal_app_name: str = "soundstage"
 
     # Limits.

@@ -34,6 +34,22 @@ class StageExecutor(Protocol):
     def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]: ...
 
 
+def _attempt_entry(attempt: int, status: str, duration_s: float, exc: BaseException | None) -> dict:
+    """One line of a stage's ``attempt_log``: which attempt, how it ended, and why."""
+    entry: dict[str, Any] = {
+        "attempt": attempt,
+        "status": status,
+        "duration_s": round(duration_s, 3),
+    }
+    if exc is not None:
+        from shared.retries import classify
+
+        failure = classify(exc)
+        entry["code"] = failure.code
+        entry["message"] = failure.message if failure.code == "INTERNAL_ERROR" else str(exc)[:300]
+    return entry
+
+
 class _Stage:
     def __init__(self, ctx: DbJobContext, name: str, engine: str | None) -> None:
         self.ctx = ctx
@@ -72,6 +88,8 @@ class DbJobContext:
         self._lost = threading.Event()
         self._started = time.monotonic()
         self._lock = threading.Lock()
+        self.attempt = int(job.get("attempts") or 1)  # set by the runner on a retry
+        self.previous_failure: str | None = None  # the code the last attempt failed with
 
     @staticmethod
     def _stage_offsets(stages: list[tuple[str, float]]) -> dict[str, tuple[float, float]]:
@@ -108,13 +126,14 @@ class DbJobContext:
         handle = _Stage(self, name, engine)
         started = time.monotonic()
         with self.store.db.service() as conn, conn.transaction():
-            conn.execute(
+            stage_attempt = conn.execute(
                 "insert into job_stages (job_id, user_id, name, position, status, engine, attempts,"
                 " started_at) values (%s, %s, %s, 1000, 'running', %s, 1, now())"
                 " on conflict (job_id, name) do update set status = 'running', engine = excluded.engine,"
-                " attempts = job_stages.attempts + 1, started_at = now(), completed_at = null, error = null",
+                " attempts = job_stages.attempts + 1, started_at = now(), completed_at = null, error = null"
+                " returning attempts",
                 (self.job_id, self.user_id, name, engine),
-            )
+            ).fetchone()["attempts"]
             pct = self._weights.get(name, (None, 0))[0]
             conn.execute(
                 "update jobs set current_stage = %s, progress = greatest(progress, coalesce(%s, progress)),"
@@ -125,7 +144,13 @@ class DbJobContext:
                 conn,
                 self.job,
                 "stage_update",
-                {"stage": name, "status": "running", "engine": engine, "progress": pct},
+                {
+                    "stage": name,
+                    "status": "running",
+                    "engine": engine,
+                    "progress": pct,
+                    "attempt": stage_attempt,
+                },
             )
         self._current = name
         log.info("stage started", extra={"job_id": self.job_id, "stage": name, "engine": engine})
@@ -137,8 +162,17 @@ class DbJobContext:
             with self.store.db.service() as conn, conn.transaction():
                 conn.execute(
                     "update job_stages set status = %s, completed_at = now(), duration_s = %s,"
-                    " engine = %s, error = %s where job_id = %s and name = %s",
-                    (status, duration, handle.engine, str(exc)[:500], self.job_id, name),
+                    " engine = %s, error = %s, attempt_log = attempt_log || %s"
+                    " where job_id = %s and name = %s",
+                    (
+                        status,
+                        duration,
+                        handle.engine,
+                        str(exc)[:500],
+                        Jsonb([_attempt_entry(stage_attempt, status, duration, exc)]),
+                        self.job_id,
+                        name,
+                    ),
                 )
                 self.store.add_event(
                     conn,
@@ -149,6 +183,8 @@ class DbJobContext:
                         "status": status,
                         "engine": handle.engine,
                         "duration_s": round(duration, 3),
+                        "attempt": stage_attempt,
+                        "error": _attempt_entry(stage_attempt, status, duration, exc).get("code"),
                     },
                 )
             raise
@@ -157,8 +193,14 @@ class DbJobContext:
         with self.store.db.service() as conn, conn.transaction():
             conn.execute(
                 "update job_stages set status = 'completed', completed_at = now(), duration_s = %s,"
-                " engine = %s where job_id = %s and name = %s",
-                (duration, handle.engine, self.job_id, name),
+                " engine = %s, attempt_log = attempt_log || %s where job_id = %s and name = %s",
+                (
+                    duration,
+                    handle.engine,
+                    Jsonb([_attempt_entry(stage_attempt, "completed", duration, None)]),
+                    self.job_id,
+                    name,
+                ),
             )
             self.store.add_event(
                 conn,
@@ -169,6 +211,7 @@ class DbJobContext:
                     "status": "completed",
                     "engine": handle.engine,
                     "duration_s": round(duration, 3),
+                    "attempt": stage_attempt,
                 },
             )
         self._set_progress(start_pct + width, None, force=True)

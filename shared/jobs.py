@@ -117,8 +117,8 @@ class JobStore:
             if job is None:
                 raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
             job["stages"] = conn.execute(
-                "select name, status, engine, attempts, started_at, completed_at, duration_s,"
-                " cost_usd, error from job_stages where job_id = %s order by position",
+                "select name, status, engine, attempts, attempt_log, started_at, completed_at,"
+                " duration_s, cost_usd, error from job_stages where job_id = %s order by position",
                 (job_id,),
             ).fetchall()
             job["cost_items"] = conn.execute(
@@ -298,6 +298,43 @@ class JobStore:
     def fail(self, job: dict, code: str, message: str, retryable: bool) -> None:
         with self.db.service() as conn, conn.transaction():
             self._fail(conn, job, code, message, retryable)
+
+    def record_retry(
+        self,
+        job: dict,
+        *,
+        attempt: int,
+        max_attempts: int,
+        code: str,
+        message: str,
+        delay_s: float,
+    ) -> int:
+        """Note a failed attempt that will run again after ``delay_s``; returns the next
+        attempt's number (``jobs.attempts`` counts every attempt, claims and retries)."""
+        with self.db.service() as conn, conn.transaction():
+            row = conn.execute(
+                "update jobs set attempts = attempts + 1, updated_at = now() where id = %s"
+                " returning attempts",
+                (job["id"],),
+            ).fetchone()
+            self.add_event(
+                conn,
+                job,
+                "message",
+                {
+                    "message": f"Attempt {attempt} of {max_attempts} failed ({code}: {message}); "
+                    f"trying again in {delay_s:.1f} s.",
+                    "retry": {
+                        "attempt": attempt,
+                        "max_attempts": max_attempts,
+                        "code": code,
+                        "delay_s": round(delay_s, 3),
+                        "next_attempt": row["attempts"],
+                    },
+                },
+            )
+        log.warning("job attempt failed; retrying", extra={"job_id": str(job["id"]), "code": code})
+        return int(row["attempts"])
 
     def complete(self, job: dict, result: dict) -> None:
         with self.db.service() as conn, conn.transaction():

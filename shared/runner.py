@@ -22,9 +22,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shared.errors import JobCanceled, SoundstageError
+from shared.errors import JobCanceled
 from shared.job_context import DbJobContext
 from shared.registry import REMOTE_STAGES, get_kind
+from shared.retries import classify, job_retrying
 from shared.services import Services
 
 log = logging.getLogger("soundstage.runner")
@@ -82,32 +83,79 @@ class ModalExecutor(LocalExecutor):
 
 
 def execute_job(services: Services, job: dict, worker_id: str, executor: LocalExecutor) -> str:
-    """Run a claimed job to its end; returns the final status. Never raises for job errors."""
+    """Run a claimed job to its end; returns the final status. Never raises for job errors.
+
+    A transient failure runs the job again in this worker after a backoff (shared.retries);
+    each attempt shows in the stage rows (``attempts``, ``attempt_log``) and as a ``message``
+    event carrying ``retry``.
+    """
     store = services.jobs
+    settings = services.settings
     kind = get_kind(job["kind"])
     ctx: DbJobContext | None = None
     stop = threading.Event()
+    attempt = {"n": int(job.get("attempts") or 1), "previous": None}
 
     def beat() -> None:
-        while not stop.wait(services.settings.heartbeat_s):
+        while not stop.wait(settings.heartbeat_s):
             try:
                 if not store.heartbeat(str(job["id"]), worker_id) and ctx is not None:
                     ctx._lost.set()
             except Exception:  # noqa: BLE001 - a missed beat is retried next period
                 log.warning("heartbeat failed", extra={"job_id": str(job["id"])})
 
-    beater = threading.Thread(target=beat, name=f"heartbeat-{str(job['id'])[:8]}", daemon=True)
-    beater.start()
-    started = time.monotonic()
-    try:
-        if job.get("outputs"):
+    def run_once() -> None:
+        nonlocal ctx
+        if ctx is not None:
+            spent = ctx.total_cost_usd
+            ctx.cleanup()
+        else:
+            spent = float(job.get("total_cost_usd") or 0)
+        fresh = store.load(str(job["id"]))
+        if fresh.get("outputs"):
             with services.db.service() as conn:  # a retried attempt starts with a clean slate
                 conn.execute("update jobs set outputs = '[]'::jsonb where id = %s", (job["id"],))
         ctx = DbJobContext(services, job, kind, worker_id, executor)
+        ctx.total_cost_usd = spent  # the budget counts every attempt's spending
+        ctx.attempt = attempt["n"]
+        ctx.previous_failure = attempt["previous"]
         ctx.materialise_inputs()
         result = kind.run(ctx)
         ctx.check_canceled(force=True)
         store.complete(job, result or {})
+
+    def wait_before_retry(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(0.25, left))
+            if ctx is not None:
+                ctx.check_canceled(force=True)
+
+    def announce_retry(state) -> None:
+        failure = classify(state.outcome.exception())
+        delay = state.next_action.sleep if state.next_action else 0.0
+        attempt["previous"] = failure.code
+        attempt["n"] = store.record_retry(
+            job,
+            attempt=attempt["n"],
+            max_attempts=settings.max_attempts,
+            code=failure.code,
+            message=failure.message,
+            delay_s=delay,
+        )
+
+    beater = threading.Thread(target=beat, name=f"heartbeat-{str(job['id'])[:8]}", daemon=True)
+    beater.start()
+    started = time.monotonic()
+    retrying = job_retrying(
+        attempts=settings.max_attempts - attempt["n"] + 1,
+        backoff_s=settings.retry_backoff_s,
+        backoff_max_s=settings.retry_backoff_max_s,
+        sleep=wait_before_retry,
+        before_sleep=announce_retry,
+    )
+    try:
+        retrying(run_once)
         status = "completed"
     except JobCanceled as e:
         if e.code == "WORKER_LOST":
@@ -115,17 +163,11 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         else:
             store.mark_canceled(job)
             status = "canceled"
-    except SoundstageError as e:
-        store.fail(job, e.code, e.message, e.retryable)
-        status = "failed"
     except Exception as e:  # noqa: BLE001 - any crash becomes a failed job, never a lost one
-        log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
-        store.fail(
-            job,
-            "INTERNAL_ERROR",
-            f"The job failed unexpectedly ({type(e).__name__}); it can be retried.",
-            True,
-        )
+        failure = classify(e)
+        if failure.code == "INTERNAL_ERROR":
+            log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
+        store.fail(job, failure.code, failure.message, failure.retryable)
         status = "failed"
     finally:
         stop.set()
@@ -137,6 +179,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
             "job_id": str(job["id"]),
             "kind": job["kind"],
             "status": status,
+            "attempts": attempt["n"],
             "duration_s": round(time.monotonic() - started, 3),
         },
     )
