@@ -181,9 +181,10 @@ class StemSeparator:
 @app.function(image=stems_image, volumes={"/models": models}, timeout=30 * MINUTES)
 def download_demucs_weights() -> list[str]:
     """One-off: fill the weights volume (`modal run modal_app.py::download_demucs_weights`)."""
+    from functions.demucs_engine import DEMUCS_MODELS
     from functions.demucs_engine import download_demucs_weights as download
 
-    paths = download("/models", ("htdemucs", "htdemucs_ft"))
+    paths = download("/models", DEMUCS_MODELS)
     models.commit()
     return [str(p) for p in paths]
 

@@ -165,6 +165,7 @@ def create_app(
                     "min_files": k.min_files,
                     "max_files": k.max_files,
                     "params_schema": k.params.model_json_schema(),
+                    "details": k.extra,  # e.g. stems: models, what "melody" is per model
                 }
             )
         return out
