@@ -387,6 +387,18 @@ class DbJobContext:
             meta=meta,
         )
 
+    def fetch_stored(self, stored: dict[str, Any], dest: Path) -> Path | None:
+        """Download an object this user stored earlier (a cache hit) to ``dest``; None when it
+        is gone or not this user's."""
+        src = stored.get("object_path") or stored.get("path")
+        if not src or not src.startswith(f"{self.user_id}/"):
+            return None
+        try:
+            self.services.storage.download(stored.get("bucket", "audio-outputs"), src, dest)
+        except Exception:  # noqa: BLE001 - a vanished cache object means: compute again
+            return None
+        return dest if dest.exists() else None
+
     def _record_output(self, name: str, record: dict[str, Any]) -> None:
         with self.store.db.service() as conn, conn.transaction():
             conn.execute(
