@@ -248,8 +248,17 @@ def download_encodec_weights() -> str:
 # retries are off (a retry would pay for predictions again). max_containers bounds the fan-out.
 
 
+# The design's 5 clips at a time (SOUNDSTAGE_CLIP_CONCURRENCY, the setting the local pool reads).
+CLIP_CONCURRENCY = int(os.environ.get("SOUNDSTAGE_CLIP_CONCURRENCY", "5"))
+
+
 @app.function(
-    image=cpu_image, secrets=secrets, timeout=8 * MINUTES, cpu=1.0, memory=1024, max_containers=5
+    image=cpu_image,
+    secrets=secrets,
+    timeout=8 * MINUTES,
+    cpu=1.0,
+    memory=1024,
+    max_containers=CLIP_CONCURRENCY,
 )
 def video_clip(kw: dict) -> bytes:
     """One shot: Stable Video Diffusion (or text-to-video) on Replicate -> mp4 bytes."""

@@ -31,7 +31,14 @@ class StageExecutor(Protocol):
 
     def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any: ...
 
-    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]: ...
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[Any]: ...
 
 
 def _attempt_entry(attempt: int, status: str, duration_s: float, exc: BaseException | None) -> dict:
@@ -430,8 +437,21 @@ class DbJobContext:
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         return self.executor.call(fn, kwargs)
 
-    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]:
-        return self.executor.map(fn, list(items))
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
+        """Fan out ``fn`` over ``items`` (``max_concurrency`` at a time where this process runs
+        them); ``on_result`` is called as each finishes."""
+        if max_concurrency is None and on_result is None:
+            return self.executor.map(fn, list(items))
+        return self.executor.map(
+            fn, list(items), max_concurrency=max_concurrency, on_result=on_result
+        )
 
     # cache -------------------------------------------------------------------------------------
 

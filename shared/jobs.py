@@ -336,7 +336,9 @@ class JobStore:
         log.warning("job attempt failed; retrying", extra={"job_id": str(job["id"]), "code": code})
         return int(row["attempts"])
 
-    def complete(self, job: dict, result: dict) -> None:
+    def complete(self, job: dict, result: dict, links: dict | None = None) -> None:
+        """Mark the job completed; ``links`` (download URLs of its main output) ride on the
+        ``completed`` event."""
         with self.db.service() as conn, conn.transaction():
             conn.execute(
                 "update jobs set status = 'completed', result = %s, progress = 100,"
@@ -354,6 +356,7 @@ class JobStore:
                 {
                     "outputs": [o["name"] for o in row["outputs"]],
                     "total_cost_usd": float(row["total_cost_usd"]),
+                    **(links or {}),
                 },
             )
 

@@ -28,6 +28,12 @@ _LOST_NAMES = {"InternalFailure", "ConnectionError", "TransportError"}
 _OOM_NAMES = {"OutOfMemoryError"}
 
 
+# Failures that come after the providers' own retries were spent (video clips: 3 attempts per
+# model, then the fallback model) or after the whole time budget: running the job again would
+# pay for every call twice and likely fail the same way. The user may still retry.
+NOT_RETRIED_AUTOMATICALLY = {"TOO_FEW_CLIPS", "PIPELINE_TIMEOUT"}
+
+
 @dataclass(frozen=True)
 class Failure:
     code: str
@@ -46,7 +52,8 @@ def classify(exc: BaseException) -> Failure:
         return Failure(exc.code, exc.message, False, False)
     if isinstance(exc, SoundstageError):
         # 4xx is the user's input: never worth another run. 5xx + retryable is ours.
-        return Failure(exc.code, exc.message, exc.retryable, exc.retryable and exc.status >= 500)
+        auto = exc.retryable and exc.status >= 500 and exc.code not in NOT_RETRIED_AUTOMATICALLY
+        return Failure(exc.code, exc.message, exc.retryable, auto)
     names = _names(exc)
     text = str(exc)
     if names & _OOM_NAMES or "out of memory" in text.lower():

@@ -19,11 +19,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from shared.errors import JobCanceled
 from shared.job_context import DbJobContext
+from shared.links import download_links
 from shared.registry import REMOTE_STAGES, get_kind
 from shared.retries import classify, job_retrying
 from shared.services import Services
@@ -43,11 +44,35 @@ class LocalExecutor:
     def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         return fn(**kwargs)
 
-    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]:
-        if len(items) <= 1:
-            return [fn(**kw) for kw in items]
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            return list(pool.map(lambda kw: fn(**kw), items))
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
+        """Results in input order. ``on_result`` sees each as it finishes (progress); if it
+        raises (a deadline, a cancel), items not yet started are dropped and it propagates."""
+        workers = min(max_concurrency or self.max_workers, len(items))
+        if workers <= 1:
+            out = []
+            for kw in items:
+                out.append(fn(**kw))
+                if on_result is not None:
+                    on_result(out[-1])
+            return out
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = {pool.submit(fn, **kw): i for i, kw in enumerate(items)}
+            results: list[Any] = [None] * len(items)
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                if on_result is not None:
+                    on_result(results[futures[fut]])
+            return results
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class ModalExecutor(LocalExecutor):
@@ -72,11 +97,18 @@ class ModalExecutor(LocalExecutor):
         remote = self._remote(fn)
         return remote.remote(kwargs) if remote is not None else fn(**kwargs)
 
-    def map(self, fn, items):
+    def map(self, fn, items, *, max_concurrency=None, on_result=None):
         remote = self._remote(fn)
         if remote is None:
-            return super().map(fn, items)
-        return list(remote.map(list(items)))
+            return super().map(fn, items, max_concurrency=max_concurrency, on_result=on_result)
+        # The Modal function's max_containers bounds its concurrency (modal_app.py reads the
+        # same setting); results stream back in order as they arrive, for progress.
+        out = []
+        for result in remote.map(list(items)):
+            out.append(result)
+            if on_result is not None:
+                on_result(result)
+        return out
 
 
 # -- executing one job --------------------------------------------------------------------------
@@ -122,7 +154,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         ctx.materialise_inputs()
         result = kind.run(ctx)
         ctx.check_canceled(force=True)
-        store.complete(job, result or {})
+        store.complete(job, result or {}, download_links(services, str(job["id"]), kind))
 
     def wait_before_retry(seconds: float) -> None:
         deadline = time.monotonic() + seconds
