@@ -100,10 +100,12 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from shared.retention import sweep
+    from shared.retention import rules_table, sweep
     from shared.services import open_services
 
-    console.print(sweep(open_services()))
+    services = open_services()
+    console.print(rules_table(services.settings.retention))
+    console.print(sweep(services))
     return 0
 
 

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     rate_limit_per_hour: int | None = None  # None: 5 in production, 1000 locally
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     retention_sweep_s: int = 3600
+    # Per-kind retention changes, e.g. {"blend": {"outputs_days": 2}} (shared.retention).
+    retention: dict[str, dict[str, float | bool]] = {}
     job_budget_usd: float = 20.0
     video_max_upload_mb: float = 10.0
     max_generated_clips: int = 8

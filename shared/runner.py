@@ -26,6 +26,7 @@ from shared.errors import JobCanceled
 from shared.job_context import DbJobContext
 from shared.links import download_links
 from shared.registry import REMOTE_STAGES, get_kind
+from shared.retention import after_success
 from shared.retries import classify, job_retrying
 from shared.services import Services
 
@@ -155,6 +156,10 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         result = kind.run(ctx)
         ctx.check_canceled(force=True)
         store.complete(job, result or {}, download_links(services, str(job["id"]), kind))
+        try:
+            after_success(services, job)
+        except Exception:  # noqa: BLE001 - the job is done; the sweeper tries the files again
+            log.exception("retention after success failed", extra={"job_id": str(job["id"])})
 
     def wait_before_retry(seconds: float) -> None:
         deadline = time.monotonic() + seconds
