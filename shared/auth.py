@@ -18,8 +18,9 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import jwt
@@ -43,6 +44,17 @@ class User:
     id: str
     email: str
     role: str = "authenticated"
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)  # the verified token's
+
+    @property
+    def is_admin(self) -> bool:
+        return is_admin(self.claims)
+
+
+def is_admin(claims: dict) -> bool:
+    """An operator: Supabase's server-set ``app_metadata.role`` is "admin" (users cannot write
+    app_metadata themselves; ``soundstage admin grant EMAIL`` sets it)."""
+    return (claims.get("app_metadata") or {}).get("role") == "admin"
 
 
 @dataclass
@@ -101,7 +113,7 @@ class TokenVerifier:
             raise Unauthorized("The access token is not valid.", code="INVALID_TOKEN") from e
         if claims.get("role", AUDIENCE) != AUDIENCE:
             raise Unauthorized("This token is not a user's access token.", code="INVALID_TOKEN")
-        return User(id=str(claims["sub"]), email=str(claims.get("email", "")))
+        return User(id=str(claims["sub"]), email=str(claims.get("email", "")), claims=claims)
 
 
 def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -166,6 +178,8 @@ class LocalAuth:
             "iat": now,
             "exp": now + ttl,
             "session_id": session_id,
+            # As Supabase Auth does: the server-set app_metadata rides in every access token.
+            "app_metadata": self._app_metadata(user_id),
         }
         access = jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
         refresh = secrets.token_urlsafe(32)
@@ -175,6 +189,14 @@ class LocalAuth:
                 (_hash_token(refresh), user_id, session_id),
             )
         return TokenPair(access, refresh, ttl)
+
+    def _app_metadata(self, user_id: str) -> dict[str, Any]:
+        with self.db.service() as conn:
+            row = conn.execute(
+                "select raw_app_meta_data from auth.users where id = %s", (user_id,)
+            ).fetchone()
+        meta = dict((row or {}).get("raw_app_meta_data") or {})
+        return {"provider": "email", "providers": ["email"], **meta}
 
     # -- users --------------------------------------------------------------------------------
 

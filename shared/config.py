@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     openai_plan_model: str = "gpt-4o-mini"
     replicate_api_token: str = Field(default="", repr=False)
 
+    # GET /metrics: a scrape-only secret (Bearer); without it only admins can read metrics.
+    metrics_token: str = Field(default="", repr=False)
+
     log_level: str = "INFO"
 
     @property

@@ -22,8 +22,9 @@ from shared.errors import SoundstageError
 from shared.registry import load_kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
+from web import metrics
 from web.deps import CurrentUser
-from web.routers import auth, jobs, system
+from web.routers import admin, auth, jobs, system
 
 log = logging.getLogger("soundstage.web")
 
@@ -146,6 +147,8 @@ def create_app(
     app.include_router(auth.jwks_router)
     app.include_router(jobs.router)
     app.include_router(system.router)
+    app.include_router(admin.router)
+    metrics.install(app)  # GET /metrics (operators) + request counting
     for name in OPTIONAL_ROUTERS:
         try:
             mod = importlib.import_module(name)
