@@ -39,8 +39,12 @@ def download_links(services: Services, job_id: str, kind: Any) -> dict[str, Any]
     except Exception:  # noqa: BLE001 - the stable URL still works; never fail a finished job
         signed = None
     base = services.settings.base_url
-    return {
+    links = {
         "download_output": chosen["name"],
         "download_url": f"{base}/api/v1/jobs/{job_id}/download/{chosen['name']}",
         "signed_url": signed,
     }
+    if primary and chosen["name"] == primary:
+        # The design's field for its kind, e.g. the video pipeline's "video_url".
+        links[f"{primary}_url"] = signed or links["download_url"]
+    return links

@@ -151,7 +151,7 @@ def test_video_job_reports_each_clip_and_links_its_files(api, song14, two_at_a_t
     assert any(d.get("message") == f"Generating clip 1/{n}" for t, d in events if t == "message")
     assert any("2 at a time" in (d.get("message") or "") for t, d in events if t == "message")
     (done,) = [d for t, d in events if t == "completed"]
-    assert done["download_output"] == "video"
+    assert done["download_output"] == "video" and done["video_url"] == done["signed_url"]
     assert done["download_url"].endswith(f"/api/v1/jobs/{body['id']}/download/video")
     video = next(o for o in job["outputs"] if o["name"] == "video")
     assert api.fetch(done["signed_url"])[:12] == api.fetch(video["url"])[:12]
