@@ -198,9 +198,10 @@ class StemSeparator:
 @app.function(image=stems_image, volumes={"/models": models}, timeout=30 * MINUTES)
 def download_demucs_weights() -> list[str]:
     """One-off: fill the weights volume (`modal run modal_app.py::download_demucs_weights`)."""
+    from functions.demucs_engine import DEMUCS_MODELS
     from functions.demucs_engine import download_demucs_weights as download
 
-    paths = download("/models", ("htdemucs", "htdemucs_ft"))
+    paths = download("/models", DEMUCS_MODELS)
     models.commit()
     return [str(p) for p in paths]
 
@@ -274,8 +275,17 @@ def download_encodec_weights() -> str:
 # retries are off (a retry would pay for predictions again). max_containers bounds the fan-out.
 
 
+# The design's 5 clips at a time (SOUNDSTAGE_CLIP_CONCURRENCY, the setting the local pool reads).
+CLIP_CONCURRENCY = int(os.environ.get("SOUNDSTAGE_CLIP_CONCURRENCY", "5"))
+
+
 @app.function(
-    image=cpu_image, secrets=secrets, timeout=8 * MINUTES, cpu=1.0, memory=1024, max_containers=5
+    image=cpu_image,
+    secrets=secrets,
+    timeout=8 * MINUTES,
+    cpu=1.0,
+    memory=1024,
+    max_containers=CLIP_CONCURRENCY,
 )
 def video_clip(kw: dict) -> bytes:
     """One shot: Stable Video Diffusion (or text-to-video) on Replicate -> mp4 bytes."""

@@ -29,7 +29,7 @@ import numpy as np
 from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
 
-DEMUCS_MODELS = ("htdemucs", "htdemucs_ft")
+DEMUCS_MODELS = ("htdemucs", "htdemucs_ft", "htdemucs_6s")
 HF_NAMESPACE = "adefossez"  # where demucs publishes its models on the Hugging Face hub
 
 

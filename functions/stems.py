@@ -1,7 +1,8 @@
 """Stem separation of one track, with bounded memory however long the track is.
 
 Offers:
-- ``STEM_NAMES``: ``vocals``, ``drums``, ``bass``, ``other`` and the two-stem ``no_vocals``.
+- ``STEM_NAMES``: ``vocals``, ``drums``, ``bass``, ``other``, ``guitar`` and ``piano`` (six-source
+  model only), ``melody`` (see ``melody_definition``) and the two-stem ``no_vocals``.
 - ``get_separator(engine, model_name)``: Demucs (``functions.demucs_engine``) when asked for or,
   with ``auto``, when its weights are cached here; otherwise the DSP separator
   (``functions.stems_dsp``). One instance per process and model, so a long-lived worker (a Modal
@@ -28,8 +29,34 @@ from functions.audio_stream import CONTENT_TYPES, BlockReader, match_channels, o
 from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
 
-STEM_NAMES = ("vocals", "drums", "bass", "other", "no_vocals")
+STEM_NAMES = ("vocals", "drums", "bass", "other", "guitar", "piano", "melody", "no_vocals")
 FOUR_STEMS = ("vocals", "drums", "bass", "other")
+# Demucs' six-source model adds guitar and piano to the four.
+SIX_STEM_MODEL = "htdemucs_6s"
+SIX_STEMS = ("vocals", "drums", "bass", "guitar", "piano", "other")
+# "melody" is not a source any model separates: it is everything pitched that is neither the
+# voice nor the bass line, i.e. the sum of the non-rhythm-section sources the model has.
+RHYTHM_AND_VOICE = ("vocals", "drums", "bass")
+
+
+def melody_definition(sources: list[str] | tuple[str, ...]) -> list[str]:
+    """The sources a model's ``melody`` stem sums (4-stem: other; 6-stem: guitar+piano+other)."""
+    return [s for s in sources if s not in RHYTHM_AND_VOICE]
+
+
+def model_sources(engine: str, model_name: str | None) -> list[str]:
+    """The sources an engine separates, known without loading it (Demucs' published models:
+    htdemucs and htdemucs_ft four, htdemucs_6s six)."""
+    if engine == "demucs" and model_name == SIX_STEM_MODEL:
+        return list(SIX_STEMS)
+    return list(FOUR_STEMS)
+
+
+def stems_offered(sources: list[str] | tuple[str, ...]) -> list[str]:
+    """Every stem name a model (or the DSP separator) with these sources can give."""
+    return [*sources, "melody", "no_vocals"]
+
+
 ProgressFn = Callable[[float], None]
 
 
@@ -107,6 +134,10 @@ def get_separator(engine: str | None = None, model_name: str | None = None) -> S
         return _SEPARATORS[key]
 
 
+def _who(sep: Separator) -> str:
+    return "The DSP separator" if sep.engine == "dsp" else f"Demucs model {sep.model_name}"
+
+
 def check_stems(stems: list[str] | tuple[str, ...]) -> list[str]:
     """Validate a stem choice: known names, at least one, no repeats."""
     if not stems:
@@ -121,14 +152,30 @@ def check_stems(stems: list[str] | tuple[str, ...]) -> list[str]:
     return list(stems)
 
 
+def check_stems_for(wanted: list[str], sources: list[str] | tuple[str, ...], who: str) -> None:
+    """Raise ``STEMS_UNAVAILABLE`` when ``wanted`` asks for a source ``who`` cannot separate."""
+    missing = [w for w in wanted if w not in stems_offered(sources)]
+    if missing:
+        raise InvalidInput(
+            f"{who} cannot give {', '.join(missing)}; it gives {', '.join(stems_offered(sources))}"
+            f" (guitar and piano need the {SIX_STEM_MODEL} model and its weights).",
+            code="STEMS_UNAVAILABLE",
+            details={"available": stems_offered(sources)},
+        )
+
+
 def _pick(sources: dict[str, np.ndarray], wanted: list[str]) -> dict[str, np.ndarray]:
-    """The wanted stems from a model's sources; ``no_vocals`` is everything but the vocals, and
-    ``other`` absorbs sources beyond the four (e.g. guitar and piano of a six-source model)."""
-    extra = [k for k in sources if k not in FOUR_STEMS]
+    """The wanted stems from a model's sources. ``no_vocals`` is everything but the vocals;
+    ``melody`` is :func:`melody_definition`; ``other`` absorbs the sources beyond the four that
+    were not asked for by name (a six-source model's guitar and piano), so a four-stem choice
+    still sums to the mix."""
+    extra = [k for k in sources if k not in FOUR_STEMS and k not in wanted]
     out: dict[str, np.ndarray] = {}
     for name in wanted:
         if name == "no_vocals":
             out[name] = sum(v for k, v in sources.items() if k != "vocals")
+        elif name == "melody":
+            out[name] = sum(sources[k] for k in melody_definition(list(sources)))
         elif name == "other":
             out[name] = sources["other"] + sum(
                 (sources[k] for k in extra), np.zeros_like(sources["other"])
@@ -186,6 +233,7 @@ def separate_file(
     """
     wanted = check_stems(stems)
     sep = separator or get_separator()
+    check_stems_for(wanted, list(sep.sources), _who(sep))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with BlockReader(
@@ -304,7 +352,10 @@ def separate_track(
                 scratch_dir=tmp,
             )
         except (MemoryError, RuntimeError) as exc:
-            raise StageFailed(f"Stem separation failed: {exc}") from exc
+            oom = "out of memory" in str(exc).lower() or isinstance(exc, MemoryError)
+            raise StageFailed(
+                f"Stem separation failed: {exc}", code="GPU_OUT_OF_MEMORY" if oom else None
+            ) from exc
         return {
             "engine": result.engine,
             "model": result.model,

@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import jwt
@@ -44,11 +45,16 @@ class User:
     id: str
     email: str
     role: str = "authenticated"
-    claims: dict = field(default_factory=dict, repr=False)
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)  # the verified token's
+
+    @property
+    def is_admin(self) -> bool:
+        return is_admin(self.claims)
 
 
 def is_admin(claims: dict) -> bool:
-    """Supabase style: an admin's token has ``app_metadata.role == "admin"``."""
+    """An operator: Supabase's server-set ``app_metadata.role`` is "admin" (users cannot write
+    app_metadata themselves; ``soundstage admin grant EMAIL`` sets it)."""
     meta = claims.get("app_metadata") if isinstance(claims, dict) else None
     return isinstance(meta, dict) and meta.get("role") == "admin"
 
@@ -223,6 +229,8 @@ class LocalAuth:
             "session_id": session_id,
             # The user's token generation: a reset or sign-out everywhere raises it.
             "gen": self.floors.get(user_id).generation,
+            # As Supabase Auth does: the server-set app_metadata rides in every access token.
+            "app_metadata": self._app_metadata(user_id),
         }
         access = jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
         refresh = secrets.token_urlsafe(32)
@@ -233,6 +241,14 @@ class LocalAuth:
                 (_hash_token(refresh), user_id, session_id, parent),
             )
         return TokenPair(access, refresh, ttl)
+
+    def _app_metadata(self, user_id: str) -> dict[str, Any]:
+        with self.db.service() as conn:
+            row = conn.execute(
+                "select raw_app_meta_data from auth.users where id = %s", (user_id,)
+            ).fetchone()
+        meta = dict((row or {}).get("raw_app_meta_data") or {})
+        return {"provider": "email", "providers": ["email"], **meta}
 
     # -- users --------------------------------------------------------------------------------
 

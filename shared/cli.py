@@ -27,7 +27,7 @@ from shared.cli_jobs import (
     save_credentials,
 )
 
-AREA_MODULES = ("shared.cli_audio", "shared.cli_generate", "shared.cli_video")
+AREA_MODULES = ("shared.cli_audio", "shared.cli_generate", "shared.cli_video", "shared.cli_admin")
 
 
 def cmd_serve(args) -> int:
@@ -103,10 +103,12 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from shared.retention import sweep
+    from shared.retention import rules_table, sweep
     from shared.services import open_services
 
-    console.print(sweep(open_services()))
+    services = open_services()
+    console.print(rules_table(services.settings.retention))
+    console.print(sweep(services))
     return 0
 
 

@@ -178,11 +178,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("stems", help="split a track into vocals, drums, bass and other")
     s.add_argument("file")
     s.add_argument("-o", "--out", required=True, metavar="DIR", help="folder for the stems")
-    s.add_argument("--stems", help="comma-separated: vocals,drums,bass,other,no_vocals")
+    s.add_argument(
+        "--stems",
+        help="comma-separated: vocals,drums,bass,other,melody,no_vocals (guitar,piano: htdemucs_6s)",
+    )
     s.add_argument("--two-stems", action="store_true", help="vocals and no_vocals")
     s.add_argument("--format", choices=["wav", "flac", "mp3"])
     s.add_argument("--bit-depth", type=int, choices=[16, 24])
-    s.add_argument("--model", choices=["htdemucs", "htdemucs_ft"])
+    s.add_argument("--model", choices=["htdemucs", "htdemucs_ft", "htdemucs_6s"])
     add_job_args(s)
     s.set_defaults(func=cmd_stems)
 

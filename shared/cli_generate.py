@@ -44,6 +44,13 @@ def _summary(r: dict, written: list[Path]) -> str:
     ]
     if r.get("stems"):
         lines.append(f"  stems      {', '.join(r['stems'])}")
+    for what, inf in (r.get("inferred") or {}).items():
+        if what == "instruments":
+            said = ", ".join(f"{part} {i['value']}" for part, i in inf.items())
+            lines.append(f"  inferred   instruments: {said}")
+        elif inf.get("how") != "given":
+            words = f" from '{', '.join(inf['words'])}'" if inf.get("words") else ""
+            lines.append(f"  inferred   {what} {inf['value']} ({inf['how']}{words})")
     return "\n".join(lines)
 
 
@@ -144,14 +151,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``beat``, ``hum``, ``blend`` and ``genres`` on the ``soundstage`` command."""
     p = sub.add_parser("beat", help="generate a beat in one of 14 genres")
     p.add_argument(
-        "--genre", required=True, help="e.g. trap, lo-fi, house (see 'soundstage genres')"
+        "--genre",
+        default=None,
+        help="e.g. trap, lo-fi, house (see 'soundstage genres'); optional with --prompt",
     )
     p.add_argument("--bpm", type=float, default=None, help="tempo (default: the genre's)")
     p.add_argument(
         "--allow-any-bpm", action="store_true", help="allow a tempo outside the genre's range"
     )
     p.add_argument("--key", default=None, help="e.g. Cm, F#, 'A minor', 'Bb major'")
-    p.add_argument("--mood", default=None, help="one of the genre's moods (default: its first)")
+    p.add_argument(
+        "--mood", default=None, help="a genre mood or everyday words (mapped to the nearest)"
+    )
     p.add_argument("--duration", type=float, default=None, help="seconds, 5-120 (default 30)")
     _common_generation_args(p)
     p.add_argument("--model", choices=["small", "medium"], default=None, help="MusicGen size")
@@ -193,7 +204,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _common_generation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", default=None, help="extra words for MusicGen")
+    p.add_argument(
+        "--prompt",
+        default=None,
+        help="describe the music in words (read by MusicGen; the procedural engine infers genre, mood and instruments from it)",
+    )
     p.add_argument("--seed", type=int, default=None, help="same seed, same procedural beat")
     p.add_argument("--engine", choices=["auto", "musicgen", "procedural"], default=None)
     p.add_argument("--format", choices=["mp3", "wav", "flac"], default=None)

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     workers: int = 2
     heartbeat_s: float = 5.0
     stale_after_s: float = 60.0
-    max_attempts: int = 2
+    max_attempts: int = 3  # attempts per job: transient failures and lost workers
+    retry_backoff_s: float = 2.0  # first wait before another attempt; doubles, with jitter
+    retry_backoff_max_s: float = 30.0
     modal_app_name: str = "soundstage"
 
     # Limits.
@@ -74,6 +76,8 @@ class Settings(BaseSettings):
     login_address_failures: int = 100  # failed sign-ins per address per 15 minutes
     cors_origins: list[str] = ["http://127.0.0.1:8000", "http://localhost:8000"]
     retention_sweep_s: int = 3600
+    # Per-kind retention changes, e.g. {"blend": {"outputs_days": 2}} (shared.retention).
+    retention: dict[str, dict[str, float | bool]] = {}
     job_budget_usd: float = 20.0
     video_max_upload_mb: float = 10.0
     max_generated_clips: int = 8
@@ -96,6 +100,9 @@ class Settings(BaseSettings):
     openai_transcribe_model: str = "whisper-1"
     openai_plan_model: str = "gpt-4o-mini"
     replicate_api_token: str = Field(default="", repr=False)
+
+    # GET /metrics: a scrape-only secret (Bearer); without it only admins can read metrics.
+    metrics_token: str = Field(default="", repr=False)
 
     log_level: str = "INFO"
 

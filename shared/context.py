@@ -111,7 +111,14 @@ class JobContext(Protocol):
 
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any: ...
 
-    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]: ...
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[Any]: ...
 
     def cache_get(self, namespace: str, key: str) -> Any | None: ...
 

@@ -31,7 +31,30 @@ class StageExecutor(Protocol):
 
     def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any: ...
 
-    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]: ...
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[Any]: ...
+
+
+def _attempt_entry(attempt: int, status: str, duration_s: float, exc: BaseException | None) -> dict:
+    """One line of a stage's ``attempt_log``: which attempt, how it ended, and why."""
+    entry: dict[str, Any] = {
+        "attempt": attempt,
+        "status": status,
+        "duration_s": round(duration_s, 3),
+    }
+    if exc is not None:
+        from shared.retries import classify
+
+        failure = classify(exc)
+        entry["code"] = failure.code
+        entry["message"] = failure.message if failure.code == "INTERNAL_ERROR" else str(exc)[:300]
+    return entry
 
 
 class _Stage:
@@ -72,6 +95,8 @@ class DbJobContext:
         self._lost = threading.Event()
         self._started = time.monotonic()
         self._lock = threading.Lock()
+        self.attempt = int(job.get("attempts") or 1)  # set by the runner on a retry
+        self.previous_failure: str | None = None  # the code the last attempt failed with
 
     @staticmethod
     def _stage_offsets(stages: list[tuple[str, float]]) -> dict[str, tuple[float, float]]:
@@ -108,13 +133,14 @@ class DbJobContext:
         handle = _Stage(self, name, engine)
         started = time.monotonic()
         with self.store.db.service() as conn, conn.transaction():
-            conn.execute(
+            stage_attempt = conn.execute(
                 "insert into job_stages (job_id, user_id, name, position, status, engine, attempts,"
                 " started_at) values (%s, %s, %s, 1000, 'running', %s, 1, now())"
                 " on conflict (job_id, name) do update set status = 'running', engine = excluded.engine,"
-                " attempts = job_stages.attempts + 1, started_at = now(), completed_at = null, error = null",
+                " attempts = job_stages.attempts + 1, started_at = now(), completed_at = null, error = null"
+                " returning attempts",
                 (self.job_id, self.user_id, name, engine),
-            )
+            ).fetchone()["attempts"]
             pct = self._weights.get(name, (None, 0))[0]
             conn.execute(
                 "update jobs set current_stage = %s, progress = greatest(progress, coalesce(%s, progress)),"
@@ -125,7 +151,13 @@ class DbJobContext:
                 conn,
                 self.job,
                 "stage_update",
-                {"stage": name, "status": "running", "engine": engine, "progress": pct},
+                {
+                    "stage": name,
+                    "status": "running",
+                    "engine": engine,
+                    "progress": pct,
+                    "attempt": stage_attempt,
+                },
             )
         self._current = name
         log.info("stage started", extra={"job_id": self.job_id, "stage": name, "engine": engine})
@@ -137,8 +169,17 @@ class DbJobContext:
             with self.store.db.service() as conn, conn.transaction():
                 conn.execute(
                     "update job_stages set status = %s, completed_at = now(), duration_s = %s,"
-                    " engine = %s, error = %s where job_id = %s and name = %s",
-                    (status, duration, handle.engine, str(exc)[:500], self.job_id, name),
+                    " engine = %s, error = %s, attempt_log = attempt_log || %s"
+                    " where job_id = %s and name = %s",
+                    (
+                        status,
+                        duration,
+                        handle.engine,
+                        str(exc)[:500],
+                        Jsonb([_attempt_entry(stage_attempt, status, duration, exc)]),
+                        self.job_id,
+                        name,
+                    ),
                 )
                 self.store.add_event(
                     conn,
@@ -149,6 +190,8 @@ class DbJobContext:
                         "status": status,
                         "engine": handle.engine,
                         "duration_s": round(duration, 3),
+                        "attempt": stage_attempt,
+                        "error": _attempt_entry(stage_attempt, status, duration, exc).get("code"),
                     },
                 )
             raise
@@ -157,8 +200,14 @@ class DbJobContext:
         with self.store.db.service() as conn, conn.transaction():
             conn.execute(
                 "update job_stages set status = 'completed', completed_at = now(), duration_s = %s,"
-                " engine = %s where job_id = %s and name = %s",
-                (duration, handle.engine, self.job_id, name),
+                " engine = %s, attempt_log = attempt_log || %s where job_id = %s and name = %s",
+                (
+                    duration,
+                    handle.engine,
+                    Jsonb([_attempt_entry(stage_attempt, "completed", duration, None)]),
+                    self.job_id,
+                    name,
+                ),
             )
             self.store.add_event(
                 conn,
@@ -169,6 +218,7 @@ class DbJobContext:
                     "status": "completed",
                     "engine": handle.engine,
                     "duration_s": round(duration, 3),
+                    "attempt": stage_attempt,
                 },
             )
         self._set_progress(start_pct + width, None, force=True)
@@ -344,6 +394,18 @@ class DbJobContext:
             meta=meta,
         )
 
+    def fetch_stored(self, stored: dict[str, Any], dest: Path) -> Path | None:
+        """Download an object this user stored earlier (a cache hit) to ``dest``; None when it
+        is gone or not this user's."""
+        src = stored.get("object_path") or stored.get("path")
+        if not src or not src.startswith(f"{self.user_id}/"):
+            return None
+        try:
+            self.services.storage.download(stored.get("bucket", "audio-outputs"), src, dest)
+        except Exception:  # noqa: BLE001 - a vanished cache object means: compute again
+            return None
+        return dest if dest.exists() else None
+
     def _record_output(self, name: str, record: dict[str, Any]) -> None:
         with self.store.db.service() as conn, conn.transaction():
             conn.execute(
@@ -375,8 +437,21 @@ class DbJobContext:
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         return self.executor.call(fn, kwargs)
 
-    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]:
-        return self.executor.map(fn, list(items))
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
+        """Fan out ``fn`` over ``items`` (``max_concurrency`` at a time where this process runs
+        them); ``on_result`` is called as each finishes."""
+        if max_concurrency is None and on_result is None:
+            return self.executor.map(fn, list(items))
+        return self.executor.map(
+            fn, list(items), max_concurrency=max_concurrency, on_result=on_result
+        )
 
     # cache -------------------------------------------------------------------------------------
 

@@ -105,7 +105,7 @@ class JobStore:
         with self.db.as_user(user_id) as conn:
             job = conn.execute(
                 "select j.*, coalesce((select json_agg(json_build_object('name', s.name,"
-                " 'status', s.status, 'engine', s.engine, 'attempts', s.attempts,"
+                " 'status', s.status, 'engine', s.engine, 'attempts', s.attempts, 'attempt_log', s.attempt_log,"
                 " 'started_at', s.started_at, 'completed_at', s.completed_at,"
                 " 'duration_s', s.duration_s, 'cost_usd', s.cost_usd, 'error', s.error)"
                 " order by s.position) from job_stages s where s.job_id = j.id), '[]') as stages,"
@@ -313,7 +313,46 @@ class JobStore:
         with self.db.service() as conn, conn.transaction():
             self._fail(conn, job, code, message, retryable)
 
-    def complete(self, job: dict, result: dict) -> None:
+    def record_retry(
+        self,
+        job: dict,
+        *,
+        attempt: int,
+        max_attempts: int,
+        code: str,
+        message: str,
+        delay_s: float,
+    ) -> int:
+        """Note a failed attempt that will run again after ``delay_s``; returns the next
+        attempt's number (``jobs.attempts`` counts every attempt, claims and retries)."""
+        with self.db.service() as conn, conn.transaction():
+            row = conn.execute(
+                "update jobs set attempts = attempts + 1, updated_at = now() where id = %s"
+                " returning attempts",
+                (job["id"],),
+            ).fetchone()
+            self.add_event(
+                conn,
+                job,
+                "message",
+                {
+                    "message": f"Attempt {attempt} of {max_attempts} failed ({code}: {message}); "
+                    f"trying again in {delay_s:.1f} s.",
+                    "retry": {
+                        "attempt": attempt,
+                        "max_attempts": max_attempts,
+                        "code": code,
+                        "delay_s": round(delay_s, 3),
+                        "next_attempt": row["attempts"],
+                    },
+                },
+            )
+        log.warning("job attempt failed; retrying", extra={"job_id": str(job["id"]), "code": code})
+        return int(row["attempts"])
+
+    def complete(self, job: dict, result: dict, links: dict | None = None) -> None:
+        """Mark the job completed; ``links`` (download URLs of its main output) ride on the
+        ``completed`` event."""
         with self.db.service() as conn, conn.transaction():
             conn.execute(
                 "update jobs set status = 'completed', result = %s, progress = 100,"
@@ -331,6 +370,7 @@ class JobStore:
                 {
                     "outputs": [o["name"] for o in row["outputs"]],
                     "total_cost_usd": float(row["total_cost_usd"]),
+                    **(links or {}),
                 },
             )
 
@@ -428,3 +468,97 @@ class JobStore:
             "window": "7d",
             "scope": "user" if user_id is not None else "all",
         }
+
+    # -- operators (admin role; the API checks the role) ----------------------------------------
+
+    def admin_list(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        kind: str | None = None,
+        status: str | None = None,
+        user_id: str | None = None,
+        error_code: str | None = None,
+        job_id: str | None = None,
+    ) -> tuple[list[dict], int]:
+        """Every user's jobs, newest first, with the owner's email (service role: no RLS)."""
+        where, args = ["true"], []
+        for column, value in (
+            ("j.id", job_id),
+            ("j.kind", kind),
+            ("j.status", status),
+            ("j.user_id", user_id),
+            ("j.error_code", error_code),
+        ):
+            if value:
+                where.append(f"{column} = %s")
+                args.append(value)
+        cond = " and ".join(where)
+        with self.db.service() as conn:
+            total = conn.execute(f"select count(*) as n from jobs j where {cond}", args).fetchone()
+            rows = conn.execute(
+                "select j.id, j.user_id, u.email as user_email, j.kind, j.status, j.progress,"
+                " j.current_stage, j.attempts, j.error_code, j.error_message, j.error_retryable,"
+                " j.total_cost_usd, j.created_at, j.started_at, j.completed_at, j.worker_id"
+                f" from jobs j left join auth.users u on u.id = j.user_id where {cond}"
+                " order by j.created_at desc, j.id limit %s offset %s",
+                [*args, limit, offset],
+            ).fetchall()
+        return [_json_safe(r) for r in rows], int(total["n"])
+
+    def failure_summary(self, days: float = 7.0) -> list[dict]:
+        """Failed jobs of the last ``days`` grouped by kind and error code, most frequent first."""
+        with self.db.service() as conn:
+            rows = conn.execute(
+                "select kind, error_code as code, count(*) as count,"
+                " bool_or(error_retryable) as retryable, max(completed_at) as last_at,"
+                " (array_agg(error_message order by completed_at desc))[1] as last_message,"
+                " (array_agg(id order by completed_at desc))[1] as last_job_id"
+                " from jobs where status = 'failed'"
+                " and completed_at > now() - make_interval(secs => %s)"
+                " group by kind, error_code order by count desc, kind, code",
+                (days * 86400.0,),
+            ).fetchall()
+        return [_json_safe(r) for r in rows]
+
+    def requeue(self, job_id: str, who: str) -> dict:
+        """Queue a failed or canceled job again from the start (an operator's retry)."""
+        with self.db.service() as conn, conn.transaction():
+            job = conn.execute("select * from jobs where id = %s for update", (job_id,)).fetchone()
+            if job is None:
+                raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
+            if job["status"] not in ("failed", "canceled"):
+                raise Conflict(
+                    f"Only failed or canceled jobs can be retried; this one is {job['status']}.",
+                    code="JOB_NOT_RETRYABLE",
+                )
+            if job.get("inputs_swept_at") is not None:
+                raise Conflict(
+                    "This job's uploads were already deleted by retention; it cannot run again.",
+                    code="INPUTS_GONE",
+                )
+            row = conn.execute(
+                "update jobs set status = 'queued', progress = 0, current_stage = null,"
+                " attempts = 0, worker_id = null, heartbeat_at = null, cancel_requested = false,"
+                " error_code = null, error_message = null, error_retryable = null, result = null,"
+                " outputs = '[]'::jsonb, started_at = null, completed_at = null,"
+                " updated_at = now() where id = %s returning *",
+                (job_id,),
+            ).fetchone()
+            conn.execute(
+                "update job_stages set status = 'pending', started_at = null, completed_at = null,"
+                " error = null where job_id = %s",
+                (job_id,),
+            )
+            self.add_event(
+                conn,
+                row,
+                "message",
+                {
+                    "message": f"Queued again by an operator (was {job['status']}"
+                    f"{': ' + job['error_code'] if job['error_code'] else ''}).",
+                    "requeued_by": who,
+                },
+            )
+        return row

@@ -19,13 +19,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from shared import quota
-from shared.errors import JobCanceled, SoundstageError
+from shared.errors import JobCanceled
 from shared.job_context import DbJobContext
+from shared.links import download_links
 from shared.registry import REMOTE_STAGES, get_kind
+from shared.retention import after_success
+from shared.retries import classify, job_retrying
 from shared.services import Services
 
 log = logging.getLogger("soundstage.runner")
@@ -43,11 +46,35 @@ class LocalExecutor:
     def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         return fn(**kwargs)
 
-    def map(self, fn: Callable[..., Any], items: Sequence[dict[str, Any]]) -> list[Any]:
-        if len(items) <= 1:
-            return [fn(**kw) for kw in items]
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-            return list(pool.map(lambda kw: fn(**kw), items))
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[dict[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
+        """Results in input order. ``on_result`` sees each as it finishes (progress); if it
+        raises (a deadline, a cancel), items not yet started are dropped and it propagates."""
+        workers = min(max_concurrency or self.max_workers, len(items))
+        if workers <= 1:
+            out = []
+            for kw in items:
+                out.append(fn(**kw))
+                if on_result is not None:
+                    on_result(out[-1])
+            return out
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = {pool.submit(fn, **kw): i for i, kw in enumerate(items)}
+            results: list[Any] = [None] * len(items)
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                if on_result is not None:
+                    on_result(results[futures[fut]])
+            return results
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class ModalExecutor(LocalExecutor):
@@ -72,45 +99,103 @@ class ModalExecutor(LocalExecutor):
         remote = self._remote(fn)
         return remote.remote(kwargs) if remote is not None else fn(**kwargs)
 
-    def map(self, fn, items):
+    def map(self, fn, items, *, max_concurrency=None, on_result=None):
         remote = self._remote(fn)
         if remote is None:
-            return super().map(fn, items)
-        return list(remote.map(list(items)))
+            return super().map(fn, items, max_concurrency=max_concurrency, on_result=on_result)
+        # The Modal function's max_containers bounds its concurrency (modal_app.py reads the
+        # same setting); results stream back in order as they arrive, for progress.
+        out = []
+        for result in remote.map(list(items)):
+            out.append(result)
+            if on_result is not None:
+                on_result(result)
+        return out
 
 
 # -- executing one job --------------------------------------------------------------------------
 
 
 def execute_job(services: Services, job: dict, worker_id: str, executor: LocalExecutor) -> str:
-    """Run a claimed job to its end; returns the final status. Never raises for job errors."""
+    """Run a claimed job to its end; returns the final status. Never raises for job errors.
+
+    A transient failure runs the job again in this worker after a backoff (shared.retries);
+    each attempt shows in the stage rows (``attempts``, ``attempt_log``) and as a ``message``
+    event carrying ``retry``.
+    """
     store = services.jobs
+    settings = services.settings
     kind = get_kind(job["kind"])
     ctx: DbJobContext | None = None
     stop = threading.Event()
+    attempt = {"n": int(job.get("attempts") or 1), "previous": None}
 
     def beat() -> None:
-        while not stop.wait(services.settings.heartbeat_s):
+        while not stop.wait(settings.heartbeat_s):
             try:
                 if not store.heartbeat(str(job["id"]), worker_id) and ctx is not None:
                     ctx._lost.set()
             except Exception:  # noqa: BLE001 - a missed beat is retried next period
                 log.warning("heartbeat failed", extra={"job_id": str(job["id"])})
 
-    beater = threading.Thread(target=beat, name=f"heartbeat-{str(job['id'])[:8]}", daemon=True)
-    beater.start()
-    started = time.monotonic()
-    status = "lost"  # until the attempt ends one way or another
-    try:
-        if job.get("outputs"):
+    def run_once() -> None:
+        nonlocal ctx
+        if ctx is not None:
+            spent = ctx.total_cost_usd
+            ctx.cleanup()
+        else:
+            spent = float(job.get("total_cost_usd") or 0)
+        fresh = store.load(str(job["id"]))
+        if fresh.get("outputs"):
             with services.db.service() as conn:  # a retried attempt starts with a clean slate
                 conn.execute("update jobs set outputs = '[]'::jsonb where id = %s", (job["id"],))
         ctx = DbJobContext(services, job, kind, worker_id, executor)
+        ctx.total_cost_usd = spent  # the budget counts every attempt's spending
+        ctx.attempt = attempt["n"]
+        ctx.previous_failure = attempt["previous"]
         ctx.materialise_inputs()
         result = kind.run(ctx)
         ctx.check_canceled(force=True)
         quota.enforce_after(services, job)  # the real output sizes against the quota
-        store.complete(job, result or {})
+        store.complete(job, result or {}, download_links(services, str(job["id"]), kind))
+        try:
+            after_success(services, job)
+        except Exception:  # noqa: BLE001 - the job is done; the sweeper tries the files again
+            log.exception("retention after success failed", extra={"job_id": str(job["id"])})
+
+    def wait_before_retry(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(0.25, left))
+            if ctx is not None:
+                ctx.check_canceled(force=True)
+
+    def announce_retry(state) -> None:
+        failure = classify(state.outcome.exception())
+        delay = state.next_action.sleep if state.next_action else 0.0
+        attempt["previous"] = failure.code
+        attempt["n"] = store.record_retry(
+            job,
+            attempt=attempt["n"],
+            max_attempts=settings.max_attempts,
+            code=failure.code,
+            message=failure.message,
+            delay_s=delay,
+        )
+
+    beater = threading.Thread(target=beat, name=f"heartbeat-{str(job['id'])[:8]}", daemon=True)
+    beater.start()
+    started = time.monotonic()
+    status = "lost"  # until the attempt ends one way or another
+    retrying = job_retrying(
+        attempts=settings.max_attempts - attempt["n"] + 1,
+        backoff_s=settings.retry_backoff_s,
+        backoff_max_s=settings.retry_backoff_max_s,
+        sleep=wait_before_retry,
+        before_sleep=announce_retry,
+    )
+    try:
+        retrying(run_once)
         status = "completed"
     except JobCanceled as e:
         if e.code == "WORKER_LOST":
@@ -118,17 +203,11 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         else:
             store.mark_canceled(job)
             status = "canceled"
-    except SoundstageError as e:
-        store.fail(job, e.code, e.message, e.retryable)
-        status = "failed"
     except Exception as e:  # noqa: BLE001 - any crash becomes a failed job, never a lost one
-        log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
-        store.fail(
-            job,
-            "INTERNAL_ERROR",
-            f"The job failed unexpectedly ({type(e).__name__}); it can be retried.",
-            True,
-        )
+        failure = classify(e)
+        if failure.code == "INTERNAL_ERROR":
+            log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
+        store.fail(job, failure.code, failure.message, failure.retryable)
         status = "failed"
     finally:
         stop.set()
@@ -142,6 +221,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
             "job_id": str(job["id"]),
             "kind": job["kind"],
             "status": status,
+            "attempts": attempt["n"],
             "duration_s": round(time.monotonic() - started, 3),
         },
     )

@@ -266,4 +266,7 @@ def job_view(services: Services, job: dict) -> dict:
         "started_at": job.get("started_at"),
         "completed_at": job.get("completed_at"),
         "expires_at": job.get("expires_at"),
+        # Retention per kind (shared.retention): when the uploads / outputs were removed.
+        "uploads_deleted_at": job.get("inputs_swept_at"),
+        "outputs_deleted_at": job.get("outputs_swept_at"),
     }

@@ -73,6 +73,7 @@ class RecordingContext:
         self.events: list[tuple[str, dict]] = []
         self.stages: list[dict] = []
         self.costs: list[dict] = []
+        self.map_calls: list[dict] = []
         self.outputs: dict[str, Path] = {}
         self.output_files: dict[str, OutputFile] = {}
         self.cache: dict = cache if cache is not None else {}
@@ -158,9 +159,14 @@ class RecordingContext:
     def call(self, fn, /, **kwargs):
         return fn(**kwargs)
 
-    def map(self, fn, items):
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            return list(pool.map(lambda kw: fn(**kw), items))
+    def map(self, fn, items, *, max_concurrency=None, on_result=None):
+        self.map_calls.append({"fn": fn.__name__, "n": len(items), "max": max_concurrency})
+        with ThreadPoolExecutor(max_workers=max_concurrency or 2) as pool:
+            results = list(pool.map(lambda kw: fn(**kw), items))
+        for r in results:
+            if on_result is not None:
+                on_result(r)
+        return results
 
     def cache_get(self, namespace: str, key: str):
         return self.cache.get((namespace, key))

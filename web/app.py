@@ -22,12 +22,12 @@ from shared.errors import SoundstageError
 from shared.registry import load_kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
-from web import hardening
+from web import hardening, metrics
 from web.access_log import AccessLog
 from web.deps import CurrentUser
 from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
-from web.routers import auth, jobs, system
+from web.routers import admin, auth, jobs, system
 
 log = logging.getLogger("soundstage.web")
 
@@ -152,6 +152,8 @@ def create_app(
     app.include_router(auth.jwks_router)
     app.include_router(jobs.router)
     app.include_router(system.router)
+    app.include_router(admin.router)
+    metrics.install(app)  # GET /metrics (operators) + request counting
     for name in OPTIONAL_ROUTERS:
         try:
             mod = importlib.import_module(name)
@@ -171,6 +173,7 @@ def create_app(
                     "min_files": k.min_files,
                     "max_files": k.max_files,
                     "params_schema": k.params.model_json_schema(),
+                    "details": k.extra,  # e.g. stems: models, what "melody" is per model
                 }
             )
         return out

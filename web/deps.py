@@ -8,8 +8,8 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.auth import User
-from shared.errors import Unauthorized
+from shared.auth import User, is_admin
+from shared.errors import SoundstageError, Unauthorized
 from shared.services import Services
 from web.hardening import limit_user
 
@@ -41,5 +41,17 @@ async def get_current_user(
     return user
 
 
+def get_admin_user(user: Annotated[User, Depends(get_current_user)]) -> User:
+    """The current user, if an operator (``app_metadata.role == "admin"`` in the token)."""
+    if not is_admin(user.claims):
+        raise SoundstageError(
+            "This needs an operator account (app_metadata.role admin).",
+            code="ADMIN_REQUIRED",
+            status=403,
+        )
+    return user
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
+AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -7,15 +7,16 @@ import importlib.util
 import json
 import secrets
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from functions.audio_io import Audio, resample, save_audio
 from functions.genres import Genre, get_genre
-from functions.music import musicgen
+from functions.music import musicgen, prompt_words
 from functions.music.procedural import (
     SAMPLE_RATE,
     ProceduralBeat,
@@ -39,8 +40,8 @@ MUSICGEN_GPU_S_PER_AUDIO_S = {"small": 1.5, "medium": 3.0, "melody": 3.0}
 EngineName = Literal["musicgen", "procedural"]
 
 
-def check_genre(value: str) -> str:
-    return get_genre(value).name
+def check_genre(value: str | None) -> str | None:
+    return None if value is None else get_genre(value).name
 
 
 def check_key(value: str | None) -> str | None:
@@ -48,17 +49,52 @@ def check_key(value: str | None) -> str | None:
 
 
 def check_mood(genre: Genre, mood: str | None) -> str:
-    if mood is None:
-        return genre.moods[0]
-    m = mood.strip().lower()
-    if m not in genre.moods:
+    """One of the genre's moods: ``mood`` itself, or the nearest to its everyday words."""
+    return prompt_words.nearest_mood(genre, mood).value
+
+
+@dataclass(frozen=True)
+class MusicChoice:
+    """What a request resolves to: the genre template (with any voices the prompt names), its
+    mood and tempo, and for each choice how it was made (the result's ``inferred``)."""
+
+    genre: Genre
+    mood: str
+    bpm: float
+    inferred: dict[str, Any]
+
+
+def interpret(
+    genre: str | None, mood: str | None, prompt: str, bpm: float | None, allow_any_bpm: bool
+) -> MusicChoice:
+    """Resolve genre, mood, tempo and voices from the params and the prompt's words.
+
+    A genre inferred from the prompt (rather than chosen) accepts any playable tempo. Raises
+    ``GENRE_OR_PROMPT_REQUIRED`` when there is neither, ``UNKNOWN_MOOD``, ``BPM_OUT_OF_RANGE``.
+    """
+    if genre is None and not prompt.strip():
         raise InvalidInput(
-            f"'{mood}' is not a mood for {genre.name}; choose one of: {', '.join(genre.moods)}.",
-            code="UNKNOWN_MOOD",
+            "Give a genre or describe the music in a prompt.",
+            code="GENRE_OR_PROMPT_REQUIRED",
             status=422,
-            details={"moods": list(genre.moods)},
         )
-    return m
+    if genre is None:
+        g_inf = prompt_words.infer_genre(prompt, bpm)
+    else:
+        g_inf = prompt_words.Inferred(get_genre(genre).name, "given", ())
+    base = get_genre(g_inf.value)
+    checked_bpm = check_bpm(base, bpm, allow_any_bpm or genre is None)
+    mood_inf = prompt_words.nearest_mood(base, mood, prompt=prompt if mood is None else "")
+    voices = prompt_words.infer_instruments(prompt)
+    # A voice the genre already plays a variant of (drill's "808-glide" for "808") stays.
+    voices = {p: v for p, v in voices.items() if getattr(base, p).split("-")[0] != v.value}
+    template = replace(base, **{part: inf.value for part, inf in voices.items()})
+    inferred: dict[str, Any] = {"genre": g_inf.report(), "mood": mood_inf.report()}
+    if mood is not None and mood_inf.how != "given":
+        inferred["mood"]["requested"] = mood
+    if voices:
+        inferred["instruments"] = {part: inf.report() for part, inf in voices.items()}
+    return MusicChoice(template, mood_inf.value, checked_bpm, inferred)
 
 
 def check_bpm(genre: Genre, bpm: float | None, allow_any_bpm: bool) -> float:
@@ -238,12 +274,14 @@ class MusicParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    genre: str
+    genre: str | None = None
     bpm: float | None = None
     allow_any_bpm: bool = False
     key: str | None = None
     mood: str | None = None
-    duration_s: float | None = None
+    duration_s: float | None = Field(
+        None, validation_alias=AliasChoices("duration_s", "duration")
+    )  # "duration" accepted too: the name BeatFlow's clients send
     prompt: str = Field("", max_length=500)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     engine: Literal["auto", "musicgen", "procedural"] | None = None
@@ -252,7 +290,7 @@ class MusicParams(BaseModel):
 
     @field_validator("genre")
     @classmethod
-    def known_genre(cls, value: str) -> str:
+    def known_genre(cls, value: str | None) -> str | None:
         return check_genre(value)
 
     @field_validator("key")

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import AliasChoices, Field, model_validator
 
-from functions.genres import get_genre
 from functions.music.mastering import master_to_lufs
 from functions.music.musicgen import build_prompt
 from functions.music.procedural import (
@@ -30,20 +29,26 @@ from shared.registry import JobKind, register
 
 
 class BeatParams(common.MusicParams):
-    """What to generate. ``bpm``, ``key`` and ``mood`` default to the genre's own."""
+    """What to generate. ``bpm``, ``key`` and ``mood`` default to the genre's own. Without
+    ``genre``, a ``prompt`` is enough: MusicGen reads it as written; the procedural engine
+    infers genre, mood and instruments from its words and reports them (``inferred``)."""
 
-    duration_s: float = 30.0
+    duration_s: float = Field(30.0, validation_alias=AliasChoices("duration_s", "duration"))
     model: Literal["small", "medium"] | None = (
         None  # MusicGen size; default SOUNDSTAGE_MUSICGEN_MODEL
     )
 
     @model_validator(mode="after")
     def fill_from_genre(self) -> BeatParams:
-        genre = get_genre(self.genre)
-        self.bpm = common.check_bpm(genre, self.bpm, self.allow_any_bpm)
-        self.mood = common.check_mood(genre, self.mood)
-        self.key = self.key or genre.default_key
+        # genre and mood stay as the user wrote them: run() interprets them again and reports
+        # how (a mood mapped to the nearest known one, a genre inferred from the prompt).
+        choice = self.choice()
+        self.bpm = choice.bpm
+        self.key = self.key or choice.genre.default_key
         return self
+
+    def choice(self) -> common.MusicChoice:
+        return common.interpret(self.genre, self.mood, self.prompt, self.bpm, self.allow_any_bpm)
 
 
 def _model(p: BeatParams) -> str:
@@ -54,7 +59,8 @@ def _model(p: BeatParams) -> str:
 def run(ctx) -> dict:
     """Generate, master and encode one beat (see module docstring)."""
     p: BeatParams = ctx.params
-    genre = get_genre(p.genre)
+    choice = p.choice()
+    genre = choice.genre
     key = parse_key(p.key)
     seed = common.resolve_seed(p.seed)
     engine, note = common.choose_engine(p.engine)
@@ -64,7 +70,8 @@ def run(ctx) -> dict:
         if note:
             ctx.message(note)
         if engine == "musicgen":
-            prompt = build_prompt(genre, p.mood, p.bpm, key, p.prompt)
+            # Prompt-only: MusicGen reads the words as written (it was trained on captions).
+            prompt = build_prompt(genre, choice.mood, p.bpm, key, p.prompt) if p.genre else p.prompt
             track, extra = common.run_musicgen(
                 ctx, st, prompt=prompt, duration_s=p.duration_s, model=_model(p), seed=seed
             )
@@ -73,7 +80,7 @@ def run(ctx) -> dict:
                 genre,
                 p.bpm,
                 key,
-                p.mood,
+                choice.mood,
                 p.duration_s,
                 seed,
                 progress=lambda f: st.progress(f, "synthesising"),
@@ -98,14 +105,19 @@ def run(ctx) -> dict:
         st.progress(1.0)
     result = {
         **files,
-        "genre": genre.name,
+        # MusicGen given only a prompt follows the words, not a genre template.
+        "genre": genre.name if (p.genre or engine == "procedural") else None,
         "bpm": p.bpm,
         "key": key.name,
-        "mood": p.mood,
+        "mood": choice.mood,
         "seed": seed,
         "engine": engine,
         "loudness": loudness,
     }
+    if engine == "procedural":
+        result["inferred"] = choice.inferred
+    elif choice.inferred["mood"]["how"] != "given" and p.mood:
+        result["inferred"] = {"mood": choice.inferred["mood"]}
     if note:
         result["engine_note"] = note
     if beat is not None:

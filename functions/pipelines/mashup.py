@@ -10,8 +10,9 @@ Stages:
    (Rubber Band), placed on the base's phrases, then the vibe's mix (``functions.mix``).
 4. ``mastering``: to the vibe's loudness with a -1 dBTP true-peak ceiling.
 
-Outputs: ``mashup``, every aligned stem (``aligned-<track>-<stem>``) and ``report`` (JSON: each
-decision with its figures); the report is also the job's result.
+Outputs: ``mashup``, every separated stem of every track (``stems-<track>-<stem>``, reused from
+the stems cache when an earlier job made them), every aligned stem (``aligned-<track>-<stem>``)
+and ``report`` (JSON: each decision with its figures); the report is also the job's result.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ from functions.pipelines._audio import (
     on_modal,
     record_compute,
     stems_gpu,
+    stored_record,
     write_under_ceiling,
 )
 from functions.pipelines.analyze import CACHE_NAMESPACE as ANALYSIS_CACHE
 from functions.pipelines.analyze import analysis_stage
 from functions.pipelines.analyze import cache_key as analysis_cache_key
-from functions.pipelines.stems import stems_stage
+from functions.pipelines.stems import CACHE_NAMESPACE as STEMS_CACHE
+from functions.pipelines.stems import StemsParams, stems_stage
+from functions.pipelines.stems import cache_key as stems_cache_key
 from functions.stems import FOUR_STEMS, resolve_engine
 from shared.errors import InvalidInput
 from shared.registry import JobKind, register
@@ -74,19 +78,51 @@ class MashupParams(BaseModel):
         return v
 
 
-def _separate(ctx, st) -> tuple[list[dict[str, Path]], str]:
+def _cached_stems(ctx, track) -> list[dict] | None:
+    """Stored four-stem WAVs of this input from an earlier stems or mashup job of this user
+    (the stems kind's cache; 24-bit first, then 16-bit), or None."""
+    if not track.sha256 or getattr(ctx, "fetch_stored", None) is None:
+        return None
+    engine, model = resolve_engine()
+    for bits in (24, 16):
+        params = StemsParams(stems=list(FOUR_STEMS), output_format="wav", bit_depth=bits)
+        hit = ctx.cache_get(STEMS_CACHE, stems_cache_key(track.sha256, params, engine, model))
+        if hit is not None and {r["name"] for r in hit["outputs"]} >= set(FOUR_STEMS):
+            return hit["outputs"]
+    return None
+
+
+def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | None], list[dict]]:
     """Four stems of every input, in parallel, written to the workdir (they stay on disk until
-    used: four tracks' sixteen stems need not share memory); returns their paths and the
-    engine(s) that made them."""
+    used: four tracks' sixteen stems need not share memory); a track whose stems are cached is
+    fetched instead of separated. Returns their paths, the engine(s), the cache records per
+    track (None: separated now) and the separation results of the others."""
+    cached: list[list[dict] | None] = [_cached_stems(ctx, f) for f in ctx.inputs]
+    paths: list[dict[str, Path]] = [{} for _ in ctx.inputs]
+    for i, records in enumerate(cached):
+        if records is None:
+            continue
+        folder = ctx.workdir / f"track{i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for r in records:
+            if r["name"] in FOUR_STEMS:
+                got = ctx.fetch_stored(r, folder / f"{r['name']}.wav")
+                if got is None:
+                    cached[i], paths[i] = None, {}
+                    break
+                paths[i][r["name"]] = got
+    todo = [i for i, c in enumerate(cached) if c is None]
+    if len(todo) < len(cached):
+        ctx.message(f"Stems of {len(cached) - len(todo)} track(s) were made before; reusing them.")
     items = [
         {
-            "audio": f.path.read_bytes(),
-            "filename": f.filename,
+            "audio": ctx.inputs[i].path.read_bytes(),
+            "filename": ctx.inputs[i].filename,
             "stems": list(FOUR_STEMS),
             "output_format": "wav",
             "bit_depth": 24,
         }
-        for f in ctx.inputs
+        for i in todo
     ]
     if not on_modal():
         done = [0.0] * len(items)
@@ -98,24 +134,78 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str]:
         for i, item in enumerate(items):
             item["progress"] = lambda f, i=i: report(i, f)
     started = time.monotonic()
-    results = ctx.map(stems_stage, items)
+    results = ctx.map(stems_stage, items) if items else []
     engines = sorted(
         {r["engine"] if r["engine"] == "dsp" else f"demucs:{r['model']}" for r in results}
+        | ({"cache"} if len(todo) < len(cached) else set())
     )
     st.engine = ",".join(engines)
-    gpu = stems_gpu() if on_modal() and "dsp" not in engines else None
-    record_compute(
-        ctx, f"stem separation of {len(items)} tracks", time.monotonic() - started, gpu=gpu
-    )
-    paths = []
-    for i, r in enumerate(results):
+    if items:
+        gpu = stems_gpu() if on_modal() and "dsp" not in engines else None
+        record_compute(
+            ctx, f"stem separation of {len(items)} tracks", time.monotonic() - started, gpu=gpu
+        )
+    for i, r in zip(todo, results, strict=True):
         folder = ctx.workdir / f"track{i}"
         folder.mkdir(parents=True, exist_ok=True)
-        paths.append({})
         for name, data in r["stems"].items():
             paths[i][name] = folder / f"{name}.wav"
             paths[i][name].write_bytes(data)
-    return paths, st.engine
+    return paths, st.engine, cached, [dict(r, track=i) for i, r in zip(todo, results, strict=True)]
+
+
+def _keep_separated_stems(ctx, stems, cached, fresh) -> list[dict]:
+    """Every track's separated stems as outputs ``stems-<track>-<stem>`` (beside the aligned
+    ``aligned-<track>-<stem>``): attached from storage when cached, uploaded otherwise, and then
+    remembered in the stems kind's cache so a later stems or mashup job reuses them."""
+    listing = []
+    by_track = {r["track"]: r for r in fresh}
+    for i, f in enumerate(ctx.inputs):
+        label = Path(f.filename).stem or f"track{i}"
+        records = {r["name"]: r for r in cached[i] or []}
+        kept = []
+        for name in FOUR_STEMS:
+            out_name = f"stems-{i}-{name}"
+            meta = {"track": i, "stem": name, "separated": True}
+            out = None
+            if name in records and getattr(ctx, "reuse_output", None) is not None:
+                out = ctx.reuse_output(out_name, records[name])
+            if out is None:
+                out = keep_output(
+                    ctx, out_name, stems[i][name], bucket="stems",
+                    filename=f"{label}-{name}.wav", meta=meta,
+                )  # fmt: skip
+            kept.append(out)
+            listing.append(
+                {"track": i, "stem": name, "output": out_name, "cached": name in records}
+            )
+        r = by_track.get(i)
+        if r is not None and f.sha256:
+            _remember_stems(ctx, f.sha256, r, kept)
+    return listing
+
+
+def _remember_stems(ctx, sha256: str, r: dict, kept: list) -> None:
+    params = StemsParams(stems=list(FOUR_STEMS), output_format="wav", bit_depth=24)
+    engine = r["engine"]
+    key = stems_cache_key(sha256, params, engine, r["model"] or "")
+    records = [dict(stored_record(o), name=o.meta["stem"]) for o in kept]
+    result = {
+        "engine": engine,
+        "model": r["model"],
+        "stems": [
+            {"name": o.meta["stem"], "filename": o.filename, "size_bytes": o.size_bytes}
+            for o in kept
+        ],
+        "format": "wav",
+        "bit_depth": 24,
+        "bitrate_kbps": None,
+        "sample_rate": r["sample_rate"],
+        "channels": r["channels"],
+        "duration_s": r["duration_s"],
+        "separation_s": None,
+    }
+    ctx.cache_put(STEMS_CACHE, key, {"outputs": records, "result": result})
 
 
 def _describe(ctx, analyses: list[dict], stems: list[dict[str, Path]]) -> list:
@@ -167,7 +257,8 @@ def run(ctx) -> dict:
                 f"There is no track {i}: {n} file(s) were uploaded (0-{n - 1}).", code="BAD_TRACK"
             )
     with ctx.stage("separating_stems", engine=resolve_engine()[0]) as st:
-        stems, stems_engine = _separate(ctx, st)
+        stems, stems_engine, cached, fresh = _separate(ctx, st)
+        separated = _keep_separated_stems(ctx, stems, cached, fresh)
     with ctx.stage("analyzing", engine="soundstage-dsp") as st:
         analyses = _analyze(ctx)
         st.progress(0.8, "choosing the base and the vocals")
@@ -216,6 +307,7 @@ def run(ctx) -> dict:
             master_chain=mastered.chain,
             duration_s=round(mastered.audio.duration_s, 3),
             stems_engine=stems_engine,
+            separated_stems=separated,
         )
         report_path = ctx.workdir / "mashup-report.json"
         report_path.write_text(json.dumps(report, indent=2))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from functions.pipelines._audio import (
     keep_output,
@@ -29,12 +29,36 @@ from functions.pipelines._audio import (
     stems_gpu,
     stored_record,
 )
-from functions.stems import FOUR_STEMS, check_stems, resolve_engine, separate_track
+from functions.stems import (
+    FOUR_STEMS,
+    SIX_STEM_MODEL,
+    check_stems,
+    check_stems_for,
+    melody_definition,
+    model_sources,
+    resolve_engine,
+    separate_track,
+)
 from shared.registry import JobKind, register, remote_stage
 
 CACHE_NAMESPACE = "stems"
 CACHE_VERSION = "1"  # bump when the same input + params would give different stems
-StemName = Literal["vocals", "drums", "bass", "other", "no_vocals"]
+StemName = Literal["vocals", "drums", "bass", "other", "guitar", "piano", "melody", "no_vocals"]
+DemucsModel = Literal["htdemucs", "htdemucs_ft", "htdemucs_6s"]
+
+# What each model (and the DSP fallback) separates and what its "melody" stem is: served in
+# GET /api/v1/kinds (the kind's ``extra``) and the README's stems table.
+MODELS_OFFERED = {
+    "htdemucs": "4 sources: vocals, drums, bass, other (the default)",
+    "htdemucs_ft": "4 sources, fine-tuned per source: slower, a little cleaner",
+    SIX_STEM_MODEL: "6 sources: vocals, drums, bass, guitar, piano, other",
+}
+MELODY = {
+    "htdemucs": "other",
+    "htdemucs_ft": "other",
+    SIX_STEM_MODEL: "guitar + piano + other",
+    "dsp": "other (the harmonic content that is neither voice nor bass)",
+}
 
 
 class StemsParams(BaseModel):
@@ -42,18 +66,30 @@ class StemsParams(BaseModel):
 
     stems: list[StemName] = Field(
         default_factory=lambda: list(FOUR_STEMS),
-        description='Which stems: any of vocals, drums, bass, other; ["vocals", "no_vocals"] for two.',
+        description="Which stems: any of vocals, drums, bass, other, melody (every pitched "
+        "source but voice and bass: 'other' for 4-source models, guitar + piano + other for "
+        'htdemucs_6s), guitar and piano (htdemucs_6s only); ["vocals", "no_vocals"] for two.',
     )
     output_format: Literal["wav", "flac", "mp3"] = "wav"
     bit_depth: Literal[16, 24] = Field(16, description="wav/flac only; mp3 is 320 kbps")
-    model: Literal["htdemucs", "htdemucs_ft"] | None = Field(
-        None, description="Demucs model; htdemucs_ft is the slower, higher-quality option"
+    model: DemucsModel | None = Field(
+        None,
+        description="Demucs model; htdemucs_ft is the slower, higher-quality option, "
+        "htdemucs_6s adds guitar and piano",
     )
 
     @field_validator("stems")
     @classmethod
     def _stems(cls, v: list[str]) -> list[str]:
         return check_stems(v)
+
+    @model_validator(mode="after")
+    def _available(self) -> StemsParams:
+        # Refuse at submit time what the engine this server would run cannot give.
+        engine, model = resolve_engine(None, self.model)
+        who = "The DSP separator (no Demucs weights here)" if engine == "dsp" else model
+        check_stems_for(self.stems, model_sources(engine, model), who)
+        return self
 
 
 @remote_stage("StemSeparator.separate")
@@ -117,6 +153,7 @@ def run(ctx) -> dict:
         st.engine = out["engine"] if out["engine"] == "dsp" else f"demucs:{out['model']}"
         gpu = stems_gpu() if on_modal() and out["engine"] == "demucs" else None
         record_compute(ctx, f"stem separation ({st.engine})", wall_s, gpu=gpu)
+        melody_sources = melody_definition(model_sources(out["engine"], out["model"]))
         folder = ctx.workdir / "stems"
         folder.mkdir(parents=True, exist_ok=True)
         stored, listing = [], []
@@ -124,6 +161,8 @@ def run(ctx) -> dict:
             path = folder / f"{name}.{out['format']}"
             path.write_bytes(data)
             meta = {"stem": name, "sample_rate": out["sample_rate"], "channels": out["channels"]}
+            if name == "melody":
+                meta["sum_of"] = melody_sources
             kept = keep_output(
                 ctx,
                 name,
@@ -146,6 +185,8 @@ def run(ctx) -> dict:
         "duration_s": out["duration_s"],
         "separation_s": round(wall_s, 2),
     }
+    if "melody" in p.stems:
+        result["melody_is"] = " + ".join(melody_sources)
     if out["engine"] == "dsp":
         result["note"] = "No Demucs weights on this machine: separated with the DSP fallback."
     ctx.cache_put(CACHE_NAMESPACE, key, {"outputs": stored, "result": result})
@@ -170,5 +211,10 @@ KIND = register(
         min_files=1,
         max_files=1,
         estimate_s=_estimate_s,
+        extra={
+            "models": MODELS_OFFERED,
+            "melody": MELODY,
+            "dsp_stems": ["vocals", "drums", "bass", "other", "melody", "no_vocals"],
+        },
     )
 )

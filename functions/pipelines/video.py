@@ -315,5 +315,6 @@ KIND = register(
         estimate_cost_usd=_estimate_cost,
         max_file_mb=get_settings().video_max_upload_mb,
         input_formats=SONG_FORMATS,
+        extra={"primary_output": "video"},  # what the completed event's download URL is for
     )
 )

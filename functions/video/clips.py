@@ -2,9 +2,10 @@
 
 Offers:
 - ``generate_clip(**kw) -> dict``: the stage function. ``engine="replicate"`` runs Stable Video
-  Diffusion from the scene's reference image URL (1024x576), or a text-to-video model when
-  the scene has no image (its SDXL reference failed); 120 s per attempt, 3 attempts, a stuck
-  prediction is canceled.
+  Diffusion from the scene's reference image URL (1024x576) and falls back to a text-to-video
+  model when that fails after its retries (or straight away when the scene has no image); 120 s
+  per attempt, 3 attempts per model, a stuck prediction is canceled, nothing runs past the
+  job's 15-minute deadline.
   ``engine="procedural"`` renders a motion clip from the reference image with ffmpeg.
 - ``render_motion_clip(png, out, ...)``: the procedural clip: the camera move of the shot
   (push-in, pull-out, pans, tilts, orbit) with zoompan, and colour pulses on the beat (a
@@ -156,16 +157,25 @@ def render_motion_clip(
     return frames / fps
 
 
-def _replicate_clip(kw: dict[str, Any], billed_s: list[float]) -> tuple[bytes, str]:
+def seconds_left(deadline_at: float | None) -> float | None:
+    """Seconds until the job's wall-clock deadline (epoch seconds: it crosses processes)."""
+    return None if deadline_at is None else deadline_at - time.time()
+
+
+def _replicate_clip(
+    kind: str, kw: dict[str, Any], billed_s: list[float], deadline_at: float | None = None
+) -> tuple[bytes, str]:
+    """One clip from Replicate: ``kind`` ``svd`` (image-to-video from ``image_url``) or
+    ``t2v`` (text-to-video from ``prompt``), with the clip policy's attempts, each bounded by
+    the time the job has left."""
     policy = providers.CLIP
     client = providers.replicate_client(policy.timeout_s)
     if client is None:
         raise providers.ProviderFailed("no Replicate token is configured", transient=False)
-    image = kw.get("image_url")
-    if image:
+    if kind == "svd":
         model, version = providers.SVD_MODEL, providers.SVD_VERSION
         model_input = {
-            "input_image": image,
+            "input_image": kw["image_url"],
             "video_length": "14_frames_with_svd",
             "sizing_strategy": "crop_to_16_9",
             "frames_per_second": 6,
@@ -190,8 +200,14 @@ def _replicate_clip(kw: dict[str, Any], billed_s: list[float]) -> tuple[bytes, s
         }
 
     def attempt() -> bytes:
+        left = seconds_left(deadline_at)
+        if left is not None and left <= 1.0:
+            raise providers.ProviderFailed(
+                "the video's 15-minute limit has passed", transient=False
+            )
+        timeout_s = policy.timeout_s if left is None else min(policy.timeout_s, left)
         result = providers.run_prediction(
-            client, version, model_input, timeout_s=policy.timeout_s, billed_s=billed_s
+            client, version, model_input, timeout_s=timeout_s, billed_s=billed_s
         )
         url = (
             result.output[0] if isinstance(result.output, list) and result.output else result.output
@@ -214,11 +230,18 @@ def generate_clip(
     image_url: str | None = None,
     seed: int = 0,
     preset: str = "veryfast",
+    deadline_at: float | None = None,
 ) -> dict[str, Any]:
     """Make one clip (stage function for ``ctx.map``); never raises for a failed clip.
 
-    Returns ``{shot_id, ok, engine, mp4 (bytes or None), predict_time_s, attempts, wall_s,
-    error}``; the pipeline needs at least 3 ``ok`` clips.
+    With Replicate the chain is image-to-video (when the scene has a reference image) and,
+    when that fails after its retries, text-to-video from the shot's prompt, before the slot is
+    given up. ``deadline_at`` (epoch seconds) is the job's 15-minute limit: no attempt starts
+    after it and none runs past it.
+
+    Returns ``{shot_id, ok, engine, mp4 (bytes or None), predict_time_s, billing (per model
+    tried: kind, predict_time_s, attempts), fallback, attempts, wall_s, error}``; the pipeline
+    needs at least 3 ``ok`` clips.
     """
     started = time.monotonic()
     answer: dict[str, Any] = {
@@ -228,26 +251,54 @@ def generate_clip(
         "error": "",
         "predict_time_s": 0.0,
         "attempts": 0,
+        "billing": [],
+        "fallback": None,
     }
     if engine == "replicate":
-        billed_s: list[float] = []
-        kind = "svd" if image_url else "t2v"
-        answer["kind"] = kind
-        try:
-            mp4, model = _replicate_clip(
-                {"prompt": prompt, "motion": motion, "seed": seed, "image_url": image_url},
-                billed_s,
-            )
-            answer.update(ok=True, mp4=mp4, engine=f"replicate:{model}")
-        except Exception as exc:  # noqa: BLE001 - the pipeline decides if enough clips remain
-            answer.update(
-                engine=f"replicate:{kind}", error=f"{type(exc).__name__}: {str(exc)[:200]}"
-            )
-        answer.update(predict_time_s=round(sum(billed_s), 3), attempts=len(billed_s))
+        chain = ["svd", "t2v"] if image_url else ["t2v"]
+        errors = []
+        for kind in chain:
+            billed_s: list[float] = []
+            answer["kind"] = kind
+            try:
+                mp4, model = _replicate_clip(
+                    kind,
+                    {"prompt": prompt, "motion": motion, "seed": seed, "image_url": image_url},
+                    billed_s,
+                    deadline_at,
+                )
+                fell_back = kind != chain[0]
+                answer.update(
+                    ok=True,
+                    mp4=mp4,
+                    engine=f"replicate:{model}"
+                    + (" (text-to-video fallback)" if fell_back else ""),
+                )
+                if fell_back:
+                    answer["fallback"] = {"from": chain[0], "to": kind, "because": errors[-1]}
+            except Exception as exc:  # noqa: BLE001 - the pipeline decides if enough clips remain
+                errors.append(f"{kind}: {type(exc).__name__}: {str(exc)[:200]}")
+                answer["engine"] = f"replicate:{kind}"
+            finally:
+                answer["billing"].append(
+                    {
+                        "kind": kind,
+                        "predict_time_s": round(sum(billed_s), 3),
+                        "attempts": len(billed_s),
+                    }
+                )
+            if answer["ok"]:
+                break
+        answer["error"] = "" if answer["ok"] else "; ".join(errors)
+        answer["predict_time_s"] = round(sum(b["predict_time_s"] for b in answer["billing"]), 3)
+        answer["attempts"] = sum(b["attempts"] for b in answer["billing"])
     else:
         answer["engine"] = "procedural (local)"
+        left = seconds_left(deadline_at)
         if not image_png:
             answer["error"] = "the procedural engine needs a reference image"
+        elif left is not None and left <= 1.0:
+            answer["error"] = "the video's 15-minute limit has passed"
         else:
             framing, focus = shot_framing(seed)
             with tempfile.TemporaryDirectory(prefix="clip-out-") as tmp:
@@ -262,6 +313,7 @@ def generate_clip(
                         preset=preset,
                         framing=framing,
                         focus=focus,
+                        timeout_s=RENDER_TIMEOUT_S if left is None else min(RENDER_TIMEOUT_S, left),
                     )
                     answer.update(ok=True, mp4=out.read_bytes(), attempts=1)
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:

@@ -81,6 +81,22 @@ HARDWARE = {
     "t2v": "replicate:gpu-a100-large",
 }
 
+# Which Replicate model plays each role, and when that choice was made (see providers for the
+# pinned versions). The text-to-video model is also the fallback for a failed image-to-video
+# clip. Chosen 2026-12-02: zeroscope v2 XL stays, a public model billed per GPU-second on the
+# A100 row above, pinned by version and answering at 1024x576; the newer per-video-priced
+# text-to-video models could not be checked for price and interface from where this was built,
+# so none is wired in without a verified request shape.
+MODEL_CHOICES: dict[str, dict[str, str]] = {
+    "reference": {"model": providers.SDXL_MODEL, "chosen_on": "2026-11-22"},
+    "image_to_video": {"model": providers.SVD_MODEL, "chosen_on": "2026-11-22"},
+    "text_to_video": {
+        "model": providers.T2V_MODEL,
+        "chosen_on": "2026-12-02",
+        "role": "scenes without a reference image, and the fallback after image-to-video fails",
+    },
+}
+
 # Typical billed GPU seconds per prediction (our estimate for the settings we send: SDXL
 # 1024x576 at 25 steps without refiner, SVD 14 frames at 25 steps, zeroscope 24 frames).
 TYPICAL_PREDICT_S = {"sdxl": 8.0, "svd": 20.0, "t2v": 30.0}

@@ -40,12 +40,41 @@ class VideoRun:
         self.on_modal = self.settings.runner == "modal"
 
     def check_deadline(self, next_stage: str) -> None:
+        """Raise ``PIPELINE_TIMEOUT`` once the 15 minutes are spent: called between stages
+        and as each clip or reference image of a fan-out finishes."""
         if time.monotonic() > self.deadline:
             raise StageFailed(
                 f"The video ran past its 15-minute limit before {next_stage}.",
                 code="PIPELINE_TIMEOUT",
             )
         self.ctx.check_canceled()
+
+    @property
+    def deadline_at(self) -> float:
+        """The deadline as epoch seconds, for stage functions running in other processes."""
+        return time.time() + (self.deadline - time.monotonic())
+
+    def fan_out_progress(self, stage: Any, total: int, noun: str, key: str) -> Any:
+        """An ``on_result`` for ``ctx.map``: "<noun> 3/6 done" messages and the stage's
+        sub-progress as each item finishes, then the deadline check."""
+        done = [0]
+
+        def on_result(answer: dict[str, Any]) -> None:
+            done[0] += 1
+            n = done[0]
+            ok = answer.get("ok", bool(answer.get("png") or answer.get("url")))
+            self.ctx.message(
+                f"{noun.capitalize()} {n}/{total} {'done' if ok else 'failed'} "
+                f"({answer.get(key)}, {answer.get('engine')})",
+                stage=stage.name,
+                done=n,
+                total=total,
+            )
+            nxt = f"Generating {noun} {n + 1}/{total}" if n < total else f"{total} {noun}s done"
+            stage.progress(n / total, nxt)
+            self.check_deadline(f"{noun} {n + 1} of {total}" if n < total else "the next stage")
+
+        return on_result
 
     def meter(self, stage: str, started: float) -> None:
         """Compute seconds of a CPU stage: priced on Modal, recorded (free) locally."""
@@ -104,7 +133,13 @@ def make_references(run: VideoRun, plan: VideoPlan, stage: Any) -> dict[str, dic
             len(jobs) * pricing.worst_case_replicate_usd("sdxl", providers.SDXL),
             f"generating {len(jobs)} reference images",
         )
-    answers = run.ctx.map(references.generate_reference, jobs)
+    run.ctx.message(f"Generating reference 1/{len(jobs)}", stage=stage.name)
+    answers = run.ctx.map(
+        references.generate_reference,
+        jobs,
+        max_concurrency=run.settings.clip_concurrency,
+        on_result=run.fan_out_progress(stage, len(jobs), "reference", "ref_id"),
+    )
     folder = run.ctx.workdir / "references"
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
@@ -142,33 +177,55 @@ def make_clips(
     """
     engine = "replicate" if run.use_replicate else "procedural"
     jobs = clips.clip_jobs(plan, refs, engine, tempo_bpm, run.p.seed, preset=run.p.video_preset)
+    for j in jobs:
+        j["deadline_at"] = run.deadline_at
     if engine == "replicate":
+        # Worst case: every image-to-video clip fails its attempts and falls back to text.
+        t2v = pricing.worst_case_replicate_usd("t2v", providers.CLIP)
         worst = sum(
-            pricing.worst_case_replicate_usd("svd" if j["image_url"] else "t2v", providers.CLIP)
+            (pricing.worst_case_replicate_usd("svd", providers.CLIP) + t2v)
+            if j["image_url"]
+            else t2v
             for j in jobs
         )
         run.budget.check(worst, f"generating {len(jobs)} clips")
+    concurrency = run.settings.clip_concurrency
     run.ctx.message(
-        f"Generating {len(jobs)} clips for {len(plan.slots)} slots", stage="video_generation"
+        f"Generating {len(jobs)} clips for {len(plan.slots)} slots, {concurrency} at a time",
+        stage="video_generation",
     )
+    run.ctx.message(f"Generating clip 1/{len(jobs)}", stage=stage.name)
     started = time.monotonic()
-    answers = run.ctx.map(clips.generate_clip, jobs)
+    answers = run.ctx.map(
+        clips.generate_clip,
+        jobs,
+        max_concurrency=concurrency,
+        on_result=run.fan_out_progress(stage, len(jobs), "clip", "shot_id"),
+    )
     folder = run.ctx.workdir / "clips"
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     report = []
     for a in answers:
-        if a.get("predict_time_s"):
-            kind = a.get("kind", "svd")
-            run.budget.charge(
-                "replicate",
-                a["predict_time_s"],
-                pricing.replicate_usd(kind, a["predict_time_s"]),
-                unit="gpu_seconds",
-                detail=f"{a['engine']} {a['shot_id']}",
-            )
+        billing = a.get("billing") or (
+            [{"kind": a.get("kind", "svd"), "predict_time_s": a["predict_time_s"]}]
+            if a.get("predict_time_s")
+            else []
+        )
+        for bill in billing:  # each model tried is paid for, the failed one too
+            if bill["predict_time_s"]:
+                run.budget.charge(
+                    "replicate",
+                    bill["predict_time_s"],
+                    pricing.replicate_usd(bill["kind"], bill["predict_time_s"]),
+                    unit="gpu_seconds",
+                    detail=f"replicate:{bill['kind']} {a['shot_id']}",
+                )
         report.append(
-            {k: a.get(k) for k in ("shot_id", "ok", "engine", "attempts", "wall_s", "error")}
+            {
+                k: a.get(k)
+                for k in ("shot_id", "ok", "engine", "attempts", "wall_s", "error", "fallback")
+            }
         )
         if a["ok"]:
             path = folder / f"{a['shot_id']}.mp4"

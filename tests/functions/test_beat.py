@@ -131,7 +131,8 @@ def test_outputs_metadata_stems_and_midi(run_pipeline):
         ({"genre": "trap", "key": "C minorish"}, "BAD_KEY"),
         ({"genre": "trap", "duration_s": 4}, "DURATION_OUT_OF_RANGE"),
         ({"genre": "trap", "duration_s": 121}, "DURATION_OUT_OF_RANGE"),
-        ({"genre": "trap", "mood": "sunny"}, "UNKNOWN_MOOD"),
+        ({"genre": "trap", "mood": "xylophonic"}, "UNKNOWN_MOOD"),
+        ({"mood": "dark"}, "GENRE_OR_PROMPT_REQUIRED"),
         ({"genre": "trap", "tempo": 140}, "INVALID_PARAMS"),
     ],
 )

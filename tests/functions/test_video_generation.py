@@ -170,9 +170,11 @@ def test_a_clip_that_keeps_failing_is_reported_not_raised(fake, sleeps):
         tempo_bpm=120,
         image_url=PNG_URL,
     )
-    assert len(fake.creates()) == 3
+    # Three image-to-video attempts, then the text-to-video fallback's three.
+    assert len(fake.creates(providers.SVD_VERSION)) == 3
+    assert len(fake.creates(providers.T2V_VERSION)) == 3
     assert not out["ok"] and "CUDA out of memory" in out["error"]
-    assert out["predict_time_s"] == 12.0  # three failed runs, billed
+    assert out["predict_time_s"] == 24.0  # six failed runs, billed
 
 
 def test_procedural_clip_is_whole_beats_and_pulses_on_the_beat(tmp_path):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Uplo
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from shared.errors import InvalidInput, NotFound
+from shared.links import input_audio_url
 from shared.submit import Upload, job_view, submit_job
 from web.deps import CurrentUser, ServicesDep
 from web.events import event_hub, sse_frame
@@ -48,6 +49,7 @@ def create_job(
     )
     request.app.state.runner.submit(str(job["id"])) if created else None
     view = job_view(services, services.jobs.get(user.id, str(job["id"])))
+    view.update(input_audio_url(services, job))  # the uploaded song, signed for 24 h
     return JSONResponse(
         view,
         status_code=202 if created else 200,
