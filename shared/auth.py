@@ -222,7 +222,7 @@ class LocalAuth:
             "exp": now + ttl,
             "session_id": session_id,
             # The user's token generation: a reset or sign-out everywhere raises it.
-            "gen": self.floors.get(user_id).generation,
+            "gen": self.floors.get(user_id, fresh=True).generation,
         }
         access = jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
         refresh = secrets.token_urlsafe(32)
