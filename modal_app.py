@@ -57,6 +57,8 @@ cpu_base = (
             "SOUNDSTAGE_STORAGE_BACKEND": "supabase",
             "SOUNDSTAGE_AUTH_BACKEND": "supabase",
             "SOUNDSTAGE_PROFILE": "production",
+            # Modal's proxy sets X-Forwarded-For: per-address limits key on the real client.
+            "SOUNDSTAGE_TRUST_FORWARDED_FOR": "true",
             "SOUNDSTAGE_DATA_DIR": "/tmp/soundstage",
             # Stages routed to GPU classes run Demucs there (see StemSeparator).
             "SOUNDSTAGE_STEMS_ENGINE": "demucs",

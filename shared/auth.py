@@ -228,7 +228,7 @@ class LocalAuth:
             "exp": now + ttl,
             "session_id": session_id,
             # The user's token generation: a reset or sign-out everywhere raises it.
-            "gen": self.floors.get(user_id).generation,
+            "gen": self.floors.get(user_id, fresh=True).generation,
             # As Supabase Auth does: the server-set app_metadata rides in every access token.
             "app_metadata": self._app_metadata(user_id),
         }

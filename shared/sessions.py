@@ -41,10 +41,12 @@ class TokenFloors:
         hit = self._cache.get(user_id)
         return hit is not None and time.monotonic() - hit[1] < self.ttl_s
 
-    def get(self, user_id: str) -> Floor:
+    def get(self, user_id: str, *, fresh: bool = False) -> Floor:
+        """The user's floor; ``fresh`` skips the cache (when issuing tokens: a token stamped
+        with a stale generation would be refused as soon as it is used)."""
         now = time.monotonic()
         hit = self._cache.get(user_id)
-        if hit is not None and now - hit[1] < self.ttl_s:
+        if not fresh and hit is not None and now - hit[1] < self.ttl_s:
             return hit[0]
         with self.db.service() as conn:
             row = conn.execute(
