@@ -176,9 +176,9 @@ def master_to_target(
         if abs(target_lufs - out_lufs) <= LOUDNESS_TOLERANCE_LU:
             break
         gain_db = _next_gain(tried, target_lufs)
-    out, reduction_db = hold_true_peak(out, sr, ceiling_dbtp)
-    out_lufs = _lufs(out, sr)
-    peak = reconstructed_peak_dbtp(Audio(out, sr))
+    out, reduction_db, peak = hold_true_peak(out, sr, ceiling_dbtp)
+    if reduction_db > 0.5:  # a few milliseconds under 0.5 dB move the loudness < 0.01 LU
+        out_lufs = _lufs(out, sr)
     return MasteredAudio(
         audio=Audio(np.ascontiguousarray(out, dtype=np.float32), sr),
         target_lufs=target_lufs,
@@ -203,9 +203,9 @@ def master_to_target(
 
 def hold_true_peak(
     samples: np.ndarray, sr: int, ceiling_dbtp: float = CEILING_DBTP
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, float]:
     """``samples`` with every inter-sample peak held under ``ceiling_dbtp`` by every common
-    meter, and the largest gain reduction it took (dB).
+    meter, the largest gain reduction it took (dB) and the reconstructed peak (dBTP).
 
     A look-ahead gain rider on the 4x-oversampled envelope set ``TRUE_PEAK_SAFETY_DB`` under
     the ceiling (the 4x grid can miss a few tenths of a dB between its points), then the
@@ -225,14 +225,16 @@ def hold_true_peak(
         g = limiter_gain(envelope, 1.0, 10 ** (aim_db / 20), sr)
         out = (x * g[None, :]).astype(np.float32)
         reduction_db = -20.0 * math.log10(max(float(g.min()), 1e-12))
-        peak = reconstructed_peak_dbtp(Audio(out, sr))
+        # The gain rides slowly (milliseconds), so the detector's envelope times the gain is
+        # the output's 4x envelope to well within the screen's margin.
+        peak = reconstructed_peak_dbtp(Audio(out, sr), screen=envelope * g)
         if peak <= allowed:
-            return out, reduction_db
+            return out, reduction_db, peak
         # Peaks between the 4x points (content near Nyquist) got through: aim lower.
         aim_db -= peak - allowed + 0.02
     out = out * np.float32(10 ** ((allowed - peak) / 20))
     reduction_db += peak - allowed
-    return out, reduction_db
+    return out, reduction_db, allowed
 
 
 def excerpt(
