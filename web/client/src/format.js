@@ -10,7 +10,8 @@ export const fmtClock = (s) => {
   const t = Math.max(0, s || 0);
   return `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, "0")}`;
 };
-export const fmtUsd = (v) => (v == null ? "—" : `$${Number(v).toFixed(v >= 1 ? 2 : 4)}`);
+export const fmtUsd = (v) =>
+  v == null ? "—" : `$${Number(v).toFixed(Number(v) === 0 || v >= 1 ? 2 : 4)}`;
 export const fmtMb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 export const fmtDate = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 export const titleCase = (s) =>

@@ -3,4 +3,8 @@ import { App } from "./app.jsx";
 import { initSession } from "./session.js";
 import "./style.css";
 
-initSession().then(() => render(<App />, document.getElementById("app")));
+initSession().then(() => {
+  const root = document.getElementById("app");
+  root.textContent = ""; // drop the "Loading" placeholder the static page shows
+  render(<App />, root);
+});

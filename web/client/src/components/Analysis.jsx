@@ -1,7 +1,7 @@
 // The analysis of a track: tempo, key, time signature, loudness, and the waveform with the beat
 // grid, downbeats and sections drawn over it.
 import { sectionColor, Waveform } from "./Waveform.jsx";
-import { fmtDuration } from "../format.js";
+import { fmtClock, fmtDuration } from "../format.js";
 
 const db = (v, unit) => (v == null ? "—" : `${Number(v).toFixed(1)} ${unit}`);
 
@@ -54,7 +54,7 @@ export function Analysis({ result: r, input }) {
         {(r.sections || []).map((s, i) => (
           <li key={i}>
             <span class="swatch" style={{ background: sectionColor(s, i) }} />
-            {s.label || s.group} {fmtDuration(s.start_s)}–{fmtDuration(s.end_s)}
+            {s.label || s.group} {fmtClock(s.start_s)}–{fmtClock(s.end_s)}
           </li>
         ))}
       </ol>
