@@ -172,9 +172,9 @@ class Studio:
         self.email = ""
         page.on(
             "console",
-            lambda m: self.csp_violations.append(m.text)
-            if "Content Security Policy" in m.text
-            else None,
+            lambda m: (
+                self.csp_violations.append(m.text) if "Content Security Policy" in m.text else None
+            ),
         )
 
     def goto(self, path: str) -> None:

@@ -26,7 +26,7 @@ def test_new_user_analyzes_a_track_and_sees_it_drawn(studio, tracks):
     assert int(wave.get_attribute("data-sections")) >= 1
     # The markers and regions are really in the waveform's DOM (wavesurfer's shadow root).
     drawn = wave.locator(".wave-box > div").evaluate(
-        "host => host.shadowRoot.querySelectorAll('[part~=\"region\"], [part~=\"marker\"]').length"
+        'host => host.shadowRoot.querySelectorAll(\'[part~="region"], [part~="marker"]\').length'
     )
     assert drawn >= 12 + 1
     # Every stage shows its status, time and engine.

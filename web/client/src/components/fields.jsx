@@ -40,14 +40,14 @@ export function Field({ f, value, onChange, id }) {
         <select
           id={id}
           aria-describedby={described}
-          value={value ?? ""}
+          value={value ?? f.default ?? ""}
           onChange={(e) => {
             const raw = e.target.value;
             if (raw === "") return onChange(undefined);
             onChange(f.type === "integer" ? Number(raw) : raw);
           }}
         >
-          {(f.nullable || f.default === undefined) && <option value="">Automatic</option>}
+          {(f.nullable || f.default == null) && <option value="">Automatic</option>}
           {f.enum.map((opt) => (
             <option key={opt} value={opt}>
               {optLabel(opt)}
