@@ -13,14 +13,14 @@ export function useGenres() {
   return genres;
 }
 
-export function GenrePicker({ value, onChange, required, id = "f-genre" }) {
+export function GenrePicker({ value, onChange, required, fallback, id = "f-genre" }) {
   const genres = useGenres();
   const g = genres?.find((x) => x.slug === value);
   return (
     <div class="field">
       <label for={id}>Genre</label>
       <select id={id} required={required} value={value ?? ""} aria-describedby={`${id}-about`} onChange={(e) => onChange(e.target.value || undefined)}>
-        {!required && <option value="">Default (lo-fi)</option>}
+        {!required && <option value="">{fallback ? `Default (${fallback})` : "Automatic"}</option>}
         {required && <option value="">Choose a genre…</option>}
         {(genres || []).map((x) => (
           <option key={x.slug} value={x.slug}>
@@ -39,8 +39,9 @@ export function GenrePicker({ value, onChange, required, id = "f-genre" }) {
   );
 }
 
-export function BpmField({ genre, value, anyBpm, onChange, onAnyBpm, id = "f-bpm" }) {
+export function BpmField({ genre: chosen, fallback, value, anyBpm, onChange, onAnyBpm, id = "f-bpm" }) {
   const genres = useGenres();
+  const genre = chosen || fallback;
   const g = genres?.find((x) => x.slug === genre);
   const [lo, hi] = g && !anyBpm ? g.bpm_range : [40, 240];
   return (
@@ -94,9 +95,9 @@ export function KeyPicker({ value, onChange, id = "f-key" }) {
   );
 }
 
-export function MoodPicker({ genre, value, onChange, id = "f-mood" }) {
+export function MoodPicker({ genre, fallback, value, onChange, id = "f-mood" }) {
   const genres = useGenres();
-  const g = genres?.find((x) => x.slug === (genre || "lo-fi"));
+  const g = genres?.find((x) => x.slug === (genre || fallback));
   return (
     <div class="field">
       <label for={id}>Mood</label>

@@ -39,12 +39,13 @@ export function Dashboard() {
     };
   }, [offset, tick]);
 
+  // Delete asks first, inline (a native confirm() dialog is easy to hit by accident).
+  const [confirming, setConfirming] = useState(null);
   const act = async (job, what) => {
     try {
-      if (what === "delete") {
-        if (!confirm(`Delete this ${job.kind} job and its files?`)) return;
-        await api(`/jobs/${job.id}`, { method: "DELETE" });
-      } else await api(`/jobs/${job.id}/cancel`, { method: "POST" });
+      if (what === "delete") await api(`/jobs/${job.id}`, { method: "DELETE" });
+      else await api(`/jobs/${job.id}/cancel`, { method: "POST" });
+      setConfirming(null);
       setTick((t) => t + 1);
     } catch (e) {
       setError(e);
@@ -80,8 +81,18 @@ export function Dashboard() {
                   <button type="button" onClick={() => act(j, "cancel")} aria-label={`Cancel ${j.kind} job`}>
                     Cancel
                   </button>
+                ) : confirming === j.id ? (
+                  <span role="group" aria-label={`Delete this ${j.kind} job and its files?`}>
+                    Delete?{" "}
+                    <button type="button" class="danger" onClick={() => act(j, "delete")}>
+                      Yes, delete
+                    </button>{" "}
+                    <button type="button" onClick={() => setConfirming(null)}>
+                      Keep
+                    </button>
+                  </span>
                 ) : (
-                  <button type="button" class="danger" onClick={() => act(j, "delete")} aria-label={`Delete ${j.kind} job`}>
+                  <button type="button" class="danger" onClick={() => setConfirming(j.id)} aria-label={`Delete ${j.kind} job`}>
                     Delete
                   </button>
                 )}

@@ -98,7 +98,7 @@ export function JobPage({ id }) {
         )}
       </div>
       <p class="muted">
-        Started {fmtDate(job.created_at)} · cost so far <span class="cost">{fmtUsd(job.costs?.total_usd)}</span>
+        Created {fmtDate(job.created_at)} · cost so far <span class="cost">{fmtUsd(job.costs?.total_usd)}</span>
         {job.costs?.estimated_usd != null && ` (estimated ${fmtUsd(job.costs.estimated_usd)})`}
       </p>
       <ProgressBar value={job.progress} label="Job progress" />
@@ -117,7 +117,8 @@ export function JobPage({ id }) {
       <p class="muted stream-state" data-state={stream.state} data-connects={stream.connects}>
         {stream.state === "reconnecting" ? "Connection lost; reconnecting…" : stream.state === "live" ? "Live" : ""}
       </p>
-      <ol class="log" aria-live="polite" aria-relevant="additions">
+      {state.log.length === 0 && <p class="muted">No events yet: they appear here as the job runs.</p>}
+      <ol class="log" hidden={state.log.length === 0} aria-live="polite" aria-relevant="additions">
         {state.log.map((e) => (
           <li key={e.id} data-event-id={e.id} data-type={e.type}>
             {describe(e)}

@@ -56,16 +56,17 @@ function JobForm({ spec }) {
   const all = fields(spec.params_schema);
   const names = new Set(all.map((f) => f.name));
   const music = names.has("genre");
+  const genreDefault = all.find((f) => f.name === "genre")?.default;
 
   const control = (f) => {
     const id = `f-${f.name}`;
     const v = values[f.name];
-    if (music && f.name === "genre") return <GenrePicker key={f.name} value={v} required={f.required} onChange={set("genre")} />;
+    if (music && f.name === "genre") return <GenrePicker key={f.name} value={v} required={f.required} fallback={genreDefault} onChange={set("genre")} />;
     if (music && f.name === "bpm")
-      return <BpmField key={f.name} genre={values.genre} value={v} anyBpm={values.allow_any_bpm} onChange={set("bpm")} onAnyBpm={set("allow_any_bpm")} />;
+      return <BpmField key={f.name} genre={values.genre} fallback={genreDefault} value={v} anyBpm={values.allow_any_bpm} onChange={set("bpm")} onAnyBpm={set("allow_any_bpm")} />;
     if (music && f.name === "allow_any_bpm") return null; // part of the tempo field
     if (music && f.name === "key") return <KeyPicker key={f.name} value={v} onChange={set("key")} />;
-    if (music && f.name === "mood") return <MoodPicker key={f.name} genre={values.genre} value={v} onChange={set("mood")} />;
+    if (music && f.name === "mood") return <MoodPicker key={f.name} genre={values.genre} fallback={genreDefault} value={v} onChange={set("mood")} />;
     if (f.name === "tracks" && f.items?.properties?.gain_db) return <MixTracks key={f.name} files={files} value={v} onChange={set("tracks")} />;
     if (f.name === "stems" && f.items?.properties?.track) return <MashupStems key={f.name} files={files} value={v} onChange={set("stems")} />;
     if (f.name === "base_track") return <TrackSelect key={f.name} id={id} label="Instrumental base" files={files} value={v} onChange={set("base_track")} />;
