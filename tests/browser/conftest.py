@@ -267,13 +267,13 @@ def studio(studio_factory) -> Studio:
 
 @pytest.fixture(scope="session")
 def tracks() -> Iterator[dict[str, Path]]:
-    """Short synthesized songs: 8 s (most journeys) and 30 s (long enough to watch a job run)."""
+    """Short synthesized songs: 8 s (most journeys) and 16 s (long enough to watch a job run)."""
     from functions.audio_io import save_audio
     from tests.synth import synth_song
 
     folder = Path(tempfile.mkdtemp(prefix="soundstage-browser-audio-"))
     out = {}
-    for name, seconds in (("short", 8.0), ("long", 30.0)):
+    for name, seconds in (("short", 8.0), ("long", 16.0)):
         audio, _ = synth_song(bpm=120, key="A minor", duration_s=seconds)
         out[name] = folder / f"song-{name}.wav"
         save_audio(out[name], audio, "wav")
