@@ -10,18 +10,19 @@ import { JobPage } from "./pages/JobPage.jsx";
 
 const PUBLIC = ["/login", "/signup", "/reset"];
 
+// Returns an element, not a new component: the page keeps its state when the shell re-renders.
 function route(path) {
   let m;
-  if ((m = match("/login", path))) return () => <AuthPage mode="login" />;
-  if ((m = match("/signup", path))) return () => <AuthPage mode="signup" />;
-  if ((m = match("/reset", path))) return () => <AuthPage mode="reset" />;
-  if ((m = match("/", path))) return () => <Dashboard />;
-  if ((m = match("/new", path))) return () => <NewJob />;
-  if ((m = match("/new/:kind", path))) return () => <NewJob kind={m.kind} />;
-  if ((m = match("/jobs/:id", path))) return () => <JobPage id={m.id} />;
-  return () => (
+  if (match("/login", path)) return <AuthPage key="login" mode="login" />;
+  if (match("/signup", path)) return <AuthPage key="signup" mode="signup" />;
+  if (match("/reset", path)) return <AuthPage key="reset" mode="reset" />;
+  if (match("/", path)) return <Dashboard />;
+  if (match("/new", path)) return <NewJob />;
+  if ((m = match("/new/:kind", path))) return <NewJob key={m.kind} kind={m.kind} />;
+  if ((m = match("/jobs/:id", path))) return <JobPage key={m.id} id={m.id} />;
+  return (
     <section>
-      <h1>Page not found</h1>
+      <h1 tabIndex={-1}>Page not found</h1>
       <p>
         There is nothing at this address. <Link href="/">Go to your jobs</Link>.
       </p>
@@ -45,7 +46,6 @@ export function App() {
     main.current?.querySelector("h1")?.focus({ preventScroll: true });
   }, [path]);
 
-  const Page = route(path);
   return (
     <>
       <a class="skip" href="#main">
@@ -69,7 +69,7 @@ export function App() {
         )}
       </header>
       <main id="main" ref={main}>
-        {user || isPublic ? <Page /> : null}
+        {user || isPublic ? route(path) : null}
       </main>
     </>
   );

@@ -82,6 +82,22 @@ export function StemPlayer({ stems }) {
         <button type="button" class="primary" disabled={!allReady} onClick={toggle} aria-label={playing ? "Pause all stems" : "Play all stems"}>
           {playing ? "Pause" : "Play"} all
         </button>
+        <input
+          type="range"
+          class="seek"
+          min={0}
+          max={duration || 0}
+          step={0.1}
+          value={time}
+          disabled={!allReady}
+          aria-label="Position in all stems"
+          aria-valuetext={`${fmtClock(time)} of ${fmtClock(duration)}`}
+          onInput={(e) => {
+            const t = Number(e.target.value);
+            players.current.forEach((w) => w.setTime(t));
+            setTime(t);
+          }}
+        />
         <span class="clock">
           <span class="time">{fmtClock(time)}</span> / {fmtClock(duration)}
         </span>

@@ -70,7 +70,19 @@ export function Waveform({ url, title, analysis, height = 96, onReady }) {
         >
           {playing ? "Pause" : "Play"}
         </button>
-        <span class="clock" aria-label="Position">
+        <input
+          type="range"
+          class="seek"
+          min={0}
+          max={duration || 0}
+          step={0.1}
+          value={time}
+          disabled={!ready}
+          aria-label={`Position in ${title}`}
+          aria-valuetext={`${fmtClock(time)} of ${fmtClock(duration)}`}
+          onInput={(e) => ws.current?.setTime(Number(e.target.value))}
+        />
+        <span class="clock">
           <span class="time">{fmtClock(time)}</span> / {fmtClock(duration)}
         </span>
         {failed && <span class="error">This audio could not be loaded; try the download button.</span>}
