@@ -86,6 +86,12 @@ def test_whole_flow_by_keyboard(studio, tracks):
     # A visible focus ring on the focused control.
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
+    page.keyboard.press("Enter")  # pause
+    expect(wave).to_have_attribute("data-playing", "false")
+    # Seeking without a mouse: the position slider follows the arrow keys and End.
+    _tab_to(page, "el => (el.getAttribute('aria-label') || '').startsWith('Position in ')")
+    page.keyboard.press("End")
+    expect(wave.locator(".time")).to_have_text("0:08")
     studio.shot("keyboard-played")
 
 
