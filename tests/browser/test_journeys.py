@@ -114,6 +114,42 @@ def test_beat_from_the_genre_picker_plays(studio):
     expect(track).to_have_attribute("data-playing", "true")
     expect(track.locator(".time")).not_to_have_text("0:00", timeout=10_000)
     studio.shot("beat-playing")
+    # The procedural engine also writes the MIDI of what it played: downloadable like the rest.
+    midi = page.locator("ul.downloads li", has_text=".mid").get_by_role("button")
+    with page.expect_download() as dl:
+        midi.first.click()
+    assert dl.value.suggested_filename.endswith(".mid")
+    assert dl.value.path().read_bytes()[:4] == b"MThd"
+
+
+def test_upload_shows_its_progress(studio, tracks):
+    studio.sign_up()
+    page = studio.page
+    # Slow the upload down (Chrome DevTools network emulation) so its progress can be watched.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 400_000},
+    )
+    studio.goto("/new/analyze")
+    page.locator("input[type=file]").set_input_files(str(tracks["short"]))
+    page.get_by_role("button", name="Start analyze").click()
+    bar = page.get_by_label("Upload progress")
+    seen = set()
+    for _ in range(600):  # at most a minute
+        if "/jobs/" in page.url:
+            break
+        if bar.count():
+            seen.add(bar.get_attribute("value"))
+        page.wait_for_timeout(100)
+    between = {float(v) for v in seen if v} - {0.0, 100.0}
+    assert between, f"no upload progress between 0 and 100 was shown: {seen}"
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    studio.wait_status("completed")
 
 
 def test_sse_progress_arrives_and_resumes_without_gaps(studio, tracks):
