@@ -156,6 +156,12 @@ def test_sse_progress_arrives_and_resumes_without_gaps(studio, tracks):
     studio.sign_up()
     job_id = studio.start_job("stems", [tracks["long"]])
     page = studio.page
+    # The connection drops for a moment (network offline), then comes back.
+    page.locator("ol.log li").first.wait_for()
+    page.context.set_offline(True)
+    expect(page.locator(".stream-state")).to_have_attribute("data-state", "reconnecting")
+    page.wait_for_timeout(1500)
+    page.context.set_offline(False)
     seen = set()
     # Sample the progress bar while the job runs: values arrive over the stream.
     for _ in range(400):
