@@ -7,6 +7,7 @@ and /auth/v1/token?grant_type=password with {email, password}, POST /auth/v1/rec
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from urllib.parse import parse_qs, urlparse
@@ -92,6 +93,15 @@ def test_supabase_sign_up_sign_in_reset_and_log_out(studio):
         api_auth.append(route.request.headers.get("authorization", ""))
         route.fulfill(json={"items": [], "total": 0, "limit": 10, "offset": 0, "next_offset": None})
 
+    scripts: dict[str, int] = {}
+    page.on(
+        "response",
+        lambda r: (
+            scripts.__setitem__(r.url, len(gzip.compress(r.body(), 9)))
+            if r.request.resource_type == "script"
+            else None
+        ),
+    )
     page.route("**/api/v1/config", config)
     page.route("**/supabase/auth/v1/**", gotrue)
     page.route("**/api/v1/jobs?*", jobs)
@@ -101,6 +111,9 @@ def test_supabase_sign_up_sign_in_reset_and_log_out(studio):
     page.get_by_label("Password").fill("a long password")
     page.get_by_role("button", name="Sign up").click()
     expect(page.locator(".empty")).to_contain_text("No jobs yet")  # the list has arrived
+    # With supabase-js loaded, the first page is still far under 300 KB of gzipped JavaScript.
+    assert any("supabase" in url for url in scripts), scripts
+    assert sum(scripts.values()) < 300 * 1024, scripts
     # The API gets Supabase's access token as the bearer token.
     assert api_auth and api_auth[-1] == f"Bearer {ACCESS}"
     # supabase-js keeps the session: a reload stays signed in, and no token is in the URL.

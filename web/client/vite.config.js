@@ -11,6 +11,10 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     assetsInlineLimit: 0,
     sourcemap: false,
+    rollupOptions: {
+      // supabase-js is loaded only when the deployment uses Supabase Auth: its own chunk.
+      output: { manualChunks: (id) => (id.includes("@supabase") ? "supabase" : undefined) },
+    },
   },
   server: { proxy: { "/api": "http://127.0.0.1:8000", "/files": "http://127.0.0.1:8000" } },
 });
