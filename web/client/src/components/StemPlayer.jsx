@@ -3,7 +3,7 @@
 // follow it and are nudged back when they drift.
 import { useEffect, useRef, useState } from "preact/hooks";
 import WaveSurfer from "wavesurfer.js";
-import { fmtClock } from "../format.js";
+import { SeekBar } from "./SeekBar.jsx";
 
 const DRIFT_S = 0.08;
 
@@ -82,25 +82,16 @@ export function StemPlayer({ stems }) {
         <button type="button" class="primary" disabled={!allReady} onClick={toggle} aria-label={playing ? "Pause all stems" : "Play all stems"}>
           {playing ? "Pause" : "Play"} all
         </button>
-        <input
-          type="range"
-          class="seek"
-          min={0}
-          max={duration || 0}
-          step={0.1}
-          value={time}
+        <SeekBar
+          time={time}
+          duration={duration}
           disabled={!allReady}
-          aria-label="Position in all stems"
-          aria-valuetext={`${fmtClock(time)} of ${fmtClock(duration)}`}
-          onInput={(e) => {
-            const t = Number(e.target.value);
+          label="Position in all stems"
+          onSeek={(t) => {
             players.current.forEach((w) => w.setTime(t));
             setTime(t);
           }}
         />
-        <span class="clock">
-          <span class="time">{fmtClock(time)}</span> / {fmtClock(duration)}
-        </span>
       </div>
       {stems.map((s, i) => {
         const audible = solo != null ? solo === i : !muted[i];

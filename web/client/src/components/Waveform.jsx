@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import WaveSurfer from "wavesurfer.js";
 import RegionsPlugin from "wavesurfer.js/dist/plugins/regions.js";
-import { fmtClock } from "../format.js";
+import { SeekBar } from "./SeekBar.jsx";
 
 export const SECTION_COLORS = ["#4f7cff33", "#ff8a3d33", "#2fbf7133", "#c74dff33", "#ffd23f40", "#ff4f7b33"];
 
@@ -70,21 +70,13 @@ export function Waveform({ url, title, analysis, height = 96, onReady }) {
         >
           {playing ? "Pause" : "Play"}
         </button>
-        <input
-          type="range"
-          class="seek"
-          min={0}
-          max={duration || 0}
-          step={0.1}
-          value={time}
+        <SeekBar
+          time={time}
+          duration={duration}
           disabled={!ready}
-          aria-label={`Position in ${title}`}
-          aria-valuetext={`${fmtClock(time)} of ${fmtClock(duration)}`}
-          onInput={(e) => ws.current?.setTime(Number(e.target.value))}
+          label={`Position in ${title}`}
+          onSeek={(t) => ws.current?.setTime(t)}
         />
-        <span class="clock">
-          <span class="time">{fmtClock(time)}</span> / {fmtClock(duration)}
-        </span>
         {failed && <span class="error">This audio could not be loaded; try the download button.</span>}
       </div>
     </figure>
