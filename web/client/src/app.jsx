@@ -71,6 +71,9 @@ export function App() {
       <main id="main" ref={main}>
         {user || isPublic ? route(path) : null}
       </main>
+      <footer class="foot">
+        <a href="/docs">API docs</a> · <a href="/health">Service health</a>
+      </footer>
     </>
   );
 }
