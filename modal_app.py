@@ -75,7 +75,12 @@ def with_app_source(image: modal.Image) -> modal.Image:
     )
 
 
-cpu_image = with_app_source(cpu_base)
+# The API also serves the web client: its built files (web/client/dist, made by `make deploy`
+# before deploying) are mounted last, like the source.
+WEB_CLIENT_DIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web", "client", "dist")
+cpu_image = with_app_source(cpu_base.env({"SOUNDSTAGE_WEB_CLIENT_DIR": "/root/web_client"}))
+if os.path.isdir(WEB_CLIENT_DIST):
+    cpu_image = cpu_image.add_local_dir(WEB_CLIENT_DIST, remote_path="/root/web_client")
 
 # Demucs on the GPU: torch with CUDA, demucs 4.1 (reads audio without torchaudio).
 # Stems must come from Demucs here: a missing weights volume is an error, not a silent fallback.

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # The built web client (web/client/dist by default; the Modal image puts it elsewhere).
+    web_client_dir: Path | None = None
+
     @property
     def rate_limit(self) -> int:
         if self.rate_limit_per_hour is not None:

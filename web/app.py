@@ -15,7 +15,6 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import SoundstageError
@@ -24,10 +23,11 @@ from shared.runner import open_runner
 from shared.services import Services, open_services
 from web import hardening, metrics
 from web.access_log import AccessLog
+from web.client_files import mount_client
 from web.deps import CurrentUser
 from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
-from web.routers import admin, auth, jobs, system
+from web.routers import admin, auth, client_config, job_inputs, jobs, system
 
 log = logging.getLogger("soundstage.web")
 
@@ -154,6 +154,8 @@ def create_app(
     app.include_router(system.router)
     app.include_router(admin.router)
     metrics.install(app)  # GET /metrics (operators) + request counting
+    app.include_router(client_config.router)
+    app.include_router(job_inputs.router)
     for name in OPTIONAL_ROUTERS:
         try:
             mod = importlib.import_module(name)
@@ -178,15 +180,7 @@ def create_app(
             )
         return out
 
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def index() -> str:
-        return (
-            "<!doctype html><html><head><meta charset=utf-8><title>Soundstage</title></head>"
-            "<body style='font-family:system-ui;max-width:40rem;margin:3rem auto'>"
-            "<h1>Soundstage</h1><p>The API is running.</p>"
-            "<ul><li><a href='/docs'>Interactive API docs</a></li>"
-            "<li><a href='/health'>Health</a></li>"
-            "<li><a href='/api/v1/kinds'>Job kinds</a></li></ul></body></html>"
-        )
+    # Last: the browser client answers every path the API does not (SPA fallback).
+    mount_client(app, (settings or get_settings()).web_client_dir)
 
     return app

@@ -39,7 +39,12 @@ class VideoParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(description="What the video should show, 50-500 characters")
+    prompt: str = Field(
+        description="What the video should show, 50-500 characters",
+        # The validator below enforces the length with its own code; the schema says it too,
+        # so generated forms (the web client) can count characters before submitting.
+        json_schema_extra={"minLength": PROMPT_MIN_CHARS, "maxLength": PROMPT_MAX_CHARS},
+    )
     max_generated_clips: int | None = Field(
         default=None, ge=MIN_CLIPS, description="Shots to generate (default and cap: the server's)"
     )

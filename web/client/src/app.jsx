@@ -1,0 +1,79 @@
+// The shell: header with navigation, and the page for the current path.
+import { useEffect, useRef } from "preact/hooks";
+import { Link, match, navigate, usePath } from "./router.jsx";
+import { session, signOut } from "./session.js";
+import { useStore } from "./store.js";
+import { AuthPage } from "./pages/AuthPage.jsx";
+import { Dashboard } from "./pages/Dashboard.jsx";
+import { NewJob } from "./pages/NewJob.jsx";
+import { JobPage } from "./pages/JobPage.jsx";
+
+const PUBLIC = ["/login", "/signup", "/reset"];
+
+// Returns an element, not a new component: the page keeps its state when the shell re-renders.
+function route(path) {
+  let m;
+  if (match("/login", path)) return <AuthPage key="login" mode="login" />;
+  if (match("/signup", path)) return <AuthPage key="signup" mode="signup" />;
+  if (match("/reset", path)) return <AuthPage key="reset" mode="reset" />;
+  if (match("/", path)) return <Dashboard />;
+  if (match("/new", path)) return <NewJob />;
+  if ((m = match("/new/:kind", path))) return <NewJob key={m.kind} kind={m.kind} />;
+  if ((m = match("/jobs/:id", path))) return <JobPage key={m.id} id={m.id} />;
+  return (
+    <section>
+      <h1 tabIndex={-1}>Page not found</h1>
+      <p>
+        There is nothing at this address. <Link href="/">Go to your jobs</Link>.
+      </p>
+    </section>
+  );
+}
+
+export function App() {
+  const path = usePath();
+  const { user, recovery } = useStore(session);
+  const main = useRef(null);
+  const isPublic = PUBLIC.includes(path);
+
+  useEffect(() => {
+    if (recovery && path !== "/reset") navigate("/reset", { replace: true });
+    else if (!user && !isPublic) navigate(`/login?next=${encodeURIComponent(path)}`, { replace: true });
+  }, [user, path, recovery]);
+
+  // After navigation, move focus to the page so keyboard and screen-reader users start there.
+  useEffect(() => {
+    main.current?.querySelector("h1")?.focus({ preventScroll: true });
+  }, [path]);
+
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <Link href="/" class="brand">
+          Soundstage
+        </Link>
+        {user && (
+          <nav aria-label="Main">
+            <Link href="/">Jobs</Link>
+            <Link href="/new">New job</Link>
+            <span class="who" title={user.email}>
+              {user.email}
+            </span>
+            <button type="button" class="link" onClick={() => signOut().then(() => navigate("/login"))}>
+              Log out
+            </button>
+          </nav>
+        )}
+      </header>
+      <main id="main" ref={main}>
+        {user || isPublic ? route(path) : null}
+      </main>
+      <footer class="foot">
+        <a href="/docs">API docs</a> · <a href="/health">Service health</a>
+      </footer>
+    </>
+  );
+}
