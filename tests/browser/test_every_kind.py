@@ -54,7 +54,7 @@ KINDS = {
         {"genre": "house"},
     ),
     "video": (
-        ["short"],
+        ["long"],  # a music video needs a song of at least 12 s (refused at submit time)
         lambda p: p.get_by_label("Prompt").fill(PROMPT),
         {"prompt": PROMPT},
     ),
