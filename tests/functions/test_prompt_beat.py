@@ -5,10 +5,6 @@ prompt as written, and the request BeatFlow's clients send, through the API and 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +13,9 @@ from functions.audio_io import load_audio
 from functions.genres import get_genre
 from functions.music import musicgen, prompt_words
 from shared.errors import InvalidInput
+from tests.cli_subprocess import run_cli
 from tests.functions.musicgen_standin import StandInMusicGen
 
-ROOT = Path(__file__).resolve().parents[2]
 LOFI_PROMPT = "warm lo-fi piano with vinyl crackle"
 
 
@@ -135,18 +131,9 @@ def test_musicgen_reads_a_prompt_only_request_as_written(run_pipeline, monkeypat
 
 
 def test_prompt_only_beat_from_the_cli(tmp_path):
-    env = {
-        **os.environ,
-        "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
-        "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"),
-        "SOUNDSTAGE_LOG_LEVEL": "WARNING",
-    }
     out = tmp_path / "beat.wav"
-    run = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "beat", "--prompt", "sad jazz with a flute",
-         "--duration", "5", "--format", "wav", "-o", str(out), "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    args = ["--duration", "5", "--format", "wav", "-o", str(out), "--json"]
+    run = run_cli(tmp_path, "beat", "--prompt", "sad jazz with a flute", *args)
     assert run.returncode == 0, run.stderr + run.stdout
     result = json.loads(run.stdout)
     assert result["genre"] == "jazz" and result["mood"] == "mellow"
