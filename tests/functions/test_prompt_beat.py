@@ -139,3 +139,20 @@ def test_prompt_only_beat_from_the_cli(tmp_path):
     assert result["genre"] == "jazz" and result["mood"] == "mellow"
     assert result["inferred"]["instruments"]["lead"]["value"] == "sine"
     assert load_audio(out).duration_s == pytest.approx(5.0, abs=0.01)
+
+
+def test_hum_maps_a_free_text_mood_and_says_so(api, tmp_path):
+    from functions.audio_io import save_audio
+    from tests.functions.test_hum import hum_audio
+
+    hum = save_audio(tmp_path / "hum.wav", hum_audio(), "wav")
+    job = api.run("hum", [hum], {"genre": "lo-fi", "mood": "sad", "format": "wav", "seed": 1})
+    assert job["status"] == "completed", job["error"]
+    r = job["result"]
+    assert r["mood"] == "melancholic"
+    assert r["inferred"]["mood"] == {
+        "value": "melancholic",
+        "how": "nearest",
+        "words": ["sad"],
+        "requested": "sad",
+    }
