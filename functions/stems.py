@@ -225,11 +225,13 @@ def separate_file(
     separator: Separator | None = None,
     progress: ProgressFn | None = None,
     scratch_dir: str | Path | None = None,
+    block_s: float | None = None,
 ) -> StemSet:
     """Separate ``path`` into ``stems`` written to ``out_dir/<stem>.<format>``.
 
-    Stems keep the input's sample rate and channel count. Raises InvalidAudio for unreadable
-    input, InvalidInput for a bad choice of stems or format.
+    Stems keep the input's sample rate and channel count. ``block_s`` overrides the engine's
+    block length (shorter blocks: less memory per model call, e.g. after a GPU ran out of it).
+    Raises InvalidAudio for unreadable input, InvalidInput for a bad choice of stems or format.
     """
     wanted = check_stems(stems)
     sep = separator or get_separator()
@@ -242,7 +244,8 @@ def separate_file(
         sr = reader.sample_rate
         out_channels = min(reader.source_channels, 2)  # surround input gives stereo stems
         reader.channels = sep.channels or out_channels
-        plan = _block_plan(reader.frames, int(sep.block_s * sr), int(sep.context_s * sr))
+        hop_s = min(sep.block_s, block_s) if block_s else sep.block_s
+        plan = _block_plan(reader.frames, int(hop_s * sr), int(sep.context_s * sr))
         # A track that is one block is read once; longer ones get a streaming statistics pass.
         whole = reader.read(0, reader.frames) if len(plan) == 1 else None
         mean, std = 0.0, 1.0
@@ -328,6 +331,7 @@ def separate_track(
     engine: str | None = None,
     model_name: str | None = None,
     progress: ProgressFn | None = None,
+    block_s: float | None = None,
 ) -> dict[str, Any]:
     """Stage function: the stems of ``audio`` (the file's bytes) as bytes.
 
@@ -350,6 +354,7 @@ def separate_track(
                 separator=sep,
                 progress=progress,
                 scratch_dir=tmp,
+                block_s=block_s,
             )
         except (MemoryError, RuntimeError) as exc:
             oom = "out of memory" in str(exc).lower() or isinstance(exc, MemoryError)
@@ -364,5 +369,6 @@ def separate_track(
             "duration_s": result.duration_s,
             "format": output_format,
             "content_type": CONTENT_TYPES[output_format],
+            "blocks": result.meta.get("blocks"),
             "stems": {name: p.read_bytes() for name, p in result.files.items()},
         }

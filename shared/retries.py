@@ -59,7 +59,7 @@ def classify(exc: BaseException) -> Failure:
     if names & _OOM_NAMES or "out of memory" in text.lower():
         return Failure(
             "GPU_OUT_OF_MEMORY",
-            "The GPU ran out of memory (often another job's allocation); it is run again.",
+            "The GPU ran out of memory; the job runs again (stems in shorter blocks).",
             True,
             True,
         )

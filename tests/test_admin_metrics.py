@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from shared.auth import is_admin
 from shared.cli_admin import set_admin
+from tests.cli_subprocess import run_cli
 from tests.conftest import Api
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -153,18 +147,8 @@ def test_metrics_count_jobs_stages_errors_costs_and_requests(client, api, admin,
 
 
 def test_admin_grant_from_the_cli(tmp_path):
-    env = {
-        **os.environ,
-        "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
-        "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"),
-        "SOUNDSTAGE_LOG_LEVEL": "WARNING",
-    }
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "shared.cli", *args],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+    def cli(*args: str):
+        return run_cli(tmp_path, *args)
 
     missing = cli("admin", "grant", "nobody@example.com")
     assert missing.returncode == 2 and "USER_NOT_FOUND" in missing.stderr

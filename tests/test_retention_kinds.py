@@ -4,9 +4,6 @@ a failed job go after 7 days, a blend's originals as soon as it succeeded and it
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +12,7 @@ import pytest
 import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from functions.audio_io import Audio, save_audio
 from shared.retention import RETENTION, retention_for, sweep
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.cli_subprocess import run_cli
 
 
 def _age(services, job_id: str, days: float) -> None:
@@ -103,17 +99,7 @@ def test_blend_deletes_its_originals_once_converted_and_its_output_after_a_day(
 
 
 def test_sweep_from_the_cli(tmp_path):
-    env = {
-        **os.environ,
-        "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
-        "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"),
-        "SOUNDSTAGE_LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",  # one table row per line
-    }
-    r = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "sweep"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    r = run_cli(tmp_path, "sweep", COLUMNS="200")  # one table row per line
     assert r.returncode == 0, r.stderr
     text = " ".join((r.stdout + r.stderr).replace("│", " ").split())
     assert "blend deleted once converted 7 d 24 h" in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import numpy as np
 import pytest
 
 import tests.retry_kinds  # noqa: F401  (registers test_flaky)
@@ -92,3 +93,45 @@ def test_classification():
     assert classify(httpx.ConnectError("refused", request=req)).retry_automatically
     err = httpx.HTTPStatusError("x", request=req, response=httpx.Response(503, request=req))
     assert classify(err).code == "PROVIDER_ERROR"
+
+
+class _OomUnlessShortBlocks:
+    """A separator that runs out of "GPU memory" on blocks over 45 s (as Demucs on a small GPU
+    would), else gives the block as drums and silence for the rest."""
+
+    engine, model_name, normalize = "dsp", None, False
+    sample_rate = channels = None
+    sources = ["drums", "bass", "other", "vocals"]
+    block_s, context_s = 150.0, 1.0
+
+    def load(self):
+        return self
+
+    def separate_block(self, block, sample_rate, progress=None):
+        if block.shape[1] > 45 * sample_rate:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 3.00 GiB")
+        silent = np.zeros_like(block)
+        return {"drums": block, "bass": silent, "other": silent, "vocals": silent}
+
+
+def test_gpu_out_of_memory_is_retried_in_shorter_blocks(api, fast_backoff, monkeypatch, tmp_path):
+    from functions import stems as stems_mod
+    from functions.audio_io import Audio, save_audio
+    from shared.config import reset_settings
+
+    monkeypatch.setenv("SOUNDSTAGE_STEMS_ENGINE", "dsp")
+    reset_settings()
+    monkeypatch.setitem(stems_mod._SEPARATORS, ("dsp", ""), _OomUnlessShortBlocks())
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, (1, 70 * 8000)).astype(np.float32)
+    song = save_audio(tmp_path / "long.wav", Audio(noise, 8000), "wav")
+    try:
+        job = api.run("stems", [song], {"stems": ["drums"]})
+    finally:
+        monkeypatch.delenv("SOUNDSTAGE_STEMS_ENGINE")
+        reset_settings()
+    assert job["status"] == "completed", job["error"]
+    stage = job["stages"][0]
+    assert stage["attempts"] == 2
+    assert stage["attempt_log"][0]["code"] == "GPU_OUT_OF_MEMORY"
+    assert job["result"]["blocks"] == 2  # 70 s in 30 s blocks (the last takes the rest)
+    assert [r["code"] for r in _retry_events(api, job["id"])] == ["GPU_OUT_OF_MEMORY"]

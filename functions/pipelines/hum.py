@@ -17,6 +17,7 @@ from pydantic import model_validator
 
 from functions.audio_io import load_audio
 from functions.genres import get_genre
+from functions.music import prompt_words
 from functions.music.compose import NoteEvent
 from functions.music.hum import (
     MAX_DURATION_S,
@@ -51,7 +52,7 @@ class HumParams(common.MusicParams):
         genre = get_genre(self.genre)
         if self.bpm is not None:
             self.bpm = common.check_bpm(genre, self.bpm, self.allow_any_bpm)
-        self.mood = common.check_mood(genre, self.mood)
+        common.check_mood(genre, self.mood)  # refused here; mapped and reported in run()
         return self
 
 
@@ -59,6 +60,8 @@ def run(ctx) -> dict:
     """Transcribe the hum, generate over it, master and encode (see module docstring)."""
     p: HumParams = ctx.params
     genre = get_genre(p.genre)
+    mood_choice = prompt_words.nearest_mood(genre, p.mood)  # free text -> the nearest mood
+    mood = mood_choice.value
     seed = common.resolve_seed(p.seed)
     engine, note = common.choose_engine(p.engine)
     with ctx.stage("transcribing", engine="pyin") as st:
@@ -84,7 +87,7 @@ def run(ctx) -> dict:
         if note:
             ctx.message(note)
         if engine == "musicgen":
-            prompt = build_prompt(genre, p.mood, bpm, key, p.prompt)
+            prompt = build_prompt(genre, mood, bpm, key, p.prompt)
             track, extra = common.run_musicgen(
                 ctx, st, prompt=prompt, duration_s=duration_s, model="melody", seed=seed, melody=hum
             )
@@ -93,7 +96,7 @@ def run(ctx) -> dict:
                 genre,
                 bpm,
                 key,
-                p.mood,
+                mood,
                 duration_s,
                 seed,
                 melody=melody,
@@ -146,7 +149,7 @@ def run(ctx) -> dict:
         "bpm": bpm,
         "key": key.name,
         "key_confidence": notes_doc["key_confidence"],
-        "mood": p.mood,
+        "mood": mood,
         "seed": seed,
         "engine": engine,
         "notes_count": len(notes),
@@ -155,6 +158,8 @@ def run(ctx) -> dict:
     }
     if note:
         result["engine_note"] = note
+    if p.mood and mood_choice.how != "given":
+        result["inferred"] = {"mood": {**mood_choice.report(), "requested": p.mood}}
     result.update(extra)
     return result
 

@@ -41,6 +41,7 @@ from functions.stems import (
 )
 from shared.registry import JobKind, register, remote_stage
 
+LOW_MEMORY_BLOCK_S = 30.0  # block length after GPU_OUT_OF_MEMORY (the default is 150 s)
 CACHE_NAMESPACE = "stems"
 CACHE_VERSION = "1"  # bump when the same input + params would give different stems
 StemName = Literal["vocals", "drums", "bass", "other", "guitar", "piano", "melody", "no_vocals"]
@@ -137,7 +138,14 @@ def run(ctx) -> dict:
                 st.progress(1.0, "cached")
             return {**cached["result"], "cached": True}
     stem_label = Path(track.filename).stem or "track"
+    # A retry after the GPU ran out of memory separates in shorter blocks (smaller tensors per
+    # model call); the stems are the same up to the crossfades at the extra seams.
+    low_memory = getattr(ctx, "previous_failure", None) == "GPU_OUT_OF_MEMORY"
     with ctx.stage("separating_stems", engine=engine) as st:
+        if low_memory:
+            ctx.message(
+                f"The GPU ran out of memory; separating in {LOW_MEMORY_BLOCK_S:g} s blocks."
+            )
         started = time.monotonic()
         out = ctx.call(
             stems_stage,
@@ -147,6 +155,7 @@ def run(ctx) -> dict:
             output_format=p.output_format,
             bit_depth=p.bit_depth,
             model_name=model,
+            block_s=LOW_MEMORY_BLOCK_S if low_memory else None,
             **progress_kwargs(st),
         )
         wall_s = time.monotonic() - started
@@ -184,6 +193,7 @@ def run(ctx) -> dict:
         "channels": out["channels"],
         "duration_s": out["duration_s"],
         "separation_s": round(wall_s, 2),
+        "blocks": out.get("blocks"),
     }
     if "melody" in p.stems:
         result["melody_is"] = " + ".join(melody_sources)

@@ -5,10 +5,6 @@ prompt as written, and the request BeatFlow's clients send, through the API and 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +13,9 @@ from functions.audio_io import load_audio
 from functions.genres import get_genre
 from functions.music import musicgen, prompt_words
 from shared.errors import InvalidInput
+from tests.cli_subprocess import run_cli
 from tests.functions.musicgen_standin import StandInMusicGen
 
-ROOT = Path(__file__).resolve().parents[2]
 LOFI_PROMPT = "warm lo-fi piano with vinyl crackle"
 
 
@@ -135,20 +131,28 @@ def test_musicgen_reads_a_prompt_only_request_as_written(run_pipeline, monkeypat
 
 
 def test_prompt_only_beat_from_the_cli(tmp_path):
-    env = {
-        **os.environ,
-        "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
-        "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"),
-        "SOUNDSTAGE_LOG_LEVEL": "WARNING",
-    }
     out = tmp_path / "beat.wav"
-    run = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "beat", "--prompt", "sad jazz with a flute",
-         "--duration", "5", "--format", "wav", "-o", str(out), "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    args = ["--duration", "5", "--format", "wav", "-o", str(out), "--json"]
+    run = run_cli(tmp_path, "beat", "--prompt", "sad jazz with a flute", *args)
     assert run.returncode == 0, run.stderr + run.stdout
     result = json.loads(run.stdout)
     assert result["genre"] == "jazz" and result["mood"] == "mellow"
     assert result["inferred"]["instruments"]["lead"]["value"] == "sine"
     assert load_audio(out).duration_s == pytest.approx(5.0, abs=0.01)
+
+
+def test_hum_maps_a_free_text_mood_and_says_so(api, tmp_path):
+    from functions.audio_io import save_audio
+    from tests.functions.test_hum import hum_audio
+
+    hum = save_audio(tmp_path / "hum.wav", hum_audio(), "wav")
+    job = api.run("hum", [hum], {"genre": "lo-fi", "mood": "sad", "format": "wav", "seed": 1})
+    assert job["status"] == "completed", job["error"]
+    r = job["result"]
+    assert r["mood"] == "melancholic"
+    assert r["inferred"]["mood"] == {
+        "value": "melancholic",
+        "how": "nearest",
+        "words": ["sad"],
+        "requested": "sad",
+    }

@@ -18,6 +18,7 @@ from functions.stems import melody_definition, separate_file
 from functions.stems_dsp import DspSeparator
 from shared.config import reset_settings
 from shared.errors import InvalidInput
+from tests.cli_subprocess import run_cli
 from tests.synth import synth_song
 
 SIX = ["drums", "bass", "other", "vocals", "guitar", "piano"]  # htdemucs_6s' source order
@@ -137,23 +138,8 @@ def test_guitar_without_the_six_stem_model_is_a_422(api, song):
 
 
 def test_melody_stem_from_the_cli(song, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
-    env = {
-        **os.environ,
-        "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"),
-        "SOUNDSTAGE_CONFIG_DIR": str(tmp_path / "config"),
-        "SOUNDSTAGE_LOG_LEVEL": "WARNING",
-    }
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "shared.cli", "stems", str(song), *args],
-            cwd=root, env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+    def cli(*args: str):
+        return run_cli(tmp_path, "stems", str(song), *args)
 
     ok = cli("--stems", "melody,other", "-o", str(tmp_path / "out"))
     assert ok.returncode == 0, ok.stderr
