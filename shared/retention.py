@@ -1,6 +1,7 @@
 """The retention sweeper: Supabase Storage has no lifecycle rules, so we expire files ourselves.
 
-Removes objects older than their bucket's retention (``shared.storage.BUCKETS``) through the
+Removes objects older than their bucket's retention (``shared.storage.BUCKETS``) -- except
+library files, which ``shared.library.sweep_library`` expires by their own rule -- through the
 Storage interface (never by SQL delete, which the storage guard forbids) and drops expired
 analysis-cache rows. Runs every ``retention_sweep_s`` locally and on a Modal schedule.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from shared.library import sweep_library
 from shared.services import Services
 from shared.storage import BUCKETS
 
@@ -27,6 +29,9 @@ def sweep(services: Services) -> dict[str, int]:
                 break
         if total:
             removed[bucket.name] = total
+    # Library files (uploads, outputs) follow their own rule: pins and commits keep them.
+    if library := sweep_library(services):
+        removed["library"] = library
     with services.db.service() as conn:
         cur = conn.execute("delete from analysis_cache where expires_at < now()")
         if cur.rowcount:

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ValidationError
 from functions.audio_io import inspect_audio
 from shared.auth import User
 from shared.errors import FileTooLarge, InvalidInput, SoundstageError
+from shared.input_refs import plan_inputs
+from shared.library import record_job_inputs
 from shared.registry import JobKind, get_kind
 from shared.services import Services
 from shared.storage import copy_with_limit, safe_filename
@@ -106,8 +108,12 @@ def submit_job(
     uploads: list[Upload],
     *,
     idempotency_key: str | None = None,
+    inputs: str | list | None = None,
 ) -> tuple[dict, bool]:
-    """Create a queued job; returns ``(job row, created)`` (False for an idempotent replay)."""
+    """Create a queued job; returns ``(job row, created)`` (False for an idempotent replay).
+
+    ``inputs`` names library files / earlier jobs' outputs by reference (``shared.input_refs``).
+    """
     s = services.settings
     kind = get_kind(kind_name)
     if idempotency_key is not None:
@@ -119,7 +125,8 @@ def submit_job(
         if existing is not None:
             return existing, False
     model = parse_params(kind, params)
-    _check_file_count(kind, len(uploads), s.max_files)
+    plan = plan_inputs(services, user.id, kind, inputs, len(uploads))
+    _check_file_count(kind, plan.count, s.max_files)
     services.jobs.check_rate_limit(user.id, s.rate_limit)
 
     job_id = str(uuid.uuid4())
@@ -160,6 +167,7 @@ def submit_job(
                         **info,
                     }
                 )
+        stored = plan.merge(services, user.id, stored)
         job = services.jobs.create(
             job_id=job_id,
             user_id=user.id,
@@ -174,9 +182,11 @@ def submit_job(
         )
     except BaseException:
         # Nothing is half-created: uploads of a rejected job are removed again.
-        if stored:
-            services.storage.remove("audio-uploads", [x["path"] for x in stored])
+        # (Files named by reference, or already in the library, are not this job's to remove.)
+        if fresh := [x["path"] for x in stored if not x.get("file_id")]:
+            services.storage.remove("audio-uploads", fresh)
         raise
+    record_job_inputs(services, job)
     log.info("job created", extra={"job_id": job_id, "kind": kind.name, "user_id": user.id})
     return job, True
 

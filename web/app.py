@@ -23,7 +23,7 @@ from shared.registry import load_kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
 from web.deps import CurrentUser
-from web.routers import auth, jobs, system
+from web.routers import auth, files, jobs, projects, system
 
 log = logging.getLogger("soundstage.web")
 
@@ -69,7 +69,7 @@ def create_app(
         CORSMiddleware,
         allow_origins=origins,
         allow_credentials=False,
-        allow_methods=["GET", "POST", "DELETE"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
     )
 
@@ -145,6 +145,8 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(auth.jwks_router)
     app.include_router(jobs.router)
+    app.include_router(files.router)
+    app.include_router(projects.router)
     app.include_router(system.router)
     for name in OPTIONAL_ROUTERS:
         try:
