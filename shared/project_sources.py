@@ -94,7 +94,9 @@ def _json_model(model: type[BaseModel], raw: str | dict | None, field: str) -> B
         where = ".".join(str(p) for p in first.get("loc", ())) or field
         msg = first.get("msg", "invalid").removeprefix("Value error, ")
         raise InvalidInput(
-            f"Invalid '{field}' at '{where}': {msg}.", code="BAD_SNAPSHOT", status=422
+            f"Invalid '{field}' at '{where}': {msg}.",
+            code=f"BAD_{field.upper()}",
+            status=422,
         ) from None
 
 
