@@ -18,6 +18,7 @@ kind's limits (audio only, formats, duration, size) as an upload would be.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,35 @@ def _uuid(value: Any, code: str, what: str) -> str:
         raise NotFound(f"No {what} with this id.", code=code) from None
 
 
+def expand_id(services: Services, user_id: str, table: str, value: Any, code: str) -> str:
+    """A full id, or the one id of mine starting with ``value`` (8+ hex characters, as the
+    CLI prints them). 404 when none, 400 when several match."""
+    what = "file" if table == "files" else "job"
+    text = str(value).strip().lower()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        pass
+    hexed = text.replace("-", "")
+    if not re.fullmatch(r"[0-9a-f]{8,31}", hexed):
+        raise NotFound(f"No {what} with this id.", code=code)
+    with services.db.as_user(user_id) as conn:  # RLS: only my rows can match
+        rows = conn.execute(
+            f"select id from {table} where user_id = %s"
+            " and replace(id::text, '-', '') like %s limit 2",
+            (user_id, hexed + "%"),
+        ).fetchall()
+    if not rows:
+        raise NotFound(f"No {what} with this id.", code=code)
+    if len(rows) > 1:
+        raise InvalidInput(
+            f"'{value}' matches more than one {what}; give more characters.",
+            code="AMBIGUOUS_ID",
+            status=400,
+        )
+    return str(rows[0]["id"])
+
+
 def _spec_from_file(row: dict, ref: dict) -> dict:
     return {
         "filename": row["name"],
@@ -100,7 +130,7 @@ def _spec_from_file(row: dict, ref: dict) -> dict:
 
 def job_output_file(services: Services, user_id: str, job_id: str, output: str | None) -> dict:
     """The library file of a named output of my completed job (404 for someone else's)."""
-    job = services.jobs.get(user_id, _uuid(job_id, "JOB_NOT_FOUND", "job"))
+    job = services.jobs.get(user_id, expand_id(services, user_id, "jobs", job_id, "JOB_NOT_FOUND"))
     if job["status"] != "completed":
         raise Conflict(
             f"The job is {job['status']}; its outputs can be used once it has completed.",
@@ -150,12 +180,12 @@ def job_output_file(services: Services, user_id: str, job_id: str, output: str |
 def resolve_ref(services: Services, user_id: str, entry: dict) -> dict:
     """One ``{"file": id}`` or ``{"job": id, "output": name}`` as a job input spec."""
     if "file" in entry:
-        row = FileStore(services).get(user_id, entry["file"])
+        fid = expand_id(services, user_id, "files", entry["file"], "FILE_NOT_FOUND")
+        row = FileStore(services).get(user_id, fid)
         return _spec_from_file(row, {"file": str(row["id"])})
-    row = job_output_file(services, user_id, entry["job"], entry.get("output"))
-    return _spec_from_file(
-        row, {"job": str(entry["job"]), "output": row.get("output_name") or entry.get("output")}
-    )
+    jid = expand_id(services, user_id, "jobs", entry["job"], "JOB_NOT_FOUND")
+    row = job_output_file(services, user_id, jid, entry.get("output"))
+    return _spec_from_file(row, {"job": jid, "output": entry.get("output") or row["output_name"]})
 
 
 def check_for_kind(services: Services, kind: JobKind, spec: dict) -> None:
