@@ -102,7 +102,9 @@ def test_private_project_is_404_everywhere(client, new_user, tones):
         r = getattr(bob, method)(url, follow_redirects=False, **kw)
         assert r.status_code == 404, (method, url, r.status_code, r.text)
         assert r.json()["code"] == "PROJECT_NOT_FOUND"
-    assert bob.get("/api/v1/projects").json()["total"] == 0
+    listed = bob.get("/api/v1/projects", params={"limit": 100}).json()["items"]
+    assert pid not in {p["id"] for p in listed}
+    assert bob.get("/api/v1/projects", params={"scope": "mine"}).json()["total"] == 0
     # Nor is the committed file in bob's library.
     assert bob.get(f"/api/v1/files/{c['mix']['file_id']}").status_code == 404
 

@@ -111,16 +111,9 @@ alter table public.commits enable row level security;
 alter table public.commit_files enable row level security;
 alter table public.branches enable row level security;
 
--- Who may read a project: its owner, or anyone signed in when it is public.
-create or replace function public.can_read_project(pid uuid) returns boolean
-language sql stable security invoker as $$
-  select exists (
-    select 1 from public.projects p
-    where p.id = pid and (p.is_public or p.user_id = (select auth.uid()))
-  )
-$$;
-grant execute on function public.can_read_project(uuid) to authenticated, service_role;
-
+-- Who may read a project's rows: whoever can see the project row itself (the projects policy:
+-- owner, or public). Written as `exists (...)` over projects so the planner checks it once per
+-- query (a hashed subplan), not once per row -- a 1,000-commit tree reads in ~1 ms, not ~70.
 drop policy if exists "owners read their files" on public.files;
 create policy "owners read their files" on public.files
   for select to authenticated using ((select auth.uid()) = user_id);
@@ -128,8 +121,8 @@ drop policy if exists "readers of a project read its files" on public.files;
 create policy "readers of a project read its files" on public.files
   for select to authenticated using (
     exists (
-      select 1 from public.commit_files cf
-      where cf.file_id = files.id and public.can_read_project(cf.project_id)
+      select 1 from public.commit_files cf join public.projects p on p.id = cf.project_id
+      where cf.file_id = files.id
     )
   );
 
@@ -153,21 +146,21 @@ create policy "owners delete projects" on public.projects
 
 drop policy if exists "read commits of readable projects" on public.commits;
 create policy "read commits of readable projects" on public.commits
-  for select to authenticated using (public.can_read_project(project_id));
+  for select to authenticated using (exists (select 1 from public.projects p where p.id = project_id));
 drop policy if exists "owners write commits" on public.commits;
 create policy "owners write commits" on public.commits
   for insert to authenticated with check ((select auth.uid()) = user_id);
 
 drop policy if exists "read commit files of readable projects" on public.commit_files;
 create policy "read commit files of readable projects" on public.commit_files
-  for select to authenticated using (public.can_read_project(project_id));
+  for select to authenticated using (exists (select 1 from public.projects p where p.id = project_id));
 drop policy if exists "owners write commit files" on public.commit_files;
 create policy "owners write commit files" on public.commit_files
   for insert to authenticated with check ((select auth.uid()) = user_id);
 
 drop policy if exists "read branches of readable projects" on public.branches;
 create policy "read branches of readable projects" on public.branches
-  for select to authenticated using (public.can_read_project(project_id));
+  for select to authenticated using (exists (select 1 from public.projects p where p.id = project_id));
 drop policy if exists "owners insert branches" on public.branches;
 create policy "owners insert branches" on public.branches
   for insert to authenticated with check ((select auth.uid()) = user_id);

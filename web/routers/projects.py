@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from shared.auth import User
@@ -288,14 +289,18 @@ def log(
 
 
 @router.get("/{pid}/tree", response_model=Tree)
-def tree(pid: str, user: CurrentUser, services: ServicesDep) -> dict:
+def tree(pid: str, user: CurrentUser, services: ServicesDep) -> Response:
     project, commits, branches = _store(services).tree(user.id, pid)
-    return {
+    body = {
         "project_id": str(project["id"]),
         "default_branch": project["default_branch"],
         "commits": [summary_view(c) for c in commits],
         "branches": [_branch_view(b, project) for b in branches],
     }
+    # A history of thousands of commits: the rows are already in the Tree shape (the model
+    # documents it), so they go out as JSON (orjson: datetimes and UUIDs natively) without a
+    # second validation pass per commit.
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/{pid}/diff", response_model=Diff)
