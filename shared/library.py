@@ -79,11 +79,13 @@ def register(
     output_name: str | None = None,
     local: Path | None = None,
     known: dict[str, Any] | None = None,
+    keep_new: bool = False,
 ) -> dict:
     """Adopt a stored object as a library file; returns the file row.
 
     When the user already has a file with these bytes, the new object is removed (if it is a
-    different object) and the existing file is returned: the bytes stay stored once.
+    different object; unless ``keep_new``, for an object a job may already be reading) and the
+    existing file is returned: the bytes stay stored once.
     """
     kind = content_kind(obj.content_type, name)
     info = _audio_info(local, known or {}) if kind == "audio" else {}
@@ -127,8 +129,9 @@ def register(
             output_name=output_name,
             local=local,
             known=known,
+            keep_new=keep_new,
         )
-    if (row["bucket"], row["path"]) != (obj.bucket, obj.path):
+    if not keep_new and (row["bucket"], row["path"]) != (obj.bucket, obj.path):
         services.storage.remove(obj.bucket, [obj.path])
     return row
 
@@ -232,6 +235,9 @@ def record_job_inputs(services: Services, job: dict) -> None:
                 source="upload",
                 job_id=job_id,
                 known=spec,
+                # The job is queued and may be running: its input object stays where it is (a
+                # concurrent identical upload won the race; this copy goes with the job).
+                keep_new=True,
             )
             file_id = str(row["id"])
         link_job(services, job_id, user_id, file_id, "input", str(i))

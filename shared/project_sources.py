@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from shared.auth import User
 from shared.errors import InvalidInput
-from shared.input_refs import job_output_file
+from shared.input_refs import expand_id, job_output_file
 from shared.library import FileStore, forget_new_file, store_upload
 from shared.projects import MIX, check_stem_name
 from shared.services import Services
@@ -174,7 +174,8 @@ def resolve_snapshot(
     rows: dict[str, dict] = {}
     try:
         if req.from_job:
-            job = services.jobs.get(user.id, str(req.from_job))
+            jid = expand_id(services, user.id, "jobs", req.from_job, "JOB_NOT_FOUND")
+            job = services.jobs.get(user.id, jid)
             main, stems = _main_and_stems(job)
             if main is None and not stems:
                 raise InvalidInput("That job has no audio outputs to commit.", code="NO_AUDIO")
