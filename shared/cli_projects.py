@@ -11,6 +11,7 @@
     soundstage project revert PROJECT REF
     soundstage project fork PROJECT [--name NAME]
     soundstage project export PROJECT [REF] -o song.zip
+    soundstage files [--kind audio] [--search TEXT]   my library (ids for file:<id>)
 
 PROJECT is an id or the name of one of my projects; SRC is a path (uploaded), ``file:<id>``
 (a library file) or ``job:<id>/<output>`` (an earlier job's output). Every command goes through
@@ -352,8 +353,46 @@ def cmd_project(args) -> int:
     return 0
 
 
+def cmd_files(args) -> int:
+    """``soundstage files``: my library, with the ids that ``file:<id>`` takes."""
+    from rich.table import Table
+
+    api = ApiSession(args)
+    try:
+        params = {"limit": args.limit, **({"kind": args.kind} if args.kind else {})}
+        if args.search:
+            params["q"] = args.search
+        page = api.json("GET", "/api/v1/files", params=params)
+    finally:
+        api.close()
+    if args.json:
+        sys.stdout.write(json.dumps(page, indent=2) + "\n")
+        return 0
+    table = Table("id", "name", "kind", "duration", "size", "pinned", "created")
+    for f in page["items"]:
+        table.add_row(
+            f["id"][:8],
+            f["name"],
+            f["kind"],
+            f"{f['duration_s']:.1f} s" if f.get("duration_s") else "",
+            f"{f['size_bytes'] / 1e6:.1f} MB",
+            "yes" if f["pinned"] else "",
+            f["created_at"][:19],
+        )
+    console.print(table)
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``soundstage project <action>``."""
+    """Register ``soundstage project <action>`` and ``soundstage files``."""
+    f = sub.add_parser("files", help="my library: every upload and job output")
+    f.add_argument("--kind", choices=["audio", "video", "image", "midi", "json", "text", "other"])
+    f.add_argument("--search", metavar="TEXT", help="part of the name")
+    f.add_argument("--limit", type=int, default=50)
+    f.add_argument("--server", metavar="URL", default=os.environ.get("SOUNDSTAGE_SERVER"))
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_files)
+
     p = sub.add_parser("project", help="projects: commits, branches, merges, forks, export")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 

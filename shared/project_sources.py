@@ -214,7 +214,8 @@ def _resolve_source(
     services: Services, user: User, ref: SourceRef, uploads: list[Upload], out: ResolvedSnapshot
 ) -> dict:
     if ref.file is not None:
-        return FileStore(services).get(user.id, ref.file)
+        fid = expand_id(services, user.id, "files", ref.file, "FILE_NOT_FOUND")
+        return FileStore(services).get(user.id, fid)
     if ref.job is not None:
         return job_output_file(services, user.id, ref.job, ref.output)
     if ref.upload is None or ref.upload >= len(uploads):

@@ -161,9 +161,28 @@ def test_project_commands_against_a_server(server, tmp_path, tones):
     assert [a["name"] for a in diff["added"]] == ["vox"]
     assert [r["name"] for r in diff["removed"]] == ["bass"]
     assert "remote song" in _ok(cli("project", "list", "--scope", "mine")).stderr
+    files = json.loads(_ok(cli("files", "--kind", "audio", "--json")).stdout)["items"]
+    assert {f["name"] for f in files} == {"mix_a.wav", "bass_a.wav", "vox_a.wav"}
+    # A library file by the short id the listing shows, committed without an upload.
+    vox = next(f for f in files if f["name"] == "vox_a.wav")
+    c3 = json.loads(
+        _ok(
+            cli(
+                "project",
+                "commit",
+                "remote song",
+                "-m",
+                "three",
+                "--mix",
+                f"file:{vox['id'][:8]}",
+                "--json",
+            )  # fmt: skip
+        ).stdout
+    )
+    assert c3["mix"]["file_id"] == vox["id"]
     log = _ok(cli("project", "log", "remote song")).stderr
-    assert log.index("two") < log.index("one")
-    _ok(cli("project", "export", "remote song", "main~1", "-o", str(tmp_path / "one.zip")))
+    assert log.index("three") < log.index("two") < log.index("one")
+    _ok(cli("project", "export", "remote song", "main~2", "-o", str(tmp_path / "one.zip")))
     with zipfile.ZipFile(tmp_path / "one.zip") as zf:
         assert sorted(zf.namelist()) == ["manifest.json", "mix.wav", "stems/bass.wav"]
         assert zf.read("stems/bass.wav") == tones["bass_a"].read_bytes()
