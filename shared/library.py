@@ -320,27 +320,24 @@ def forget_new_file(services: Services, row: dict) -> None:
 # -- reading and managing (the user's own library) ---------------------------------------------
 
 
+# What a file is, as every view of one shows it (the library, a commit's files).
+CONTENT_FIELDS = (
+    "name",
+    "kind",
+    "content_type",
+    "format",
+    "size_bytes",
+    "sha256",
+    "duration_s",
+    "sample_rate",
+    "channels",
+    "loudness_lufs",
+)
+
+
 def file_view(services: Services, row: dict) -> dict:
-    out = {
-        k: row.get(k)
-        for k in (
-            "name",
-            "kind",
-            "content_type",
-            "format",
-            "size_bytes",
-            "sha256",
-            "duration_s",
-            "sample_rate",
-            "channels",
-            "loudness_lufs",
-            "source",
-            "output_name",
-            "pinned",
-            "created_at",
-            "updated_at",
-        )
-    }
+    fields = (*CONTENT_FIELDS, "source", "output_name", "pinned", "created_at", "updated_at")
+    out = {k: row.get(k) for k in fields}
     out["id"] = str(row["id"])
     out["job_id"] = str(row["job_id"]) if row.get("job_id") else None
     for k in ("created_at", "updated_at"):

@@ -10,14 +10,12 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import zipfile
 
-import httpx
 import pytest
 
 from tests.project_helpers import make_tones
-from tests.test_cli import ROOT, _env, _free_port
+from tests.test_cli import ROOT, _env, live_server  # noqa: F401  (the running server)
 
 
 def _cli(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -89,34 +87,8 @@ def test_chain_and_projects_locally(tmp_path):
     assert fork["name"] == "song-fork" and fork["commit_count"] == 3
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("projects-server")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=_env(tmp),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(20)
-
-
-def test_project_commands_against_a_server(server, tmp_path, tones):
+def test_project_commands_against_a_server(live_server, tmp_path, tones):  # noqa: F811
+    server, _ = live_server
     env = _env(tmp_path, SOUNDSTAGE_PASSWORD="a good password")
     _ok(_cli(["login", "--server", server, "--email", "proj@example.com", "--register"], env))
 

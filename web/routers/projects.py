@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from shared.auth import User
 from shared.errors import NotFound
+from shared.library import CONTENT_FIELDS
 from shared.project_export import stream_commit_zip
 from shared.project_merge import ProjectHistory
 from shared.project_sources import (
@@ -82,21 +83,7 @@ def _file_view(services: Services, r: dict) -> dict:
         "slot": r["slot"],
         "role": r["role"],
         "file_id": str(r["id"]),
-        **{
-            k: r.get(k)
-            for k in (
-                "name",
-                "kind",
-                "content_type",
-                "format",
-                "size_bytes",
-                "sha256",
-                "duration_s",
-                "sample_rate",
-                "channels",
-                "loudness_lufs",
-            )
-        },
+        **{k: r.get(k) for k in CONTENT_FIELDS},
         "url": services.storage.signed_url(r["bucket"], r["path"], download_name=r["name"]),
     }
 
