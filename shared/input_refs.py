@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import Conflict, FileTooLarge, InvalidInput, NotFound
-from shared.library import FileStore, dedupe_uploads, register
+from shared.library import dedupe_uploads, register
+from shared.library_files import FileStore
 from shared.registry import JobKind
 from shared.services import Services
 from shared.storage import StoredObject

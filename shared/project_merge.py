@@ -1,4 +1,4 @@
-"""Merges, reverts and diffs of project commits.
+"""Merges, reverts, diffs and forks of projects.
 
 The merge rule (three-way, per snapshot slot -- the mix and each stem by name -- and per
 metadata field), with B the merge base (the newest common ancestor), O the target branch's head
@@ -65,7 +65,7 @@ def three_way(
 
 
 class ProjectHistory(ProjectStore):
-    """ProjectStore plus merge, revert and diff."""
+    """ProjectStore plus merge, revert, fork and diff."""
 
     def _merge_base(self, conn, pid: str, a: str, b: str) -> str | None:
         row = conn.execute(
@@ -208,6 +208,55 @@ class ProjectHistory(ProjectStore):
                 on_conflict=on_conflict,
                 code="REVERT_CONFLICT",
             )
+
+    # -- forks ----------------------------------------------------------------------------------
+
+    def fork(self, user: User, pid: str, name: str | None = None) -> dict:
+        """Copy a readable project's history into a new project of ``user``: rows only, the
+        commits keep their ids and point at the same stored files (no bytes are copied)."""
+        with self.db.as_user(user.id) as conn:
+            src = self._readable(conn, pid)  # private + not mine: 404
+            wanted = (name or src["name"]).strip()
+            taken = {
+                r["name"]
+                for r in conn.execute(
+                    "select name from projects where user_id = %s and name like %s",
+                    (user.id, wanted.replace("%", r"\%").replace("_", r"\_") + "%"),
+                )
+            }
+            if name and wanted in taken:
+                raise Conflict(
+                    f"You already have a project named '{wanted}'.", code="PROJECT_NAME_TAKEN"
+                )
+            final, n = wanted, 1
+            while final in taken:
+                n += 1
+                final = f"{wanted}-fork" if n == 2 else f"{wanted}-fork-{n - 1}"
+            new = conn.execute(
+                "insert into projects (user_id, name, description, is_public, default_branch,"
+                " forked_from) values (%s, %s, %s, false, %s, %s) returning *",
+                (user.id, final[:100], src["description"], src["default_branch"], src["id"]),
+            ).fetchone()
+            args = (new["id"], user.id, src["id"])
+            conn.execute(
+                "insert into commits (project_id, id, user_id, author_id, author_email, message,"
+                " parent_ids, metadata, created_at)"
+                " select %s, id, %s, author_id, author_email, message, parent_ids, metadata,"
+                " created_at from commits where project_id = %s order by seq",
+                args,
+            )
+            conn.execute(
+                "insert into commit_files (project_id, commit_id, user_id, role, name, file_id)"
+                " select %s, commit_id, %s, role, name, file_id from commit_files"
+                " where project_id = %s",
+                args,
+            )
+            conn.execute(
+                "insert into branches (project_id, name, user_id, head_id)"
+                " select %s, name, %s, head_id from branches where project_id = %s",
+                args,
+            )
+            return self._readable(conn, str(new["id"]))
 
     # -- diff -----------------------------------------------------------------------------------
 

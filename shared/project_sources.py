@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shared.auth import User
 from shared.errors import InvalidInput
 from shared.input_refs import expand_id, job_output_file
-from shared.library import FileStore, forget_new_file, store_upload
+from shared.library import forget_new_file, store_upload
+from shared.library_files import FileStore
 from shared.projects import MIX, check_stem_name
 from shared.services import Services
 from shared.submit import Upload

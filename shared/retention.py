@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.library import sweep_library
+from shared.library_files import sweep_library
 from shared.services import Services
 from shared.storage import BUCKETS
 

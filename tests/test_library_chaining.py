@@ -201,3 +201,9 @@ def test_references_mix_with_uploads_in_order(api, song_wav):
     assert job["inputs"][1]["file_id"] == fid
     assert job["result"]["sizes"] == [song_wav.stat().st_size] * 2
     assert first["status"] == "completed"
+    # The files a job read and wrote: the one input file (used twice) and its note.
+    used = api.get("/api/v1/files", params={"job_id": job["id"]}).json()["items"]
+    assert sorted(f["kind"] for f in used) == ["audio", "text"]
+    assert next(f for f in used if f["kind"] == "audio")["id"] == fid
+    bad = api.get("/api/v1/files", params={"job_id": "nope"})
+    assert bad.status_code == 400 and bad.json()["code"] == "BAD_JOB_ID"

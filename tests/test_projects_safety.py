@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 import tests.platform_kinds  # noqa: F401  (registers test_sleep)
-from shared.library import FileStore
+from shared.library_files import FileStore
 from tests.conftest import Api
 from tests.project_helpers import commit, make_tones, upload_file
 

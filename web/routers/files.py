@@ -9,7 +9,8 @@ from fastapi import APIRouter, File, Query, UploadFile, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.library import FileStore, file_view, store_upload
+from shared.library import store_upload
+from shared.library_files import FileStore, file_view
 from web.deps import CurrentUser, ServicesDep
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from shared.errors import FileTooLarge, InvalidInput, NotFound
-from shared.library import release_job_files
+from shared.library_files import release_job_files
 from shared.submit import Upload, job_view, submit_job
 from web.deps import CurrentUser, ServicesDep
 

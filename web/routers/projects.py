@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from shared.auth import User
 from shared.errors import NotFound
-from shared.library import CONTENT_FIELDS
+from shared.library_files import CONTENT_FIELDS
 from shared.project_export import stream_commit_zip
 from shared.project_merge import ProjectHistory
 from shared.project_sources import (
