@@ -27,7 +27,13 @@ from shared.cli_jobs import (
     save_credentials,
 )
 
-AREA_MODULES = ("shared.cli_audio", "shared.cli_generate", "shared.cli_video", "shared.cli_admin")
+AREA_MODULES = (
+    "shared.cli_audio",
+    "shared.cli_generate",
+    "shared.cli_video",
+    "shared.cli_admin",
+    "shared.cli_projects",
+)
 
 
 def cmd_serve(args) -> int:

@@ -114,7 +114,7 @@ def _fail(job: dict) -> None:
 # -- local ----------------------------------------------------------------------------------------
 
 
-def _run_local(args, kind: str, files: list[Path], params: dict) -> dict:
+def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
     from shared.errors import SoundstageError
     from shared.registry import get_kind
     from shared.runner import LocalRunner
@@ -132,6 +132,7 @@ def _run_local(args, kind: str, files: list[Path], params: dict) -> dict:
                 kind,
                 params,
                 [Upload(f.name, h) for f, h in zip(files, handles, strict=True)],
+                inputs=inputs,
             )
         except SoundstageError as e:
             console.print(f"[red]Error[/red]: {e.message} [dim]({e.code})[/dim]")
@@ -203,7 +204,7 @@ def _request(server: str, client: httpx.Client, method: str, url: str, **kw) -> 
     return r
 
 
-def _run_remote(args, kind: str, files: list[Path], params: dict) -> dict:
+def _run_remote(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
     server = args.server
     with _client(server) as client:
         handles = [open(f, "rb") for f in files]
@@ -213,7 +214,11 @@ def _run_remote(args, kind: str, files: list[Path], params: dict) -> dict:
                 client,
                 "POST",
                 "/api/v1/jobs",
-                data={"kind": kind, "params": json.dumps(params)},
+                data={
+                    "kind": kind,
+                    "params": json.dumps(params),
+                    **({"inputs": json.dumps(inputs)} if inputs else {}),
+                },
                 files=[("files", (f.name, h)) for f, h in zip(files, handles, strict=True)],
             )
         finally:
@@ -267,15 +272,43 @@ def _run_remote(args, kind: str, files: list[Path], params: dict) -> dict:
 
 
 def run_job_cli(args, kind: str, files: list[Path], params: dict) -> dict:
-    """Submit a job (locally or to ``--server``), show progress, return the final job object."""
-    files = [Path(f) for f in files]
-    for f in files:
+    """Submit a job (locally or to ``--server``), show progress, return the final job object.
+
+    An entry of ``files`` may be a reference instead of a path: ``file:<id>`` (a library
+    file) or ``job:<id>[/<output>]`` (an earlier job's output); no bytes are uploaded for it.
+    """
+    paths, inputs = split_references(files)
+    for f in paths:
         if not f.is_file():
             console.print(f"[red]Error[/red]: no such file: {f}")
             raise SystemExit(2)
     if getattr(args, "server", None):
-        return _run_remote(args, kind, files, params)
-    return _run_local(args, kind, files, params)
+        return _run_remote(args, kind, paths, params, inputs)
+    return _run_local(args, kind, paths, params, inputs)
+
+
+def parse_reference(text: str) -> dict | None:
+    """``file:<id>`` -> ``{"file": id}``; ``job:<id>/<output>`` -> ``{"job", "output"}``."""
+    if text.startswith("file:"):
+        return {"file": text[5:]}
+    if text.startswith("job:"):
+        job, _, output = text[4:].partition("/")
+        return {"job": job, **({"output": output} if output else {})}
+    return None
+
+
+def split_references(files: list) -> tuple[list[Path], list[dict] | None]:
+    """Paths to upload, and the job's ``inputs`` (None when every entry is a path)."""
+    paths: list[Path] = []
+    entries: list[dict] = []
+    for f in files:
+        ref = parse_reference(str(f))
+        if ref is None:
+            entries.append({"upload": len(paths)})
+            paths.append(Path(f))
+        else:
+            entries.append(ref)
+    return paths, (entries if len(paths) < len(entries) else None)
 
 
 def save_outputs(args, job: dict, out: Path, names: list[str] | None = None) -> list[Path]:

@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from shared.context import InputFile, OutputFile
 from shared.errors import BudgetExceeded, JobCanceled
+from shared.library import link_job, register_output
 from shared.registry import JobKind
 from shared.services import Services
 from shared.storage import safe_filename
@@ -337,6 +338,12 @@ class DbJobContext:
         stored = self.services.storage.put(
             bucket, obj_path, Path(path), owner=self.user_id, content_type=content_type
         )
+        # Every output is a library file; bytes the user already has stay stored once.
+        lib = register_output(
+            self.services, self.user_id, self.job_id, name, stored, Path(path), fname, meta
+        )
+        if lib is not None:
+            bucket, obj_path = lib["bucket"], lib["path"]
         out = OutputFile(
             name=name,
             bucket=bucket,
@@ -354,6 +361,7 @@ class DbJobContext:
             "content_type": stored.content_type,
             "size_bytes": stored.size_bytes,
             "meta": meta or {},
+            "file_id": str(lib["id"]) if lib is not None else None,
         }
         self._record_output(name, record)
         return out
@@ -361,13 +369,17 @@ class DbJobContext:
     def reuse_output(self, name: str, stored: dict[str, Any]) -> OutputFile | None:
         """Attach an output an earlier job of this user stored (a content-hash cache hit).
 
-        The object is copied into this job's folder, so deleting the earlier job cannot take
-        this job's files with it. None when the earlier object is gone (then recompute).
+        A library file is shared, not copied: the job is linked to it, and deleting the earlier
+        job keeps it while this one uses it. Otherwise the object is copied into this job's
+        folder. None when the earlier object is gone (then recompute).
         """
         src = stored.get("object_path") or stored.get("path")
         bucket = stored.get("bucket", "audio-outputs")
         if not src or not src.startswith(f"{self.user_id}/"):
             return None  # only ever the same user's objects
+        shared = self._reuse_library_file(name, bucket, src, stored)
+        if shared is not None:
+            return shared
         fname = safe_filename(stored.get("filename") or Path(src).name)
         obj_path = f"{self.user_id}/{self.job_id}/{safe_filename(name)}-{fname}"
         copied = self.services.storage.copy(bucket, src, obj_path, owner=self.user_id)
@@ -405,6 +417,39 @@ class DbJobContext:
         except Exception:  # noqa: BLE001 - a vanished cache object means: compute again
             return None
         return dest if dest.exists() else None
+
+    def _reuse_library_file(
+        self, name: str, bucket: str, src: str, stored: dict[str, Any]
+    ) -> OutputFile | None:
+        with self.store.db.service() as conn:
+            row = conn.execute(
+                "select * from files where user_id = %s and bucket = %s and path = %s",
+                (self.user_id, bucket, src),
+            ).fetchone()
+        if row is None:
+            return None
+        link_job(self.services, self.job_id, self.user_id, str(row["id"]), "output", name)
+        meta = stored.get("meta") or {}
+        record = {
+            "name": name,
+            "bucket": bucket,
+            "path": src,
+            "filename": row["name"],
+            "content_type": row["content_type"],
+            "size_bytes": int(row["size_bytes"]),
+            "meta": meta,
+            "file_id": str(row["id"]),
+        }
+        self._record_output(name, record)
+        return OutputFile(
+            name=name,
+            bucket=bucket,
+            object_path=src,
+            content_type=row["content_type"],
+            size_bytes=int(row["size_bytes"]),
+            filename=row["name"],
+            meta=meta,
+        )
 
     def _record_output(self, name: str, record: dict[str, Any]) -> None:
         with self.store.db.service() as conn, conn.transaction():

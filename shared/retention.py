@@ -3,9 +3,10 @@
 First each finished job's files by its kind's rule (``RETENTION``, changed by
 ``SOUNDSTAGE_RETENTION``): uploads 14 days after success and 7 after a failure, outputs 14 days,
 a blend's outputs 24 hours. Then objects older than their bucket's retention
-(``shared.storage.BUCKETS``), through the Storage interface (never by SQL delete, which the
-storage guard forbids), and expired analysis-cache rows. Runs every ``retention_sweep_s``
-locally and on a Modal schedule.
+(``shared.storage.BUCKETS``) -- except library files, which ``shared.library_files.sweep_library``
+expires by their own rule (never a pinned file or one a commit holds) -- through the Storage
+interface (never by SQL delete, which the storage guard forbids), and expired analysis-cache rows.
+Runs every ``retention_sweep_s`` locally and on a Modal schedule.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from shared.library_files import release_swept_paths, sweep_library
 from shared.services import Services
 from shared.storage import BUCKETS
 
@@ -110,14 +112,17 @@ def sweep_jobs(services: Services) -> dict[str, int]:
         if job["inputs_swept_at"] is None:
             limit = rule.uploads_days if job["status"] == "completed" else rule.failed_uploads_days
             if age >= limit:
-                counts["uploads"] += services.storage.remove(UPLOADS_BUCKET, own_uploads(job))
+                free = release_swept_paths(services, job["id"], UPLOADS_BUCKET, own_uploads(job))
+                counts["uploads"] += services.storage.remove(UPLOADS_BUCKET, free)
                 _mark(services, job["id"], "inputs_swept_at")
         if job["outputs_swept_at"] is None and age >= rule.outputs_days:
             by_bucket: dict[str, list[str]] = {}
             for o in job.get("outputs") or []:
                 by_bucket.setdefault(o["bucket"], []).append(o["path"])
             for bucket, paths in by_bucket.items():
-                counts["outputs"] += services.storage.remove(bucket, paths)
+                # A pinned output, one a commit holds or another job uses stays (the library).
+                free = release_swept_paths(services, job["id"], bucket, paths)
+                counts["outputs"] += services.storage.remove(bucket, free)
             _mark(services, job["id"], "outputs_swept_at")
     return {f"job_{k}": v for k, v in counts.items() if v}
 
@@ -128,7 +133,8 @@ def after_success(services: Services, job: dict) -> int:
     overrides = getattr(services.settings, "retention", None) or {}
     if not retention_for(job["kind"], overrides).delete_uploads_when_done:
         return 0
-    n = services.storage.remove(UPLOADS_BUCKET, own_uploads(job))
+    free = release_swept_paths(services, job["id"], UPLOADS_BUCKET, own_uploads(job))
+    n = services.storage.remove(UPLOADS_BUCKET, free)
     _mark(services, job["id"], "inputs_swept_at")
     log.info("uploads deleted once converted", extra={"job_id": str(job["id"]), "files": n})
     return n
@@ -153,6 +159,9 @@ def sweep(services: Services) -> dict[str, int]:
                 break
         if total:
             removed[bucket.name] = total
+    # Library files (uploads, outputs) follow their own rule: pins and commits keep them.
+    if library := sweep_library(services):
+        removed["library"] = library
     with services.db.service() as conn:
         cur = conn.execute("delete from analysis_cache where expires_at < now()")
         if cur.rowcount:

@@ -144,8 +144,12 @@ class Storage(ABC):
     def expired(self, bucket: str, retention_days: float, limit: int = 1000) -> list[str]:
         with self.db.service() as conn:
             rows = conn.execute(
-                "select name from storage.objects where bucket_id = %s"
-                " and created_at < now() - make_interval(secs => %s) order by created_at limit %s",
+                "select name from storage.objects o where bucket_id = %s"
+                " and created_at < now() - make_interval(secs => %s)"
+                # library files have their own retention (shared.library.sweep_library)
+                " and not exists (select 1 from public.files f"
+                "   where f.bucket = o.bucket_id and f.path = o.name)"
+                " order by created_at limit %s",
                 (bucket, retention_days * 86400.0, limit),
             ).fetchall()
         return [r["name"] for r in rows]

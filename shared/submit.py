@@ -23,6 +23,8 @@ from shared import quota
 from shared.auth import User
 from shared.errors import InvalidInput, SoundstageError
 from shared.input_checks import check_json, clean_text, loads_json
+from shared.input_refs import plan_inputs
+from shared.library import record_job_inputs
 from shared.quota import estimate_output_bytes
 from shared.registry import JobKind, get_kind
 from shared.services import Services
@@ -116,8 +118,12 @@ def submit_job(
     uploads: list[Upload],
     *,
     idempotency_key: str | None = None,
+    inputs: str | list | None = None,
 ) -> tuple[dict, bool]:
-    """Create a queued job; returns ``(job row, created)`` (False for an idempotent replay)."""
+    """Create a queued job; returns ``(job row, created)`` (False for an idempotent replay).
+
+    ``inputs`` names library files / earlier jobs' outputs by reference (``shared.input_refs``).
+    """
     s = services.settings
     kind = get_kind(clean_text(kind_name, "kind"))
     if idempotency_key is not None:
@@ -128,7 +134,9 @@ def submit_job(
                 status=400,
             )
     model = parse_params(kind, params)
-    params_hash = request_fingerprint(kind.name, model, [u.filename for u in uploads])
+    # Inputs by reference are part of the request too: another reference is another request.
+    refs = [str(inputs)] if inputs else []
+    params_hash = request_fingerprint(kind.name, model, [*(u.filename for u in uploads), *refs])
     if idempotency_key is not None:
         existing = services.jobs.find_idempotent(user.id, idempotency_key)
         if existing is not None:
@@ -140,8 +148,9 @@ def submit_job(
                     code="IDEMPOTENCY_KEY_REUSED",
                 )
             return existing, False
-    _check_file_count(kind, len(uploads), s.max_files)
-    check_params_against_files(kind.name, model, len(uploads))
+    plan = plan_inputs(services, user.id, kind, inputs, len(uploads))
+    _check_file_count(kind, plan.count, s.max_files)
+    check_params_against_files(kind.name, model, plan.count)
 
     job_id = str(uuid.uuid4())
     max_mb = kind.max_file_mb or s.max_upload_mb
@@ -189,6 +198,9 @@ def submit_job(
                         **x.info,
                     }
                 )
+        stored = plan.merge(services, user.id, stored)
+        if plan.count > len(uploads):  # inputs by reference: their durations are known now
+            check_params_against_audio(kind.name, model, stored)
         job = services.jobs.create(
             job_id=job_id,
             user_id=user.id,
@@ -206,11 +218,13 @@ def submit_job(
         quota.set_reserved(services.db, job_id, outputs_bytes)
     except BaseException:
         # Nothing is half-created: uploads of a rejected job are removed again.
-        if stored:
-            services.storage.remove("audio-uploads", [x["path"] for x in stored])
+        # (Files named by reference, or already in the library, are not this job's to remove.)
+        if fresh := [x["path"] for x in stored if not x.get("file_id")]:
+            services.storage.remove("audio-uploads", fresh)
         if reserved:
             quota.release(services.db, job_id)
         raise
+    record_job_inputs(services, job)
     log.info("job created", extra={"job_id": job_id, "kind": kind.name, "user_id": user.id})
     return job, True
 

@@ -27,7 +27,7 @@ from web.client_files import mount_client
 from web.deps import CurrentUser
 from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
-from web.routers import admin, auth, client_config, job_inputs, jobs, system
+from web.routers import admin, auth, client_config, files, job_inputs, jobs, projects, system
 
 log = logging.getLogger("soundstage.web")
 
@@ -74,7 +74,7 @@ def create_app(
         CORSMiddleware,
         allow_origins=origins,
         allow_credentials=False,
-        allow_methods=["GET", "POST", "DELETE"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
     )
 
@@ -151,6 +151,8 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(auth.jwks_router)
     app.include_router(jobs.router)
+    app.include_router(files.router)
+    app.include_router(projects.router)
     app.include_router(system.router)
     app.include_router(admin.router)
     metrics.install(app)  # GET /metrics (operators) + request counting

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Uplo
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from shared.errors import InvalidInput, NotFound
+from shared.library_files import release_job_files
 from shared.links import input_audio_url
 from shared.submit import Upload, job_view, submit_job
 from web.deps import CurrentUser, ServicesDep
@@ -36,6 +37,12 @@ def create_job(
     kind: Annotated[str, Form(description="Job kind, e.g. 'analyze'")],
     params: Annotated[str | None, Form(description="JSON object of the kind's parameters")] = None,
     files: Annotated[list[UploadFile] | None, File(description="Input files")] = None,
+    inputs: Annotated[
+        str | None,
+        Form(
+            description='Inputs by reference, JSON: [{"file": id}, {"job": id, "output": "drums"}]'
+        ),
+    ] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     # Size caps are enforced while the body arrives (web.hardening.UploadGuard).
@@ -45,7 +52,7 @@ def create_job(
         if f is not None
     ]
     job, created = submit_job(
-        services, user, kind, params, uploads, idempotency_key=idempotency_key
+        services, user, kind, params, uploads, idempotency_key=idempotency_key, inputs=inputs
     )
     request.app.state.runner.submit(str(job["id"])) if created else None
     view = job_view(services, services.jobs.get(user.id, str(job["id"])))
@@ -97,10 +104,10 @@ def cancel_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
 
 @router.delete("/{job_id}", status_code=status.HTTP_200_OK)
 def delete_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
-    job = services.jobs.delete(user.id, _uuid(job_id))
-    # Inputs, outputs and intermediates (e.g. clips) all live under the job's folder.
-    removed = services.storage.remove_prefix(user.id, f"{user.id}/{job['id']}/")
-    return {"id": job["id"], "deleted": True, "files_removed": removed}
+    jid = _uuid(job_id)
+    # Its files go too, unless another job, a commit or a pin still needs them (the library).
+    removed = release_job_files(services, user.id, jid)
+    return {"id": jid, "deleted": True, "files_removed": removed}
 
 
 @router.get("/{job_id}/download", response_class=RedirectResponse, status_code=302)
