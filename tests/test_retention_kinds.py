@@ -31,6 +31,18 @@ def _row(services, job_id: str) -> dict:
     return services.jobs.load(job_id)
 
 
+def _variant(song: Path, folder: Path, n: int) -> Path:
+    """The song shortened by ``n`` samples: other bytes (and another size), so the library, which
+    stores identical bytes once and keeps a file while any live job uses it, holds no file for
+    two of these jobs at once."""
+    import soundfile as sf
+
+    data, rate = sf.read(song, dtype="int16")
+    out = folder / f"song-{n}.wav"
+    sf.write(out, data[: len(data) - n], rate, subtype="PCM_16")
+    return out
+
+
 def test_rules_per_kind_and_their_overrides():
     assert retention_for("blend").outputs_days == 1.0 and RETENTION["*"].failed_uploads_days == 7
     assert retention_for("analyze") == RETENTION["*"]
@@ -39,9 +51,13 @@ def test_rules_per_kind_and_their_overrides():
     assert changed.delete_uploads_when_done  # untouched fields keep the kind's rule
 
 
-def test_failed_jobs_uploads_go_after_seven_days(api, services, song_wav):
-    old = api.run("test_sleep", [song_wav], {"seconds": 0.05, "fail_code": "NOPE"})
-    young = api.run("test_sleep", [song_wav], {"seconds": 0.05, "fail_code": "NOPE"})
+def test_failed_jobs_uploads_go_after_seven_days(api, services, song_wav, tmp_path):
+    old = api.run(
+        "test_sleep", [_variant(song_wav, tmp_path, 1)], {"seconds": 0.05, "fail_code": "NOPE"}
+    )
+    young = api.run(
+        "test_sleep", [_variant(song_wav, tmp_path, 2)], {"seconds": 0.05, "fail_code": "NOPE"}
+    )
     assert old["status"] == young["status"] == "failed"
     _age(services, old["id"], 7.5)
     _age(services, young["id"], 6.0)
@@ -55,10 +71,10 @@ def test_failed_jobs_uploads_go_after_seven_days(api, services, song_wav):
     assert api.get(f"/api/v1/jobs/{young['id']}").json()["uploads_deleted_at"] is None
 
 
-def test_a_kinds_outputs_follow_its_configured_rule(api, services, song_wav, monkeypatch):
+def test_a_kinds_outputs_follow_its_configured_rule(api, services, song_wav, tmp_path, monkeypatch):
     monkeypatch.setattr(services.settings, "retention", {"test_sleep": {"outputs_days": 1}})
-    done = api.run("test_sleep", [song_wav], {"seconds": 0.05})
-    fresh = api.run("test_sleep", [song_wav], {"seconds": 0.05})
+    done = api.run("test_sleep", [_variant(song_wav, tmp_path, 3)], {"seconds": 0.05})
+    fresh = api.run("test_sleep", [_variant(song_wav, tmp_path, 4)], {"seconds": 0.05})
     _age(services, done["id"], 1.5)
     note = {j["id"]: _row(services, j["id"])["outputs"][0]["path"] for j in (done, fresh)}
     sweep(services)

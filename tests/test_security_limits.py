@@ -38,18 +38,32 @@ def test_parallel_creates_cannot_pass_the_job_limit(fresh, services, monkeypatch
     assert r.status_code == 429 and r.json()["code"] == "RATE_LIMITED"
 
 
-def test_parallel_uploads_cannot_overrun_the_quota(fresh, services, song_wav, monkeypatch):
+def test_parallel_uploads_cannot_overrun_the_quota(
+    fresh, services, song_wav, tmp_path, monkeypatch
+):
+    import queue
+
+    import soundfile as sf
+
     from shared import quota
 
+    # Eight different files (the library stores identical bytes once, which would hide the race).
+    data, rate = sf.read(song_wav, dtype="int16")
+    files: queue.Queue = queue.Queue()
+    for n in range(1, 9):
+        sf.write(tmp_path / f"song-{n}.wav", data[: len(data) - n], rate, subtype="PCM_16")
+        files.put(tmp_path / f"song-{n}.wav")
     size = song_wav.stat().st_size
     monkeypatch.setattr(services.settings, "user_quota_bytes", int(size * 2.5))
     monkeypatch.setitem(quota.OUTPUT_WAV_FACTOR, "test_sleep", 0.0)
-    results = _parallel(8, lambda: fresh.create_job("test_sleep", [song_wav], {"seconds": 0}))
+    results = _parallel(
+        8, lambda: fresh.create_job("test_sleep", [files.get_nowait()], {"seconds": 0})
+    )
     codes = sorted(r.status_code for r in results)
     assert codes == [202] * 2 + [413] * 6
     assert {r.json()["code"] for r in results if r.status_code == 413} == {"QUOTA_EXCEEDED"}
     used = fresh.get("/api/v1/auth/me").json()["storage_used_bytes"]
-    assert 2 * size <= used <= services.settings.user_quota_bytes  # two inputs (+ tiny notes)
+    assert 2 * (size - 64) <= used <= services.settings.user_quota_bytes  # two inputs (+ notes)
 
 
 def test_quota_counts_job_outputs_before_and_after(fresh, services, song_wav, monkeypatch):
