@@ -86,7 +86,7 @@ def spa(tmp_path) -> TestClient:
 
 
 def test_client_routes_get_the_page_and_api_routes_stay_api(spa):
-    for path in ("/", "/jobs/1234", "/new/beat", "/login"):
+    for path in ("/", "/jobs/1234", "/new/beat", "/login", "/admin"):
         r = spa.get(path)
         assert r.status_code == 200 and "<title>studio</title>" in r.text, path
         assert r.headers["cache-control"] == "no-cache"

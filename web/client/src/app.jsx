@@ -7,6 +7,7 @@ import { AuthPage } from "./pages/AuthPage.jsx";
 import { Dashboard } from "./pages/Dashboard.jsx";
 import { NewJob } from "./pages/NewJob.jsx";
 import { JobPage } from "./pages/JobPage.jsx";
+import { AdminPage } from "./pages/AdminPage.jsx";
 
 const PUBLIC = ["/login", "/signup", "/reset"];
 
@@ -20,6 +21,7 @@ function route(path) {
   if (match("/new", path)) return <NewJob />;
   if ((m = match("/new/:kind", path))) return <NewJob key={m.kind} kind={m.kind} />;
   if ((m = match("/jobs/:id", path))) return <JobPage key={m.id} id={m.id} />;
+  if (match("/admin", path)) return <AdminPage />;
   return (
     <section>
       <h1 tabIndex={-1}>Page not found</h1>
@@ -59,6 +61,7 @@ export function App() {
           <nav aria-label="Main">
             <Link href="/">Jobs</Link>
             <Link href="/new">New job</Link>
+            {user.admin && <Link href="/admin">Operator</Link>}
             <span class="who" title={user.email}>
               {user.email}
             </span>

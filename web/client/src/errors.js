@@ -37,6 +37,9 @@ const NEXT_STEP = {
   WORKER_LOST: "Start the job again; nothing was charged for the lost attempt.",
   LINK_EXPIRED: "Reload the page to get a fresh link.",
   GONE: "Files are kept 14 days; run the job again to get it back.",
+  ADMIN_REQUIRED: "Ask an operator to grant your account the role, then sign in again.",
+  JOB_NOT_RETRYABLE: "Only failed or canceled jobs can be retried; refresh the list.",
+  INPUTS_GONE: "Ask the user to start the job again with their files.",
   NETWORK: "Check your connection and try again.",
   INTERNAL_ERROR: "Try again in a moment.",
 };

@@ -5,6 +5,7 @@
 // new tabs: that is where supabase-js keeps it too, and with a CSP that allows only our own
 // scripts, an injected script -- the usual way such storage is read -- cannot run. The access
 // token is short-lived (1 h) and refreshed from the refresh token when it is about to expire.
+import { isAdminToken } from "./claims.js";
 import { ApiError } from "./errors.js";
 import { createStore } from "./store.js";
 
@@ -37,9 +38,12 @@ function saveLocal(tokens, email) {
     email,
   };
   localStorage.setItem(KEY, JSON.stringify(s));
-  session.set({ user: { email } });
+  session.set({ user: userOf(email, s.access_token) });
   return s;
 }
+
+// The role is shown in the page (the Operator link) only; the API enforces it.
+const userOf = (email, token) => ({ email, admin: isAdminToken(token) });
 
 const loadLocal = () => {
   try {
@@ -81,15 +85,16 @@ export async function initSession() {
     const { data } = await supabase.auth.getSession();
     supabase.auth.onAuthStateChange((event, s) => {
       session.set({
-        user: s ? { email: s.user.email } : null,
+        user: s ? userOf(s.user.email, s.access_token) : null,
         recovery: event === "PASSWORD_RECOVERY" || session.get().recovery,
       });
     });
-    session.set({ config, ready: true, user: data.session ? { email: data.session.user.email } : null });
+    const s = data.session;
+    session.set({ config, ready: true, user: s ? userOf(s.user.email, s.access_token) : null });
     return;
   }
   const s = loadLocal();
-  session.set({ config, ready: true, user: s ? { email: s.email } : null });
+  session.set({ config, ready: true, user: s ? userOf(s.email, s.access_token) : null });
 }
 
 let refreshing = null;
