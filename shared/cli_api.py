@@ -78,10 +78,12 @@ def local_app(services):
 
     from shared.errors import SoundstageError
     from web.app import error_body
+    from web.hardening import TokenBuckets
     from web.routers import files, projects
 
     app = FastAPI()
     app.state.services = services
+    app.state.request_buckets = TokenBuckets()  # the per-user request limit every route applies
 
     @app.exception_handler(SoundstageError)
     async def soundstage_error(request: Request, exc: SoundstageError) -> JSONResponse:

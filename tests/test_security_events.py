@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import tests.platform_kinds  # noqa: F401 - registers the test_sleep kind
 from web.events import EventHub
@@ -68,7 +69,10 @@ def test_one_listener_wakes_the_streams_of_a_job(services, new_user, client):
             hub.close()
         return got_a, got_b, during, after
 
-    got_a, got_b, during, after = asyncio.run(scenario())
+    # Its own thread: the browser tests' session-wide Playwright (sync API) keeps an event loop
+    # running in the main thread, where asyncio.run() refuses to start another.
+    with ThreadPoolExecutor(1) as pool:
+        got_a, got_b, during, after = pool.submit(asyncio.run, scenario()).result()
     assert [row["data"]["progress"] for row, _ in got_a] == [42]
     assert got_a[0][1] is got_b[0][1]  # one encoded frame shared by both streams
     assert got_a[0][1].startswith(b"id: ") and b"event: progress" in got_a[0][1]
