@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench demo deploy clean
+.PHONY: install run test lint format bench demo deploy clean mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Mutation testing per module with fast targeted tests (slow: not part of `make test`).
+# MODULES="loudness auth" limits it; survivors are written to mutation-report/.
+MODULES ?=
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py $(MODULES)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
