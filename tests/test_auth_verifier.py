@@ -166,5 +166,45 @@ def test_is_admin_reads_only_app_metadata():
     assert not is_admin({"user_metadata": {"role": "admin"}})
     assert not is_admin({"app_metadata": "admin"})
     assert not is_admin("admin")  # type: ignore[arg-type]
-    assert User(id=SUB, email="").role == AUDIENCE
-    assert not User(id=SUB, email="").is_admin
+    plain = User(id=SUB, email="")
+    assert plain.role == AUDIENCE and plain.claims == {} and not plain.is_admin
+
+
+def test_a_users_repr_does_not_print_the_token_claims(verifier, key):
+    # Users end up in logs and tracebacks; the claims (email, app_metadata) stay out of them.
+    user = verifier.verify(_token(key, app_metadata={"role": "admin", "secret": "s3cr3t"}))
+    assert "s3cr3t" not in repr(user) and SUB in repr(user)
+
+
+def test_keys_fetched_from_a_jwks_url(key):
+    """Production reads the project's JWKS over HTTP: a real local server serves it here."""
+    import http.server
+    import json
+    import threading
+
+    body = json.dumps(_jwks(key)).encode()
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/auth/v1/.well-known/jwks.json"
+        verifier = TokenVerifier(ISSUER, jwks_url=url)
+        assert verifier.verify(_token(key)).id == SUB
+        assert verifier.verify(_token(key, email="b@example.com")).id == SUB
+        assert hits == ["/auth/v1/.well-known/jwks.json"]  # fetched once, then cached
+        assert _code(verifier, _token(key, kid="rotated-away")) == "INVALID_TOKEN"
+    finally:
+        server.shutdown()

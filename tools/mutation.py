@@ -102,8 +102,9 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
     except subprocess.TimeoutExpired:
         print(f"{short}: stopped after {budget_s:g} s; the rest stays untested", flush=True)
     status = _statuses(work)
-    killed = len(status.get("ok_killed", []))
-    survivors = status.get("bad_survived", []) + status.get("ok_suspicious", [])
+    # "ok_suspicious" is mutmut's name for a mutant killed by a slow test run: killed.
+    killed = len(status.get("ok_killed", [])) + len(status.get("ok_suspicious", []))
+    survivors = status.get("bad_survived", [])
     timeouts = status.get("bad_timeout", [])
     total = killed + len(survivors) + len(timeouts)
     untested = len(status.get("untested", []))

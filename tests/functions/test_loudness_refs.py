@@ -71,6 +71,29 @@ EBU_3342 = {
 }
 
 
+def test_ebu_3341_case6_five_channels():
+    # 5.0: L and R at -28 dBFS, C at -24, Ls and Rs at -30: the surround gains (1.41) and the
+    # centre's (1.0) make it -23.0 +- 0.1.
+    t = np.arange(20 * RATE) / RATE
+    sine = np.sin(2 * np.pi * 1000 * t)
+    levels_dbfs = [-28.0, -28.0, -24.0, -30.0, -30.0]
+    x = np.stack([10 ** (db / 20) * sine for db in levels_dbfs]).astype(np.float32)
+    assert integrated_lufs(Audio(x, RATE)) == pytest.approx(-23.0, abs=0.1)
+
+
+def test_the_absolute_gate_sits_at_minus_70_lufs():
+    # BS.1770's absolute gate: blocks at -70.5 LUFS are silence, blocks at -69.5 are measured.
+    under = integrated_lufs(_sine_segments([(-70.5, 5.0)]))
+    over = integrated_lufs(_sine_segments([(-69.5, 5.0)]))
+    assert under == -math.inf
+    assert over == pytest.approx(-69.5, abs=0.1)
+
+
+def test_silence_has_no_true_peak():
+    assert true_peak_dbtp(Audio(np.zeros((2, RATE), np.float32), RATE)) == -math.inf
+    assert reconstructed_peak_dbtp(Audio(np.zeros((2, RATE), np.float32), RATE)) == -math.inf
+
+
 @pytest.mark.parametrize("case", sorted(EBU_3341))
 def test_ebu_3341_integrated_loudness(case):
     segments, expected = EBU_3341[case]
