@@ -208,3 +208,20 @@ def test_keys_fetched_from_a_jwks_url(key):
         assert _code(verifier, _token(key, kid="rotated-away")) == "INVALID_TOKEN"
     finally:
         server.shutdown()
+
+
+def test_refusals_say_what_to_do_in_a_sentence(verifier, key):
+    """The API shows these messages to people: each names the problem (and the fix)."""
+
+    def message(token: str) -> str:
+        with pytest.raises(Unauthorized) as e:
+            verifier.verify(token)
+        return e.value.message
+
+    assert message(_token(key, exp=int(time.time()) - 5)) == (
+        "The access token has expired; refresh it."
+    )
+    assert message(_token(key, kid="other")) == "The access token was signed with an unknown key."
+    assert message(_token(key, aud="anon")) == "The access token is not valid."
+    hs = jwt.encode({"sub": SUB}, "s" * 32, algorithm="HS256")
+    assert message(hs) == "Unsupported token algorithm."
