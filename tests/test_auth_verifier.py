@@ -225,3 +225,32 @@ def test_refusals_say_what_to_do_in_a_sentence(verifier, key):
     assert message(_token(key, aud="anon")) == "The access token is not valid."
     hs = jwt.encode({"sub": SUB}, "s" * 32, algorithm="HS256")
     assert message(hs) == "Unsupported token algorithm."
+
+
+def test_cached_tokens_expire_at_exp_and_say_so(verifier, key, monkeypatch):
+    exp = int(time.time()) + 60
+    token = _token(key, exp=exp, drop=("email",))
+    user = verifier.verify(token)
+    assert user.email == ""  # no email claim: empty, not invented
+    monkeypatch.setattr(time, "time", lambda: float(exp))  # at exp exactly: expired (RFC 7519)
+    with pytest.raises(Unauthorized) as e:
+        verifier.verify(token)
+    assert (e.value.code, e.value.message) == (
+        "TOKEN_EXPIRED",
+        "The access token has expired; refresh it.",
+    )
+
+
+def test_role_subject_and_floor_refusals_are_sentences(verifier, key):
+    with pytest.raises(Unauthorized) as e:
+        verifier.verify(_token(key, role="service_role"))
+    assert e.value.message == "This token is not a user's access token."
+    with pytest.raises(Unauthorized) as e:
+        verifier.verify(_token(key, sub="not-a-uuid"))
+    assert e.value.message == "The access token is not valid."
+    floors = _Floors(revoked={SUB}, fresh=True)
+    with pytest.raises(Unauthorized) as e:
+        TokenVerifier(ISSUER, jwks=_jwks(key), floors=floors).verify(_token(key))
+    assert e.value.message == (
+        "This session has ended (password reset or sign-out everywhere); sign in again."
+    )
