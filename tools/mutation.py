@@ -9,6 +9,10 @@ Prints ``killed/total`` per module and writes each module's surviving mutants as
     python tools/mutation.py loudness auth        # some of them (by short name)
     MUTATION_BUDGET_S=1800 python tools/mutation.py loudness   # stop a module after 30 min
 
+mutmut 2.5.1 sometimes stops part-way ("Mutant.line is required" / "null mutant"): the figures
+then cover the mutants that ran and say how many stayed untested; ``mutmut run ID`` in the copy
+tests one mutant at a time past the one it stumbled on.
+
 A module entry may name a scope (a class or functions): only those lines are mutated, through
 mutmut's patch-file option, so a file's other parts do not dilute the figure.
 """
