@@ -15,7 +15,7 @@ CLIENT_STAMP := $(CLIENT)/dist/.built
 CLIENT_SRC   := $(shell find $(CLIENT)/src -type f 2>/dev/null) $(CLIENT)/index.html \
                 $(CLIENT)/vite.config.js $(CLIENT)/package.json $(CLIENT)/package-lock.json
 
-.PHONY: install client run test lint format bench demo deploy clean
+.PHONY: install client run test lint format bench demo deploy clean mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Mutation testing per module with fast targeted tests (slow: not part of `make test`).
+# MODULES="loudness auth" limits it; survivors are written to mutation-report/.
+MODULES ?=
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py $(MODULES)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -121,10 +121,16 @@ class JobStore:
         if job["status"] == "queued":
             # RLS hides other users' jobs; the queue position counts everyone's, so ask as service.
             with self.db.service() as conn:
-                job["queue_position"] = conn.execute(
-                    "select count(*) as n from jobs where status = 'queued' and created_at <= %s",
-                    (job["created_at"],),
-                ).fetchone()["n"]
+                # At least 1: a worker may claim the job between the two reads, and a view
+                # saying "queued" at position 0 contradicts itself.
+                job["queue_position"] = max(
+                    1,
+                    conn.execute(
+                        "select count(*) as n from jobs where status = 'queued'"
+                        " and created_at <= %s",
+                        (job["created_at"],),
+                    ).fetchone()["n"],
+                )
         else:
             job["queue_position"] = 0
         return _json_safe(job)

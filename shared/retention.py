@@ -5,8 +5,9 @@ First each finished job's files by its kind's rule (``RETENTION``, changed by
 a blend's outputs 24 hours. Then objects older than their bucket's retention
 (``shared.storage.BUCKETS``) -- except library files, which ``shared.library_files.sweep_library``
 expires by their own rule (never a pinned file or one a commit holds) -- through the Storage
-interface (never by SQL delete, which the storage guard forbids), and expired analysis-cache rows.
-Runs every ``retention_sweep_s`` locally and on a Modal schedule.
+interface (never by SQL delete, which the storage guard forbids), expired analysis-cache rows, and
+finished jobs past their ``expires_at`` (their files first, then the row; its stages and events go
+with it by cascade). Runs every ``retention_sweep_s`` locally and on a Modal schedule.
 """
 
 from __future__ import annotations
@@ -146,8 +147,40 @@ def _mark(services: Services, job_id: Any, column: str) -> None:
         conn.execute(f"update jobs set {column} = now() where id = %s", (job_id,))
 
 
+def sweep_expired_jobs(services: Services) -> dict[str, int]:
+    """Delete finished jobs whose ``expires_at`` has passed: their own uploads and outputs
+    through the Storage interface, then the row. A queued or running job is never deleted,
+    however old: its worker would lose it mid-run."""
+    files = rows = 0
+    with services.db.service() as conn:
+        jobs = conn.execute(
+            "select id, user_id, inputs, outputs from jobs where expires_at < now()"
+            " and status in ('completed', 'failed', 'canceled')"
+            " order by expires_at limit %s",
+            (JOBS_PER_SWEEP,),
+        ).fetchall()
+    for job in jobs:
+        by_bucket: dict[str, list[str]] = {UPLOADS_BUCKET: own_uploads(job)}
+        for o in job.get("outputs") or []:
+            by_bucket.setdefault(o["bucket"], []).append(o["path"])
+        for bucket, paths in by_bucket.items():
+            # The library keeps what a pin, a commit or another live job still holds.
+            if free := release_swept_paths(services, job["id"], bucket, paths):
+                files += services.storage.remove(bucket, free)
+        with services.db.service() as conn:
+            # Re-checked: a job retried since the select is live again and stays.
+            cur = conn.execute(
+                "delete from jobs where id = %s and expires_at < now()"
+                " and status in ('completed', 'failed', 'canceled')",
+                (job["id"],),
+            )
+            rows += cur.rowcount
+    return {k: v for k, v in (("expired_jobs", rows), ("expired_job_files", files)) if v}
+
+
 def sweep(services: Services) -> dict[str, int]:
-    """One pass: per-kind rules on finished jobs, then the buckets' ceilings, then the cache."""
+    """One pass: per-kind rules on finished jobs, then the buckets' ceilings, then the cache,
+    then the jobs past their expiry."""
     removed: dict[str, int] = dict(sweep_jobs(services))
     for bucket in BUCKETS.values():
         if bucket.retention_days is None:
@@ -166,6 +199,7 @@ def sweep(services: Services) -> dict[str, int]:
         cur = conn.execute("delete from analysis_cache where expires_at < now()")
         if cur.rowcount:
             removed["analysis_cache"] = cur.rowcount
+    removed.update(sweep_expired_jobs(services))
     if removed:
         log.info("retention sweep removed %s", removed)
     return removed

@@ -6,6 +6,8 @@ stage's own `.local()` with the documented calling convention (one dict argument
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import tests.platform_kinds  # noqa: F401
@@ -93,8 +95,24 @@ def test_run_job_routes_stages_to_modal_functions(modal_env, services, song_wav,
     assert modal_env.run_job.local(str(job["id"])) == "not-claimed"
 
 
-def test_sweeper_runs_locally(modal_env):
-    assert isinstance(modal_env.sweep_storage.local(), dict)
+def test_sweeper_runs_locally(modal_env, services):
+    # Something for it to do: a finished job past its expiry goes, with its row.
+    user = services.auth.ensure_local_user()
+    job, _ = submit_job(services, user, "test_sleep", {"seconds": 0}, [])
+    job_id = str(job["id"])
+    services.jobs.cancel(user.id, job_id)  # queued: ends at once; claimed: ends at its check
+    with services.db.service() as conn:
+        for _ in range(100):
+            row = conn.execute("select status from jobs where id = %s", (job_id,)).fetchone()
+            if row["status"] in ("completed", "failed", "canceled"):
+                break
+            time.sleep(0.1)
+        conn.execute(
+            "update jobs set expires_at = now() - interval '1 second' where id = %s", (job_id,)
+        )
+    removed = modal_env.sweep_storage.local()
+    assert removed.get("expired_jobs", 0) >= 1
+    assert services.jobs.status_of(job_id) is None
 
 
 def test_modal_runner_spawns_run_job(services, monkeypatch):

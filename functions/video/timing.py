@@ -128,7 +128,9 @@ def build_slots(
     boundaries_s: list[float], duration_s: float, sections: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Slots ``[{index, start_s, end_s, section}]`` covering 0..duration_s."""
-    inner = sorted(b for b in boundaries_s if 0.5 < b < duration_s - 0.5)
+    # Rounded and de-duplicated first: two cuts snapped to the same beat would otherwise make
+    # a zero-length slot (a shot of no time).
+    inner = sorted({round(float(b), 4) for b in boundaries_s if 0.5 < b < duration_s - 0.5})
     edges = [0.0, *inner, round(float(duration_s), 4)]
     return [
         {

@@ -200,7 +200,9 @@ def test_mashup_through_the_api_reports_its_queue_and_estimate(api, two_songs):
     created = api.create_job("mashup", [two_songs[1]], {"vibe": "chill", "output_format": "mp3"})
     assert created.status_code == 202, created.text
     body = created.json()
-    assert body["queue_position"] >= 0 and body["estimated_duration_s"] > 0
+    # Queued: it counts itself (1 or more); already claimed by a worker: no position.
+    assert (body["queue_position"] >= 1) == (body["status"] == "queued"), body
+    assert body["estimated_duration_s"] > 0
     assert [s["name"] for s in body["stages"]] == [
         "separating_stems",
         "analyzing",

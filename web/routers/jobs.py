@@ -189,7 +189,7 @@ async def _event_stream(hub, services, user_id: str, jid: str, cursor: int) -> A
                 yield sse_frame({**last, "job_id": jid})
                 return
         pending = [(ev, None) for ev in backlog]
-        last_sent = time.monotonic()
+        last_sent = last_read = time.monotonic()
         while True:
             for ev, frame in pending:
                 if ev["id"] <= cursor:
@@ -206,14 +206,22 @@ async def _event_stream(hub, services, user_id: str, jid: str, cursor: int) -> A
             if left_s <= 0:
                 return  # the client reconnects with Last-Event-ID and misses nothing
             ping_s = fastapi.routing._PING_INTERVAL  # the framework's keep-alive period
-            wait_s = max(0.01, min(left_s, RECHECK_S, ping_s - (now - last_sent)))
+            wait_s = max(
+                0.01,
+                min(left_s, RECHECK_S - (now - last_read), ping_s - (now - last_sent)),
+            )
             pending = await sub.wait(wait_s)
             if pending:
+                last_read = time.monotonic()  # the listener works: no need to re-read
                 continue
             if time.monotonic() - last_sent >= ping_s:
                 yield b": ping\n\n"  # keeps proxies from closing a quiet stream
                 last_sent = time.monotonic()
-            else:
+            # The safety net runs on its own clock: were it the ping's alternative, a ping
+            # period equal to RECHECK_S (both 15 s) would starve it, and a missed notification
+            # would hold the stream open until STREAM_MAX_S.
+            if time.monotonic() - last_read >= RECHECK_S:
+                last_read = time.monotonic()
                 pending = [
                     (ev, None)
                     for ev in await anyio.to_thread.run_sync(
