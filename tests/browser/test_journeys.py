@@ -75,10 +75,11 @@ def test_stems_play_together_and_drums_solo(studio, tracks):
     names = player.locator(".stem").evaluate_all("els => els.map(e => e.dataset.stem)")
     assert set(names) == {"vocals", "drums", "bass", "other"}
     page.get_by_role("button", name="Solo drums").click()
-    # The audio elements themselves: only the drums are audible.
+    # The audio elements themselves: only the drums are audible (expect() waits for the render).
     for name in names:
-        muted = player.locator(f".stem[data-stem={name}]").get_attribute("data-muted")
-        assert muted == ("false" if name == "drums" else "true"), name
+        expect(player.locator(f".stem[data-stem={name}]")).to_have_attribute(
+            "data-muted", "false" if name == "drums" else "true"
+        )
     page.get_by_role("button", name="Play all stems").click()
     expect(player).to_have_attribute("data-playing", "true")
     expect(player.locator(".transport .time")).not_to_have_text("0:00", timeout=10_000)
