@@ -94,6 +94,23 @@ def own_uploads(job: dict) -> list[str]:
     ]
 
 
+def _outputs_by_bucket(job: dict) -> dict[str, list[str]]:
+    by_bucket: dict[str, list[str]] = {}
+    for o in job.get("outputs") or []:
+        by_bucket.setdefault(o["bucket"], []).append(o["path"])
+    return by_bucket
+
+
+def _remove_job_files(services: Services, job: dict, by_bucket: dict[str, list[str]]) -> int:
+    """Remove a job's objects, except what the library still holds (a pin, a commit, another
+    live job); returns how many went."""
+    removed = 0
+    for bucket, paths in by_bucket.items():
+        if free := release_swept_paths(services, job["id"], bucket, paths):
+            removed += services.storage.remove(bucket, free)
+    return removed
+
+
 def sweep_jobs(services: Services) -> dict[str, int]:
     """Apply each kind's rule to finished jobs whose files have not been swept yet."""
     overrides = getattr(services.settings, "retention", None) or {}
@@ -113,17 +130,12 @@ def sweep_jobs(services: Services) -> dict[str, int]:
         if job["inputs_swept_at"] is None:
             limit = rule.uploads_days if job["status"] == "completed" else rule.failed_uploads_days
             if age >= limit:
-                free = release_swept_paths(services, job["id"], UPLOADS_BUCKET, own_uploads(job))
-                counts["uploads"] += services.storage.remove(UPLOADS_BUCKET, free)
+                counts["uploads"] += _remove_job_files(
+                    services, job, {UPLOADS_BUCKET: own_uploads(job)}
+                )
                 _mark(services, job["id"], "inputs_swept_at")
         if job["outputs_swept_at"] is None and age >= rule.outputs_days:
-            by_bucket: dict[str, list[str]] = {}
-            for o in job.get("outputs") or []:
-                by_bucket.setdefault(o["bucket"], []).append(o["path"])
-            for bucket, paths in by_bucket.items():
-                # A pinned output, one a commit holds or another job uses stays (the library).
-                free = release_swept_paths(services, job["id"], bucket, paths)
-                counts["outputs"] += services.storage.remove(bucket, free)
+            counts["outputs"] += _remove_job_files(services, job, _outputs_by_bucket(job))
             _mark(services, job["id"], "outputs_swept_at")
     return {f"job_{k}": v for k, v in counts.items() if v}
 
@@ -134,8 +146,7 @@ def after_success(services: Services, job: dict) -> int:
     overrides = getattr(services.settings, "retention", None) or {}
     if not retention_for(job["kind"], overrides).delete_uploads_when_done:
         return 0
-    free = release_swept_paths(services, job["id"], UPLOADS_BUCKET, own_uploads(job))
-    n = services.storage.remove(UPLOADS_BUCKET, free)
+    n = _remove_job_files(services, job, {UPLOADS_BUCKET: own_uploads(job)})
     _mark(services, job["id"], "inputs_swept_at")
     log.info("uploads deleted once converted", extra={"job_id": str(job["id"]), "files": n})
     return n
@@ -160,13 +171,9 @@ def sweep_expired_jobs(services: Services) -> dict[str, int]:
             (JOBS_PER_SWEEP,),
         ).fetchall()
     for job in jobs:
-        by_bucket: dict[str, list[str]] = {UPLOADS_BUCKET: own_uploads(job)}
-        for o in job.get("outputs") or []:
-            by_bucket.setdefault(o["bucket"], []).append(o["path"])
-        for bucket, paths in by_bucket.items():
-            # The library keeps what a pin, a commit or another live job still holds.
-            if free := release_swept_paths(services, job["id"], bucket, paths):
-                files += services.storage.remove(bucket, free)
+        by_bucket = _outputs_by_bucket(job)
+        by_bucket.setdefault(UPLOADS_BUCKET, []).extend(own_uploads(job))
+        files += _remove_job_files(services, job, by_bucket)
         with services.db.service() as conn:
             # Re-checked: a job retried since the select is live again and stays.
             cur = conn.execute(
