@@ -332,14 +332,18 @@ def separate_track(
     model_name: str | None = None,
     progress: ProgressFn | None = None,
     block_s: float | None = None,
+    separator: Separator | None = None,
 ) -> dict[str, Any]:
     """Stage function: the stems of ``audio`` (the file's bytes) as bytes.
+
+    ``separator``: a loaded separator the caller holds (a GPU container loads Demucs once);
+    without it the process-wide one for ``engine`` and ``model_name``.
 
     Returns ``{"engine", "model", "sample_rate", "channels", "duration_s", "format",
     "content_type", "stems": {name: bytes}}``. Plain arguments and a plain result, so it runs
     in-process or as a Modal ``.remote()``/``.map()`` unchanged.
     """
-    sep = get_separator(engine, model_name)
+    sep = separator or get_separator(engine, model_name)
     with tempfile.TemporaryDirectory(prefix="stems-") as tmp:
         src = Path(tmp) / (Path(filename).name or "track")
         src.write_bytes(audio)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared import prices
+from shared.config import get_settings
 from shared.context import InputFile, OutputFile
-from shared.errors import BudgetExceeded
+from shared.executors import LocalExecutor
 from shared.registry import get_kind
 from shared.submit import parse_params
 
@@ -77,8 +79,9 @@ class RecordingContext:
         self.outputs: dict[str, Path] = {}
         self.output_files: dict[str, OutputFile] = {}
         self.cache: dict = cache if cache is not None else {}
-        self.budget_usd = budget_usd
+        self.budget_usd = prices.job_budget_usd(budget_usd, self.params)
         self.total_cost_usd = 0.0
+        self.executor = LocalExecutor()
         self._out_dir = workdir / "_outputs"
         self._out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -119,9 +122,24 @@ class RecordingContext:
             )
         )
 
-    def ensure_budget(self, next_cost_usd: float) -> None:
-        if self.budget_usd is not None and self.total_cost_usd + next_cost_usd > self.budget_usd:
-            raise BudgetExceeded("over budget")
+    def ensure_budget(self, next_cost_usd: float, what: str = "the next step") -> None:
+        prices.check_budget(self.total_cost_usd, next_cost_usd, self.budget_usd, what)
+
+    def compute_price(self, stage, wall_s: float, *, cores: float = 2.0, memory_gib: float = 4.0):
+        where = self.executor.placement(stage, cores=cores, memory_gib=memory_gib)
+        return prices.compute_usd(where, wall_s)
+
+    def compute_cost(
+        self, stage, wall_s, *, cores=2.0, memory_gib=4.0, detail=None, unit="wall_seconds"
+    ) -> float:
+        where = self.executor.placement(stage, cores=cores, memory_gib=memory_gib)
+        usd, provider, detail = prices.compute_charge(where, stage, wall_s, detail)
+        self.cost(provider, round(wall_s, 3), round(usd, 6), unit=unit, detail=detail)
+        return usd
+
+    @property
+    def settings(self):
+        return get_settings()
 
     def output(
         self,

@@ -16,8 +16,9 @@ import psycopg
 import pytest
 
 import tests.platform_kinds  # noqa: F401  (registers test_sleep)
+from shared.executors import LocalExecutor
 from shared.retention import sweep
-from shared.runner import LocalExecutor, execute_job
+from shared.runner import execute_job
 from shared.services import open_services
 from shared.submit import submit_job
 from tests.conftest import Api, make_settings

@@ -3,7 +3,8 @@
 Stages:
 1. ``separating_stems``: four stems of every track in parallel (``ctx.map`` over the stems
    stage: Modal ``.map`` on GPUs, the local pool here).
-2. ``analyzing``: tempo, downbeats and key of each track (the analyze kind's stage and cache),
+2. ``analyzing``: tempo, downbeats and key of each track (the analyze kind's ``audio_analysis``
+   stage and cache),
    then the decisions (``functions.mashup.plan_mashup``): which track is the instrumental base,
    which gives the vocals, what the others add.
 3. ``mixing``: each non-base stem time-stretched and pitch-shifted to the base's tempo and key
@@ -29,22 +30,16 @@ from functions.audio_stream import BlockReader
 from functions.mashup import VIBES, align_stem, describe_track, file_rms, plan_mashup, vocal_entry_s
 from functions.master import master_to_target
 from functions.mix import MixInput, mix_tracks
-from functions.pipelines._audio import (
-    keep_output,
-    on_modal,
-    record_compute,
-    stems_gpu,
-    stored_record,
-    write_under_ceiling,
-)
-from functions.pipelines.analyze import CACHE_NAMESPACE as ANALYSIS_CACHE
-from functions.pipelines.analyze import analysis_stage
-from functions.pipelines.analyze import cache_key as analysis_cache_key
+from functions.pipelines.analyze import analyses_of
+from functions.pipelines.audio_outputs import keep_output, stored_record, write_under_ceiling
+from functions.pipelines.estimates import input_durations_s
 from functions.pipelines.stems import CACHE_NAMESPACE as STEMS_CACHE
 from functions.pipelines.stems import StemsParams, stems_stage
 from functions.pipelines.stems import cache_key as stems_cache_key
 from functions.stems import FOUR_STEMS, resolve_engine
+from shared.config import get_settings
 from shared.errors import InvalidInput
+from shared.executors import runs_stages_remotely
 from shared.registry import JobKind, register
 
 # Four tracks' stems are stretched and mixed in memory; songs, not DJ sets.
@@ -124,15 +119,14 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
         }
         for i in todo
     ]
-    if not on_modal():
-        done = [0.0] * len(items)
+    done = [0.0] * len(items)
 
-        def report(i: int, fraction: float) -> None:
-            done[i] = fraction
-            st.progress(sum(done) / len(done))
+    def report(i: int, fraction: float) -> None:
+        done[i] = fraction
+        st.progress(sum(done) / len(done))
 
-        for i, item in enumerate(items):
-            item["progress"] = lambda f, i=i: report(i, f)
+    for i, item in enumerate(items):
+        item["progress"] = lambda f, i=i: report(i, f)
     started = time.monotonic()
     results = ctx.map(stems_stage, items) if items else []
     engines = sorted(
@@ -141,9 +135,10 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
     )
     st.engine = ",".join(engines)
     if items:
-        gpu = stems_gpu() if on_modal() and "dsp" not in engines else None
-        record_compute(
-            ctx, f"stem separation of {len(items)} tracks", time.monotonic() - started, gpu=gpu
+        ctx.compute_cost(
+            stems_stage,
+            time.monotonic() - started,
+            detail=f"stem separation of {len(items)} tracks",
         )
     for i, r in zip(todo, results, strict=True):
         folder = ctx.workdir / f"track{i}"
@@ -225,25 +220,6 @@ def _describe(ctx, analyses: list[dict], stems: list[dict[str, Path]]) -> list:
     return tracks
 
 
-def _analyze(ctx) -> list[dict]:
-    """Each input's analysis, from the analyze kind's cache where it has one."""
-    keys = [analysis_cache_key(f.sha256) for f in ctx.inputs]
-    found = [ctx.cache_get(ANALYSIS_CACHE, k) if k else None for k in keys]
-    todo = [i for i, a in enumerate(found) if a is None]
-    fresh = ctx.map(
-        analysis_stage,
-        [
-            {"audio_bytes": ctx.inputs[i].path.read_bytes(), "filename": ctx.inputs[i].filename}
-            for i in todo
-        ],
-    )
-    for i, analysis in zip(todo, fresh, strict=True):
-        found[i] = analysis
-        if keys[i]:
-            ctx.cache_put(ANALYSIS_CACHE, keys[i], analysis)
-    return found
-
-
 def run(ctx) -> dict:
     p: MashupParams = ctx.params
     vibe = VIBES[p.vibe]
@@ -260,7 +236,7 @@ def run(ctx) -> dict:
         stems, stems_engine, cached, fresh = _separate(ctx, st)
         separated = _keep_separated_stems(ctx, stems, cached, fresh)
     with ctx.stage("analyzing", engine="soundstage-dsp") as st:
-        analyses = _analyze(ctx)
+        analyses = analyses_of(ctx, ctx.inputs, lambda f, m=None: st.progress(0.75 * f, m))
         st.progress(0.8, "choosing the base and the vocals")
         tracks = _describe(ctx, analyses, stems)
         choice = {x.track: list(x.stems) for x in p.stems} if p.stems else None
@@ -316,9 +292,9 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MashupParams, files: list[dict]) -> float:
-    durations = [float(f.get("duration_s") or 180.0) for f in files] or [180.0]
+    durations = input_durations_s(files)
     engine, _ = resolve_engine()
-    if on_modal():
+    if runs_stages_remotely(get_settings()):
         separation = 20.0 + 0.05 * max(durations)  # the tracks run side by side on GPUs
     else:
         per_s = 0.2 if engine == "dsp" else 1.0

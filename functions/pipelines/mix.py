@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.audio_io import load_audio, save_audio
 from functions.loudness import loudness_report
 from functions.mix import MIX_PROFILES, MixInput, mix_tracks
-from functions.pipelines._audio import keep_output, record_compute
+from functions.pipelines.audio_outputs import keep_output
+from functions.pipelines.estimates import input_durations_s
 from shared.errors import InvalidInput
 from shared.registry import JobKind, register
 
@@ -64,7 +65,7 @@ def run(ctx) -> dict:
         save_audio(dest, mixed.audio, p.output_format, bit_depth=p.bit_depth)
         report = loudness_report(mixed.audio)
         keep_output(ctx, "mix", dest, filename=dest.name, meta={"profile": p.profile, **report})
-        record_compute(ctx, "mix (pedalboard)", time.monotonic() - started)
+        ctx.compute_cost("mixing", time.monotonic() - started, detail="mix (pedalboard)")
     return {
         "profile": p.profile,
         "profile_settings": asdict(MIX_PROFILES[p.profile]),
@@ -89,7 +90,7 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MixParams, files: list[dict]) -> float:
-    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    duration_s = sum(input_durations_s(files))
     return 2.0 + 0.03 * duration_s
 
 

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from functions.audio_io import ffmpeg_exe
-from shared.registry import remote_stage
 
 from . import providers
 from .plan import VideoPlan
@@ -217,7 +216,6 @@ def _replicate_clip(
     return policy.retrying()(attempt), model
 
 
-@remote_stage("video_clip")
 def generate_clip(
     *,
     shot_id: str,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.config import get_settings
+from shared.prices import LLM_MAX_OUTPUT_TOKENS
 
 from . import director, providers
 from .lyrics import Lyrics
@@ -31,7 +32,6 @@ from .plan import (
     assign_without_repeats,
     finalize_llm_plan,
 )
-from .pricing import LLM_MAX_OUTPUT_TOKENS
 
 STOPWORDS = set(
     "the a an and or but of to in on at for with from by is are was were be been it its this "

@@ -277,7 +277,7 @@ def test_pipeline_analyses_an_mp3_once_then_answers_from_the_cache(run_pipeline,
     assert first.result["cached"] is False
     assert abs(first.result["tempo_bpm"] - 120.0) <= 1.0 and first.result["key"] == "A minor"
     assert [(s["name"], s["status"], s["engine"]) for s in first.stages] == [
-        ("analyzing", "completed", "soundstage-dsp")
+        ("audio_analysis", "completed", "soundstage-dsp")
     ]
     assert first.costs and first.costs[0]["units"] > 0
     second = run_pipeline("analyze", [song_mp3], {}, cache=cache)

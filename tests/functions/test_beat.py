@@ -245,12 +245,12 @@ def test_melody_conditioning_passes_the_hum_as_a_batch_of_one(tmp_path):
 
 
 def test_beat_job_through_musicgen_maps_progress_and_masters(run_pipeline, monkeypatch):
-    from functions.pipelines import _music_common
+    from functions.pipelines import beat_engines
 
     StandInMusicGen.loaded.clear()
     musicgen.load_engine.cache_clear()
     monkeypatch.setattr(musicgen, "_import_musicgen", lambda: StandInMusicGen)
-    monkeypatch.setattr(_music_common, "musicgen_available", lambda: True)
+    monkeypatch.setattr(beat_engines, "musicgen_available", lambda settings: True)
     try:
         run = run_pipeline(
             "beat",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from functions.audio_io import save_audio
-from functions.pipelines import video as video_kind
+from functions.pipelines import analyze as analyze_kind
 from functions.video import clips, providers, references
 from functions.video.compose import probe_video
 from shared.config import reset_settings
@@ -292,7 +292,7 @@ def test_fewer_than_three_clips_fails_the_job(run_pipeline, song14, providers_on
     # The song was analysed by an analyze job before: the video reuses that cached analysis.
     cache: dict = {}
     run_pipeline("analyze", [song14], {}, cache=cache)
-    monkeypatch.setattr(video_kind, "analysis_stage", lambda **kw: pytest.fail("analysed twice"))
+    monkeypatch.setattr(analyze_kind, "audio_analysis", lambda **kw: pytest.fail("analysed twice"))
     with pytest.raises(StageFailed) as err:
         run_pipeline("video", [song14], FAST, cache=cache)
     assert err.value.code == "TOO_FEW_CLIPS" and err.value.retryable
