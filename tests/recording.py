@@ -175,9 +175,11 @@ class RecordingContext:
         return gone
 
     def call(self, fn, /, **kwargs):
+        self.ensure_budget(0.0, f"running {fn.__name__}")
         return fn(**kwargs)
 
     def map(self, fn, items, *, max_concurrency=None, on_result=None):
+        self.ensure_budget(0.0, f"running {fn.__name__}")
         self.map_calls.append({"fn": fn.__name__, "n": len(items), "max": max_concurrency})
         with ThreadPoolExecutor(max_workers=max_concurrency or 2) as pool:
             results = list(pool.map(lambda kw: fn(**kw), items))

@@ -17,7 +17,7 @@ import soundfile as sf
 
 import tests.platform_kinds  # noqa: F401
 from shared import prices
-from shared.errors import JobCanceled
+from shared.errors import BudgetExceeded, JobCanceled
 from shared.executors import LocalExecutor, ModalExecutor, QueueProgress
 from shared.submit import submit_job
 from tests.test_modal_app import (
@@ -275,3 +275,34 @@ def test_musicgen_class_loads_at_enter_and_hands_its_model_to_the_stage(
         assert out["model"] == "facebook/musicgen-small"
     assert StandInMusicGen.loaded == ["facebook/musicgen-small"]  # loaded once, at enter
     assert musicgen.load_engine.cache_info().currsize == 0  # no module-global model
+
+
+def test_any_kind_stops_at_its_budget_once_priced_compute_passes_it(services):
+    from shared.job_context import DbJobContext
+    from shared.registry import get_kind
+
+    user = services.auth.ensure_local_user()
+    job, _ = submit_job(services, user, "test_sleep", {"seconds": 0}, [])
+    ctx = DbJobContext(
+        services, job, get_kind("test_sleep"), "test-worker", ModalExecutor("soundstage", {})
+    )
+    try:
+        assert ctx.budget_usd == services.settings.job_budget_usd
+        assert ctx.call(lambda: "ran") == "ran"
+        # A day of 16 cores inline in run_job's container: Modal's price, past the budget.
+        usd = ctx.compute_cost("mixing", 24 * 3600.0, cores=16.0, memory_gib=64.0)
+        assert usd > ctx.budget_usd
+        with pytest.raises(BudgetExceeded) as err:
+            ctx.call(lambda: "never")
+        assert err.value.code == "BUDGET_EXCEEDED"
+        with pytest.raises(BudgetExceeded):
+            ctx.map(lambda: "never", [{}])
+        with services.db.service() as conn:
+            row = conn.execute(
+                "select provider, unit, cost_usd from job_costs where job_id = %s", (job["id"],)
+            ).fetchone()
+        assert (row["provider"], row["unit"]) == ("modal", "wall_seconds")
+        assert float(row["cost_usd"]) == pytest.approx(usd, rel=1e-4)
+    finally:
+        ctx.cleanup()
+        services.jobs.cancel(user.id, str(job["id"]))
