@@ -159,6 +159,21 @@ def compute_charge(
     return compute_usd(placement, wall_s), placement.provider, f"{what} ({where})"
 
 
+def deployed_compute_usd(
+    settings: Any,
+    wall_s: float,
+    cores: float = 2.0,
+    memory_gib: float = 4.0,
+    *,
+    gpu: str | None = None,
+) -> float:
+    """Compute's price on this deployment before any job runs (a kind's pre-flight estimate):
+    Modal's price where stages run there, nothing on this machine."""
+    if settings.runner != "modal":
+        return 0.0
+    return modal_compute_usd(wall_s, cores, memory_gib, gpu)
+
+
 def job_budget_usd(job_budget: Any, params: Any) -> float | None:
     """A job's spending cap: the one it was submitted with, lowered by a ``budget_usd`` its
     kind's params offer (the video kind's)."""

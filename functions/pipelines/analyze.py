@@ -4,7 +4,7 @@ One stage, ``audio_analysis``. The result is cached by the input's content hash,
 ``ANALYSIS_VERSION`` and the beat engine (``cache_key``), so the same file is analysed once:
 ``analyses_of`` is the one lookup the analyze, mashup and video kinds share. The compute is the
 stage function ``audio_analysis``: bytes in, JSON out, so it runs wherever the executor puts it
-(in production the Modal function of the same name, on the Beat This! image).
+(in production a function of the same name on its own image, with Beat This!).
 
 Beat engine (``SOUNDSTAGE_BEAT_ENGINE``): ``auto`` uses Beat This! when its checkpoint is in the
 weights folder and the DSP tracker otherwise; ``beat_this`` insists on it; ``dsp`` never loads

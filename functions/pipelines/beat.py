@@ -1,6 +1,6 @@
 """The ``beat`` job kind: a generated beat in one of 14 genres at a tempo, key and mood.
 
-Stages: ``generating`` (MusicGen on a Modal GPU, or the procedural engine), ``mastering``
+Stages: ``generating`` (MusicGen on a GPU, or the procedural engine), ``mastering``
 (-14 LUFS, peaks under -1 dBTP) and ``encoding`` (the track as mp3/wav/flac; the procedural
 engine also writes its stems, a MIDI file and the notes as JSON, since it knows what it played).
 The engine is chosen by ``engine`` / ``SOUNDSTAGE_MUSIC_ENGINE``; a fallback is named in the

@@ -40,6 +40,7 @@ from functions.music.procedural import (
 from functions.music.theory import Key
 from shared.errors import InvalidInput
 from shared.executors import runs_stages_remotely
+from shared.prices import deployed_compute_usd
 
 FORMATS = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac"}
 MP3_BITRATE_KBPS = 320
@@ -184,9 +185,8 @@ def estimate_musicgen_gpu_s(model: str, duration_s: float) -> float:
 
 def estimate_musicgen_usd(model: str, duration_s: float, settings: Any) -> float:
     """A MusicGen track's pre-flight price on the deployment's MusicGen GPU."""
-    from shared.prices import modal_gpu_usd_per_s
-
-    return estimate_musicgen_gpu_s(model, duration_s) * modal_gpu_usd_per_s(settings.musicgen_gpu)
+    gpu_s = estimate_musicgen_gpu_s(model, duration_s)
+    return deployed_compute_usd(settings, gpu_s, gpu=settings.musicgen_gpu)
 
 
 def make_track(

@@ -2,7 +2,7 @@
 
 Stages:
 1. ``separating_stems``: four stems of every track in parallel (``ctx.map`` over the stems
-   stage: Modal ``.map`` on GPUs, the local pool here).
+   stage: side by side on GPUs in production, the local pool here).
 2. ``analyzing``: tempo, downbeats and key of each track (the analyze kind's ``audio_analysis``
    stage and cache),
    then the decisions (``functions.mashup.plan_mashup``): which track is the instrumental base,

@@ -26,7 +26,7 @@ from functions.pipelines.estimates import input_durations_s
 from functions.pipelines.video_stages import MIN_CLIPS
 from functions.video import providers
 from functions.video.compose import Segment, compose_video, probe_video
-from functions.video.estimate import estimate_video, modal_cpu_usd
+from functions.video.estimate import STAGE_RESERVATION, estimate_video
 from functions.video.planner import make_plan
 from functions.video.timing import BEATS_VERSION, video_timing
 from shared import prices
@@ -110,7 +110,7 @@ def _timing(ctx: Any, audio: Any, song: Any, progress: Any) -> dict[str, Any]:
 
 
 # The estimate's CPU stages: the analysis is a stage function of its own, the composition runs
-# in the pipeline's process (4 cores: see modal_app.py's run_job).
+# in the pipeline's own process (which reserves 4 cores in production).
 _COMPUTE_STAGES: dict[str, Any] = {"audio_analysis": audio_analysis}
 
 
@@ -305,7 +305,9 @@ def _estimate_cost(params: BaseModel, files: list[dict]) -> float:
         transcribe=auto and bool(settings.openai_api_key),
         plan_with_llm=auto and bool(settings.openai_api_key),
         replicate=auto and bool(settings.replicate_api_token),
-        compute_usd=modal_cpu_usd if settings.runner == "modal" else None,
+        compute_usd=lambda stage, wall_s: prices.deployed_compute_usd(
+            settings, wall_s, *STAGE_RESERVATION.get(stage, STAGE_RESERVATION["pipeline"])
+        ),
     ).total_usd
 
 
