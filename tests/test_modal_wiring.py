@@ -306,3 +306,34 @@ def test_any_kind_stops_at_its_budget_once_priced_compute_passes_it(services):
     finally:
         ctx.cleanup()
         services.jobs.cancel(user.id, str(job["id"]))
+
+
+def test_stem_separator_loads_at_enter_and_hands_its_separator_to_the_stage(
+    modal_env,  # noqa: F811
+    monkeypatch,
+):
+    from functions import demucs_engine, stems
+    from functions.stems_dsp import DspSeparator
+
+    loaded: list[str] = []
+
+    class StandInDemucs:  # no weights here: a DSP separator plays the loaded model
+        def __init__(self, model_name: str) -> None:
+            self.model_name = model_name
+
+        def load(self) -> DspSeparator:
+            loaded.append(self.model_name)
+            return DspSeparator()
+
+    monkeypatch.setattr(demucs_engine, "DemucsSeparator", StandInDemucs)
+    before = dict(stems._SEPARATORS)
+    user_cls = modal_env.StemSeparator._get_user_cls()
+    container = user_cls.__new__(user_cls)
+    _raw(modal_env.StemSeparator, "load")(container)
+    assert loaded == ["htdemucs"]
+    separate = _raw(modal_env.StemSeparator, "separate")
+    for _ in range(2):
+        out = separate(container, {"audio": _tone_wav(220), "filename": "tone.wav"})
+        assert out["engine"] == "dsp" and set(out["stems"]) == {"vocals", "drums", "bass", "other"}
+    assert loaded == ["htdemucs"]  # loaded once, at enter
+    assert stems._SEPARATORS == before  # the held separator did the work, no module-global one

@@ -226,7 +226,7 @@ class MusicGenEngine:
 
 @functools.cache
 def load_engine(model_name: str) -> MusicGenEngine:
-    """One loaded engine per checkpoint per process (a Modal container keeps it warm)."""
+    """One loaded engine per checkpoint per process, for callers that hold none of their own."""
     return MusicGenEngine(model_name).load()
 
 
