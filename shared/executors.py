@@ -157,9 +157,10 @@ class ProgressDrain:
                 batch = self.queue.get_many(100, block=not finishing, timeout=DRAIN_POLL_S)
             except Exception:  # noqa: BLE001 - progress is best effort; the result is not
                 log.warning("progress queue read failed", exc_info=True)
-                batch = []
                 if finishing:
                     return
+                self._done.wait(DRAIN_POLL_S)  # then once more, or the last read
+                continue
             self._deliver(batch)
             if finishing and not batch:
                 return
