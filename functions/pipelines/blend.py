@@ -117,6 +117,7 @@ def run(ctx) -> dict:
             weight=p.weight,
             engine=p.engine or settings.blend_engine,
             checkpoint=settings.blend_checkpoint,
+            weights_dir=str(settings.weights_dir),
         )
         st.engine = out["engine"]
         if out["engine"] == "spectral":
