@@ -164,7 +164,15 @@ def run_video(ctx: Any) -> dict[str, Any]:
                 pricing.worst_case_llm_usd(prompt_chars) * providers.PLANNER.attempts,
                 "planning the scenes",
             )
-        outcome = make_plan(p.prompt, timing, lyrics, run.max_shots, use_llm=run.use_openai)
+        outcome = make_plan(
+            p.prompt,
+            timing,
+            lyrics,
+            run.max_shots,
+            use_llm=run.use_openai,
+            api_key=run.settings.openai_api_key,
+            model=run.settings.openai_plan_model,
+        )
         for u in outcome.usage:
             run.budget.charge(
                 "openai",
