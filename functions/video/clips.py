@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.audio_io import ffmpeg_exe
+from functions.ffmpeg_command import ffmpeg_command
 from shared.registry import remote_stage
 
 from . import providers
@@ -123,14 +123,9 @@ def render_motion_clip(
     with tempfile.TemporaryDirectory(prefix="clip-") as tmp:
         src = Path(tmp) / "reference.png"
         src.write_bytes(png)
-        cmd = [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
+        cmd = ffmpeg_command(
             "-i",
-            str(src),
+            src,
             "-vf",
             vf,
             "-frames:v",
@@ -147,8 +142,8 @@ def render_motion_clip(
             "yuv420p",
             "-movflags",
             "+faststart",
-            str(out_path),
-        ]
+            out_path,
+        )
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s)
     if proc.returncode != 0:
         raise RuntimeError(
