@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.audio_io import load_audio, save_audio
+from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, save_audio
 from functions.audio_stream import BlockReader
 from functions.mashup import VIBES, align_stem, describe_track, file_rms, plan_mashup, vocal_entry_s
 from functions.master import master_to_target
@@ -324,7 +324,9 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MashupParams, files: list[dict]) -> float:
-    durations = [float(f.get("duration_s") or 180.0) for f in files] or [180.0]
+    durations = [float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files] or [
+        DEFAULT_TRACK_DURATION_S
+    ]
     engine, _ = configured_engine()
     if on_modal():
         separation = 20.0 + 0.05 * max(durations)  # the tracks run side by side on GPUs

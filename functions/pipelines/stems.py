@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from functions.audio_io import DEFAULT_TRACK_DURATION_S
 from functions.pipelines._audio import (
     keep_output,
     on_modal,
@@ -214,7 +215,10 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: StemsParams, files: list[dict]) -> float:
-    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    duration_s = (
+        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
+        or DEFAULT_TRACK_DURATION_S
+    )
     engine, _ = configured_engine(params.model)
     if on_modal():
         return 20.0 + 0.05 * duration_s  # cold start, then a GPU at ~20x real time
