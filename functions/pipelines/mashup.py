@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, save_audio
 from functions.audio_stream import BlockReader
-from functions.mashup import VIBES, align_stem, describe_track, file_rms, plan_mashup, vocal_entry_s
+from functions.mashup import VIBES, plan_mashup
+from functions.mashup_align import align_stem
+from functions.mashup_tracks import describe_track, file_rms, vocal_entry_s
 from functions.master import master_to_target
 from functions.mix import MixInput, mix_tracks
 from functions.pipelines._audio import (
