@@ -16,6 +16,7 @@ Modules, in pipeline order:
 - ``pricing``: the price table, the pre-flight estimate and the budget guard.
 - ``providers``: provider clients, timeouts and retry policies shared by the stages.
 
-Nothing here imports web, the database, the settings or modal: keys, model names and limits
-come in as arguments. The pipeline lives in ``functions.pipelines.video``.
+Nothing here imports web, the database or modal, and the stages read no settings: keys, model
+names and limits come in as arguments from the pipeline (``steps`` and
+``functions.pipelines.video``).
 """
