@@ -192,14 +192,19 @@ class StemSeparator:
     @modal.enter()
     def load(self) -> None:
         from functions.stems import get_separator
+        from shared.config import get_settings
 
-        self.separator = get_separator("demucs")
+        s = get_settings()
+        self.separator = get_separator("demucs", s.demucs_model, s.weights_dir)
 
     @modal.method()
     def separate(self, kw: dict) -> dict:
         from functions.pipelines.stems import stems_stage
+        from shared.config import get_settings
 
-        return stems_stage(**kw)
+        # This container's engine and weights folder, not the caller's.
+        s = get_settings()
+        return stems_stage(**{**kw, "engine": s.stems_engine, "weights_dir": str(s.weights_dir)})
 
 
 @app.function(image=stems_image, volumes={"/models": models}, timeout=30 * MINUTES)
@@ -263,8 +268,10 @@ def download_musicgen_weights() -> list[str]:
 def blend_stage(kw: dict) -> dict:
     """Two 24 kHz segments through EnCodec, blended in latent space (CPU is enough at 16 s)."""
     from functions.blend import blend_stage as run_blend
+    from shared.config import get_settings
 
-    return run_blend(**kw)
+    # The weights are this container's (the Volume), not the caller's.
+    return run_blend(**{**kw, "weights_dir": str(get_settings().weights_dir)})
 
 
 @app.function(image=blend_image, volumes={"/models": models}, timeout=30 * MINUTES)

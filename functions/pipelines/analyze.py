@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from functions.analysis import ANALYSIS_VERSION, ENGINE, analyze_audio
-from functions.audio_io import load_audio, probe
+from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, probe
 from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
 from shared.registry import JobKind, register, remote_stage
@@ -157,7 +157,10 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: BaseModel, files: list[dict]) -> float:
-    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    duration_s = (
+        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
+        or DEFAULT_TRACK_DURATION_S
+    )
     return _OVERHEAD_S + _SECONDS_PER_AUDIO_SECOND * duration_s
 
 

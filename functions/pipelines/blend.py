@@ -18,8 +18,9 @@ import numpy as np
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from functions.audio_io import ffmpeg_exe, load_audio
+from functions.audio_io import load_audio
 from functions.blend import SAMPLE_RATE, blend_stage
+from functions.ffmpeg_command import ffmpeg_command
 from shared.config import get_settings
 from shared.errors import InvalidAudio, InvalidInput
 from shared.registry import JobKind, register
@@ -60,10 +61,10 @@ def convert_segment(
     delete it. Raises ``TOO_SHORT`` when the track ends before the segment has a second of
     audio and ``SILENT_AUDIO`` when the segment is silent."""
     tmp = workdir / f"{name}-24k.wav"
-    cmd = [
-        ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-ss", f"{start_s:.3f}", "-t", f"{end_s - start_s:.3f}",
-        "-i", str(path), "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_f32le", str(tmp),
-    ]  # fmt: skip
+    cmd = ffmpeg_command(
+        "-ss", f"{start_s:.3f}", "-t", f"{end_s - start_s:.3f}",
+        "-i", path, "-ac", "1", "-ar", SAMPLE_RATE, "-c:a", "pcm_f32le", tmp,
+    )  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True)
         if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size <= 44:
@@ -117,6 +118,7 @@ def run(ctx) -> dict:
             weight=p.weight,
             engine=p.engine or settings.blend_engine,
             checkpoint=settings.blend_checkpoint,
+            weights_dir=str(settings.weights_dir),
         )
         st.engine = out["engine"]
         if out["engine"] == "spectral":

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from functions.audio_io import DEFAULT_TRACK_DURATION_S
 from functions.convert import check_conversion, convert_file
 from functions.pipelines._audio import keep_output, record_compute
 from shared.registry import JobKind, register
@@ -62,7 +63,10 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: ConvertParams, files: list[dict]) -> float:
-    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    duration_s = (
+        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
+        or DEFAULT_TRACK_DURATION_S
+    )
     return 1.0 + 0.02 * duration_s
 
 

@@ -24,9 +24,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.audio_io import load_audio, save_audio
+from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, save_audio
 from functions.audio_stream import BlockReader
-from functions.mashup import VIBES, align_stem, describe_track, file_rms, plan_mashup, vocal_entry_s
+from functions.mashup import VIBES, plan_mashup
+from functions.mashup_align import align_stem
+from functions.mashup_tracks import describe_track, file_rms, vocal_entry_s
 from functions.master import master_to_target
 from functions.mix import MixInput, mix_tracks
 from functions.pipelines._audio import (
@@ -41,9 +43,10 @@ from functions.pipelines.analyze import CACHE_NAMESPACE as ANALYSIS_CACHE
 from functions.pipelines.analyze import analysis_stage
 from functions.pipelines.analyze import cache_key as analysis_cache_key
 from functions.pipelines.stems import CACHE_NAMESPACE as STEMS_CACHE
-from functions.pipelines.stems import StemsParams, stems_stage
+from functions.pipelines.stems import StemsParams, configured_engine, stems_stage
 from functions.pipelines.stems import cache_key as stems_cache_key
-from functions.stems import FOUR_STEMS, resolve_engine
+from functions.stems import FOUR_STEMS
+from shared.config import get_settings
 from shared.errors import InvalidInput
 from shared.registry import JobKind, register
 
@@ -83,7 +86,7 @@ def _cached_stems(ctx, track) -> list[dict] | None:
     (the stems kind's cache; 24-bit first, then 16-bit), or None."""
     if not track.sha256 or getattr(ctx, "fetch_stored", None) is None:
         return None
-    engine, model = resolve_engine()
+    engine, model = configured_engine()
     for bits in (24, 16):
         params = StemsParams(stems=list(FOUR_STEMS), output_format="wav", bit_depth=bits)
         hit = ctx.cache_get(STEMS_CACHE, stems_cache_key(track.sha256, params, engine, model))
@@ -114,6 +117,12 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
     todo = [i for i, c in enumerate(cached) if c is None]
     if len(todo) < len(cached):
         ctx.message(f"Stems of {len(cached) - len(todo)} track(s) were made before; reusing them.")
+    engine, model = configured_engine()
+    separator_kw = {
+        "engine": engine,
+        "model_name": model,
+        "weights_dir": str(get_settings().weights_dir),
+    }
     items = [
         {
             "audio": ctx.inputs[i].path.read_bytes(),
@@ -121,6 +130,7 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
             "stems": list(FOUR_STEMS),
             "output_format": "wav",
             "bit_depth": 24,
+            **separator_kw,
         }
         for i in todo
     ]
@@ -256,7 +266,7 @@ def run(ctx) -> dict:
             raise InvalidInput(
                 f"There is no track {i}: {n} file(s) were uploaded (0-{n - 1}).", code="BAD_TRACK"
             )
-    with ctx.stage("separating_stems", engine=resolve_engine()[0]) as st:
+    with ctx.stage("separating_stems", engine=configured_engine()[0]) as st:
         stems, stems_engine, cached, fresh = _separate(ctx, st)
         separated = _keep_separated_stems(ctx, stems, cached, fresh)
     with ctx.stage("analyzing", engine="soundstage-dsp") as st:
@@ -316,8 +326,10 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MashupParams, files: list[dict]) -> float:
-    durations = [float(f.get("duration_s") or 180.0) for f in files] or [180.0]
-    engine, _ = resolve_engine()
+    durations = [float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files] or [
+        DEFAULT_TRACK_DURATION_S
+    ]
+    engine, _ = configured_engine()
     if on_modal():
         separation = 20.0 + 0.05 * max(durations)  # the tracks run side by side on GPUs
     else:

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.audio_io import load_audio
+from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio
 from functions.loudness import loudness_report
 from functions.master import CEILING_DBTP, PRESETS, TARGET_RANGE_LUFS, master_to_target
 from functions.pipelines._audio import keep_output, record_compute, write_under_ceiling
@@ -76,7 +76,10 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MasterParams, files: list[dict]) -> float:
-    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
+    duration_s = (
+        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
+        or DEFAULT_TRACK_DURATION_S
+    )
     return 2.0 + 0.05 * duration_s
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from functions.audio_io import DEFAULT_TRACK_DURATION_S
 from functions.pipelines._audio import (
     keep_output,
     on_modal,
@@ -39,6 +40,7 @@ from functions.stems import (
     resolve_engine,
     separate_track,
 )
+from shared.config import get_settings
 from shared.registry import JobKind, register, remote_stage
 
 LOW_MEMORY_BLOCK_S = 30.0  # block length after GPU_OUT_OF_MEMORY (the default is 150 s)
@@ -87,10 +89,17 @@ class StemsParams(BaseModel):
     @model_validator(mode="after")
     def _available(self) -> StemsParams:
         # Refuse at submit time what the engine this server would run cannot give.
-        engine, model = resolve_engine(None, self.model)
+        engine, model = configured_engine(self.model)
         who = "The DSP separator (no Demucs weights here)" if engine == "dsp" else model
         check_stems_for(self.stems, model_sources(engine, model), who)
         return self
+
+
+def configured_engine(model: str | None = None) -> tuple[str, str]:
+    """``(engine, model)`` this server's settings resolve to (``auto``: Demucs where its
+    weights are)."""
+    s = get_settings()
+    return resolve_engine(s.stems_engine, model or s.demucs_model, s.weights_dir)
 
 
 @remote_stage("StemSeparator.separate")
@@ -127,7 +136,7 @@ def run(ctx) -> dict:
     """Separate ``ctx.inputs[0]``; returns the engine, the stems written and their format."""
     p: StemsParams = ctx.params
     track = ctx.inputs[0]
-    engine, model = resolve_engine(None, p.model)
+    engine, model = configured_engine(p.model)
     key = cache_key(track.sha256 or _sha256(track.path), p, engine, model)
     cached = ctx.cache_get(CACHE_NAMESPACE, key)
     if cached is not None:
@@ -154,7 +163,9 @@ def run(ctx) -> dict:
             stems=list(p.stems),
             output_format=p.output_format,
             bit_depth=p.bit_depth,
+            engine=engine,
             model_name=model,
+            weights_dir=str(get_settings().weights_dir),
             block_s=LOW_MEMORY_BLOCK_S if low_memory else None,
             **progress_kwargs(st),
         )
@@ -204,8 +215,11 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: StemsParams, files: list[dict]) -> float:
-    duration_s = sum(float(f.get("duration_s") or 180.0) for f in files) or 180.0
-    engine, _ = resolve_engine(None, params.model)
+    duration_s = (
+        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
+        or DEFAULT_TRACK_DURATION_S
+    )
+    engine, _ = configured_engine(params.model)
     if on_modal():
         return 20.0 + 0.05 * duration_s  # cold start, then a GPU at ~20x real time
     return 3.0 + (0.2 if engine == "dsp" else 1.0) * duration_s

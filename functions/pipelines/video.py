@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.audio_io import load_audio, sniff_format
+from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, sniff_format
 from functions.pipelines.analyze import CACHE_NAMESPACE, analysis_stage
 from functions.pipelines.analyze import cache_key as analysis_cache_key
 from functions.video import pricing, providers, steps
@@ -164,7 +164,15 @@ def run_video(ctx: Any) -> dict[str, Any]:
                 pricing.worst_case_llm_usd(prompt_chars) * providers.PLANNER.attempts,
                 "planning the scenes",
             )
-        outcome = make_plan(p.prompt, timing, lyrics, run.max_shots, use_llm=run.use_openai)
+        outcome = make_plan(
+            p.prompt,
+            timing,
+            lyrics,
+            run.max_shots,
+            use_llm=run.use_openai,
+            api_key=run.settings.openai_api_key,
+            model=run.settings.openai_plan_model,
+        )
         for u in outcome.usage:
             run.budget.charge(
                 "openai",
@@ -278,7 +286,7 @@ def run_video(ctx: Any) -> dict[str, Any]:
 
 
 def _estimate_s(params: BaseModel, files: list[dict]) -> float:
-    duration = float((files[0] if files else {}).get("duration_s") or 180.0)
+    duration = float((files[0] if files else {}).get("duration_s") or DEFAULT_TRACK_DURATION_S)
     settings = get_settings()
     paid = getattr(params, "engines", "auto") == "auto" and bool(settings.replicate_api_token)
     # Measured locally: ~1.2x the song on 2 cores; with Replicate, clip generation dominates.
@@ -287,7 +295,7 @@ def _estimate_s(params: BaseModel, files: list[dict]) -> float:
 
 def _estimate_cost(params: BaseModel, files: list[dict]) -> float:
     settings = get_settings()
-    duration = float((files[0] if files else {}).get("duration_s") or 180.0)
+    duration = float((files[0] if files else {}).get("duration_s") or DEFAULT_TRACK_DURATION_S)
     auto = getattr(params, "engines", "auto") == "auto"
     return pricing.estimate_video(
         duration,

@@ -230,8 +230,8 @@ def providers_online(monkeypatch, tmp_path):
         return ["succeeded"]
 
     rep.behave = behave
-    monkeypatch.setattr(providers, "openai_client", lambda timeout_s: oa.client())
-    monkeypatch.setattr(providers, "replicate_client", lambda timeout_s: rep.client())
+    monkeypatch.setattr(providers, "openai_client", lambda api_key, timeout_s: oa.client())
+    monkeypatch.setattr(providers, "replicate_client", lambda api_token, timeout_s: rep.client())
     yield oa, rep
     monkeypatch.undo()
     reset_settings()
