@@ -357,7 +357,24 @@ def test_failed_clips_are_refilled_from_the_shots_that_remain():
     assert [s.start_s for s in refilled.slots] == [s.start_s for s in plan.slots]
 
 
-def test_llm_schema_is_the_plan_model():
-    # The schema the LLM is held to is generated from the same pydantic model that validates it.
-    fmt = llm_planner.response_format()
-    assert fmt["json_schema"]["schema"] == LLMPlan.model_json_schema()
+def test_the_schema_sent_to_the_llm_accepts_a_written_plan_and_refuses_broken_ones():
+    # Checked with an independent JSON Schema validator against plans written out by hand in
+    # this file, not against the model the schema is generated from.
+    import jsonschema_rs
+
+    schema = llm_planner.response_format()["json_schema"]["schema"]
+    valid = jsonschema_rs.validator_for(schema)
+    plan = json.loads(llm_plan_json(song_timing()))
+    assert valid.is_valid(plan)
+    assert LLMPlan.model_validate(plan).shots[0].camera_move == "push_in"
+
+    missing = {k: v for k, v in plan.items() if k != "slots"}
+    extra = {**plan, "budget": 3}
+    bad_move = json.loads(json.dumps(plan))
+    bad_move["shots"][0]["camera_move"] = "barrel_roll"
+    bad_index = json.loads(json.dumps(plan))
+    bad_index["slots"][0]["index"] = "first"
+    loose_shot = json.loads(json.dumps(plan))
+    loose_shot["shots"][0]["lens"] = "35mm"
+    for broken in (missing, extra, bad_move, bad_index, loose_shot):
+        assert not valid.is_valid(broken)
