@@ -67,7 +67,7 @@ def cmd_worker(args) -> int:
     from shared.runner import LocalRunner
     from shared.services import open_services
 
-    services = open_services()
+    services = open_services(kinds=args.kinds)
     runner = LocalRunner(services, workers=args.threads).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -226,8 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, kinds=None) -> int:
+    from functions.pipelines import KINDS
+
     args = build_parser().parse_args(argv)
+    args.kinds = kinds or KINDS
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -115,13 +115,13 @@ def _fail(job: dict) -> None:
 
 
 def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
+    from functions.pipelines import KINDS
     from shared.errors import SoundstageError
-    from shared.registry import get_kind
     from shared.runner import LocalRunner
     from shared.services import open_services
     from shared.submit import Upload, job_view, submit_job
 
-    services = open_services()
+    services = open_services(kinds=KINDS)
     try:
         user = services.auth.ensure_local_user()
         handles = [open(f, "rb") for f in files]
@@ -145,7 +145,7 @@ def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) ->
         worker = threading.Thread(target=runner.run_one, args=(job_id,), daemon=True)
         worker.start()
         cursor = 0
-        with _Bars(get_kind(kind).stage_names(), enabled=not args.quiet) as bars:
+        with _Bars(services.kinds.get(kind).stage_names(), enabled=not args.quiet) as bars:
             while True:
                 for ev in services.jobs.events_after(user.id, job_id, cursor):
                     cursor = ev["id"]

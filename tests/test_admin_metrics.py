@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from shared.auth import is_admin
 from shared.cli_admin import set_admin
 from tests.cli_subprocess import run_cli

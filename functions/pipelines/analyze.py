@@ -25,7 +25,7 @@ from functions.analysis import ANALYSIS_VERSION, ENGINE, analyze_audio
 from functions.audio_io import load_audio, probe
 from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
-from shared.registry import JobKind, register, remote_stage
+from shared.registry import JobKind, remote_stage
 
 CACHE_NAMESPACE = "analysis"
 # Measured wall time: about 10 ms per second of audio on two cores, most of it loudness.
@@ -161,15 +161,13 @@ def _estimate_s(params: BaseModel, files: list[dict]) -> float:
     return _OVERHEAD_S + _SECONDS_PER_AUDIO_SECOND * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="analyze",
-        params=AnalyzeParams,
-        stages=[("analyzing", 1.0)],
-        run=run,
-        description="Tempo, beats, downbeats, key, sections and loudness of one track.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-    )
+KIND = JobKind(
+    name="analyze",
+    params=AnalyzeParams,
+    stages=[("analyzing", 1.0)],
+    run=run,
+    description="Tempo, beats, downbeats, key, sections and loudness of one track.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
 )

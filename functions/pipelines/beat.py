@@ -25,7 +25,7 @@ from functions.music.procedural import (
 from functions.music.theory import parse_key
 from functions.pipelines import _music_common as common
 from shared.config import get_settings
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class BeatParams(common.MusicParams):
@@ -142,17 +142,15 @@ def _estimate_cost(params: BeatParams, files: list[dict]) -> float:
     )
 
 
-KIND = register(
-    JobKind(
-        name="beat",
-        params=BeatParams,
-        stages=[("generating", 0.75), ("mastering", 0.15), ("encoding", 0.1)],
-        run=run,
-        description="A beat in one of 14 genres at your tempo, key and mood (MusicGen or procedural).",
-        min_files=0,
-        max_files=0,
-        estimate_s=_estimate_s,
-        estimate_cost_usd=_estimate_cost,
-        extra={"sample_rate": SAMPLE_RATE},
-    )
+KIND = JobKind(
+    name="beat",
+    params=BeatParams,
+    stages=[("generating", 0.75), ("mastering", 0.15), ("encoding", 0.1)],
+    run=run,
+    description="A beat in one of 14 genres at your tempo, key and mood (MusicGen or procedural).",
+    min_files=0,
+    max_files=0,
+    estimate_s=_estimate_s,
+    estimate_cost_usd=_estimate_cost,
+    extra={"sample_rate": SAMPLE_RATE},
 )

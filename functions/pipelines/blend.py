@@ -22,7 +22,7 @@ from functions.audio_io import ffmpeg_exe, load_audio
 from functions.blend import SAMPLE_RATE, blend_stage
 from shared.config import get_settings
 from shared.errors import InvalidAudio, InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 MAX_SEGMENT_S = 30.0
 MIN_SEGMENT_S = 1.0
@@ -149,15 +149,13 @@ def run(ctx) -> dict:
     }
 
 
-KIND = register(
-    JobKind(
-        name="blend",
-        params=BlendParams,
-        stages=[("converting", 0.15), ("blending", 0.75), ("writing", 0.1)],
-        run=run,
-        description="Blend two tracks through EnCodec's latent space (24 kHz, 16 s segments).",
-        min_files=2,
-        max_files=2,
-        estimate_s=lambda p, files: 5.0 + 0.5 * (p.end_s - p.start_s),
-    )
+KIND = JobKind(
+    name="blend",
+    params=BlendParams,
+    stages=[("converting", 0.15), ("blending", 0.75), ("writing", 0.1)],
+    run=run,
+    description="Blend two tracks through EnCodec's latent space (24 kHz, 16 s segments).",
+    min_files=2,
+    max_files=2,
+    estimate_s=lambda p, files: 5.0 + 0.5 * (p.end_s - p.start_s),
 )

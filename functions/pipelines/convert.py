@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.convert import check_conversion, convert_file
 from functions.pipelines._audio import keep_output, record_compute
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class ConvertParams(BaseModel):
@@ -66,15 +66,13 @@ def _estimate_s(params: ConvertParams, files: list[dict]) -> float:
     return 1.0 + 0.02 * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="convert",
-        params=ConvertParams,
-        stages=[("converting", 1.0)],
-        run=run,
-        description="Convert one track to wav, flac, mp3 or ogg; change its sample rate or channels.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-    )
+KIND = JobKind(
+    name="convert",
+    params=ConvertParams,
+    stages=[("converting", 1.0)],
+    run=run,
+    description="Convert one track to wav, flac, mp3 or ogg; change its sample rate or channels.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
 )

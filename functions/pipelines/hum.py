@@ -37,7 +37,7 @@ from functions.music.procedural import (
 )
 from functions.music.theory import estimate_key, parse_key
 from functions.pipelines import _music_common as common
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class HumParams(common.MusicParams):
@@ -179,23 +179,21 @@ def _estimate_cost(params: HumParams, files: list[dict]) -> float:
     )
 
 
-KIND = register(
-    JobKind(
-        name="hum",
-        params=HumParams,
-        stages=[
-            ("transcribing", 0.35),
-            ("generating", 0.45),
-            ("mastering", 0.1),
-            ("encoding", 0.1),
-        ],
-        run=run,
-        description="Hum or sing a melody; get a beat in your genre that follows it.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-        estimate_cost_usd=_estimate_cost,
-        max_duration_s=MAX_DURATION_S,
-        extra={"sample_rate": SAMPLE_RATE},
-    )
+KIND = JobKind(
+    name="hum",
+    params=HumParams,
+    stages=[
+        ("transcribing", 0.35),
+        ("generating", 0.45),
+        ("mastering", 0.1),
+        ("encoding", 0.1),
+    ],
+    run=run,
+    description="Hum or sing a melody; get a beat in your genre that follows it.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    estimate_cost_usd=_estimate_cost,
+    max_duration_s=MAX_DURATION_S,
+    extra={"sample_rate": SAMPLE_RATE},
 )

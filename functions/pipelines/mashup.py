@@ -45,7 +45,7 @@ from functions.pipelines.stems import StemsParams, stems_stage
 from functions.pipelines.stems import cache_key as stems_cache_key
 from functions.stems import FOUR_STEMS, resolve_engine
 from shared.errors import InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 # Four tracks' stems are stretched and mixed in memory; songs, not DJ sets.
 MAX_TRACK_S = 10 * 60.0
@@ -326,21 +326,19 @@ def _estimate_s(params: MashupParams, files: list[dict]) -> float:
     return 5.0 + separation + 0.15 * sum(durations) + 0.1 * max(durations)
 
 
-KIND = register(
-    JobKind(
-        name="mashup",
-        params=MashupParams,
-        stages=[
-            ("separating_stems", 0.5),
-            ("analyzing", 0.15),
-            ("mixing", 0.25),
-            ("mastering", 0.1),
-        ],
-        run=run,
-        description="The AI Magic Generator: a mashup of 1-4 tracks in a vibe.",
-        min_files=1,
-        max_files=4,
-        estimate_s=_estimate_s,
-        max_duration_s=MAX_TRACK_S,
-    )
+KIND = JobKind(
+    name="mashup",
+    params=MashupParams,
+    stages=[
+        ("separating_stems", 0.5),
+        ("analyzing", 0.15),
+        ("mixing", 0.25),
+        ("mastering", 0.1),
+    ],
+    run=run,
+    description="The AI Magic Generator: a mashup of 1-4 tracks in a vibe.",
+    min_files=1,
+    max_files=4,
+    estimate_s=_estimate_s,
+    max_duration_s=MAX_TRACK_S,
 )

@@ -20,7 +20,7 @@ from functions.audio_io import load_audio
 from functions.loudness import loudness_report
 from functions.master import CEILING_DBTP, PRESETS, TARGET_RANGE_LUFS, master_to_target
 from functions.pipelines._audio import keep_output, record_compute, write_under_ceiling
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class MasterParams(BaseModel):
@@ -80,15 +80,13 @@ def _estimate_s(params: MasterParams, files: list[dict]) -> float:
     return 2.0 + 0.05 * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="master",
-        params=MasterParams,
-        stages=[("analyzing", 0.3), ("mastering", 0.7)],
-        run=run,
-        description="Master one track to a loudness target with a -1 dBTP true-peak ceiling.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-    )
+KIND = JobKind(
+    name="master",
+    params=MasterParams,
+    stages=[("analyzing", 0.3), ("mastering", 0.7)],
+    run=run,
+    description="Master one track to a loudness target with a -1 dBTP true-peak ceiling.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
 )

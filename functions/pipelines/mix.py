@@ -16,7 +16,7 @@ from functions.loudness import loudness_report
 from functions.mix import MIX_PROFILES, MixInput, mix_tracks
 from functions.pipelines._audio import keep_output, record_compute
 from shared.errors import InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 MixProfileName = Literal["balanced", "bass-heavy", "bright", "warm"]
 
@@ -93,15 +93,13 @@ def _estimate_s(params: MixParams, files: list[dict]) -> float:
     return 2.0 + 0.03 * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="mix",
-        params=MixParams,
-        stages=[("mixing", 1.0)],
-        run=run,
-        description="Mix 2-N tracks or stems with gain, pan and mute through a mix profile.",
-        min_files=2,
-        max_files=8,
-        estimate_s=_estimate_s,
-    )
+KIND = JobKind(
+    name="mix",
+    params=MixParams,
+    stages=[("mixing", 1.0)],
+    run=run,
+    description="Mix 2-N tracks or stems with gain, pan and mute through a mix profile.",
+    min_files=2,
+    max_files=8,
+    estimate_s=_estimate_s,
 )

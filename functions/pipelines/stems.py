@@ -39,7 +39,7 @@ from functions.stems import (
     resolve_engine,
     separate_track,
 )
-from shared.registry import JobKind, register, remote_stage
+from shared.registry import JobKind, remote_stage
 
 LOW_MEMORY_BLOCK_S = 30.0  # block length after GPU_OUT_OF_MEMORY (the default is 150 s)
 CACHE_NAMESPACE = "stems"
@@ -211,20 +211,18 @@ def _estimate_s(params: StemsParams, files: list[dict]) -> float:
     return 3.0 + (0.2 if engine == "dsp" else 1.0) * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="stems",
-        params=StemsParams,
-        stages=[("separating_stems", 1.0)],
-        run=run,
-        description="Split one track into vocals, drums, bass and other (or vocals / no vocals).",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-        extra={
-            "models": MODELS_OFFERED,
-            "melody": MELODY,
-            "dsp_stems": ["vocals", "drums", "bass", "other", "melody", "no_vocals"],
-        },
-    )
+KIND = JobKind(
+    name="stems",
+    params=StemsParams,
+    stages=[("separating_stems", 1.0)],
+    run=run,
+    description="Split one track into vocals, drums, bass and other (or vocals / no vocals).",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    extra={
+        "models": MODELS_OFFERED,
+        "melody": MELODY,
+        "dsp_stems": ["vocals", "drums", "bass", "other", "melody", "no_vocals"],
+    },
 )

@@ -28,7 +28,7 @@ from functions.video.steps import MIN_CLIPS
 from functions.video.timing import BEATS_VERSION, video_timing
 from shared.config import get_settings
 from shared.errors import BudgetExceeded, InvalidAudio, InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 PROMPT_MIN_CHARS, PROMPT_MAX_CHARS = 50, 500
 SONG_FORMATS = ("mp3", "wav", "flac")
@@ -300,26 +300,24 @@ def _estimate_cost(params: BaseModel, files: list[dict]) -> float:
     ).total_usd
 
 
-KIND = register(
-    JobKind(
-        name="video",
-        params=VideoParams,
-        stages=[
-            ("audio_analysis", 0.08),
-            ("lyrics", 0.05),
-            ("scene_planning", 0.05),
-            ("reference_generation", 0.1),
-            ("video_generation", 0.4),
-            ("composition", 0.32),
-        ],
-        run=run_video,
-        description="A beat-synced 1080p music video from a song and a prompt.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-        estimate_cost_usd=_estimate_cost,
-        max_file_mb=get_settings().video_max_upload_mb,
-        input_formats=SONG_FORMATS,
-        extra={"primary_output": "video"},  # what the completed event's download URL is for
-    )
+KIND = JobKind(
+    name="video",
+    params=VideoParams,
+    stages=[
+        ("audio_analysis", 0.08),
+        ("lyrics", 0.05),
+        ("scene_planning", 0.05),
+        ("reference_generation", 0.1),
+        ("video_generation", 0.4),
+        ("composition", 0.32),
+    ],
+    run=run_video,
+    description="A beat-synced 1080p music video from a song and a prompt.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    estimate_cost_usd=_estimate_cost,
+    max_file_mb=get_settings().video_max_upload_mb,
+    input_formats=SONG_FORMATS,
+    extra={"primary_output": "video"},  # what the completed event's download URL is for
 )
