@@ -28,6 +28,26 @@ from pydantic import BaseModel
 from shared.errors import InvalidInput
 
 
+@dataclass(frozen=True)
+class CliFlag:
+    """How a params field reads on the ``soundstage`` command line where its own name would
+    not do; put it in the field's ``Annotated[...]`` (it stays out of the JSON schema)::
+
+        output_format: Annotated[Literal["wav", "flac"], CliFlag("to")] = "wav"    # --to
+        mode: Annotated[Literal["weight", "crossfade"], CliFlag(switch="crossfade")] = "weight"
+        tracks: Annotated[list[TrackSettings], CliFlag(per_file=True)] = ...
+
+    ``name``: the flag without dashes (default: the field's name with dashes). ``switch``: a
+    value the flag sets on its own (``--crossfade``). ``per_file``: a list of models, one per
+    input file; each of the model's fields becomes a comma-separated flag in file order (a bool
+    field: the 0-based indices of the files where it is true).
+    """
+
+    name: str | None = None
+    switch: Any = None
+    per_file: bool = False
+
+
 @dataclass
 class JobKind:
     name: str
@@ -47,9 +67,12 @@ class JobKind:
     # Accepted input formats (recognised by content); None: every format audio_io can decode.
     input_formats: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # The pretty terminal summary of a completed job: ``summarize(result, saved_paths)`` returns
-    # rich console markup (None: the CLI prints the saved paths only).
-    summarize: Callable[[dict, list[Any]], str] | None = None
+    # The output a command line's ``-o FILE`` saves (None: the first the job wrote).
+    main_output: str | None = None
+    # The terminal summary of a completed job: ``summarize(result, inputs, saved)`` (the input
+    # names as given, the paths the CLI wrote) returns rich console markup; None: the saved
+    # paths only.
+    summarize: Callable[[dict, list[str], list[Any]], str] | None = None
 
     def stage_names(self) -> list[str]:
         return [s for s, _ in self.stages]

@@ -60,7 +60,7 @@ def test_killed_worker_job_is_requeued_and_completed(isolated, tmp_path):
         [
             sys.executable,
             "-c",
-            "from tests.kinds import TEST_KINDS; from shared.cli import main; "
+            "from tests.kinds import TEST_KINDS; from cli.main import main; "
             "main(['worker', '--threads', '1'], kinds=TEST_KINDS)",
         ],
         cwd=ROOT,

@@ -1,9 +1,9 @@
 """The FastAPI app: routers per resource, one place that maps errors to responses.
 
 ``create_app(services=None, runner=None)`` builds the app; by default it opens the services from
-the environment (embedded Postgres, local storage, local auth) with every job kind of
-``functions.pipelines.KINDS`` and starts a ``LocalRunner`` (worker threads in this process) — or
-hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
+the environment (embedded Postgres, local storage, local auth) with ``kinds`` (default: every
+kind of ``functions.pipelines.KINDS``) and starts a ``LocalRunner`` (worker threads in this
+process) — or hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.pipelines import KINDS
 from shared.errors import SoundstageError
+from shared.registry import Kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
 from web import hardening, metrics
@@ -34,10 +35,10 @@ from web.routers import (
     files,
     job_inputs,
     jobs,
-    kinds,
     projects,
     system,
 )
+from web.routers import kinds as kinds_router
 
 log = logging.getLogger("soundstage.web")
 
@@ -49,12 +50,16 @@ def error_body(code: str, message: str, retryable: bool = False, **extra) -> dic
 
 
 def create_app(
-    services: Services | None = None, runner=None, *, start_runner: bool = True
+    services: Services | None = None,
+    runner=None,
+    *,
+    start_runner: bool = True,
+    kinds: Kinds | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.services is None:
-            app.state.services = open_services(kinds=KINDS)
+            app.state.services = open_services(kinds=kinds or KINDS)
         if app.state.runner is None:
             app.state.runner = open_runner(app.state.services)
             app.state.owns_runner = True
@@ -174,7 +179,7 @@ def create_app(
             continue
         app.include_router(mod.router)
 
-    app.include_router(kinds.router)
+    app.include_router(kinds_router.router)
 
     # Last: the browser client answers every path the API does not (SPA fallback).
     mount_client(app, (settings or get_settings()).web_client_dir)

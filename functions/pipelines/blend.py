@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import subprocess
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import soundfile as sf
@@ -22,7 +22,7 @@ from functions.audio_io import ffmpeg_exe, load_audio
 from functions.blend import SAMPLE_RATE, blend_stage
 from shared.config import get_settings
 from shared.errors import InvalidAudio, InvalidInput
-from shared.registry import JobKind
+from shared.registry import CliFlag, JobKind
 
 MAX_SEGMENT_S = 30.0
 MIN_SEGMENT_S = 1.0
@@ -35,10 +35,12 @@ class BlendParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_s: float = Field(0.0, ge=0.0)
-    end_s: float = 16.0
+    start_s: Annotated[float, CliFlag("start")] = Field(0.0, ge=0.0)
+    end_s: Annotated[float, CliFlag("end")] = 16.0
     weight: float = Field(0.5, ge=0.0, le=1.0)
-    mode: Literal["weight", "crossfade"] = "weight"
+    mode: Annotated[Literal["weight", "crossfade"], CliFlag("crossfade", switch="crossfade")] = (
+        "weight"
+    )
     engine: Literal["auto", "encodec", "spectral"] | None = None
 
     @model_validator(mode="after")
@@ -149,6 +151,16 @@ def run(ctx) -> dict:
     }
 
 
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a blend (rich markup)."""
+    how = "crossfade A->B" if r.get("mode") == "crossfade" else f"weight {r.get('weight')} of B"
+    return (
+        f"[bold]{', '.join(str(p) for p in saved)}[/bold]  {r.get('duration_s')} s, "
+        f"{r.get('sample_rate')} Hz {r.get('subtype')}\n  engine     {r.get('engine')} "
+        f"({how}, {r.get('start_s'):g}-{r.get('end_s'):g} s)"
+    )
+
+
 KIND = JobKind(
     name="blend",
     params=BlendParams,
@@ -158,4 +170,6 @@ KIND = JobKind(
     min_files=2,
     max_files=2,
     estimate_s=lambda p, files: 5.0 + 0.5 * (p.end_s - p.start_s),
+    main_output="blend",
+    summarize=summarize,
 )

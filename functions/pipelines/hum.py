@@ -35,7 +35,7 @@ from functions.music.procedural import (
     master_beat,
     render_beat,
 )
-from functions.music.theory import estimate_key, parse_key
+from functions.music.theory import estimate_key, parse_key, pitch_name
 from functions.pipelines import _music_common as common
 from shared.registry import JobKind
 
@@ -179,6 +179,15 @@ def _estimate_cost(params: HumParams, files: list[dict]) -> float:
     )
 
 
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The generated track's summary plus the notes heard in the hum (rich markup)."""
+    melody = " ".join(pitch_name(n["pitch"]) for n in r.get("melody", [])[:24])
+    return (
+        common.summarize(r, inputs, saved)
+        + f"\n  melody     {r.get('notes_count')} notes: {melody}"
+    )
+
+
 KIND = JobKind(
     name="hum",
     params=HumParams,
@@ -196,4 +205,6 @@ KIND = JobKind(
     estimate_cost_usd=_estimate_cost,
     max_duration_s=MAX_DURATION_S,
     extra={"sample_rate": SAMPLE_RATE},
+    main_output="track",
+    summarize=summarize,
 )

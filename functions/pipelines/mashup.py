@@ -326,6 +326,20 @@ def _estimate_s(params: MashupParams, files: list[dict]) -> float:
     return 5.0 + separation + 0.15 * sum(durations) + 0.1 * max(durations)
 
 
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a mashup: the target and what each track gave (rich markup)."""
+    lines = [
+        f"mashup ({r.get('vibe')}) at {r.get('target_tempo_bpm')} BPM in {r.get('target_key')}"
+    ]
+    for part in r.get("parts", []):
+        lines.append(
+            f"  track {part['track']} {part['role']:<6} {', '.join(part['stems'])}: "
+            f"{part['tempo_change']}, {part['key_change']}, offset {part['offset_s']} s"
+        )
+    lines += [f"  wrote {p}" for p in saved]
+    return "\n".join(lines)
+
+
 KIND = JobKind(
     name="mashup",
     params=MashupParams,
@@ -341,4 +355,6 @@ KIND = JobKind(
     max_files=4,
     estimate_s=_estimate_s,
     max_duration_s=MAX_TRACK_S,
+    main_output="mashup",
+    summarize=summarize,
 )

@@ -80,6 +80,19 @@ def _estimate_s(params: MasterParams, files: list[dict]) -> float:
     return 2.0 + 0.05 * duration_s
 
 
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a master: loudness before and after (rich markup)."""
+    b, a = r.get("before", {}), r.get("after", {})
+    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    return (
+        f"target {r.get('target_lufs')} LUFS\n"
+        f"  before  {b.get('integrated_lufs')} LUFS, LRA {b.get('lra_lu')} LU, "
+        f"true peak {b.get('true_peak_dbtp')} dBTP\n"
+        f"  after   {a.get('integrated_lufs')} LUFS, LRA {a.get('lra_lu')} LU, "
+        f"true peak {a.get('true_peak_dbtp')} dBTP\n{wrote}"
+    )
+
+
 KIND = JobKind(
     name="master",
     params=MasterParams,
@@ -89,4 +102,6 @@ KIND = JobKind(
     min_files=1,
     max_files=1,
     estimate_s=_estimate_s,
+    main_output="master",
+    summarize=summarize,
 )
