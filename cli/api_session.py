@@ -70,7 +70,7 @@ class ApiSession:
 
 def local_app(services):
     """The API's project and library routers with its error mapping, in this process. (Not
-    ``create_app``: that imports every job kind's engines, seconds this command never uses.)"""
+    ``create_app``: its middleware, metrics and client mount are work these commands never use.)"""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 

@@ -8,7 +8,6 @@ are services: they always log to stderr.
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -37,4 +36,3 @@ def route_logs(verbose: bool, data_dir: Path, level: str = "INFO") -> None:
         logger.handlers[:] = [handler]
         logger.propagate = False
     logging.captureWarnings(True)
-    warnings.simplefilter("default")

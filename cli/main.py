@@ -39,6 +39,9 @@ def cmd_serve(args) -> int:
 
     reset_settings()
     s = get_settings()
+    from shared.logs import setup_logging
+
+    setup_logging(s.log_level)
     from web.app import create_app
 
     console.print(
