@@ -155,10 +155,11 @@ secrets = [modal.Secret.from_name("soundstage")]
 )
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
+    from functions.pipelines import KINDS
     from shared.runner import run_job_by_id
     from shared.services import process_services
 
-    return run_job_by_id(process_services(), job_id)
+    return run_job_by_id(process_services(KINDS), job_id)
 
 
 # -- CPU stages -----------------------------------------------------------------------------------
@@ -344,10 +345,11 @@ def api():
 )
 def sweep_storage() -> dict:
     """Retention: Supabase Storage has no lifecycle rules, so expire files hourly."""
+    from functions.pipelines import KINDS
     from shared.retention import sweep
     from shared.services import process_services
 
-    return sweep(process_services())
+    return sweep(process_services(KINDS))
 
 
 @app.function(
@@ -355,9 +357,10 @@ def sweep_storage() -> dict:
 )
 def recover_stale_jobs() -> list:
     """Jobs whose container died stop heartbeating: requeue (and respawn) or fail them."""
+    from functions.pipelines import KINDS
     from shared.services import process_services
 
-    services = process_services()
+    services = process_services(KINDS)
     s = services.settings
     out = services.jobs.recover_stale(s.stale_after_s, s.max_attempts)
     for job_id, what in out:

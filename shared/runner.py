@@ -26,7 +26,7 @@ from shared import quota
 from shared.errors import JobCanceled
 from shared.job_context import DbJobContext
 from shared.links import download_links
-from shared.registry import REMOTE_STAGES, get_kind
+from shared.registry import REMOTE_STAGES
 from shared.retention import after_success
 from shared.retries import classify, job_retrying
 from shared.services import Services
@@ -125,7 +125,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
     """
     store = services.jobs
     settings = services.settings
-    kind = get_kind(job["kind"])
+    kind = services.kinds.get(job["kind"])
     ctx: DbJobContext | None = None
     stop = threading.Event()
     attempt = {"n": int(job.get("attempts") or 1), "previous": None}

@@ -20,8 +20,8 @@ from typing import Any
 
 from shared.context import InputFile, OutputFile
 from shared.errors import BudgetExceeded
-from shared.registry import get_kind
 from shared.submit import parse_params
+from tests.kinds import TEST_KINDS
 
 
 class _Stage:
@@ -54,7 +54,7 @@ class RecordingContext:
         budget_usd: float | None = 20.0,
         cache: dict | None = None,
     ) -> None:
-        k = get_kind(kind)
+        k = TEST_KINDS.get(kind)
         self.kind = kind
         self.job_id = "00000000-0000-4000-8000-000000000000"
         self.user_id = "00000000-0000-4000-8000-000000000001"
@@ -189,7 +189,7 @@ def run_pipeline_in_process(
 ) -> PipelineRun:
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"pipeline-{kind}-"))
     ctx = RecordingContext(kind, files, params, workdir, budget_usd=budget_usd, cache=cache)
-    result = get_kind(kind).run(ctx)
+    result = TEST_KINDS.get(kind).run(ctx)
     return PipelineRun(
         result=result,
         outputs=ctx.outputs,

@@ -8,7 +8,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class FlakyParams(BaseModel):
@@ -44,13 +44,11 @@ def run(ctx) -> dict:
     return {"attempt": ctx.attempt, "previous_failure": ctx.previous_failure}
 
 
-KIND = register(
-    JobKind(
-        name="test_flaky",
-        params=FlakyParams,
-        stages=[("work", 1.0)],
-        run=run,
-        description="retry test kind",
-        estimate_s=lambda p, files: 0.1,
-    )
+KIND = JobKind(
+    name="test_flaky",
+    params=FlakyParams,
+    stages=[("work", 1.0)],
+    run=run,
+    description="retry test kind",
+    estimate_s=lambda p, files: 0.1,
 )

@@ -15,12 +15,12 @@ import numpy as np
 import psycopg
 import pytest
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from shared.retention import sweep
 from shared.runner import LocalExecutor, execute_job
 from shared.services import open_services
 from shared.submit import submit_job
 from tests.conftest import Api, make_settings
+from tests.kinds import TEST_KINDS
 from tests.test_platform_jobs import _sse
 
 
@@ -32,7 +32,8 @@ def quiet(pg_url, tmp_path_factory):
         conn.execute(f"create database {name}")
     url = pg_url.replace("/postgres?", f"/{name}?")
     svc = open_services(
-        make_settings(tmp_path_factory.mktemp("edges"), database_url=url, heartbeat_s=0.2)
+        make_settings(tmp_path_factory.mktemp("edges"), database_url=url, heartbeat_s=0.2),
+        kinds=TEST_KINDS,
     )
     yield svc
     svc.close()

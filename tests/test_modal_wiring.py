@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import tests.platform_kinds  # noqa: F401
-from shared.registry import REMOTE_STAGES, load_kinds
+from shared.registry import REMOTE_STAGES
 from shared.runner import ModalExecutor
 from shared.submit import submit_job
 from tests.test_modal_app import modal_env  # noqa: F401  (fixture)
@@ -42,7 +41,6 @@ def _stage(qualified: str):
 def test_gpu_stages_are_routed_to_classes(modal_env, monkeypatch, cls_name, method):  # noqa: F811
     import modal
 
-    load_kinds()
     wanted = [q for q, target in REMOTE_STAGES.items() if target == f"{cls_name}.{method}"]
     assert wanted, f"no stage is routed to {cls_name}.{method}"
     asked: list[tuple] = []

@@ -1,8 +1,9 @@
 """The FastAPI app: routers per resource, one place that maps errors to responses.
 
 ``create_app(services=None, runner=None)`` builds the app; by default it opens the services from
-the environment (embedded Postgres, local storage, local auth) and starts a ``LocalRunner``
-(worker threads in this process) — or hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
+the environment (embedded Postgres, local storage, local auth) with ``kinds`` (default: every
+kind of ``functions.pipelines.KINDS``) and starts a ``LocalRunner`` (worker threads in this
+process) — or hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from functions.pipelines import KINDS
 from shared.errors import SoundstageError
-from shared.registry import load_kinds
+from shared.registry import Kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
 from web import hardening, metrics
 from web.access_log import AccessLog
 from web.client_files import mount_client
-from web.deps import CurrentUser
 from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
-from web.routers import admin, auth, client_config, files, job_inputs, jobs, projects, system
+from web.routers import (
+    admin,
+    auth,
+    client_config,
+    files,
+    job_inputs,
+    jobs,
+    projects,
+    system,
+)
+from web.routers import kinds as kinds_router
 
 log = logging.getLogger("soundstage.web")
 
@@ -39,12 +50,16 @@ def error_body(code: str, message: str, retryable: bool = False, **extra) -> dic
 
 
 def create_app(
-    services: Services | None = None, runner=None, *, start_runner: bool = True
+    services: Services | None = None,
+    runner=None,
+    *,
+    start_runner: bool = True,
+    kinds: Kinds | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.services is None:
-            app.state.services = open_services()
+            app.state.services = open_services(kinds=kinds or KINDS)
         if app.state.runner is None:
             app.state.runner = open_runner(app.state.services)
             app.state.owns_runner = True
@@ -55,7 +70,6 @@ def create_app(
         if getattr(app.state, "owns_runner", False):
             app.state.runner.stop()
 
-    load_kinds()
     app = FastAPI(
         title="Soundstage API",
         version="0.1.0",
@@ -165,22 +179,7 @@ def create_app(
             continue
         app.include_router(mod.router)
 
-    @app.get("/api/v1/kinds", tags=["jobs"])
-    def kinds(user: CurrentUser) -> list[dict]:
-        out = []
-        for k in load_kinds().values():
-            out.append(
-                {
-                    "kind": k.name,
-                    "description": k.description,
-                    "stages": k.stage_names(),
-                    "min_files": k.min_files,
-                    "max_files": k.max_files,
-                    "params_schema": k.params.model_json_schema(),
-                    "details": k.extra,  # e.g. stems: models, what "melody" is per model
-                }
-            )
-        return out
+    app.include_router(kinds_router.router)
 
     # Last: the browser client answers every path the API does not (SPA fallback).
     mount_client(app, (settings or get_settings()).web_client_dir)

@@ -48,7 +48,7 @@ from functions.pipelines.stems import cache_key as stems_cache_key
 from functions.stems import FOUR_STEMS
 from shared.config import get_settings
 from shared.errors import InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 # Four tracks' stems are stretched and mixed in memory; songs, not DJ sets.
 MAX_TRACK_S = 10 * 60.0
@@ -338,21 +338,35 @@ def _estimate_s(params: MashupParams, files: list[dict]) -> float:
     return 5.0 + separation + 0.15 * sum(durations) + 0.1 * max(durations)
 
 
-KIND = register(
-    JobKind(
-        name="mashup",
-        params=MashupParams,
-        stages=[
-            ("separating_stems", 0.5),
-            ("analyzing", 0.15),
-            ("mixing", 0.25),
-            ("mastering", 0.1),
-        ],
-        run=run,
-        description="The AI Magic Generator: a mashup of 1-4 tracks in a vibe.",
-        min_files=1,
-        max_files=4,
-        estimate_s=_estimate_s,
-        max_duration_s=MAX_TRACK_S,
-    )
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a mashup: the target and what each track gave (rich markup)."""
+    lines = [
+        f"mashup ({r.get('vibe')}) at {r.get('target_tempo_bpm')} BPM in {r.get('target_key')}"
+    ]
+    for part in r.get("parts", []):
+        lines.append(
+            f"  track {part['track']} {part['role']:<6} {', '.join(part['stems'])}: "
+            f"{part['tempo_change']}, {part['key_change']}, offset {part['offset_s']} s"
+        )
+    lines += [f"  wrote {p}" for p in saved]
+    return "\n".join(lines)
+
+
+KIND = JobKind(
+    name="mashup",
+    params=MashupParams,
+    stages=[
+        ("separating_stems", 0.5),
+        ("analyzing", 0.15),
+        ("mixing", 0.25),
+        ("mastering", 0.1),
+    ],
+    run=run,
+    description="The AI Magic Generator: a mashup of 1-4 tracks in a vibe.",
+    min_files=1,
+    max_files=4,
+    estimate_s=_estimate_s,
+    max_duration_s=MAX_TRACK_S,
+    main_output="mashup",
+    summarize=summarize,
 )

@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -41,7 +41,7 @@ from functions.stems import (
     separate_track,
 )
 from shared.config import get_settings
-from shared.registry import JobKind, register, remote_stage
+from shared.registry import CliFlag, JobKind, remote_stage
 
 LOW_MEMORY_BLOCK_S = 30.0  # block length after GPU_OUT_OF_MEMORY (the default is 150 s)
 CACHE_NAMESPACE = "stems"
@@ -73,7 +73,7 @@ class StemsParams(BaseModel):
         "source but voice and bass: 'other' for 4-source models, guitar + piano + other for "
         'htdemucs_6s), guitar and piano (htdemucs_6s only); ["vocals", "no_vocals"] for two.',
     )
-    output_format: Literal["wav", "flac", "mp3"] = "wav"
+    output_format: Annotated[Literal["wav", "flac", "mp3"], CliFlag("format")] = "wav"
     bit_depth: Literal[16, 24] = Field(16, description="wav/flac only; mp3 is 320 kbps")
     model: DemucsModel | None = Field(
         None,
@@ -225,20 +225,27 @@ def _estimate_s(params: StemsParams, files: list[dict]) -> float:
     return 3.0 + (0.2 if engine == "dsp" else 1.0) * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="stems",
-        params=StemsParams,
-        stages=[("separating_stems", 1.0)],
-        run=run,
-        description="Split one track into vocals, drums, bass and other (or vocals / no vocals).",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-        extra={
-            "models": MODELS_OFFERED,
-            "melody": MELODY,
-            "dsp_stems": ["vocals", "drums", "bass", "other", "melody", "no_vocals"],
-        },
-    )
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a separation (rich markup)."""
+    engine = str(r.get("engine")) + (f" ({r['model']})" if r.get("model") else "")
+    note = " [dim](from cache)[/dim]" if r.get("cached") else ""
+    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    return f"[bold]{len(saved)} stems[/bold] by {engine}{note}\n{wrote}"
+
+
+KIND = JobKind(
+    name="stems",
+    params=StemsParams,
+    stages=[("separating_stems", 1.0)],
+    run=run,
+    description="Split one track into vocals, drums, bass and other (or vocals / no vocals).",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    extra={
+        "models": MODELS_OFFERED,
+        "melody": MELODY,
+        "dsp_stems": ["vocals", "drums", "bass", "other", "melody", "no_vocals"],
+    },
+    summarize=summarize,
 )

@@ -182,7 +182,7 @@ def test_cli_mixes_then_masters_with_per_track_settings(songs, tmp_path):
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "shared.cli", *args],
+            [sys.executable, "-m", "cli", *args],
             cwd=root,
             env=env,
             capture_output=True,
