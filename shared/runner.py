@@ -134,7 +134,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         while not stop.wait(settings.heartbeat_s):
             try:
                 if not store.heartbeat(str(job["id"]), worker_id) and ctx is not None:
-                    ctx._lost.set()
+                    ctx.mark_lost()
             except Exception:  # noqa: BLE001 - a missed beat is retried next period
                 log.warning("heartbeat failed", extra={"job_id": str(job["id"])})
 
@@ -145,10 +145,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
             ctx.cleanup()
         else:
             spent = float(job.get("total_cost_usd") or 0)
-        fresh = store.load(str(job["id"]))
-        if fresh.get("outputs"):
-            with services.db.service() as conn:  # a retried attempt starts with a clean slate
-                conn.execute("update jobs set outputs = '[]'::jsonb where id = %s", (job["id"],))
+        store.clear_outputs(str(job["id"]))  # a retried attempt starts with a clean slate
         ctx = DbJobContext(services, job, kind, worker_id, executor)
         ctx.total_cost_usd = spent  # the budget counts every attempt's spending
         ctx.attempt = attempt["n"]

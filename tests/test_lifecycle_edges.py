@@ -1,5 +1,6 @@
 """The job lifecycle's edges, on the real database, storage and worker code: first-in-first-out
-claims, exact queue positions, a worker that lost its job writing nothing, cancel racing a
+claims, exact queue positions, a worker that lost its job writing nothing (through the runner
+and through a context marked lost), cancel racing a
 claim, per-user idempotency keys, delete of a running job, the SSE stream of a failed job, the
 stats' percentiles against numpy, the rate-limit window and its Retry-After, and the sweeper
 deleting expired jobs with their rows and files."""
@@ -16,6 +17,9 @@ import psycopg
 import pytest
 
 import tests.platform_kinds  # noqa: F401  (registers test_sleep)
+from shared.errors import JobCanceled
+from shared.job_context import DbJobContext
+from shared.registry import get_kind
 from shared.retention import sweep
 from shared.runner import LocalExecutor, execute_job
 from shared.services import open_services
@@ -89,6 +93,41 @@ def test_a_worker_that_lost_its_job_writes_nothing_over_the_new_owner(quiet):
     assert (row["status"], row["worker_id"], row["error_code"]) == ("processing", "worker-b", None)
     types = [e["type"] for e in quiet.jobs.events_after(user.id, job_id, 0)]
     assert "error" not in types and "completed" not in types
+
+
+def test_a_context_marked_lost_leaves_the_stage_and_progress_to_the_new_owner(quiet, tmp_path):
+    _drain(quiet)
+    user = quiet.auth.ensure_local_user()
+    job_id = _submit(quiet, user)
+    job = quiet.jobs.claim("worker-a", job_id)
+    ctx = DbJobContext(quiet, job, get_kind("test_sleep"), "worker-a", LocalExecutor(1))
+    try:
+        with pytest.raises(JobCanceled) as lost, ctx.stage("first") as st:
+            # Worker B took the job over and runs the same stage from the start.
+            quiet.jobs.start_stage({**job, "worker_id": "worker-b"}, "first", "b-engine", 0.0)
+            before = quiet.jobs.events_after(user.id, job_id, 0)
+            ctx.mark_lost()
+            assert ctx.lost
+            st.progress(0.9, "A's progress")
+        assert lost.value.code == "WORKER_LOST"
+        # Whatever the pipeline tries next is refused the same way, and nothing was written.
+        (tmp_path / "a.txt").write_text("A's output")
+        for attempt in (
+            lambda: ctx.check_canceled(),
+            lambda: ctx.message("A speaking"),
+            lambda: ctx.progress(50.0),
+            lambda: ctx.output("a", tmp_path / "a.txt"),
+        ):
+            with pytest.raises(JobCanceled, match="lost the job"):
+                attempt()
+        assert quiet.jobs.events_after(user.id, job_id, 0) == before
+        row = quiet.jobs.get(user.id, job_id)
+        first = next(s for s in row["stages"] if s["name"] == "first")
+        assert (first["status"], first["engine"], first["error"]) == ("running", "b-engine", None)
+        assert (row["progress"], row["outputs"]) == (0.0, [])
+    finally:
+        ctx.cleanup()
+        quiet.jobs.mark_canceled(job)
 
 
 def test_cancel_racing_a_claim_has_one_winner(quiet):
