@@ -20,12 +20,11 @@ from shared.analysis_cache import AnalysisCache
 from shared.context import InputFile, OutputFile
 from shared.errors import BudgetExceeded, JobCanceled
 from shared.job_files import JobFiles
+from shared.job_progress import ProgressPlan
 from shared.registry import JobKind
 from shared.services import Services
 
 log = logging.getLogger("soundstage.runner")
-
-PROGRESS_EVENT_INTERVAL_S = 0.25
 
 
 class StageExecutor(Protocol):
@@ -73,27 +72,15 @@ class DbJobContext:
         self.total_cost_usd = 0.0
         self.workdir = Path(tempfile.mkdtemp(prefix=f"soundstage-{self.job_id[:8]}-"))
         self.inputs: list[InputFile] = []
-        self._weights = self._stage_offsets(kind.stages)
+        self._progress = ProgressPlan(kind.stages)
         self._current: str | None = None
-        self._last_event = 0.0
-        self._last_pct = -1.0
         self._last_cancel_check = 0.0
         self._lost = threading.Event()
-        self._started = time.monotonic()
         self._lock = threading.Lock()
         self.attempt = int(job.get("attempts") or 1)  # set by the runner on a retry
         self.previous_failure: str | None = None  # the code the last attempt failed with
         self._files = JobFiles(services, self.job_id, self.user_id)
         self._cache = AnalysisCache(services.db)
-
-    @staticmethod
-    def _stage_offsets(stages: list[tuple[str, float]]) -> dict[str, tuple[float, float]]:
-        total = sum(w for _, w in stages) or 1.0
-        out, acc = {}, 0.0
-        for name, w in stages:
-            out[name] = (acc / total * 100.0, w / total * 100.0)
-            acc += w
-        return out
 
     # inputs ---------------------------------------------------------------------------------
 
@@ -107,8 +94,7 @@ class DbJobContext:
         self.check_canceled(force=True)
         handle = _Stage(self, name, engine)
         started = time.monotonic()
-        start_pct, width = self._weights.get(name, (None, 0.0))
-        attempt = self.store.start_stage(self.job, name, engine, start_pct)
+        attempt = self.store.start_stage(self.job, name, engine, self._progress.start_of(name))
         self._current = name
         log.info("stage started", extra={"job_id": self.job_id, "stage": name, "engine": engine})
         try:
@@ -135,7 +121,7 @@ class DbJobContext:
             engine=handle.engine,
             duration_s=duration,
         )
-        self._set_progress((start_pct or 0.0) + width, None, force=True)
+        self._set_progress(self._progress.end_of(name), None, force=True)
         log.info(
             "stage completed",
             extra={
@@ -147,27 +133,21 @@ class DbJobContext:
         )
 
     def _stage_progress(self, name: str, fraction: float, message: str | None) -> None:
-        start, width = self._weights.get(name, (None, None))
-        if start is None:
+        percent = self._progress.within(name, fraction)
+        if percent is None:  # a stage the kind does not list: its words still reach the user
             self.message(message) if message else None
             return
-        self._set_progress(start + width * min(1.0, max(0.0, fraction)), message)
+        self._set_progress(percent, message)
 
     def progress(self, percent: float, message: str | None = None) -> None:
         self._set_progress(percent, message)
 
     def _set_progress(self, percent: float, message: str | None, force: bool = False) -> None:
         self._ensure_owner()
-        percent = round(min(100.0, max(0.0, float(percent))), 1)
-        now = time.monotonic()
-        if not force and (
-            now - self._last_event < PROGRESS_EVENT_INTERVAL_S or percent <= self._last_pct
-        ):
+        due = self._progress.update(percent, force=force)
+        if due is None:
             return
-        self._last_event = now
-        self._last_pct = max(self._last_pct, percent)
-        elapsed = now - self._started
-        remaining = elapsed * (100.0 - percent) / percent if percent >= 5 else None
+        percent, remaining = due
         self.store.record_progress(
             self.job, percent, stage=self._current, remaining_s=remaining, message=message
         )
