@@ -15,16 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import psycopg
 import pytest
+from pydantic import BaseModel
 
 import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from shared.errors import JobCanceled
 from shared.job_context import DbJobContext
-from shared.registry import get_kind
+from shared.registry import JobKind, get_kind, register
 from shared.retention import sweep
 from shared.runner import LocalExecutor, execute_job
 from shared.services import open_services
 from shared.submit import submit_job
 from tests.conftest import Api, make_settings
+from tests.retry_kinds import make_error
 from tests.test_platform_jobs import _sse
 
 
@@ -128,6 +130,50 @@ def test_a_context_marked_lost_leaves_the_stage_and_progress_to_the_new_owner(qu
     finally:
         ctx.cleanup()
         quiet.jobs.mark_canceled(job)
+
+
+class _LostParams(BaseModel):
+    error: str = "bug"  # as tests.retry_kinds names them: bug, timeout, user, ...
+
+
+def _run_lost_then_fail(ctx) -> dict:
+    ctx.mark_lost()  # what the heartbeat does once another worker holds the job
+    raise make_error(ctx.params.error)
+
+
+register(
+    JobKind(
+        name="test_lost_then_fails",
+        params=_LostParams,
+        stages=[("work", 1.0)],
+        run=_run_lost_then_fail,
+        description="lifecycle test kind",
+    )
+)
+
+
+@pytest.mark.parametrize("error", ["bug", "timeout", "user"])
+def test_a_lost_worker_whose_pipeline_then_fails_writes_nothing(quiet, error):
+    # A crash, a transient error (which would be retried) and a user's error alike: the job's
+    # end and its attempts are the new owner's to write.
+    _drain(quiet)
+    user = quiet.auth.ensure_local_user()
+    job, _ = submit_job(quiet, user, "test_lost_then_fails", {"error": error}, [])
+    job_id = str(job["id"])
+    job = quiet.jobs.claim("worker-a", job_id)
+    with quiet.db.service() as conn:
+        conn.execute("update jobs set worker_id = 'worker-b' where id = %s", (job_id,))
+    before = quiet.jobs.events_after(user.id, job_id, 0)
+    assert execute_job(quiet, job, "worker-a", LocalExecutor(1)) == "lost"
+    row = quiet.jobs.load(job_id)
+    assert (row["status"], row["worker_id"], row["error_code"], row["attempts"]) == (
+        "processing",
+        "worker-b",
+        None,
+        job["attempts"],
+    )
+    assert quiet.jobs.events_after(user.id, job_id, 0) == before
+    quiet.jobs.mark_canceled(row)
 
 
 def test_cancel_racing_a_claim_has_one_winner(quiet):
