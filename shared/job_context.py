@@ -53,7 +53,8 @@ class _Stage:
 
 
 class DbJobContext:
-    """A :class:`shared.context.JobContext` that writes rows and events as the job runs."""
+    """A :class:`shared.context.JobContext` for a worker that claimed ``job``: it records the
+    job's course through the job store as the pipeline runs."""
 
     def __init__(
         self, services: Services, job: dict, kind: JobKind, worker_id: str, executor: StageExecutor
