@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.pipelines import KINDS
-from shared.errors import SoundstageError
+from shared.errors import InvalidInput, NotFound, SoundstageError
 from shared.registry import Kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
@@ -28,6 +28,7 @@ from web.access_log import AccessLog
 from web.client_files import mount_client
 from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
+from web.hardening import error_response
 from web.routers import (
     admin,
     auth,
@@ -43,10 +44,6 @@ from web.routers import kinds as kinds_router
 log = logging.getLogger("soundstage.web")
 
 OPTIONAL_ROUTERS = ("web.routers.genres",)  # routers that arrive with their job kinds
-
-
-def error_body(code: str, message: str, retryable: bool = False, **extra) -> dict:
-    return {"code": code, "message": message, "retryable": retryable, **extra}
 
 
 def create_app(
@@ -105,16 +102,16 @@ def create_app(
             headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        body = error_body(exc.code, exc.message, exc.retryable)
-        if exc.details:
-            body["details"] = exc.details
         if exc.status >= 500:
             log.error("server error %s: %s", exc.code, exc.message)
-        return JSONResponse(body, status_code=exc.status, headers=headers)
+        return error_response(exc, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errs = exc.errors()
+        if any(tuple(e.get("loc", ())) == ("path", "job_id") for e in errs):
+            # A malformed job id names no job, like a well-formed one nobody has.
+            return error_response(NotFound("No job with this id.", code="JOB_NOT_FOUND"))
         first = errs[0] if errs else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or "request"
@@ -122,16 +119,12 @@ def create_app(
             msg = f"The field '{field}' is required."
         else:
             msg = f"Invalid value for '{field}': {first.get('msg', 'invalid')}."
-        return JSONResponse(
-            error_body(
-                "VALIDATION_ERROR",
-                msg,
-                details=[
-                    {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
-                    for e in errs
-                ],
-            ),
-            status_code=422,
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+            for e in errs
+        ]
+        return error_response(
+            InvalidInput(msg, code="VALIDATION_ERROR", status=422, details=details)
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -139,9 +132,8 @@ def create_app(
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED"}.get(
             exc.status_code, "HTTP_ERROR"
         )
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
+        return error_response(
+            SoundstageError(str(exc.detail), code=code, status=exc.status_code),
             headers=getattr(exc, "headers", None),
         )
 
@@ -150,17 +142,16 @@ def create_app(
     async def bad_text(request: Request, exc: Exception) -> JSONResponse:
         # Text Postgres or UTF-8 cannot hold that slipped past the checks: the input's fault.
         log.warning("refused text on %s: %s", request.url.path, type(exc).__name__)
-        return JSONResponse(
-            error_body("INVALID_TEXT", "The request holds text that cannot be stored."),
-            status_code=400,
+        return error_response(
+            InvalidInput(
+                "The request holds text that cannot be stored.", code="INVALID_TEXT", status=400
+            )
         )
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(
-            error_body("INTERNAL_ERROR", "Something went wrong on our side.", True), status_code=500
-        )
+        return error_response(SoundstageError("Something went wrong on our side.", retryable=True))
 
     app.include_router(auth.router)
     app.include_router(auth.jwks_router)
