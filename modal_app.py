@@ -179,11 +179,12 @@ def remote_stages() -> dict:
 )
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
+    from functions.pipelines import KINDS
     from shared.executors import ModalExecutor
     from shared.runner import run_job_by_id
     from shared.services import process_services
 
-    services = process_services()
+    services = process_services(KINDS)
     executor = ModalExecutor(services.settings.modal_app_name, remote_stages())
     return run_job_by_id(services, job_id, executor)
 
@@ -219,25 +220,33 @@ class StemSeparator:
 
     @modal.enter()
     def load(self) -> None:
-        from functions.stems import resolve_engine
+        from shared.config import get_settings
 
+        self.settings = get_settings()  # this container's: its weights folder is the Volume
         self.separators: dict = {}
-        self.separator_for(resolve_engine("demucs")[1])  # the default model, before any call
+        self.separator_for(self.settings.demucs_model)  # the default model, before any call
 
     def separator_for(self, model_name: str):
+        from pathlib import Path
+
         from functions.demucs_engine import DemucsSeparator
 
         if model_name not in self.separators:
-            self.separators[model_name] = DemucsSeparator(model_name).load()
+            weights_dir = Path(self.settings.weights_dir)
+            self.separators[model_name] = DemucsSeparator(
+                model_name, weights_dir=weights_dir
+            ).load()
         return self.separators[model_name]
 
     @modal.method()
     def separate(self, kw: dict) -> dict:
         from functions.pipelines.stems import stems_stage
-        from functions.stems import resolve_engine
 
-        _, model_name = resolve_engine("demucs", kw.get("model_name"))
-        return stems_stage(**kw, separator=self.separator_for(model_name))
+        s = self.settings
+        model_name = kw.get("model_name") or s.demucs_model
+        # This container's engine and weights folder, not the caller's.
+        here = {"engine": s.stems_engine, "weights_dir": str(s.weights_dir)}
+        return stems_stage(**{**kw, **here}, separator=self.separator_for(model_name))
 
 
 @app.function(image=stems_image, volumes={"/models": models}, timeout=30 * MINUTES)
@@ -313,8 +322,10 @@ def download_musicgen_weights() -> list[str]:
 def blend_stage(kw: dict) -> dict:
     """Two 24 kHz segments through EnCodec, blended in latent space (CPU is enough at 16 s)."""
     from functions.blend import blend_stage as run_blend
+    from shared.config import get_settings
 
-    return run_blend(**kw)
+    # The weights are this container's (the Volume), not the caller's.
+    return run_blend(**{**kw, "weights_dir": str(get_settings().weights_dir)})
 
 
 @app.function(image=blend_image, volumes={"/models": models}, timeout=30 * MINUTES)
@@ -387,10 +398,11 @@ def api():
 )
 def sweep_storage() -> dict:
     """Retention: Supabase Storage has no lifecycle rules, so expire files hourly."""
+    from functions.pipelines import KINDS
     from shared.retention import sweep
     from shared.services import process_services
 
-    return sweep(process_services())
+    return sweep(process_services(KINDS))
 
 
 @app.function(
@@ -398,9 +410,10 @@ def sweep_storage() -> dict:
 )
 def recover_stale_jobs() -> list:
     """Jobs whose container died stop heartbeating: requeue (and respawn) or fail them."""
+    from functions.pipelines import KINDS
     from shared.services import process_services
 
-    services = process_services()
+    services = process_services(KINDS)
     s = services.settings
     out = services.jobs.recover_stale(s.stale_after_s, s.max_attempts)
     for job_id, what in out:

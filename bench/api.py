@@ -111,7 +111,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "from shared.cli import main; main()",
+                "from cli.main import main; main()",
                 "serve",
                 "--port",
                 str(app_port),

@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from functions.audio_io import Audio, ffmpeg_exe, save_audio  # noqa: E402
+from functions.audio_io import Audio, save_audio  # noqa: E402
+from functions.ffmpeg_command import ffmpeg_exe  # noqa: E402
 from functions.video.compose import (  # noqa: E402
     FPS,
     XFADE_KIND,

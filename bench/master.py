@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from functions.audio_io import ffmpeg_exe, load_audio, save_audio  # noqa: E402
+from functions.audio_io import load_audio, save_audio  # noqa: E402
+from functions.ffmpeg_command import ffmpeg_exe  # noqa: E402
 from functions.loudness import loudness_report  # noqa: E402
 from functions.master import CEILING_DBTP, master_to_target  # noqa: E402
 

@@ -169,7 +169,7 @@ def main() -> None:
     env.pop("SOUNDSTAGE_DATABASE_URL", None)
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from shared.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -45,8 +45,9 @@ def build_model(full: bool):
     from demucs.htdemucs import HTDemucs
 
     from functions.demucs_engine import find_demucs_weights, load_demucs_model
+    from shared.config import get_settings
 
-    weights = find_demucs_weights("htdemucs")
+    weights = find_demucs_weights("htdemucs", get_settings().weights_dir)
     if weights is not None:
         return load_demucs_model(weights), "htdemucs (cached weights)"
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Audio I/O kept apart from compute: sniffing, decoding, encoding, ffmpeg location.
+"""Audio I/O kept apart from compute: sniffing, decoding, encoding, probing.
 
 Offers:
 - ``sniff_format(path)``: the container recognised from the file's bytes (never its name).
@@ -6,16 +6,17 @@ Offers:
   ``(channels, n)``, sample rate) decoded with libsndfile, or ffmpeg for what it can't read.
 - ``save_audio(path, audio, fmt=..., bit_depth=..., bitrate_kbps=...)``: wav/flac/mp3/ogg.
 - ``probe(path)``: format, sample rate, channels, duration, bitrate.
-- ``ffmpeg_exe()``: the system ffmpeg, else the binary that ships with imageio-ffmpeg.
+- ``DEFAULT_TRACK_DURATION_S``: the length an estimate assumes for a track whose duration is
+  not known yet.
+
+ffmpeg runs through ``functions.ffmpeg_command``.
 
 Errors a user can cause raise :class:`shared.errors.InvalidAudio` with a stable code.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from functions.ffmpeg_command import (
+    audio_codec_args,
+    ffmpeg_command,
+    ffmpeg_report_command,
+    raw_float_input,
+)
 from shared.errors import InvalidAudio, InvalidInput
 
 SUPPORTED_INPUT_FORMATS = ("wav", "flac", "mp3", "ogg", "m4a")
+# Cost and time estimates assume a typical 3-minute song when a file's duration is unknown.
+DEFAULT_TRACK_DURATION_S = 180.0
 
 
 @dataclass
@@ -45,20 +54,6 @@ class Audio:
 
     def mono(self) -> np.ndarray:
         return self.samples.mean(axis=0)
-
-
-@functools.cache
-def ffmpeg_exe() -> str:
-    """Path of an ffmpeg binary: the system's when present, else imageio-ffmpeg's."""
-    env = os.environ.get("SOUNDSTAGE_FFMPEG")
-    if env:
-        return env
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def sniff_format(path: str | os.PathLike) -> str | None:
@@ -88,23 +83,9 @@ def _decode_with_ffmpeg(path: Path, sr: int | None) -> Audio:
     info = probe(path)
     channels = max(1, int(info.get("channels") or 2))
     rate = int(sr or info.get("sample_rate") or 44100)
-    cmd = [
-        ffmpeg_exe(),
-        "-v",
-        "error",
-        "-nostdin",
-        "-i",
-        str(path),
-        "-f",
-        "f32le",
-        "-acodec",
-        "pcm_f32le",
-        "-ac",
-        str(channels),
-        "-ar",
-        str(rate),
-        "-",
-    ]
+    cmd = ffmpeg_command(
+        "-i", path, "-f", "f32le", "-acodec", "pcm_f32le", "-ac", channels, "-ar", rate, "-"
+    )
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0 or not proc.stdout:
         raise InvalidAudio(
@@ -203,30 +184,13 @@ def save_audio(
             data = np.clip(data, -1.0, 1.0)
         sf.write(str(path), data, audio.sample_rate, subtype=subtype, format=fmt.upper())
     elif fmt in ("mp3", "ogg"):
-        codec = (
-            ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k"]
-            if fmt == "mp3"
-            else ["-c:a", "libvorbis", "-q:a", "6"]
-        )
-        cmd = [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "f32le",
-            "-ar",
-            str(audio.sample_rate),
-            "-ac",
-            str(audio.channels),
-            "-i",
-            "-",
-            *codec,
+        cmd = ffmpeg_command(
+            *raw_float_input(audio.sample_rate, audio.channels),
+            *audio_codec_args(fmt, mp3_kbps=bitrate_kbps),
             "-f",
             fmt,
-            str(path),
-        ]
+            path,
+        )
         proc = subprocess.run(
             cmd, input=np.clip(data, -1, 1).astype("<f4").tobytes(), capture_output=True
         )
@@ -265,9 +229,7 @@ def probe(path: str | os.PathLike) -> dict:
         }
     except Exception:  # noqa: BLE001 - fall through to ffmpeg's reading
         pass
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True
-    )
+    proc = subprocess.run(ffmpeg_report_command("-i", path), capture_output=True)
     text = proc.stderr.decode(errors="replace")
     m_dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
     m_audio = re.search(r"Audio: [^,]+, (\d+) Hz, ([^,]+)", text)

@@ -23,7 +23,8 @@ from typing import Protocol
 import numpy as np
 import soundfile as sf
 
-from functions.audio_io import ffmpeg_exe, probe, sniff_format
+from functions.audio_io import probe, sniff_format
+from functions.ffmpeg_command import audio_codec_args, ffmpeg_command, raw_float_input
 from shared.errors import InvalidAudio, InvalidInput
 
 PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
@@ -73,23 +74,9 @@ class BlockReader:
         # ffmpeg streams the conversion to disk; reading it back is then block by block.
         self._tmp = tempfile.TemporaryDirectory(dir=scratch_dir, prefix="decode-")
         out = Path(self._tmp.name) / "decoded.wav"
-        cmd = [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-i",
-            str(self.path),
-            "-vn",
-            "-ar",
-            str(self.sample_rate),
-            "-c:a",
-            "pcm_f32le",
-            "-f",
-            "wav",
-            str(out),
-        ]
+        cmd = ffmpeg_command(
+            "-i", self.path, "-vn", "-ar", self.sample_rate, "-c:a", "pcm_f32le", "-f", "wav", out
+        )
         proc = subprocess.run(cmd, capture_output=True)
         if proc.returncode != 0 or not out.exists():
             raise InvalidAudio(
@@ -177,34 +164,15 @@ class _FfmpegSink:
         bitrate_kbps: int,
     ):
         self.path = path
-        codec = {
-            "wav": ["-c:a", "pcm_s16le" if bit_depth == 16 else "pcm_s24le"],
-            "flac": ["-c:a", "flac", "-sample_fmt", "s16" if bit_depth == 16 else "s32"]
-            + ([] if bit_depth == 16 else ["-bits_per_raw_sample", "24"]),
-            "mp3": ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k"],
-            "ogg": ["-c:a", "libvorbis", "-q:a", "6"],
-        }[fmt]
-        cmd = [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "f32le",
+        cmd = ffmpeg_command(
+            *raw_float_input(in_rate, channels),
             "-ar",
-            str(in_rate),
-            "-ac",
-            str(channels),
-            "-i",
-            "-",
-            "-ar",
-            str(out_rate),
-            *codec,
+            out_rate,
+            *audio_codec_args(fmt, bit_depth=bit_depth, mp3_kbps=bitrate_kbps),
             "-f",
             fmt,
-            str(path),
-        ]
+            path,
+        )
         # stderr goes to a file, not a pipe: a chatty ffmpeg must never block on a full pipe.
         self._err = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(

@@ -28,7 +28,6 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
-from shared.config import get_settings
 from shared.errors import InvalidInput
 
 SAMPLE_RATE = 24000
@@ -182,11 +181,13 @@ class EncodecBlender:
         return self.decode(mixed, n)
 
 
-def find_encodec_weights() -> str | None:
-    """Where EnCodec 24 kHz weights are: the weights folder, else the Hugging Face cache."""
-    local = get_settings().weights_dir / ENCODEC_DIR
-    if (local / "config.json").is_file():
-        return str(local)
+def find_encodec_weights(weights_dir: str | Path | None = None) -> str | None:
+    """Where EnCodec 24 kHz weights are: ``weights_dir/encodec_24khz``, else the Hugging Face
+    cache; None when neither has them."""
+    if weights_dir:
+        local = Path(weights_dir) / ENCODEC_DIR
+        if (local / "config.json").is_file():
+            return str(local)
     try:
         from huggingface_hub import try_to_load_from_cache
 
@@ -203,17 +204,20 @@ def _load_codec(path: str, mtime: float):
     return EncodecModel.from_pretrained(path, local_files_only=True).eval()
 
 
-def load_blender(checkpoint: str = "") -> EncodecBlender | None:
-    """An :class:`EncodecBlender` when codec weights exist here, else None."""
-    path = find_encodec_weights()
+def load_blender(
+    checkpoint: str = "", weights_dir: str | Path | None = None
+) -> EncodecBlender | None:
+    """An :class:`EncodecBlender` when codec weights exist here, else None. A relative
+    ``checkpoint`` (the trained cascade) is found in ``weights_dir``."""
+    path = find_encodec_weights(weights_dir)
     if path is None:
         return None
     model = _load_codec(path, (Path(path) / "config.json").stat().st_mtime)
     cascade = None
     if checkpoint:
         ckpt = Path(checkpoint)
-        if not ckpt.is_absolute():
-            ckpt = get_settings().weights_dir / ckpt
+        if not ckpt.is_absolute() and weights_dir:
+            ckpt = Path(weights_dir) / ckpt
         if not ckpt.is_file():
             raise InvalidInput(
                 f"The blend checkpoint '{checkpoint}' does not exist.",
@@ -224,11 +228,12 @@ def load_blender(checkpoint: str = "") -> EncodecBlender | None:
     return EncodecBlender(model, cascade)
 
 
-def download_encodec_weights(target_dir: str | Path | None = None) -> Path:
-    """Save ``facebook/encodec_24khz`` into the weights folder (run once on the Modal Volume)."""
+def download_encodec_weights(target_dir: str | Path) -> Path:
+    """Save ``facebook/encodec_24khz`` into ``target_dir`` (run once on the Modal Volume, with
+    ``<weights folder>/encodec_24khz``)."""
     from transformers import EncodecModel
 
-    target = Path(target_dir) if target_dir else get_settings().weights_dir / ENCODEC_DIR
+    target = Path(target_dir)
     EncodecModel.from_pretrained(ENCODEC_REPO).save_pretrained(target)
     return target
 
@@ -288,14 +293,16 @@ def blend_stage(
     weight: float = 0.5,
     engine: str = "auto",
     checkpoint: str = "",
+    weights_dir: str | None = None,
 ) -> dict:
     """Blend two 24 kHz mono WAVs; returns ``{"wav": 16-bit PCM WAV bytes, "engine"}``.
 
     ``engine``: ``encodec`` (fails without weights), ``spectral``, or ``auto`` (EnCodec where
-    its weights are, else the spectral morph). The output peaks at most at -1 dBFS.
+    its weights are, else the spectral morph). ``weights_dir`` is the folder of model weights
+    on the machine that runs it. The output peaks at most at -1 dBFS.
     """
     a, b = _read(a_wav), _read(b_wav)
-    blender = None if engine == "spectral" else load_blender(checkpoint)
+    blender = None if engine == "spectral" else load_blender(checkpoint, weights_dir)
     if blender is None and engine == "encodec":
         raise InvalidInput(
             "EnCodec weights are not installed on this server; use engine 'spectral' or 'auto'.",

@@ -15,7 +15,8 @@ import functools
 import subprocess
 from pathlib import Path
 
-from functions.audio_io import ffmpeg_exe, probe, sniff_format
+from functions.audio_io import probe, sniff_format
+from functions.ffmpeg_command import audio_codec_args, ffmpeg_command, ffmpeg_report_command
 from shared.errors import InvalidAudio, InvalidInput, StageFailed
 
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
@@ -28,7 +29,7 @@ MIN_SAMPLE_RATE_HZ = 8000
 
 @functools.cache
 def _has_soxr() -> bool:
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-buildconf"], capture_output=True)
+    proc = subprocess.run(ffmpeg_report_command("-buildconf"), capture_output=True)
     return b"--enable-libsoxr" in proc.stdout + proc.stderr
 
 
@@ -127,31 +128,13 @@ def convert_file(
         # dither only matters when the output is 16-bit PCM; the resampler applies it.
         dither = ":dither_method=triangular" if bit_depth == 16 else ""
         filters.append(f"aresample={rate}:resampler={resampler}{dither}")
-    codec = {
-        "wav": ["-c:a", "pcm_s16le" if bit_depth == 16 else "pcm_s24le"],
-        "flac": ["-c:a", "flac", "-sample_fmt", "s16" if bit_depth == 16 else "s32"]
-        + ([] if bit_depth == 16 else ["-bits_per_raw_sample", "24"]),
-        "mp3": [
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            f"{bitrate_kbps or (320 if rate >= 32000 else 160)}k",
-        ],
-        "ogg": ["-c:a", "libvorbis"]
-        + (["-b:a", f"{bitrate_kbps}k"] if bitrate_kbps else ["-q:a", "6"]),
-    }[output_format]
-    cmd = [
-        ffmpeg_exe(),
-        "-v",
-        "error",
-        "-nostdin",
-        "-y",
-        "-i",
-        str(src),
-        "-vn",
-        "-map_metadata",
-        "0",
-    ]
+    codec = audio_codec_args(
+        output_format,
+        bit_depth=bit_depth,
+        mp3_kbps=bitrate_kbps or (320 if rate >= 32000 else 160),
+        ogg_kbps=bitrate_kbps,
+    )
+    cmd = ffmpeg_command("-i", src, "-vn", "-map_metadata", "0")
     if filters:
         cmd += ["-af", ",".join(filters)]
     cmd += ["-ar", str(rate), "-ac", str(out_channels), *codec, "-f", output_format, str(dest)]

@@ -1,7 +1,7 @@
 """Demucs through its own API: finding weights, loading them, separating a block.
 
 Offers:
-- ``find_demucs_weights(name)``: where the weights of a pretrained model already are on this
+- ``find_demucs_weights(name, weights_dir)``: where the weights of a pretrained model already are on this
   machine (our weights folder, torch hub's cache, or the Hugging Face cache), or None. Nothing is
   ever downloaded here.
 - ``load_demucs_model(weights)``: the model (a demucs ``BagOfModels``) built by demucs' own repo
@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
 
 DEMUCS_MODELS = ("htdemucs", "htdemucs_ft", "htdemucs_6s")
@@ -80,15 +79,18 @@ def _hf_cached(name: str) -> Path | None:
     return Path(bag)
 
 
-def find_demucs_weights(name: str, weights_dir: Path | None = None) -> DemucsWeights | None:
-    """The cached weights of pretrained model ``name``, or None when they are not on this machine."""
+def find_demucs_weights(name: str, weights_dir: str | Path | None = None) -> DemucsWeights | None:
+    """The cached weights of pretrained model ``name`` (in ``weights_dir/demucs``, torch hub's
+    cache or the Hugging Face cache), or None when they are not on this machine."""
     try:
         import torch
     except ImportError:
         return None
-    repo = Path(weights_dir or get_settings().weights_dir) / "demucs"
-    if (repo / f"{name}.yaml").exists() and _has_checkpoints(
-        repo, _bag_signatures(repo / f"{name}.yaml")
+    repo = Path(weights_dir) / "demucs" if weights_dir else None
+    if (
+        repo is not None
+        and (repo / f"{name}.yaml").exists()
+        and _has_checkpoints(repo, _bag_signatures(repo / f"{name}.yaml"))
     ):
         return DemucsWeights(name, "repo", repo)
     bag_yaml = _remote_root() / f"{name}.yaml"

@@ -1,9 +1,7 @@
-"""The mashup's decisions and alignment: who gives what, and how it is made to fit.
+"""The mashup's decisions: who gives what, at which tempo and key, from where.
 
 Offers:
 - ``VIBES``: each vibe's mix profile, stem gains and master target, in one place.
-- ``describe_track(index, filename, analysis, ...)``: the facts a decision needs (tempo, key,
-  downbeats, energy, how much of the track is voice), with ``file_rms`` and ``vocal_entry_s``.
 - ``key_shift_semitones(src, dst)``, ``tempo_factor(src_bpm, dst_bpm)``,
   ``match_tempo(src, dst)``, ``fifths_distance(a, b)``: key and tempo matching. Tempo matching
   is octave-consistent: each track's tempo candidates (its tempo, half and double, as the
@@ -16,8 +14,9 @@ Offers:
   both meet at the tempo between them (each moves by the square root of the ratio), and only
   when that is still too far is the pairing refused. A track in another metre (3/4 over 4/4)
   is said so in the report. Every choice is recorded with its reason in ``plan.report()``.
-- ``align_stem(audio, part, length_n)``: time-stretch and pitch-shift with Rubber Band
-  (pedalboard's ``time_stretch``) and place the stem on the base's timeline.
+
+The facts each decision reads (``TrackInfo``, measured by ``functions.mashup_tracks``) come in;
+a ``MashupPlan`` of ``TrackPart`` goes out, which ``functions.mashup_align`` renders.
 """
 
 from __future__ import annotations
@@ -25,15 +24,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pedalboard as pb
 
-from functions.audio_io import Audio
-from functions.audio_stream import BlockReader
-from functions.music.theory import Key, parse_key
+from functions.mashup_tracks import TrackInfo
+from functions.music.theory import Key
 from shared.errors import InvalidInput
 
 STEMS = ("vocals", "drums", "bass", "other")
@@ -88,91 +84,6 @@ VIBES: dict[str, Vibe] = {
         "heavy low end, instruments pulled back",
     ),
 }
-
-
-@dataclass
-class TrackInfo:
-    index: int
-    filename: str
-    tempo_bpm: float
-    key: Key
-    downbeats_s: list[float]
-    duration_s: float
-    energy: float  # 0..1: tempo and how much of the track is drums
-    vocal_share: float  # RMS of the vocal stem over RMS of the mix
-    drum_share: float
-    vocal_entry_s: float  # where the voice first gets going
-    # The analysis' tempo candidates [(bpm, confidence)]: the tempo, its half and double.
-    tempo_candidates: list[tuple[float, float]] = field(default_factory=list)
-    beats_per_bar: int = 4
-
-    def tempo_levels(self) -> list[tuple[float, float]]:
-        """``[(bpm, confidence)]``: the reported tempo first, then its plausible octaves."""
-        levels = [(self.tempo_bpm, 1.0)]
-        for bpm, conf in self.tempo_candidates:
-            if conf > 0.0 and abs(math.log2(bpm / self.tempo_bpm)) > 0.5:
-                levels.append((bpm, conf))
-        return levels
-
-
-def file_rms(path: str | Path) -> float:
-    """RMS level of an audio file, read block by block (stems of long tracks stay on disk)."""
-    total, frames = 0.0, 0
-    with BlockReader(path) as reader:
-        step = 30 * reader.sample_rate
-        for start in range(0, reader.frames, step):
-            block = reader.read(start, min(reader.frames, start + step)).astype(np.float64)
-            total += float(np.sum(block**2)) / block.shape[0]
-            frames += block.shape[1]
-    return (total / max(1, frames)) ** 0.5
-
-
-def vocal_entry_s(vocals: Audio, threshold_ratio: float = 0.3, window_s: float = 0.5) -> float:
-    """First time the voice's short-term level reaches ``threshold_ratio`` of its loudest."""
-    mono = vocals.mono()
-    hop = max(1, int(window_s * vocals.sample_rate))
-    frames = mono[: len(mono) // hop * hop].reshape(-1, hop)
-    if frames.size == 0:
-        return 0.0
-    level = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    above = np.nonzero(level >= threshold_ratio * level.max())[0]
-    return float(above[0] * hop / vocals.sample_rate) if above.size else 0.0
-
-
-def describe_track(
-    index: int,
-    filename: str,
-    analysis: dict,
-    *,
-    mix_rms: float,
-    stem_rms: dict[str, float],
-    voice_entry_s: float,
-) -> TrackInfo:
-    """The facts the decisions use: ``analyze_audio``'s result, the RMS of the track and of its
-    stems (how much of it is voice, how much drums) and where the voice enters."""
-    mix_rms = mix_rms or 1e-9
-    drum_share = stem_rms.get("drums", 0.0) / mix_rms
-    vocal_share = stem_rms.get("vocals", 0.0) / mix_rms
-    tempo = float(analysis["tempo_bpm"]) or 120.0
-    energy = float(
-        np.clip(0.5 * (tempo - 70.0) / 90.0 + 0.5 * min(1.0, drum_share / 0.6), 0.0, 1.0)
-    )
-    return TrackInfo(
-        index=index,
-        filename=filename,
-        tempo_bpm=tempo,
-        key=parse_key(analysis["key"]),
-        downbeats_s=[float(t) for t in analysis.get("downbeats_s") or [0.0]],
-        duration_s=float(analysis["duration_s"]),
-        energy=round(energy, 3),
-        vocal_share=round(vocal_share, 3),
-        drum_share=round(drum_share, 3),
-        vocal_entry_s=voice_entry_s,
-        tempo_candidates=[
-            (float(c["bpm"]), float(c["confidence"])) for c in analysis.get("tempo_candidates", [])
-        ],
-        beats_per_bar=int(str(analysis.get("time_signature", "4/4")).split("/")[0] or 4),
-    )
 
 
 def key_shift_semitones(src: Key, dst: Key) -> int:
@@ -466,26 +377,3 @@ def plan_mashup(
         parts.append(part)
     vocals = by_index.get(vocal_idx) if vocal_idx is not None else None
     return MashupPlan(vibe, base, vocals, parts, tracks, pairs, skipped, target_bpm)
-
-
-def align_stem(audio: Audio, part: TrackPart, length_n: int, *, voice: bool = False) -> Audio:
-    """``audio`` stretched and shifted as ``part`` says (Rubber Band, one pass), placed at its
-    offset on the base timeline and cut or padded to ``length_n`` samples."""
-    x = np.ascontiguousarray(audio.samples, dtype=np.float32)
-    if abs(part.stretch_factor - 1.0) > 1e-4 or part.pitch_shift_semitones:
-        x = pb.time_stretch(
-            x,
-            audio.sample_rate,
-            stretch_factor=part.stretch_factor,
-            pitch_shift_in_semitones=float(part.pitch_shift_semitones),
-            high_quality=True,
-            preserve_formants=voice,
-        )
-    offset = int(round(part.offset_s * audio.sample_rate))
-    out = np.zeros((x.shape[0], length_n), dtype=np.float32)
-    src_start = max(0, -offset)
-    dst_start = max(0, offset)
-    n = min(x.shape[1] - src_start, length_n - dst_start)
-    if n > 0:
-        out[:, dst_start : dst_start + n] = x[:, src_start : src_start + n]
-    return Audio(out, audio.sample_rate)

@@ -3,8 +3,9 @@
 Offers:
 - ``STEM_NAMES``: ``vocals``, ``drums``, ``bass``, ``other``, ``guitar`` and ``piano`` (six-source
   model only), ``melody`` (see ``melody_definition``) and the two-stem ``no_vocals``.
-- ``get_separator(engine, model_name)``: Demucs (``functions.demucs_engine``) when asked for or,
-  with ``auto``, when its weights are cached here; otherwise the DSP separator
+- ``resolve_engine(engine, model_name, weights_dir)``: what ``auto`` means on this machine.
+- ``get_separator(engine, model_name, weights_dir)``: Demucs (``functions.demucs_engine``) when
+  asked for or, with ``auto``, when its weights are cached here; otherwise the DSP separator
   (``functions.stems_dsp``). One instance per process and model, so a long-lived worker (a Modal
   GPU container) loads weights once.
 - ``separate_file(path, out_dir, ...) -> StemSet``: reads the track block by block, separates
@@ -26,7 +27,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from functions.audio_stream import CONTENT_TYPES, BlockReader, match_channels, open_sink
-from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
 
 STEM_NAMES = ("vocals", "drums", "bass", "other", "guitar", "piano", "melody", "no_vocals")
@@ -103,28 +103,32 @@ _SEPARATORS: dict[tuple[str, str], Separator] = {}
 _SEPARATORS_LOCK = threading.Lock()
 
 
-def resolve_engine(engine: str | None = None, model_name: str | None = None) -> tuple[str, str]:
-    """``(engine, model)`` that ``auto`` resolves to on this machine."""
+def resolve_engine(
+    engine: str, model_name: str, weights_dir: str | Path | None = None
+) -> tuple[str, str]:
+    """``(engine, model)`` that ``auto`` resolves to on this machine: Demucs when
+    ``model_name``'s weights are in ``weights_dir`` (or a model cache), else the DSP separator."""
     from functions.demucs_engine import find_demucs_weights
 
-    settings = get_settings()
-    engine = engine or settings.stems_engine
-    model_name = model_name or settings.demucs_model
     if engine == "auto":
-        engine = "demucs" if find_demucs_weights(model_name) is not None else "dsp"
+        found = find_demucs_weights(model_name, weights_dir)
+        engine = "demucs" if found is not None else "dsp"
     return engine, model_name
 
 
-def get_separator(engine: str | None = None, model_name: str | None = None) -> Separator:
-    """The process-wide separator for ``engine`` (auto/demucs/dsp) and ``model_name``, loaded."""
-    engine, model_name = resolve_engine(engine, model_name)
+def get_separator(engine: str, model_name: str, weights_dir: str | Path | None = None) -> Separator:
+    """The process-wide separator for ``engine`` (auto/demucs/dsp) and ``model_name``, loaded
+    (Demucs weights are looked up in ``weights_dir``, then in the model caches)."""
+    engine, model_name = resolve_engine(engine, model_name, weights_dir)
     key = (engine, model_name if engine == "demucs" else "")
     with _SEPARATORS_LOCK:
         if key not in _SEPARATORS:
             if engine == "demucs":
                 from functions.demucs_engine import DemucsSeparator
 
-                _SEPARATORS[key] = DemucsSeparator(model_name).load()
+                _SEPARATORS[key] = DemucsSeparator(
+                    model_name, weights_dir=Path(weights_dir) if weights_dir else None
+                ).load()
             elif engine == "dsp":
                 from functions.stems_dsp import DspSeparator
 
@@ -222,7 +226,7 @@ def separate_file(
     output_format: str = "wav",
     bit_depth: int = 16,
     bitrate_kbps: int = 320,
-    separator: Separator | None = None,
+    separator: Separator,
     progress: ProgressFn | None = None,
     scratch_dir: str | Path | None = None,
     block_s: float | None = None,
@@ -234,7 +238,7 @@ def separate_file(
     Raises InvalidAudio for unreadable input, InvalidInput for a bad choice of stems or format.
     """
     wanted = check_stems(stems)
-    sep = separator or get_separator()
+    sep = separator
     check_stems_for(wanted, list(sep.sources), _who(sep))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -328,8 +332,9 @@ def separate_track(
     output_format: str = "wav",
     bit_depth: int = 16,
     bitrate_kbps: int = 320,
-    engine: str | None = None,
-    model_name: str | None = None,
+    engine: str = "auto",
+    model_name: str = "htdemucs",
+    weights_dir: str | None = None,
     progress: ProgressFn | None = None,
     block_s: float | None = None,
     separator: Separator | None = None,
@@ -341,9 +346,10 @@ def separate_track(
 
     Returns ``{"engine", "model", "sample_rate", "channels", "duration_s", "format",
     "content_type", "stems": {name: bytes}}``. Plain arguments and a plain result, so it runs
-    in-process or as a Modal ``.remote()``/``.map()`` unchanged.
+    in-process or as a Modal ``.remote()``/``.map()`` unchanged. ``weights_dir`` is the folder
+    of model weights on the machine that runs it (whoever starts that machine knows it).
     """
-    sep = separator or get_separator(engine, model_name)
+    sep = separator or get_separator(engine, model_name, weights_dir)
     with tempfile.TemporaryDirectory(prefix="stems-") as tmp:
         src = Path(tmp) / (Path(filename).name or "track")
         src.write_bytes(audio)

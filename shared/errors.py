@@ -24,7 +24,7 @@ class SoundstageError(Exception):
         code: str | None = None,
         status: int | None = None,
         retryable: bool | None = None,
-        details: dict[str, Any] | None = None,
+        details: dict[str, Any] | list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

@@ -1,43 +1,36 @@
-"""The job store: every read and write of ``jobs``, ``job_stages``, ``job_events``, ``job_costs``.
+"""The job store: the one owner of every read and write of ``jobs``, ``job_stages``,
+``job_events`` and ``job_costs``.
 
-The API, the workers (local threads or Modal containers) and the CLI all go through it, so the
-lifecycle ``queued -> processing -> completed | failed | canceled`` is enforced in one place.
-Reads on behalf of a user run as Supabase's ``authenticated`` role (RLS), writes as the service.
+The API, the workers (local threads or Modal containers), the CLI, retention and the metrics all
+go through it, so the lifecycle ``queued -> processing -> completed | failed | canceled`` is
+enforced in one place. It is assembled from one module per side of the tables:
+
+- here: creating a job, and a user's reads (as Supabase's ``authenticated`` role: RLS applies),
+  cancel and delete;
+- ``shared.job_lifecycle``: the worker's transitions (claim, heartbeat, recovery, retry,
+  complete, fail, cancel), an operator's requeue, and retention's bookkeeping;
+- ``shared.job_recording``: what a running job records (stages, progress, costs, outputs);
+- ``shared.job_stats``: aggregates for the stats page, operators and ``/metrics``.
+
+Writes run as the service; every change a user can watch appends its event (``job_events``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-from decimal import Decimal
-from typing import Any
-
 from psycopg.types.json import Jsonb
 
-from shared.db import Database
 from shared.errors import Conflict, NotFound
+from shared.job_lifecycle import JobLifecycle
+from shared.job_recording import JobRecording
+from shared.job_stats import JobStats
+from shared.job_tables import EVENT_TYPES, TERMINAL, json_safe
 
-log = logging.getLogger("soundstage.jobs")
-
-TERMINAL = ("completed", "failed", "canceled")
-EVENT_TYPES = ("stage_update", "progress", "message", "cost_update", "completed", "error")
-
-
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return float(v)
-    if isinstance(v, dt.datetime):
-        return v.isoformat()
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_json_safe(x) for x in v]
-    return v
+__all__ = ["EVENT_TYPES", "TERMINAL", "JobStore"]
 
 
-class JobStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+class JobStore(JobLifecycle, JobRecording, JobStats):
+    """Jobs as their users see them, plus (inherited) the worker's, the recorder's and the
+    operators' sides of the same tables."""
 
     # -- creation -----------------------------------------------------------------------------
 
@@ -133,7 +126,7 @@ class JobStore:
                 )
         else:
             job["queue_position"] = 0
-        return _json_safe(job)
+        return json_safe(job)
 
     def list(
         self,
@@ -159,7 +152,7 @@ class JobStore:
                 f"select * from jobs where {cond} order by created_at desc, id limit %s offset %s",
                 [*args, limit, offset],
             ).fetchall()
-        return [_json_safe(r) for r in rows], int(total)
+        return [json_safe(r) for r in rows], int(total)
 
     def events_after(
         self, user_id: str, job_id: str, after_id: int, limit: int = 500
@@ -170,7 +163,7 @@ class JobStore:
                 " order by id limit %s",
                 (job_id, after_id, limit),
             ).fetchall()
-        return [_json_safe(r) for r in rows]
+        return [json_safe(r) for r in rows]
 
     def events_by_ids(self, ids: list[int]) -> list[dict]:
         """Event rows by id, for the process's event listener (it serves streams already
@@ -181,7 +174,7 @@ class JobStore:
                 " where id = any(%s) order by id",
                 (ids,),
             ).fetchall()
-        return [_json_safe(r) for r in rows]
+        return [json_safe(r) for r in rows]
 
     def last_terminal_event(self, user_id: str, job_id: str) -> dict | None:
         """The job's last ``completed``/``error`` event when the job has ended, else None."""
@@ -192,7 +185,7 @@ class JobStore:
                 " and j.status in ('completed', 'failed', 'canceled') order by e.id desc limit 1",
                 (job_id,),
             ).fetchone()
-        return _json_safe(row) if row else None
+        return json_safe(row) if row else None
 
     def status_of(self, job_id: str) -> dict | None:
         with self.db.service() as conn:
@@ -208,202 +201,22 @@ class JobStore:
             raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
         return row
 
-    # -- lifecycle ------------------------------------------------------------------------------
+    # -- the event listener's own connection (web.events) ---------------------------------------
 
-    def add_event(self, conn, job: dict, type_: str, data: dict) -> int:
-        assert type_ in EVENT_TYPES, type_
-        row = conn.execute(
-            "insert into job_events (job_id, user_id, type, data) values (%s, %s, %s, %s) returning id",
-            (job["id"], job["user_id"], type_, Jsonb(_json_safe(data))),
-        ).fetchone()
-        return row["id"]
+    @staticmethod
+    def newest_event_id(conn) -> int:
+        """The id of the newest event (0 when none), on the listener's connection."""
+        return conn.execute("select coalesce(max(id), 0) as m from job_events").fetchone()[0]
 
-    def event(self, job: dict, type_: str, data: dict) -> int:
-        with self.db.service() as conn:
-            return self.add_event(conn, job, type_, data)
-
-    def claim(self, worker_id: str, job_id: str | None = None) -> dict | None:
-        """Atomically take the oldest queued job (or ``job_id``); None when there is none."""
-        pick = "id = %s and status = 'queued'" if job_id else "status = 'queued'"
-        args: list[Any] = [job_id] if job_id else []
-        with self.db.service() as conn, conn.transaction():
-            row = conn.execute(
-                "update jobs set status = 'processing', attempts = attempts + 1, worker_id = %s,"
-                " heartbeat_at = now(), started_at = coalesce(started_at, now()), updated_at = now()"
-                f" where id = (select id from jobs where {pick} order by created_at"
-                " for update skip locked limit 1) returning *",
-                [worker_id, *args],
-            ).fetchone()
-            if row is not None:
-                self.add_event(
-                    conn,
-                    row,
-                    "message",
-                    {
-                        "message": f"Started (attempt {row['attempts']}).",
-                        "worker": worker_id,
-                    },
-                )
-        return row
-
-    def heartbeat(self, job_id: str, worker_id: str) -> bool:
-        """Refresh the heartbeat; False if this worker no longer owns the job."""
-        with self.db.service() as conn:
-            row = conn.execute(
-                "update jobs set heartbeat_at = now() where id = %s and worker_id = %s"
-                " and status = 'processing' returning id",
-                (job_id, worker_id),
-            ).fetchone()
-        return row is not None
-
-    def recover_stale(self, stale_after_s: float, max_attempts: int) -> list[tuple[str, str]]:
-        """Requeue (or fail, once out of attempts) jobs whose worker stopped heartbeating."""
-        out: list[tuple[str, str]] = []
-        with self.db.service() as conn, conn.transaction():
-            rows = conn.execute(
-                "select * from jobs where status = 'processing'"
-                " and heartbeat_at < now() - make_interval(secs => %s) for update skip locked",
-                (stale_after_s,),
-            ).fetchall()
-            for job in rows:
-                if job["attempts"] < max_attempts and not job["cancel_requested"]:
-                    conn.execute(
-                        "update jobs set status = 'queued', worker_id = null, current_stage = null,"
-                        " progress = 0, updated_at = now() where id = %s",
-                        (job["id"],),
-                    )
-                    conn.execute(
-                        "update job_stages set status = 'pending', started_at = null,"
-                        " completed_at = null where job_id = %s and status = 'running'",
-                        (job["id"],),
-                    )
-                    self.add_event(
-                        conn,
-                        job,
-                        "message",
-                        {
-                            "message": "The worker running this job stopped responding; it was queued again.",
-                        },
-                    )
-                    out.append((str(job["id"]), "requeued"))
-                else:
-                    self._fail(
-                        conn,
-                        job,
-                        "WORKER_LOST",
-                        "The worker running this job stopped responding; please retry.",
-                        True,
-                    )
-                    out.append((str(job["id"]), "failed"))
-        for job_id, what in out:
-            log.warning("stale job %s", what, extra={"job_id": job_id})
-        return out
-
-    def _fail(self, conn, job: dict, code: str, message: str, retryable: bool) -> None:
-        conn.execute(
-            "update jobs set status = 'failed', error_code = %s, error_message = %s,"
-            " error_retryable = %s, completed_at = now(), updated_at = now(), worker_id = null"
-            " where id = %s",
-            (code, message, retryable, job["id"]),
-        )
-        conn.execute(
-            "update job_stages set status = 'failed', completed_at = now() where job_id = %s"
-            " and status = 'running'",
-            (job["id"],),
-        )
-        self.add_event(
-            conn, job, "error", {"code": code, "message": message, "retryable": retryable}
-        )
-
-    def fail(self, job: dict, code: str, message: str, retryable: bool) -> None:
-        with self.db.service() as conn, conn.transaction():
-            self._fail(conn, job, code, message, retryable)
-
-    def record_retry(
-        self,
-        job: dict,
-        *,
-        attempt: int,
-        max_attempts: int,
-        code: str,
-        message: str,
-        delay_s: float,
-    ) -> int:
-        """Note a failed attempt that will run again after ``delay_s``; returns the next
-        attempt's number (``jobs.attempts`` counts every attempt, claims and retries)."""
-        with self.db.service() as conn, conn.transaction():
-            row = conn.execute(
-                "update jobs set attempts = attempts + 1, updated_at = now() where id = %s"
-                " returning attempts",
-                (job["id"],),
-            ).fetchone()
-            self.add_event(
-                conn,
-                job,
-                "message",
-                {
-                    "message": f"Attempt {attempt} of {max_attempts} failed ({code}: {message}); "
-                    f"trying again in {delay_s:.1f} s.",
-                    "retry": {
-                        "attempt": attempt,
-                        "max_attempts": max_attempts,
-                        "code": code,
-                        "delay_s": round(delay_s, 3),
-                        "next_attempt": row["attempts"],
-                    },
-                },
-            )
-        log.warning("job attempt failed; retrying", extra={"job_id": str(job["id"]), "code": code})
-        return int(row["attempts"])
-
-    def complete(self, job: dict, result: dict, links: dict | None = None) -> None:
-        """Mark the job completed; ``links`` (download URLs of its main output) ride on the
-        ``completed`` event."""
-        with self.db.service() as conn, conn.transaction():
-            conn.execute(
-                "update jobs set status = 'completed', result = %s, progress = 100,"
-                " estimated_remaining_s = 0, completed_at = now(), updated_at = now(),"
-                " worker_id = null where id = %s",
-                (Jsonb(_json_safe(result)), job["id"]),
-            )
-            row = conn.execute(
-                "select outputs, total_cost_usd from jobs where id = %s", (job["id"],)
-            ).fetchone()
-            self.add_event(
-                conn,
-                job,
-                "completed",
-                {
-                    "outputs": [o["name"] for o in row["outputs"]],
-                    "total_cost_usd": float(row["total_cost_usd"]),
-                    **(links or {}),
-                },
-            )
-
-    def mark_canceled(
-        self, job: dict, message: str = "Canceled by the user.", *, only_if_queued: bool = False
-    ) -> bool:
-        """Record the cancellation; with ``only_if_queued``, only while no worker has the job
-        (one atomic update, so it races cleanly with a worker's claim). True if it took."""
-        guard = " and status = 'queued'" if only_if_queued else ""
-        with self.db.service() as conn, conn.transaction():
-            row = conn.execute(
-                "update jobs set status = 'canceled', completed_at = now(), updated_at = now(),"
-                " worker_id = null, error_code = 'CANCELED', error_message = %s,"
-                f" error_retryable = false where id = %s{guard} returning id",
-                (message, job["id"]),
-            ).fetchone()
-            if row is None:
-                return False
-            conn.execute(
-                "update job_stages set status = 'skipped' where job_id = %s"
-                " and status in ('pending', 'running')",
-                (job["id"],),
-            )
-            self.add_event(
-                conn, job, "error", {"code": "CANCELED", "message": message, "retryable": False}
-            )
-        return True
+    @staticmethod
+    def event_ids_after(conn, after_id: int, job_ids: list[str]) -> list[int]:
+        """Ids of the events of ``job_ids`` newer than ``after_id``, oldest first, on the
+        listener's connection (it polls when LISTEN is unavailable)."""
+        rows = conn.execute(
+            "select id from job_events where id > %s and job_id = any(%s::uuid[]) order by id",
+            (after_id, job_ids),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def cancel(self, user_id: str, job_id: str) -> dict:
         job = self.get(user_id, job_id)  # 404 for someone else's job
@@ -428,143 +241,3 @@ class JobStore:
         with self.db.service() as conn:
             conn.execute("delete from jobs where id = %s and user_id = %s", (job_id, user_id))
         return job
-
-    # -- stats ----------------------------------------------------------------------------------
-
-    def stats(self, user_id: str | None = None) -> dict:
-        """Queue counts and per-kind durations: of one user's jobs, or of everyone's (None)."""
-        mine = "user_id = %(u)s" if user_id is not None else "true"
-        args = {"u": user_id}
-        with self.db.service() as conn:
-            counts = conn.execute(
-                f"select status, count(*) as n from jobs where {mine} group by status", args
-            ).fetchall()
-            per_kind = conn.execute(
-                "select kind, count(*) filter (where status = 'completed') as completed,"
-                " count(*) filter (where status = 'failed') as failed,"
-                " percentile_cont(0.5) within group (order by extract(epoch from completed_at - started_at))"
-                "   filter (where status = 'completed') as p50,"
-                " percentile_cont(0.95) within group (order by extract(epoch from completed_at - started_at))"
-                "   filter (where status = 'completed') as p95,"
-                " percentile_cont(0.99) within group (order by extract(epoch from completed_at - started_at))"
-                "   filter (where status = 'completed') as p99"
-                f" from jobs where {mine} and created_at > now() - interval '7 days'"
-                " group by kind order by kind",
-                args,
-            ).fetchall()
-        queue = {s: 0 for s in ("queued", "processing", "completed", "failed", "canceled")}
-        queue.update({r["status"]: r["n"] for r in counts})
-        kinds = {}
-        for r in per_kind:
-            done = r["completed"] + r["failed"]
-            kinds[r["kind"]] = {
-                "completed": r["completed"],
-                "failed": r["failed"],
-                "success_rate": round(r["completed"] / done, 4) if done else None,
-                "duration_p50_s": None if r["p50"] is None else round(float(r["p50"]), 3),
-                "duration_p95_s": None if r["p95"] is None else round(float(r["p95"]), 3),
-                "duration_p99_s": None if r["p99"] is None else round(float(r["p99"]), 3),
-            }
-        total_done = sum(k["completed"] + k["failed"] for k in kinds.values())
-        total_ok = sum(k["completed"] for k in kinds.values())
-        return {
-            "queue": queue,
-            "kinds": kinds,
-            "success_rate": round(total_ok / total_done, 4) if total_done else None,
-            "window": "7d",
-            "scope": "user" if user_id is not None else "all",
-        }
-
-    # -- operators (admin role; the API checks the role) ----------------------------------------
-
-    def admin_list(
-        self,
-        *,
-        limit: int = 50,
-        offset: int = 0,
-        kind: str | None = None,
-        status: str | None = None,
-        user_id: str | None = None,
-        error_code: str | None = None,
-        job_id: str | None = None,
-    ) -> tuple[list[dict], int]:
-        """Every user's jobs, newest first, with the owner's email (service role: no RLS)."""
-        where, args = ["true"], []
-        for column, value in (
-            ("j.id", job_id),
-            ("j.kind", kind),
-            ("j.status", status),
-            ("j.user_id", user_id),
-            ("j.error_code", error_code),
-        ):
-            if value:
-                where.append(f"{column} = %s")
-                args.append(value)
-        cond = " and ".join(where)
-        with self.db.service() as conn:
-            total = conn.execute(f"select count(*) as n from jobs j where {cond}", args).fetchone()
-            rows = conn.execute(
-                "select j.id, j.user_id, u.email as user_email, j.kind, j.status, j.progress,"
-                " j.current_stage, j.attempts, j.error_code, j.error_message, j.error_retryable,"
-                " j.total_cost_usd, j.created_at, j.started_at, j.completed_at, j.worker_id"
-                f" from jobs j left join auth.users u on u.id = j.user_id where {cond}"
-                " order by j.created_at desc, j.id limit %s offset %s",
-                [*args, limit, offset],
-            ).fetchall()
-        return [_json_safe(r) for r in rows], int(total["n"])
-
-    def failure_summary(self, days: float = 7.0) -> list[dict]:
-        """Failed jobs of the last ``days`` grouped by kind and error code, most frequent first."""
-        with self.db.service() as conn:
-            rows = conn.execute(
-                "select kind, error_code as code, count(*) as count,"
-                " bool_or(error_retryable) as retryable, max(completed_at) as last_at,"
-                " (array_agg(error_message order by completed_at desc))[1] as last_message,"
-                " (array_agg(id order by completed_at desc))[1] as last_job_id"
-                " from jobs where status = 'failed'"
-                " and completed_at > now() - make_interval(secs => %s)"
-                " group by kind, error_code order by count desc, kind, code",
-                (days * 86400.0,),
-            ).fetchall()
-        return [_json_safe(r) for r in rows]
-
-    def requeue(self, job_id: str, who: str) -> dict:
-        """Queue a failed or canceled job again from the start (an operator's retry)."""
-        with self.db.service() as conn, conn.transaction():
-            job = conn.execute("select * from jobs where id = %s for update", (job_id,)).fetchone()
-            if job is None:
-                raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
-            if job["status"] not in ("failed", "canceled"):
-                raise Conflict(
-                    f"Only failed or canceled jobs can be retried; this one is {job['status']}.",
-                    code="JOB_NOT_RETRYABLE",
-                )
-            if job.get("inputs_swept_at") is not None:
-                raise Conflict(
-                    "This job's uploads were already deleted by retention; it cannot run again.",
-                    code="INPUTS_GONE",
-                )
-            row = conn.execute(
-                "update jobs set status = 'queued', progress = 0, current_stage = null,"
-                " attempts = 0, worker_id = null, heartbeat_at = null, cancel_requested = false,"
-                " error_code = null, error_message = null, error_retryable = null, result = null,"
-                " outputs = '[]'::jsonb, started_at = null, completed_at = null,"
-                " updated_at = now() where id = %s returning *",
-                (job_id,),
-            ).fetchone()
-            conn.execute(
-                "update job_stages set status = 'pending', started_at = null, completed_at = null,"
-                " error = null where job_id = %s",
-                (job_id,),
-            )
-            self.add_event(
-                conn,
-                row,
-                "message",
-                {
-                    "message": f"Queued again by an operator (was {job['status']}"
-                    f"{': ' + job['error_code'] if job['error_code'] else ''}).",
-                    "requeued_by": who,
-                },
-            )
-        return row

@@ -133,6 +133,15 @@ def register(
     return row
 
 
+def file_at(services: Services, user_id: str, bucket: str, path: str) -> dict | None:
+    """The user's library file stored at ``bucket``/``path``, or None."""
+    with services.db.service() as conn:
+        return conn.execute(
+            "select * from files where user_id = %s and bucket = %s and path = %s",
+            (user_id, bucket, path),
+        ).fetchone()
+
+
 def link_job(services: Services, job_id: str, user_id: str, file_id: str, role: str, name: str):
     with services.db.service() as conn:
         conn.execute(

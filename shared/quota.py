@@ -97,13 +97,10 @@ def enforce_after(services, job: dict) -> None:
     release(services.db, str(job["id"]))
     with services.db.service() as conn:
         used = _used(conn, user_id)
-        outputs = conn.execute(
-            "select outputs from public.jobs where id = %s", (job["id"],)
-        ).fetchone()
     if used <= quota:
         return
     by_bucket: dict[str, list[str]] = {}
-    for o in (outputs or {}).get("outputs") or []:
+    for o in services.jobs.load(str(job["id"])).get("outputs") or []:
         by_bucket.setdefault(o["bucket"], []).append(o["path"])
     for bucket, paths in by_bucket.items():
         services.storage.remove(bucket, paths)

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from shared.analysis_cache import AnalysisCache
 from shared.library_files import release_swept_paths, sweep_library
 from shared.services import Services
 from shared.storage import BUCKETS
@@ -115,15 +116,7 @@ def sweep_jobs(services: Services) -> dict[str, int]:
     """Apply each kind's rule to finished jobs whose files have not been swept yet."""
     overrides = getattr(services.settings, "retention", None) or {}
     counts = {"uploads": 0, "outputs": 0}
-    with services.db.service() as conn:
-        jobs = conn.execute(
-            "select id, user_id, kind, status, inputs, outputs, inputs_swept_at,"
-            " outputs_swept_at, extract(epoch from now() - completed_at) / 86400.0 as age_days"
-            " from jobs where completed_at is not null"
-            " and (inputs_swept_at is null or outputs_swept_at is null)"
-            " order by completed_at limit %s",
-            (JOBS_PER_SWEEP,),
-        ).fetchall()
+    jobs = services.jobs.finished_unswept(JOBS_PER_SWEEP)
     for job in jobs:
         rule = retention_for(job["kind"], overrides)
         age = float(job["age_days"])
@@ -133,10 +126,10 @@ def sweep_jobs(services: Services) -> dict[str, int]:
                 counts["uploads"] += _remove_job_files(
                     services, job, {UPLOADS_BUCKET: own_uploads(job)}
                 )
-                _mark(services, job["id"], "inputs_swept_at")
+                services.jobs.mark_swept(job["id"], "inputs")
         if job["outputs_swept_at"] is None and age >= rule.outputs_days:
             counts["outputs"] += _remove_job_files(services, job, _outputs_by_bucket(job))
-            _mark(services, job["id"], "outputs_swept_at")
+            services.jobs.mark_swept(job["id"], "outputs")
     return {f"job_{k}": v for k, v in counts.items() if v}
 
 
@@ -147,15 +140,9 @@ def after_success(services: Services, job: dict) -> int:
     if not retention_for(job["kind"], overrides).delete_uploads_when_done:
         return 0
     n = _remove_job_files(services, job, {UPLOADS_BUCKET: own_uploads(job)})
-    _mark(services, job["id"], "inputs_swept_at")
+    services.jobs.mark_swept(job["id"], "inputs")
     log.info("uploads deleted once converted", extra={"job_id": str(job["id"]), "files": n})
     return n
-
-
-def _mark(services: Services, job_id: Any, column: str) -> None:
-    assert column in ("inputs_swept_at", "outputs_swept_at")
-    with services.db.service() as conn:
-        conn.execute(f"update jobs set {column} = now() where id = %s", (job_id,))
 
 
 def sweep_expired_jobs(services: Services) -> dict[str, int]:
@@ -163,25 +150,13 @@ def sweep_expired_jobs(services: Services) -> dict[str, int]:
     through the Storage interface, then the row. A queued or running job is never deleted,
     however old: its worker would lose it mid-run."""
     files = rows = 0
-    with services.db.service() as conn:
-        jobs = conn.execute(
-            "select id, user_id, inputs, outputs from jobs where expires_at < now()"
-            " and status in ('completed', 'failed', 'canceled')"
-            " order by expires_at limit %s",
-            (JOBS_PER_SWEEP,),
-        ).fetchall()
+    jobs = services.jobs.expired_finished(JOBS_PER_SWEEP)
     for job in jobs:
         by_bucket = _outputs_by_bucket(job)
         by_bucket.setdefault(UPLOADS_BUCKET, []).extend(own_uploads(job))
         files += _remove_job_files(services, job, by_bucket)
-        with services.db.service() as conn:
-            # Re-checked: a job retried since the select is live again and stays.
-            cur = conn.execute(
-                "delete from jobs where id = %s and expires_at < now()"
-                " and status in ('completed', 'failed', 'canceled')",
-                (job["id"],),
-            )
-            rows += cur.rowcount
+        # Re-checked: a job retried since it was listed is live again and stays.
+        rows += services.jobs.delete_expired(job["id"])
     return {k: v for k, v in (("expired_jobs", rows), ("expired_job_files", files)) if v}
 
 
@@ -202,10 +177,8 @@ def sweep(services: Services) -> dict[str, int]:
     # Library files (uploads, outputs) follow their own rule: pins and commits keep them.
     if library := sweep_library(services):
         removed["library"] = library
-    with services.db.service() as conn:
-        cur = conn.execute("delete from analysis_cache where expires_at < now()")
-        if cur.rowcount:
-            removed["analysis_cache"] = cur.rowcount
+    if cache := AnalysisCache(services.db).purge_expired():
+        removed["analysis_cache"] = cache
     removed.update(sweep_expired_jobs(services))
     if removed:
         log.info("retention sweep removed %s", removed)

@@ -24,7 +24,6 @@ from shared.errors import JobCanceled
 from shared.executors import LocalExecutor
 from shared.job_context import DbJobContext
 from shared.links import download_links
-from shared.registry import get_kind
 from shared.retention import after_success
 from shared.retries import classify, job_retrying
 from shared.services import Services
@@ -44,16 +43,22 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
     """
     store = services.jobs
     settings = services.settings
-    kind = get_kind(job["kind"])
+    kind = services.kinds.get(job["kind"])
     ctx: DbJobContext | None = None
     stop = threading.Event()
+    taken_over = threading.Event()  # another worker owns the job: from then on write nothing
     attempt = {"n": int(job.get("attempts") or 1), "previous": None}
+
+    def lost() -> bool:
+        return taken_over.is_set() or (ctx is not None and ctx.lost)
 
     def beat() -> None:
         while not stop.wait(settings.heartbeat_s):
             try:
-                if not store.heartbeat(str(job["id"]), worker_id) and ctx is not None:
-                    ctx._lost.set()
+                if not store.heartbeat(str(job["id"]), worker_id):
+                    taken_over.set()
+                    if ctx is not None:
+                        ctx.mark_lost()
             except Exception:  # noqa: BLE001 - a missed beat is retried next period
                 log.warning("heartbeat failed", extra={"job_id": str(job["id"])})
 
@@ -64,11 +69,10 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
             ctx.cleanup()
         else:
             spent = float(job.get("total_cost_usd") or 0)
-        fresh = store.load(str(job["id"]))
-        if fresh.get("outputs"):
-            with services.db.service() as conn:  # a retried attempt starts with a clean slate
-                conn.execute("update jobs set outputs = '[]'::jsonb where id = %s", (job["id"],))
+        store.clear_outputs(str(job["id"]))  # a retried attempt starts with a clean slate
         ctx = DbJobContext(services, job, kind, worker_id, executor)
+        if taken_over.is_set():
+            ctx.mark_lost()
         ctx.total_cost_usd = spent  # the budget counts every attempt's spending
         ctx.attempt = attempt["n"]
         ctx.previous_failure = attempt["previous"]
@@ -90,6 +94,8 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
                 ctx.check_canceled(force=True)
 
     def announce_retry(state) -> None:
+        if lost():  # the new owner counts its own attempts
+            raise JobCanceled("This worker lost the job (it was taken over).", code="WORKER_LOST")
         failure = classify(state.outcome.exception())
         delay = state.next_action.sleep if state.next_action else 0.0
         attempt["previous"] = failure.code
@@ -117,17 +123,22 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         retrying(run_once)
         status = "completed"
     except JobCanceled as e:
-        if e.code == "WORKER_LOST":
+        if e.code == "WORKER_LOST" or lost():
             status = "lost"  # another worker owns it now; write nothing
         else:
             store.mark_canceled(job)
             status = "canceled"
     except Exception as e:  # noqa: BLE001 - any crash becomes a failed job, never a lost one
         failure = classify(e)
-        if failure.code == "INTERNAL_ERROR":
-            log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
-        store.fail(job, failure.code, failure.message, failure.retryable)
-        status = "failed"
+        if lost():  # the job is another worker's now: its end is that worker's to write
+            log.warning(
+                "lost job failed here", extra={"job_id": str(job["id"]), "code": failure.code}
+            )
+        else:
+            if failure.code == "INTERNAL_ERROR":
+                log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
+            store.fail(job, failure.code, failure.message, failure.retryable)
+            status = "failed"
     finally:
         stop.set()
         if ctx is not None:

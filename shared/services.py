@@ -1,14 +1,15 @@
-"""Wiring: the database, storage, auth and job store one process uses, opened once."""
+"""Wiring: the database, storage, auth, job store and job kinds one process uses, opened once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.auth import LocalAuth, SupabaseAuth, open_auth
 from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.jobs import JobStore
 from shared.logs import setup_logging
+from shared.registry import Kinds
 from shared.storage import Storage, open_storage
 
 
@@ -19,12 +20,18 @@ class Services:
     storage: Storage
     auth: LocalAuth | SupabaseAuth
     jobs: JobStore
+    # The job kinds this process serves, handed in by whoever composes it (never imported here).
+    kinds: Kinds = field(default_factory=Kinds)
 
     def close(self) -> None:
         self.db.close()
 
 
-def open_services(settings: Settings | None = None, *, migrate: bool = True) -> Services:
+def open_services(
+    settings: Settings | None = None, *, migrate: bool = True, kinds: Kinds | None = None
+) -> Services:
+    """Open the database, storage and auth from ``settings``; ``kinds`` is the registry of job
+    kinds the process serves (``functions.pipelines.KINDS``, passed in by the composer)."""
     settings = settings or get_settings()
     setup_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -40,15 +47,17 @@ def open_services(settings: Settings | None = None, *, migrate: bool = True) -> 
         storage=open_storage(settings, db),
         auth=open_auth(settings, db),
         jobs=JobStore(db),
+        kinds=kinds or Kinds(),
     )
 
 
 _process_services: Services | None = None
 
 
-def process_services() -> Services:
-    """One Services per process (a Modal container reuses its pool across inputs)."""
+def process_services(kinds: Kinds | None = None) -> Services:
+    """One Services per process (a Modal container reuses its pool across inputs); ``kinds``
+    counts on the first call, which opens them."""
     global _process_services
     if _process_services is None:
-        _process_services = open_services(migrate=False)
+        _process_services = open_services(migrate=False, kinds=kinds)
     return _process_services

@@ -26,7 +26,7 @@ from shared.input_checks import check_json, clean_text, loads_json
 from shared.input_refs import plan_inputs
 from shared.library import record_job_inputs
 from shared.quota import estimate_output_bytes
-from shared.registry import JobKind, get_kind
+from shared.registry import JobKind
 from shared.services import Services
 from shared.submit_checks import check_params_against_audio, check_params_against_files
 from shared.throttle import AttemptCounter
@@ -125,7 +125,7 @@ def submit_job(
     ``inputs`` names library files / earlier jobs' outputs by reference (``shared.input_refs``).
     """
     s = services.settings
-    kind = get_kind(clean_text(kind_name, "kind"))
+    kind = services.kinds.get(clean_text(kind_name, "kind"))
     if idempotency_key is not None:
         if not (1 <= len(idempotency_key) <= 255) or not idempotency_key.isprintable():
             raise InvalidInput(

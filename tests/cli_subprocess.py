@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(
     home: Path, *args: str, timeout_s: float = 300, **env: str
 ) -> subprocess.CompletedProcess:
-    """``python -m shared.cli ARGS`` with its data and config under ``home``."""
+    """``python -m cli ARGS`` with its data and config under ``home``."""
     full_env = {
         **os.environ,
         "SOUNDSTAGE_DATA_DIR": str(home / "data"),
@@ -22,7 +22,7 @@ def run_cli(
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         env=full_env,
         capture_output=True,

@@ -16,6 +16,7 @@ os.environ.setdefault("SOUNDSTAGE_LOG_LEVEL", "WARNING")
 from shared.config import Settings  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.services import Services, open_services  # noqa: E402
+from tests.kinds import TEST_KINDS  # noqa: E402
 from tests.recording import PipelineRun, run_pipeline_in_process  # noqa: E402
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -56,7 +57,7 @@ def pg_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def services(pg_url, tmp_path_factory) -> Iterator[Services]:
     data = tmp_path_factory.mktemp("data")
-    svc = open_services(make_settings(data, database_url=pg_url))
+    svc = open_services(make_settings(data, database_url=pg_url), kinds=TEST_KINDS)
     yield svc
     svc.close()
 

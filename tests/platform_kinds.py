@@ -9,7 +9,7 @@ import time
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class SleepParams(BaseModel):
@@ -36,16 +36,14 @@ def run(ctx) -> dict:
     return {"inputs": len(ctx.inputs), "sizes": sizes}
 
 
-KIND = register(
-    JobKind(
-        name="test_sleep",
-        params=SleepParams,
-        stages=[("first", 3.0), ("second", 1.0)],
-        run=run,
-        min_files=0,
-        max_files=4,
-        audio_inputs=True,
-        description="platform test kind",
-        estimate_s=lambda p, files: p.seconds,
-    )
+KIND = JobKind(
+    name="test_sleep",
+    params=SleepParams,
+    stages=[("first", 3.0), ("second", 1.0)],
+    run=run,
+    min_files=0,
+    max_files=4,
+    audio_inputs=True,
+    description="platform test kind",
+    estimate_s=lambda p, files: p.seconds,
 )

@@ -22,8 +22,8 @@ from shared import prices
 from shared.config import get_settings
 from shared.context import InputFile, OutputFile
 from shared.executors import LocalExecutor
-from shared.registry import get_kind
 from shared.submit import parse_params
+from tests.kinds import TEST_KINDS
 
 
 class _Stage:
@@ -56,7 +56,7 @@ class RecordingContext:
         budget_usd: float | None = 20.0,
         cache: dict | None = None,
     ) -> None:
-        k = get_kind(kind)
+        k = TEST_KINDS.get(kind)
         self.kind = kind
         self.job_id = "00000000-0000-4000-8000-000000000000"
         self.user_id = "00000000-0000-4000-8000-000000000001"
@@ -209,7 +209,7 @@ def run_pipeline_in_process(
 ) -> PipelineRun:
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"pipeline-{kind}-"))
     ctx = RecordingContext(kind, files, params, workdir, budget_usd=budget_usd, cache=cache)
-    result = get_kind(kind).run(ctx)
+    result = TEST_KINDS.get(kind).run(ctx)
     return PipelineRun(
         result=result,
         outputs=ctx.outputs,

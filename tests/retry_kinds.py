@@ -8,7 +8,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class FlakyParams(BaseModel):
@@ -21,7 +21,7 @@ class OutOfMemoryError(RuntimeError):
     """Named as torch names its CUDA OOM (torch.cuda.OutOfMemoryError)."""
 
 
-def _error(kind: str) -> BaseException:
+def make_error(kind: str) -> BaseException:
     request = httpx.Request("POST", "https://api.replicate.com/v1/predictions")
     if kind == "timeout":
         return httpx.ReadTimeout("read timed out", request=request)
@@ -40,17 +40,15 @@ def run(ctx) -> dict:
     with ctx.stage("work", engine="test") as st:
         st.progress(0.5, f"attempt {ctx.attempt}")
         if ctx.attempt <= ctx.params.fail_times:
-            raise _error(ctx.params.error)
+            raise make_error(ctx.params.error)
     return {"attempt": ctx.attempt, "previous_failure": ctx.previous_failure}
 
 
-KIND = register(
-    JobKind(
-        name="test_flaky",
-        params=FlakyParams,
-        stages=[("work", 1.0)],
-        run=run,
-        description="retry test kind",
-        estimate_s=lambda p, files: 0.1,
-    )
+KIND = JobKind(
+    name="test_flaky",
+    params=FlakyParams,
+    stages=[("work", 1.0)],
+    run=run,
+    description="retry test kind",
+    estimate_s=lambda p, files: 0.1,
 )

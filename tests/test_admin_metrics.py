@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
+from cli.admin import set_admin
 from shared.auth import is_admin
-from shared.cli_admin import set_admin
 from tests.cli_subprocess import run_cli
 from tests.conftest import Api
 

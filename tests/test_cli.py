@@ -29,7 +29,7 @@ def _env(tmp_path: Path, **extra) -> dict:
 
 def _cli(args: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -78,7 +78,7 @@ def live_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("server")
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
         cwd=ROOT,
         env=_env(tmp),
         stdout=subprocess.DEVNULL,

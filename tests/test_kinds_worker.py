@@ -81,7 +81,7 @@ def test_convert_and_hum_from_the_cli(tmp_path, song_wav, hum_wav):
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "shared.cli", *args, "--quiet"],
+            [sys.executable, "-m", "cli", *args, "--quiet"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
         )  # fmt: skip
 

@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from tests.conftest import Api
 
 

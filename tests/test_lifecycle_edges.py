@@ -1,5 +1,6 @@
 """The job lifecycle's edges, on the real database, storage and worker code: first-in-first-out
-claims, exact queue positions, a worker that lost its job writing nothing, cancel racing a
+claims, exact queue positions, a worker that lost its job writing nothing (through the runner
+and through a context marked lost), cancel racing a
 claim, per-user idempotency keys, delete of a running job, the SSE stream of a failed job, the
 stats' percentiles against numpy, the rate-limit window and its Retry-After, and the sweeper
 deleting expired jobs with their rows and files."""
@@ -14,14 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import psycopg
 import pytest
+from pydantic import BaseModel
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
+from shared.errors import JobCanceled
 from shared.executors import LocalExecutor
+from shared.job_context import DbJobContext
+from shared.registry import JobKind
 from shared.retention import sweep
 from shared.runner import execute_job
 from shared.services import open_services
 from shared.submit import submit_job
 from tests.conftest import Api, make_settings
+from tests.kinds import TEST_KINDS
+from tests.retry_kinds import make_error
 from tests.test_platform_jobs import _sse
 
 
@@ -33,7 +39,8 @@ def quiet(pg_url, tmp_path_factory):
         conn.execute(f"create database {name}")
     url = pg_url.replace("/postgres?", f"/{name}?")
     svc = open_services(
-        make_settings(tmp_path_factory.mktemp("edges"), database_url=url, heartbeat_s=0.2)
+        make_settings(tmp_path_factory.mktemp("edges"), database_url=url, heartbeat_s=0.2),
+        kinds=TEST_KINDS.plus(LOST_KIND),
     )
     yield svc
     svc.close()
@@ -90,6 +97,83 @@ def test_a_worker_that_lost_its_job_writes_nothing_over_the_new_owner(quiet):
     assert (row["status"], row["worker_id"], row["error_code"]) == ("processing", "worker-b", None)
     types = [e["type"] for e in quiet.jobs.events_after(user.id, job_id, 0)]
     assert "error" not in types and "completed" not in types
+
+
+def test_a_context_marked_lost_leaves_the_stage_and_progress_to_the_new_owner(quiet, tmp_path):
+    _drain(quiet)
+    user = quiet.auth.ensure_local_user()
+    job_id = _submit(quiet, user)
+    job = quiet.jobs.claim("worker-a", job_id)
+    ctx = DbJobContext(quiet, job, quiet.kinds.get("test_sleep"), "worker-a", LocalExecutor(1))
+    try:
+        with pytest.raises(JobCanceled) as lost, ctx.stage("first") as st:
+            # Worker B took the job over and runs the same stage from the start.
+            quiet.jobs.start_stage({**job, "worker_id": "worker-b"}, "first", "b-engine", 0.0)
+            before = quiet.jobs.events_after(user.id, job_id, 0)
+            ctx.mark_lost()
+            assert ctx.lost
+            st.progress(0.9, "A's progress")
+        assert lost.value.code == "WORKER_LOST"
+        # Whatever the pipeline tries next is refused the same way, and nothing was written.
+        (tmp_path / "a.txt").write_text("A's output")
+        for attempt in (
+            lambda: ctx.check_canceled(),
+            lambda: ctx.message("A speaking"),
+            lambda: ctx.progress(50.0),
+            lambda: ctx.output("a", tmp_path / "a.txt"),
+        ):
+            with pytest.raises(JobCanceled, match="lost the job"):
+                attempt()
+        assert quiet.jobs.events_after(user.id, job_id, 0) == before
+        row = quiet.jobs.get(user.id, job_id)
+        first = next(s for s in row["stages"] if s["name"] == "first")
+        assert (first["status"], first["engine"], first["error"]) == ("running", "b-engine", None)
+        assert (row["progress"], row["outputs"]) == (0.0, [])
+    finally:
+        ctx.cleanup()
+        quiet.jobs.mark_canceled(job)
+
+
+class _LostParams(BaseModel):
+    error: str = "bug"  # as tests.retry_kinds names them: bug, timeout, user, ...
+
+
+def _run_lost_then_fail(ctx) -> dict:
+    ctx.mark_lost()  # what the heartbeat does once another worker holds the job
+    raise make_error(ctx.params.error)
+
+
+LOST_KIND = JobKind(
+    name="test_lost_then_fails",
+    params=_LostParams,
+    stages=[("work", 1.0)],
+    run=_run_lost_then_fail,
+    description="lifecycle test kind",
+)
+
+
+@pytest.mark.parametrize("error", ["bug", "timeout", "user"])
+def test_a_lost_worker_whose_pipeline_then_fails_writes_nothing(quiet, error):
+    # A crash, a transient error (which would be retried) and a user's error alike: the job's
+    # end and its attempts are the new owner's to write.
+    _drain(quiet)
+    user = quiet.auth.ensure_local_user()
+    job, _ = submit_job(quiet, user, "test_lost_then_fails", {"error": error}, [])
+    job_id = str(job["id"])
+    job = quiet.jobs.claim("worker-a", job_id)
+    with quiet.db.service() as conn:
+        conn.execute("update jobs set worker_id = 'worker-b' where id = %s", (job_id,))
+    before = quiet.jobs.events_after(user.id, job_id, 0)
+    assert execute_job(quiet, job, "worker-a", LocalExecutor(1)) == "lost"
+    row = quiet.jobs.load(job_id)
+    assert (row["status"], row["worker_id"], row["error_code"], row["attempts"]) == (
+        "processing",
+        "worker-b",
+        None,
+        job["attempts"],
+    )
+    assert quiet.jobs.events_after(user.id, job_id, 0) == before
+    quiet.jobs.mark_canceled(row)
 
 
 def test_cancel_racing_a_claim_has_one_winner(quiet):

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-import tests.platform_kinds  # noqa: F401
 from shared.config import reset_settings
 from shared.submit import submit_job
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import tests.platform_kinds  # noqa: F401
 from shared import prices
 from shared.errors import BudgetExceeded, JobCanceled
 from shared.executors import LocalExecutor, ModalExecutor, QueueProgress
@@ -279,12 +278,15 @@ def test_musicgen_class_loads_at_enter_and_hands_its_model_to_the_stage(
 
 def test_any_kind_stops_at_its_budget_once_priced_compute_passes_it(services):
     from shared.job_context import DbJobContext
-    from shared.registry import get_kind
 
     user = services.auth.ensure_local_user()
     job, _ = submit_job(services, user, "test_sleep", {"seconds": 0}, [])
     ctx = DbJobContext(
-        services, job, get_kind("test_sleep"), "test-worker", ModalExecutor("soundstage", {})
+        services,
+        job,
+        services.kinds.get("test_sleep"),
+        "test-worker",
+        ModalExecutor("soundstage", {}),
     )
     try:
         assert ctx.budget_usd == services.settings.job_budget_usd
@@ -318,8 +320,8 @@ def test_stem_separator_loads_at_enter_and_hands_its_separator_to_the_stage(
     loaded: list[str] = []
 
     class StandInDemucs:  # no weights here: a DSP separator plays the loaded model
-        def __init__(self, model_name: str) -> None:
-            self.model_name = model_name
+        def __init__(self, model_name: str, weights_dir=None) -> None:
+            self.model_name, self.weights_dir = model_name, weights_dir
 
         def load(self) -> DspSeparator:
             loaded.append(self.model_name)

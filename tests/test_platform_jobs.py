@@ -8,8 +8,6 @@ import time
 
 import pytest
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
-
 
 def _sse(text: str) -> list[dict]:
     events, cur = [], {}

@@ -14,11 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import tests.platform_kinds  # noqa: F401
 from shared.runner import LocalRunner
 from shared.services import open_services
 from shared.submit import submit_job
 from tests.conftest import make_settings
+from tests.kinds import TEST_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,9 @@ def isolated(pg_url, services, tmp_path):
     with psycopg.connect(pg_url, autocommit=True) as conn:  # the service role may not
         conn.execute(f"create database {name}")
     url = pg_url.replace("/postgres?", f"/{name}?")
-    svc = open_services(make_settings(tmp_path, database_url=url, stale_after_s=2.0))
+    svc = open_services(
+        make_settings(tmp_path, database_url=url, stale_after_s=2.0), kinds=TEST_KINDS
+    )
     yield svc, url
     svc.close()
 
@@ -58,7 +60,8 @@ def test_killed_worker_job_is_requeued_and_completed(isolated, tmp_path):
         [
             sys.executable,
             "-c",
-            "import tests.platform_kinds; from shared.cli import main; main(['worker', '--threads', '1'])",
+            "from tests.kinds import TEST_KINDS; from cli.main import main; "
+            "main(['worker', '--threads', '1'], kinds=TEST_KINDS)",
         ],
         cwd=ROOT,
         env=env,

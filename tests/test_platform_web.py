@@ -73,3 +73,5 @@ def test_kinds_catalogue_lists_params_schemas(api):
     assert "analyze" in kinds
     assert kinds["analyze"]["stages"] == ["audio_analysis"]
     assert kinds["analyze"]["params_schema"]["type"] == "object"
+    # The catalogue is the registry the app was composed with (the tests add their own kinds).
+    assert "test_sleep" in kinds and kinds["test_sleep"]["stages"] == ["first", "second"]

@@ -10,7 +10,6 @@ import uuid
 import psycopg
 import pytest
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from shared.library_files import FileStore
 from tests.conftest import Api
 from tests.project_helpers import commit, make_tones, upload_file

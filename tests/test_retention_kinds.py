@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tests.platform_kinds  # noqa: F401  (registers test_sleep)
 from functions.audio_io import Audio, save_audio
 from shared.retention import RETENTION, retention_for, sweep
 from tests.cli_subprocess import run_cli

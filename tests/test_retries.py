@@ -10,7 +10,6 @@ import httpx
 import numpy as np
 import pytest
 
-import tests.retry_kinds  # noqa: F401  (registers test_flaky)
 from shared.errors import BudgetExceeded, InvalidInput, StageFailed
 from shared.retries import classify
 

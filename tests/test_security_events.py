@@ -8,7 +8,6 @@ import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import tests.platform_kinds  # noqa: F401 - registers the test_sleep kind
 from web.events import EventHub
 
 

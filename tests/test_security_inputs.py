@@ -12,7 +12,6 @@ import uuid
 import jwt
 import pytest
 
-import tests.platform_kinds  # noqa: F401 - registers the test_sleep kind
 from tests.conftest import Api
 
 

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import tests.platform_kinds  # noqa: F401 - registers the test_sleep kind
 from tests.conftest import Api
 
 

@@ -57,7 +57,7 @@ def test_serve_stops_its_embedded_postgres_on_sigterm(tmp_path):
     env = {**os.environ, "SOUNDSTAGE_DATA_DIR": str(tmp_path / "data"), "SOUNDSTAGE_WORKERS": "1"}
     env.pop("SOUNDSTAGE_DATABASE_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from shared.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

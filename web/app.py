@@ -1,8 +1,9 @@
 """The FastAPI app: routers per resource, one place that maps errors to responses.
 
 ``create_app(services=None, runner=None)`` builds the app; by default it opens the services from
-the environment (embedded Postgres, local storage, local auth) and starts a ``LocalRunner``
-(worker threads in this process) — or hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
+the environment (embedded Postgres, local storage, local auth) with ``kinds`` (default: every
+kind of ``functions.pipelines.KINDS``) and starts a ``LocalRunner`` (worker threads in this
+process) — or hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
 """
 
 from __future__ import annotations
@@ -17,34 +18,45 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import SoundstageError
-from shared.registry import load_kinds
+from functions.pipelines import KINDS
+from shared.errors import InvalidInput, NotFound, SoundstageError
+from shared.registry import Kinds
 from shared.runner import open_runner
 from shared.services import Services, open_services
 from web import hardening, metrics
 from web.access_log import AccessLog
 from web.client_files import mount_client
-from web.deps import CurrentUser
 from web.events import close_hubs
 from web.hardening import SafeJSONResponse as JSONResponse
-from web.routers import admin, auth, client_config, files, job_inputs, jobs, projects, system
+from web.hardening import error_response
+from web.routers import (
+    admin,
+    auth,
+    client_config,
+    files,
+    job_inputs,
+    jobs,
+    projects,
+    system,
+)
+from web.routers import kinds as kinds_router
 
 log = logging.getLogger("soundstage.web")
 
 OPTIONAL_ROUTERS = ("web.routers.genres",)  # routers that arrive with their job kinds
 
 
-def error_body(code: str, message: str, retryable: bool = False, **extra) -> dict:
-    return {"code": code, "message": message, "retryable": retryable, **extra}
-
-
 def create_app(
-    services: Services | None = None, runner=None, *, start_runner: bool = True
+    services: Services | None = None,
+    runner=None,
+    *,
+    start_runner: bool = True,
+    kinds: Kinds | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.services is None:
-            app.state.services = open_services()
+            app.state.services = open_services(kinds=kinds or KINDS)
         if app.state.runner is None:
             app.state.runner = open_runner(app.state.services)
             app.state.owns_runner = True
@@ -55,7 +67,6 @@ def create_app(
         if getattr(app.state, "owns_runner", False):
             app.state.runner.stop()
 
-    load_kinds()
     app = FastAPI(
         title="Soundstage API",
         version="0.1.0",
@@ -91,16 +102,16 @@ def create_app(
             headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        body = error_body(exc.code, exc.message, exc.retryable)
-        if exc.details:
-            body["details"] = exc.details
         if exc.status >= 500:
             log.error("server error %s: %s", exc.code, exc.message)
-        return JSONResponse(body, status_code=exc.status, headers=headers)
+        return error_response(exc, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errs = exc.errors()
+        if any(tuple(e.get("loc", ())) == ("path", "job_id") for e in errs):
+            # A malformed job id names no job, like a well-formed one nobody has.
+            return error_response(NotFound("No job with this id.", code="JOB_NOT_FOUND"))
         first = errs[0] if errs else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or "request"
@@ -108,16 +119,12 @@ def create_app(
             msg = f"The field '{field}' is required."
         else:
             msg = f"Invalid value for '{field}': {first.get('msg', 'invalid')}."
-        return JSONResponse(
-            error_body(
-                "VALIDATION_ERROR",
-                msg,
-                details=[
-                    {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
-                    for e in errs
-                ],
-            ),
-            status_code=422,
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+            for e in errs
+        ]
+        return error_response(
+            InvalidInput(msg, code="VALIDATION_ERROR", status=422, details=details)
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -125,9 +132,8 @@ def create_app(
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED"}.get(
             exc.status_code, "HTTP_ERROR"
         )
-        return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
+        return error_response(
+            SoundstageError(str(exc.detail), code=code, status=exc.status_code),
             headers=getattr(exc, "headers", None),
         )
 
@@ -136,17 +142,16 @@ def create_app(
     async def bad_text(request: Request, exc: Exception) -> JSONResponse:
         # Text Postgres or UTF-8 cannot hold that slipped past the checks: the input's fault.
         log.warning("refused text on %s: %s", request.url.path, type(exc).__name__)
-        return JSONResponse(
-            error_body("INVALID_TEXT", "The request holds text that cannot be stored."),
-            status_code=400,
+        return error_response(
+            InvalidInput(
+                "The request holds text that cannot be stored.", code="INVALID_TEXT", status=400
+            )
         )
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(
-            error_body("INTERNAL_ERROR", "Something went wrong on our side.", True), status_code=500
-        )
+        return error_response(SoundstageError("Something went wrong on our side.", retryable=True))
 
     app.include_router(auth.router)
     app.include_router(auth.jwks_router)
@@ -165,22 +170,7 @@ def create_app(
             continue
         app.include_router(mod.router)
 
-    @app.get("/api/v1/kinds", tags=["jobs"])
-    def kinds(user: CurrentUser) -> list[dict]:
-        out = []
-        for k in load_kinds().values():
-            out.append(
-                {
-                    "kind": k.name,
-                    "description": k.description,
-                    "stages": k.stage_names(),
-                    "min_files": k.min_files,
-                    "max_files": k.max_files,
-                    "params_schema": k.params.model_json_schema(),
-                    "details": k.extra,  # e.g. stems: models, what "melody" is per model
-                }
-            )
-        return out
+    app.include_router(kinds_router.router)
 
     # Last: the browser client answers every path the API does not (SPA fallback).
     mount_client(app, (settings or get_settings()).web_client_dir)

@@ -1,8 +1,8 @@
-"""Typed dependencies shared by the routers (the services, the current user)."""
+"""Typed dependencies shared by the routers (the services, the job runner, the current user)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import anyio
 from fastapi import Depends, Request
@@ -16,8 +16,18 @@ from web.hardening import limit_user
 _bearer = HTTPBearer(auto_error=False, description="A Supabase (or local) access token")
 
 
+class JobRunner(Protocol):
+    """Who runs the jobs the API queues (``shared.runner``: local threads or Modal)."""
+
+    def submit(self, job_id: str) -> None: ...
+
+
 def get_services(request: Request) -> Services:
     return request.app.state.services
+
+
+def get_runner(request: Request) -> JobRunner:
+    return request.app.state.runner
 
 
 async def get_current_user(
@@ -53,5 +63,6 @@ def get_admin_user(user: Annotated[User, Depends(get_current_user)]) -> User:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+Runner = Annotated[JobRunner, Depends(get_runner)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 AdminUser = Annotated[User, Depends(get_admin_user)]

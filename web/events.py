@@ -159,18 +159,14 @@ class EventHub:
         return out
 
     def _poll(self, conn: psycopg.Connection) -> None:
-        last = conn.execute("select coalesce(max(id), 0) as m from job_events").fetchone()[0]
+        last = self.jobs.newest_event_id(conn)
         while not self._stop.wait(POLL_FALLBACK_S):
             watched = list(self._watched)
             if not watched:
                 continue
-            rows = conn.execute(
-                "select id from job_events where id > %s and job_id = any(%s::uuid[]) order by id",
-                (last, watched),
-            ).fetchall()
-            if rows:
-                last = rows[-1][0]
-                self._deliver([r[0] for r in rows])
+            if ids := self.jobs.event_ids_after(conn, last, watched):
+                last = ids[-1]
+                self._deliver(ids)
 
     def close(self) -> None:
         self._stop.set()

@@ -32,7 +32,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config import Settings
-from shared.errors import RateLimited
+from shared.errors import FileTooLarge, RateLimited, SoundstageError
 
 MB = 1024 * 1024
 JOBS_PATH = "/api/v1/jobs"
@@ -47,11 +47,9 @@ class SafeJSONResponse(JSONResponse):
         ).encode()
 
 
-def error_response(
-    status: int, code: str, message: str, *, retryable: bool = False, headers: dict | None = None
-) -> SafeJSONResponse:
-    body = {"code": code, "message": message, "retryable": retryable}
-    return SafeJSONResponse(body, status_code=status, headers=headers)
+def error_response(exc: SoundstageError, headers: dict | None = None) -> SafeJSONResponse:
+    """The API's one error answer: the error's own ``to_dict()`` with its HTTP status."""
+    return SafeJSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 
 # -- client address ---------------------------------------------------------------------------
@@ -124,10 +122,9 @@ class RequestLimits:
         wait = self.buckets.take(f"{name}\n{addr}", per_min)
         if wait > 0:
             resp = error_response(
-                429,
-                "RATE_LIMITED",
-                f"Too many requests from your address; try again in {math.ceil(wait)} s.",
-                retryable=True,
+                RateLimited(
+                    f"Too many requests from your address; try again in {math.ceil(wait)} s."
+                ),
                 headers=_retry_headers(wait),
             )
             await resp(scope, receive, send)
@@ -238,9 +235,7 @@ class UploadGuard:
     async def _refuse(scope: Scope, receive: Receive, send: Send, cap: int, what: str) -> None:
         noun = "A file" if what == "file" else "The upload"
         resp = error_response(
-            413,
-            "FILE_TOO_LARGE",
-            f"{noun} is larger than the {cap / MB:.0f} MB limit.",
+            FileTooLarge(f"{noun} is larger than the {cap / MB:.0f} MB limit."),
             # The rest of the body is not read: the connection cannot be reused.
             headers={"Connection": "close"},
         )

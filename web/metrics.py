@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from shared.auth import is_admin
 from shared.errors import SoundstageError, Unauthorized
+from shared.jobs import JobStore
 
 router = APIRouter(tags=["system"])
 
@@ -41,6 +42,40 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 WAIT_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 DURATION_BUCKETS_S = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800)
 COST_BUCKETS_USD = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+
+
+# The histograms read from the job tables: (measure in shared.job_stats, name, help, labels,
+# bucket bounds).
+HISTOGRAMS = (
+    (
+        "queue_wait_s",
+        "soundstage_job_queue_wait_seconds",
+        "Time from creation to the first start, per kind.",
+        ["kind"],
+        WAIT_BUCKETS_S,
+    ),
+    (
+        "job_duration_s",
+        "soundstage_job_duration_seconds",
+        "Run time of completed jobs, per kind.",
+        ["kind"],
+        DURATION_BUCKETS_S,
+    ),
+    (
+        "stage_duration_s",
+        "soundstage_stage_duration_seconds",
+        "Duration of completed stages, per kind and stage.",
+        ["kind", "stage"],
+        DURATION_BUCKETS_S,
+    ),
+    (
+        "job_cost_usd",
+        "soundstage_job_cost_usd",
+        "Total cost of each completed job, per kind (sum/count: mean cost per job).",
+        ["kind"],
+        COST_BUCKETS_USD,
+    ),
+)
 
 
 class JobTablesCollector(Collector):
@@ -53,62 +88,27 @@ class JobTablesCollector(Collector):
         services = self.app.state.services
         if services is None:
             return
-        with services.db.service() as conn:
-            yield from self._jobs(conn)
-            yield _histogram(
-                conn,
-                "soundstage_job_queue_wait_seconds",
-                "Time from creation to the first start, per kind.",
-                "select kind as k0, extract(epoch from started_at - created_at) as x from jobs"
-                " where started_at is not null",
-                ["kind"],
-                WAIT_BUCKETS_S,
-            )
-            yield _histogram(
-                conn,
-                "soundstage_job_duration_seconds",
-                "Run time of completed jobs, per kind.",
-                "select kind as k0, extract(epoch from completed_at - started_at) as x from jobs"
-                " where status = 'completed' and started_at is not null",
-                ["kind"],
-                DURATION_BUCKETS_S,
-            )
-            yield _histogram(
-                conn,
-                "soundstage_stage_duration_seconds",
-                "Duration of completed stages, per kind and stage.",
-                "select j.kind as k0, s.name as k1, s.duration_s as x from job_stages s"
-                " join jobs j on j.id = s.job_id where s.status = 'completed'"
-                " and s.duration_s is not null",
-                ["kind", "stage"],
-                DURATION_BUCKETS_S,
-            )
-            yield _histogram(
-                conn,
-                "soundstage_job_cost_usd",
-                "Total cost of each completed job, per kind (sum/count: mean cost per job).",
-                "select kind as k0, total_cost_usd::float8 as x from jobs where status = 'completed'",
-                ["kind"],
-                COST_BUCKETS_USD,
-            )
-            gpu = CounterMetricFamily(
-                "soundstage_gpu_seconds",
-                "GPU-seconds recorded per kind, stage and provider (Modal, Replicate, local).",
-                labels=["kind", "stage", "provider"],
-            )
-            for r in conn.execute(
-                "select j.kind, coalesce(c.stage, '') as stage, c.provider, sum(c.units) as s"
-                " from job_costs c join jobs j on j.id = c.job_id where c.unit = 'gpu_seconds'"
-                " group by 1, 2, 3 order by 1, 2, 3"
-            ).fetchall():
-                gpu.add_metric([r["kind"], r["stage"], r["provider"]], float(r["s"] or 0))
-            yield gpu
+        jobs = services.jobs
+        yield from self._jobs(jobs)
+        for measure, name, doc, labels, buckets in HISTOGRAMS:
+            family = HistogramMetricFamily(name, doc, labels=labels)
+            for r in jobs.histogram(measure, buckets):
+                pairs = [(repr(float(b)), n) for b, n in zip(buckets, r["counts"], strict=True)]
+                pairs.append(("+Inf", r["count"]))
+                family.add_metric(r["labels"], pairs, sum_value=r["sum"])
+            yield family
+        gpu = CounterMetricFamily(
+            "soundstage_gpu_seconds",
+            "GPU-seconds recorded per kind, stage and provider (Modal, Replicate, local).",
+            labels=["kind", "stage", "provider"],
+        )
+        for r in jobs.gpu_seconds_by_stage():
+            gpu.add_metric([r["kind"], r["stage"], r["provider"]], float(r["s"] or 0))
+        yield gpu
 
-    def _jobs(self, conn) -> Iterator[Any]:
-        rows = conn.execute(
-            "select kind, status, count(*) as n from jobs group by 1, 2 order by 1, 2"
-        ).fetchall()
-        jobs = GaugeMetricFamily(
+    def _jobs(self, jobs: JobStore) -> Iterator[Any]:
+        rows = jobs.jobs_by_kind_and_status()
+        gauge = GaugeMetricFamily(
             "soundstage_jobs", "Jobs now in each status, per kind.", labels=["kind", "status"]
         )
         finished = CounterMetricFamily(
@@ -118,54 +118,25 @@ class JobTablesCollector(Collector):
         )
         queued = 0
         for r in rows:
-            jobs.add_metric([r["kind"], r["status"]], r["n"])
+            gauge.add_metric([r["kind"], r["status"]], r["n"])
             if r["status"] in ("completed", "failed", "canceled"):
                 finished.add_metric([r["kind"], r["status"]], r["n"])
             if r["status"] == "queued":
                 queued += r["n"]
-        yield jobs
+        yield gauge
         yield finished
         yield GaugeMetricFamily("soundstage_queue_length", "Jobs waiting for a worker.", queued)
-        oldest = conn.execute(
-            "select coalesce(extract(epoch from now() - min(created_at)), 0) as s from jobs"
-            " where status = 'queued'"
-        ).fetchone()["s"]
         yield GaugeMetricFamily(
             "soundstage_queue_oldest_wait_seconds",
             "How long the oldest queued job has waited.",
-            float(oldest),
+            jobs.oldest_queued_wait_s(),
         )
         errors = CounterMetricFamily(
             "soundstage_job_errors", "Failed jobs per kind and error code.", labels=["kind", "code"]
         )
-        for r in conn.execute(
-            "select kind, coalesce(error_code, 'UNKNOWN') as code, count(*) as n from jobs"
-            " where status = 'failed' group by 1, 2 order by 1, 2"
-        ).fetchall():
+        for r in jobs.failures_by_kind_and_code():
             errors.add_metric([r["kind"], r["code"]], r["n"])
         yield errors
-
-
-def _histogram(
-    conn, name: str, doc: str, source_sql: str, labels: list[str], buckets: Sequence[float]
-) -> HistogramMetricFamily:
-    """A histogram family computed in SQL: cumulative counts per bucket, count and sum."""
-    keys = ", ".join(f"k{i}" for i in range(len(labels)))
-    counts = ", ".join(
-        f"count(*) filter (where x <= {float(b)!r}) as b{i}" for i, b in enumerate(buckets)
-    )
-    rows = conn.execute(
-        f"select {keys}, {counts}, count(*) as n, coalesce(sum(x), 0) as s"
-        f" from ({source_sql}) src group by {keys} order by {keys}"
-    ).fetchall()
-    family = HistogramMetricFamily(name, doc, labels=labels)
-    for r in rows:
-        pairs = [(repr(float(b)), float(r[f"b{i}"])) for i, b in enumerate(buckets)]
-        pairs.append(("+Inf", float(r["n"])))
-        family.add_metric(
-            [str(r[f"k{i}"]) for i in range(len(labels))], pairs, sum_value=float(r["s"])
-        )
-    return family
 
 
 def install(app: FastAPI) -> None:

@@ -27,7 +27,7 @@ from functions.audio_io import load_audio, probe
 from functions.pipelines.estimates import input_durations_s
 from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 CACHE_NAMESPACE = "analysis"
 STAGE = "audio_analysis"
@@ -191,15 +191,44 @@ def _estimate_s(params: BaseModel, files: list[dict]) -> float:
     return _OVERHEAD_S + _SECONDS_PER_AUDIO_SECOND * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="analyze",
-        params=AnalyzeParams,
-        stages=[(STAGE, 1.0)],
-        run=run,
-        description="Tempo, beats, downbeats, key, sections and loudness of one track.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-    )
+def _clock(t: float) -> str:
+    return f"{int(t // 60)}:{t % 60:05.2f}"
+
+
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of an analysis (rich markup)."""
+    loud = r.get("loudness", {})
+    lines = [
+        f"[bold]{Path(inputs[0]).name if inputs else ''}[/bold]  {r.get('duration_s', 0):.1f} s, "
+        f"{r.get('sample_rate')} Hz, {r.get('channels')} ch",
+        f"  tempo      {r.get('tempo_bpm', 0):.1f} BPM ({r.get('time_signature', '?')}), "
+        f"{len(r.get('beats_s', []))} beats ({r.get('engine', '?')})",
+        "  or         "
+        + ", ".join(
+            f"{c['relation']} {c['bpm']:.1f} BPM ({c['confidence']:.2f})"
+            for c in r.get("tempo_candidates", [])[1:]
+        ),
+        f"  key        {r.get('key')} (confidence {r.get('key_confidence', 0):.2f})",
+        f"  loudness   {loud.get('integrated_lufs')} LUFS, LRA {loud.get('lra_lu')} LU, "
+        f"true peak {loud.get('true_peak_dbtp')} dBTP",
+        "  sections   "
+        + ", ".join(
+            f"{s.get('label')} {_clock(s.get('start_s', 0))}" for s in r.get("sections", [])
+        ),
+    ]
+    if r.get("cached"):
+        lines.append("  [dim](from cache)[/dim]")
+    return "\n".join(lines)
+
+
+KIND = JobKind(
+    name="analyze",
+    params=AnalyzeParams,
+    stages=[(STAGE, 1.0)],
+    run=run,
+    description="Tempo, beats, downbeats, key, sections and loudness of one track.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    summarize=summarize,
 )

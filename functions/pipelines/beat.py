@@ -9,7 +9,7 @@ result (``engine`` and ``engine_note``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 
@@ -26,7 +26,7 @@ from functions.pipelines.beat_engines import (
     make_track,
 )
 from shared.config import get_settings
-from shared.registry import JobKind, register
+from shared.registry import CliFlag, JobKind
 
 
 class BeatParams(common.MusicParams):
@@ -34,7 +34,9 @@ class BeatParams(common.MusicParams):
     ``genre``, a ``prompt`` is enough: MusicGen reads it as written; the procedural engine
     infers genre, mood and instruments from its words and reports them (``inferred``)."""
 
-    duration_s: float = Field(30.0, validation_alias=AliasChoices("duration_s", "duration"))
+    duration_s: Annotated[float, CliFlag("duration")] = Field(
+        30.0, validation_alias=AliasChoices("duration_s", "duration")
+    )
     model: Literal["small", "medium"] | None = (
         None  # MusicGen size; default SOUNDSTAGE_MUSICGEN_MODEL
     )
@@ -125,17 +127,17 @@ def _estimate_cost(params: BeatParams, files: list[dict]) -> float:
     return estimate_musicgen_usd(_model(params, settings), params.duration_s, settings)
 
 
-KIND = register(
-    JobKind(
-        name="beat",
-        params=BeatParams,
-        stages=[("generating", 0.75), ("mastering", 0.15), ("encoding", 0.1)],
-        run=run,
-        description="A beat in one of 14 genres at your tempo, key and mood (MusicGen or procedural).",
-        min_files=0,
-        max_files=0,
-        estimate_s=_estimate_s,
-        estimate_cost_usd=_estimate_cost,
-        extra={"sample_rate": SAMPLE_RATE},
-    )
+KIND = JobKind(
+    name="beat",
+    params=BeatParams,
+    stages=[("generating", 0.75), ("mastering", 0.15), ("encoding", 0.1)],
+    run=run,
+    description="A beat in one of 14 genres at your tempo, key and mood (MusicGen or procedural).",
+    min_files=0,
+    max_files=0,
+    estimate_s=_estimate_s,
+    estimate_cost_usd=_estimate_cost,
+    extra={"sample_rate": SAMPLE_RATE},
+    main_output="track",
+    summarize=common.summarize,
 )

@@ -12,16 +12,17 @@ from __future__ import annotations
 import io
 import subprocess
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from functions.audio_io import ffmpeg_exe, load_audio
+from functions.audio_io import load_audio
 from functions.blend import SAMPLE_RATE, blend_stage
+from functions.ffmpeg_command import ffmpeg_command
 from shared.errors import InvalidAudio, InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import CliFlag, JobKind
 
 MAX_SEGMENT_S = 30.0
 MIN_SEGMENT_S = 1.0
@@ -34,10 +35,12 @@ class BlendParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_s: float = Field(0.0, ge=0.0)
-    end_s: float = 16.0
+    start_s: Annotated[float, CliFlag("start")] = Field(0.0, ge=0.0)
+    end_s: Annotated[float, CliFlag("end")] = 16.0
     weight: float = Field(0.5, ge=0.0, le=1.0)
-    mode: Literal["weight", "crossfade"] = "weight"
+    mode: Annotated[Literal["weight", "crossfade"], CliFlag("crossfade", switch="crossfade")] = (
+        "weight"
+    )
     engine: Literal["auto", "encodec", "spectral"] | None = None
 
     @model_validator(mode="after")
@@ -59,10 +62,10 @@ def convert_segment(
     delete it. Raises ``TOO_SHORT`` when the track ends before the segment has a second of
     audio and ``SILENT_AUDIO`` when the segment is silent."""
     tmp = workdir / f"{name}-24k.wav"
-    cmd = [
-        ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-ss", f"{start_s:.3f}", "-t", f"{end_s - start_s:.3f}",
-        "-i", str(path), "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_f32le", str(tmp),
-    ]  # fmt: skip
+    cmd = ffmpeg_command(
+        "-ss", f"{start_s:.3f}", "-t", f"{end_s - start_s:.3f}",
+        "-i", path, "-ac", "1", "-ar", SAMPLE_RATE, "-c:a", "pcm_f32le", tmp,
+    )  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True)
         if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size <= 44:
@@ -116,6 +119,7 @@ def run(ctx) -> dict:
             weight=p.weight,
             engine=p.engine or settings.blend_engine,
             checkpoint=settings.blend_checkpoint,
+            weights_dir=str(settings.weights_dir),
         )
         st.engine = out["engine"]
         if out["engine"] == "spectral":
@@ -148,15 +152,25 @@ def run(ctx) -> dict:
     }
 
 
-KIND = register(
-    JobKind(
-        name="blend",
-        params=BlendParams,
-        stages=[("converting", 0.15), ("blending", 0.75), ("writing", 0.1)],
-        run=run,
-        description="Blend two tracks through EnCodec's latent space (24 kHz, 16 s segments).",
-        min_files=2,
-        max_files=2,
-        estimate_s=lambda p, files: 5.0 + 0.5 * (p.end_s - p.start_s),
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a blend (rich markup)."""
+    how = "crossfade A->B" if r.get("mode") == "crossfade" else f"weight {r.get('weight')} of B"
+    return (
+        f"[bold]{', '.join(str(p) for p in saved)}[/bold]  {r.get('duration_s')} s, "
+        f"{r.get('sample_rate')} Hz {r.get('subtype')}\n  engine     {r.get('engine')} "
+        f"({how}, {r.get('start_s'):g}-{r.get('end_s'):g} s)"
     )
+
+
+KIND = JobKind(
+    name="blend",
+    params=BlendParams,
+    stages=[("converting", 0.15), ("blending", 0.75), ("writing", 0.1)],
+    run=run,
+    description="Blend two tracks through EnCodec's latent space (24 kHz, 16 s segments).",
+    min_files=2,
+    max_files=2,
+    estimate_s=lambda p, files: 5.0 + 0.5 * (p.end_s - p.start_s),
+    main_output="blend",
+    summarize=summarize,
 )

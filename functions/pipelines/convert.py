@@ -6,23 +6,27 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.convert import check_conversion, convert_file
 from functions.pipelines.audio_outputs import keep_output
 from functions.pipelines.estimates import input_durations_s
-from shared.registry import JobKind, register
+from shared.registry import CliFlag, JobKind
 
 
 class ConvertParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    output_format: Literal["wav", "flac", "mp3", "ogg"] = "mp3"
+    output_format: Annotated[Literal["wav", "flac", "mp3", "ogg"], CliFlag("to")] = "mp3"
     bit_depth: Literal[16, 24] = Field(16, description="wav and flac")
-    bitrate_kbps: int | None = Field(None, description="mp3 (32-320, default 320) or ogg (45-500)")
-    sample_rate_hz: int | None = Field(None, description="default: the input's")
+    bitrate_kbps: Annotated[int | None, CliFlag("bitrate")] = Field(
+        None, description="mp3 (32-320, default 320) or ogg (45-500)"
+    )
+    sample_rate_hz: Annotated[int | None, CliFlag("sample-rate")] = Field(
+        None, description="default: the input's"
+    )
     channels: Literal[1, 2] | None = Field(
         None, description="default: the input's (stereo at most)"
     )
@@ -69,15 +73,24 @@ def _estimate_s(params: ConvertParams, files: list[dict]) -> float:
     return 1.0 + 0.02 * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="convert",
-        params=ConvertParams,
-        stages=[("converting", 1.0)],
-        run=run,
-        description="Convert one track to wav, flac, mp3 or ogg; change its sample rate or channels.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a conversion (rich markup)."""
+    o = r.get("output", {})
+    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    return (
+        f"{o.get('format')} {o.get('sample_rate')} Hz, {o.get('channels')} ch, "
+        f"{o.get('duration_s')} s, {o.get('bitrate_kbps')} kbps\n{wrote}"
     )
+
+
+KIND = JobKind(
+    name="convert",
+    params=ConvertParams,
+    stages=[("converting", 1.0)],
+    run=run,
+    description="Convert one track to wav, flac, mp3 or ogg; change its sample rate or channels.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    summarize=summarize,
 )

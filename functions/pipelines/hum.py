@@ -28,7 +28,7 @@ from functions.music.hum import (
 from functions.music.midi import write_midi
 from functions.music.musicgen import build_prompt
 from functions.music.procedural import SAMPLE_RATE
-from functions.music.theory import estimate_key, parse_key
+from functions.music.theory import estimate_key, parse_key, pitch_name
 from functions.pipelines import music_request as common
 from functions.pipelines.beat_engines import (
     TrackSpec,
@@ -38,7 +38,7 @@ from functions.pipelines.beat_engines import (
     make_track,
 )
 from shared.config import get_settings
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class HumParams(common.MusicParams):
@@ -166,23 +166,32 @@ def _estimate_cost(params: HumParams, files: list[dict]) -> float:
     return estimate_musicgen_usd("melody", float(params.duration_s or hum_s), settings)
 
 
-KIND = register(
-    JobKind(
-        name="hum",
-        params=HumParams,
-        stages=[
-            ("transcribing", 0.35),
-            ("generating", 0.45),
-            ("mastering", 0.1),
-            ("encoding", 0.1),
-        ],
-        run=run,
-        description="Hum or sing a melody; get a beat in your genre that follows it.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-        estimate_cost_usd=_estimate_cost,
-        max_duration_s=MAX_DURATION_S,
-        extra={"sample_rate": SAMPLE_RATE},
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The generated track's summary plus the notes heard in the hum (rich markup)."""
+    melody = " ".join(pitch_name(n["pitch"]) for n in r.get("melody", [])[:24])
+    return (
+        common.summarize(r, inputs, saved)
+        + f"\n  melody     {r.get('notes_count')} notes: {melody}"
     )
+
+
+KIND = JobKind(
+    name="hum",
+    params=HumParams,
+    stages=[
+        ("transcribing", 0.35),
+        ("generating", 0.45),
+        ("mastering", 0.1),
+        ("encoding", 0.1),
+    ],
+    run=run,
+    description="Hum or sing a melody; get a beat in your genre that follows it.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    estimate_cost_usd=_estimate_cost,
+    max_duration_s=MAX_DURATION_S,
+    extra={"sample_rate": SAMPLE_RATE},
+    main_output="track",
+    summarize=summarize,
 )

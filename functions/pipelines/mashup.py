@@ -27,20 +27,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.audio_io import load_audio, save_audio
 from functions.audio_stream import BlockReader
-from functions.mashup import VIBES, align_stem, describe_track, file_rms, plan_mashup, vocal_entry_s
+from functions.mashup import VIBES, plan_mashup
+from functions.mashup_align import align_stem
+from functions.mashup_tracks import describe_track, file_rms, vocal_entry_s
 from functions.master import master_to_target
 from functions.mix import MixInput, mix_tracks
 from functions.pipelines.analyze import analyses_of
 from functions.pipelines.audio_outputs import keep_output, stored_record, write_under_ceiling
 from functions.pipelines.estimates import input_durations_s
 from functions.pipelines.stems import CACHE_NAMESPACE as STEMS_CACHE
-from functions.pipelines.stems import StemsParams, stems_stage
+from functions.pipelines.stems import StemsParams, configured_engine, stems_stage
 from functions.pipelines.stems import cache_key as stems_cache_key
-from functions.stems import FOUR_STEMS, resolve_engine
+from functions.stems import FOUR_STEMS
 from shared.config import get_settings
 from shared.errors import InvalidInput
 from shared.executors import runs_stages_remotely
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 # Four tracks' stems are stretched and mixed in memory; songs, not DJ sets.
 MAX_TRACK_S = 10 * 60.0
@@ -78,7 +80,7 @@ def _cached_stems(ctx, track) -> list[dict] | None:
     (the stems kind's cache; 24-bit first, then 16-bit), or None."""
     if not track.sha256 or getattr(ctx, "fetch_stored", None) is None:
         return None
-    engine, model = resolve_engine()
+    engine, model = configured_engine(settings=ctx.settings)
     for bits in (24, 16):
         params = StemsParams(stems=list(FOUR_STEMS), output_format="wav", bit_depth=bits)
         hit = ctx.cache_get(STEMS_CACHE, stems_cache_key(track.sha256, params, engine, model))
@@ -109,6 +111,12 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
     todo = [i for i, c in enumerate(cached) if c is None]
     if len(todo) < len(cached):
         ctx.message(f"Stems of {len(cached) - len(todo)} track(s) were made before; reusing them.")
+    engine, model = configured_engine(settings=ctx.settings)
+    separator_kw = {
+        "engine": engine,
+        "model_name": model,
+        "weights_dir": str(ctx.settings.weights_dir),
+    }
     items = [
         {
             "audio": ctx.inputs[i].path.read_bytes(),
@@ -116,6 +124,7 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
             "stems": list(FOUR_STEMS),
             "output_format": "wav",
             "bit_depth": 24,
+            **separator_kw,
         }
         for i in todo
     ]
@@ -232,7 +241,7 @@ def run(ctx) -> dict:
             raise InvalidInput(
                 f"There is no track {i}: {n} file(s) were uploaded (0-{n - 1}).", code="BAD_TRACK"
             )
-    with ctx.stage("separating_stems", engine=resolve_engine()[0]) as st:
+    with ctx.stage("separating_stems", engine=configured_engine(settings=ctx.settings)[0]) as st:
         stems, stems_engine, cached, fresh = _separate(ctx, st)
         separated = _keep_separated_stems(ctx, stems, cached, fresh)
     with ctx.stage("analyzing", engine="soundstage-dsp") as st:
@@ -293,7 +302,7 @@ def run(ctx) -> dict:
 
 def _estimate_s(params: MashupParams, files: list[dict]) -> float:
     durations = input_durations_s(files)
-    engine, _ = resolve_engine()
+    engine, _ = configured_engine()
     if runs_stages_remotely(get_settings()):
         separation = 20.0 + 0.05 * max(durations)  # the tracks run side by side on GPUs
     else:
@@ -302,21 +311,35 @@ def _estimate_s(params: MashupParams, files: list[dict]) -> float:
     return 5.0 + separation + 0.15 * sum(durations) + 0.1 * max(durations)
 
 
-KIND = register(
-    JobKind(
-        name="mashup",
-        params=MashupParams,
-        stages=[
-            ("separating_stems", 0.5),
-            ("analyzing", 0.15),
-            ("mixing", 0.25),
-            ("mastering", 0.1),
-        ],
-        run=run,
-        description="The AI Magic Generator: a mashup of 1-4 tracks in a vibe.",
-        min_files=1,
-        max_files=4,
-        estimate_s=_estimate_s,
-        max_duration_s=MAX_TRACK_S,
-    )
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a mashup: the target and what each track gave (rich markup)."""
+    lines = [
+        f"mashup ({r.get('vibe')}) at {r.get('target_tempo_bpm')} BPM in {r.get('target_key')}"
+    ]
+    for part in r.get("parts", []):
+        lines.append(
+            f"  track {part['track']} {part['role']:<6} {', '.join(part['stems'])}: "
+            f"{part['tempo_change']}, {part['key_change']}, offset {part['offset_s']} s"
+        )
+    lines += [f"  wrote {p}" for p in saved]
+    return "\n".join(lines)
+
+
+KIND = JobKind(
+    name="mashup",
+    params=MashupParams,
+    stages=[
+        ("separating_stems", 0.5),
+        ("analyzing", 0.15),
+        ("mixing", 0.25),
+        ("mastering", 0.1),
+    ],
+    run=run,
+    description="The AI Magic Generator: a mashup of 1-4 tracks in a vibe.",
+    min_files=1,
+    max_files=4,
+    estimate_s=_estimate_s,
+    max_duration_s=MAX_TRACK_S,
+    main_output="mashup",
+    summarize=summarize,
 )

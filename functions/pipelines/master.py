@@ -21,7 +21,7 @@ from functions.loudness import loudness_report
 from functions.master import CEILING_DBTP, PRESETS, TARGET_RANGE_LUFS, master_to_target
 from functions.pipelines.audio_outputs import keep_output, write_under_ceiling
 from functions.pipelines.estimates import input_durations_s
-from shared.registry import JobKind, register
+from shared.registry import JobKind
 
 
 class MasterParams(BaseModel):
@@ -81,15 +81,28 @@ def _estimate_s(params: MasterParams, files: list[dict]) -> float:
     return 2.0 + 0.05 * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="master",
-        params=MasterParams,
-        stages=[("analyzing", 0.3), ("mastering", 0.7)],
-        run=run,
-        description="Master one track to a loudness target with a -1 dBTP true-peak ceiling.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a master: loudness before and after (rich markup)."""
+    b, a = r.get("before", {}), r.get("after", {})
+    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    return (
+        f"target {r.get('target_lufs')} LUFS\n"
+        f"  before  {b.get('integrated_lufs')} LUFS, LRA {b.get('lra_lu')} LU, "
+        f"true peak {b.get('true_peak_dbtp')} dBTP\n"
+        f"  after   {a.get('integrated_lufs')} LUFS, LRA {a.get('lra_lu')} LU, "
+        f"true peak {a.get('true_peak_dbtp')} dBTP\n{wrote}"
     )
+
+
+KIND = JobKind(
+    name="master",
+    params=MasterParams,
+    stages=[("analyzing", 0.3), ("mastering", 0.7)],
+    run=run,
+    description="Master one track to a loudness target with a -1 dBTP true-peak ceiling.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    main_output="master",
+    summarize=summarize,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,7 @@ from functions.mix import MIX_PROFILES, MixInput, mix_tracks
 from functions.pipelines.audio_outputs import keep_output
 from functions.pipelines.estimates import input_durations_s
 from shared.errors import InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import CliFlag, JobKind
 
 MixProfileName = Literal["balanced", "bass-heavy", "bright", "warm"]
 
@@ -25,17 +25,21 @@ MixProfileName = Literal["balanced", "bass-heavy", "bright", "warm"]
 class TrackSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    gain_db: float = Field(0.0, ge=-60.0, le=24.0)
-    pan: float = Field(0.0, ge=-1.0, le=1.0, description="-1 left, 0 centre, +1 right")
+    gain_db: Annotated[float, CliFlag("gains")] = Field(0.0, ge=-60.0, le=24.0)
+    pan: Annotated[float, CliFlag("pans")] = Field(
+        0.0, ge=-1.0, le=1.0, description="-1 left, 0 centre, +1 right"
+    )
     mute: bool = False
-    offset_s: float = Field(0.0, ge=0.0, le=600.0, description="start this many seconds in")
+    offset_s: Annotated[float, CliFlag("offsets")] = Field(
+        0.0, ge=0.0, le=600.0, description="start this many seconds in"
+    )
 
 
 class MixParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     profile: MixProfileName = "balanced"
-    tracks: list[TrackSettings] = Field(
+    tracks: Annotated[list[TrackSettings], CliFlag(per_file=True)] = Field(
         default_factory=list,
         description="one per uploaded file, in upload order; missing ones are defaults",
     )
@@ -94,15 +98,25 @@ def _estimate_s(params: MixParams, files: list[dict]) -> float:
     return 2.0 + 0.03 * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="mix",
-        params=MixParams,
-        stages=[("mixing", 1.0)],
-        run=run,
-        description="Mix 2-N tracks or stems with gain, pan and mute through a mix profile.",
-        min_files=2,
-        max_files=8,
-        estimate_s=_estimate_s,
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a mix (rich markup)."""
+    loud = r.get("loudness", {})
+    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    return (
+        f"mix ({r.get('profile')}): {loud.get('integrated_lufs')} LUFS, true peak "
+        f"{loud.get('true_peak_dbtp')} dBTP\n{wrote}"
     )
+
+
+KIND = JobKind(
+    name="mix",
+    params=MixParams,
+    stages=[("mixing", 1.0)],
+    run=run,
+    description="Mix 2-N tracks or stems with gain, pan and mute through a mix profile.",
+    min_files=2,
+    max_files=8,
+    estimate_s=_estimate_s,
+    main_output="mix",
+    summarize=summarize,
 )

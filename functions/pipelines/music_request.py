@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
@@ -14,6 +14,7 @@ from functions.genres import Genre, get_genre
 from functions.music import prompt_words
 from functions.music.theory import parse_key
 from shared.errors import InvalidInput
+from shared.registry import CliFlag
 
 MIN_DURATION_S = 5.0
 MAX_DURATION_S = 120.0
@@ -119,7 +120,7 @@ class MusicParams(BaseModel):
     allow_any_bpm: bool = False
     key: str | None = None
     mood: str | None = None
-    duration_s: float | None = Field(
+    duration_s: Annotated[float | None, CliFlag("duration")] = Field(
         None, validation_alias=AliasChoices("duration_s", "duration")
     )  # "duration" accepted too: the name BeatFlow's clients send
     prompt: str = Field("", max_length=500)
@@ -142,3 +143,28 @@ class MusicParams(BaseModel):
     @classmethod
     def duration_in_range(cls, value: float | None) -> float | None:
         return check_duration(value)
+
+
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a generated track: what was asked, what was inferred (rich
+    markup); ``beat`` uses it as is, ``hum`` adds the melody."""
+    loud = r.get("loudness") or {}
+    lines = [
+        f"[bold]{', '.join(str(p) for p in saved)}[/bold]",
+        f"  {r.get('genre')} at {r.get('bpm'):g} BPM in {r.get('key')} ({r.get('mood')}), "
+        f"{r.get('duration_s')} s, {r.get('format')} {r.get('sample_rate')} Hz",
+        f"  engine     {r.get('engine')}"
+        + (f"  [dim]{r['engine_note']}[/dim]" if r.get("engine_note") else ""),
+        f"  loudness   {loud.get('loudness_lufs')} LUFS, true peak {loud.get('true_peak_dbtp')} dBTP",
+        f"  seed       {r.get('seed')}",
+    ]
+    if r.get("stems"):
+        lines.append(f"  stems      {', '.join(r['stems'])}")
+    for what, inf in (r.get("inferred") or {}).items():
+        if what == "instruments":
+            said = ", ".join(f"{part} {i['value']}" for part, i in inf.items())
+            lines.append(f"  inferred   instruments: {said}")
+        elif inf.get("how") != "given":
+            words = f" from '{', '.join(inf['words'])}'" if inf.get("words") else ""
+            lines.append(f"  inferred   {what} {inf['value']} ({inf['how']}{words})")
+    return "\n".join(lines)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,7 +34,7 @@ from functions.stems import (
 )
 from shared.config import get_settings
 from shared.executors import runs_stages_remotely
-from shared.registry import JobKind, register
+from shared.registry import CliFlag, JobKind
 
 LOW_MEMORY_BLOCK_S = 30.0  # block length after GPU_OUT_OF_MEMORY (the default is 150 s)
 CACHE_NAMESPACE = "stems"
@@ -66,7 +66,7 @@ class StemsParams(BaseModel):
         "source but voice and bass: 'other' for 4-source models, guitar + piano + other for "
         'htdemucs_6s), guitar and piano (htdemucs_6s only); ["vocals", "no_vocals"] for two.',
     )
-    output_format: Literal["wav", "flac", "mp3"] = "wav"
+    output_format: Annotated[Literal["wav", "flac", "mp3"], CliFlag("format")] = "wav"
     bit_depth: Literal[16, 24] = Field(16, description="wav/flac only; mp3 is 320 kbps")
     model: DemucsModel | None = Field(
         None,
@@ -82,10 +82,17 @@ class StemsParams(BaseModel):
     @model_validator(mode="after")
     def _available(self) -> StemsParams:
         # Refuse at submit time what the engine this server would run cannot give.
-        engine, model = resolve_engine(None, self.model)
+        engine, model = configured_engine(self.model)
         who = "The DSP separator (no Demucs weights here)" if engine == "dsp" else model
         check_stems_for(self.stems, model_sources(engine, model), who)
         return self
+
+
+def configured_engine(model: str | None = None, settings: Any = None) -> tuple[str, str]:
+    """``(engine, model)`` this server's settings (``settings``, else the process's) resolve to
+    (``auto``: Demucs where its weights are)."""
+    s = settings or get_settings()
+    return resolve_engine(s.stems_engine, model or s.demucs_model, s.weights_dir)
 
 
 def stems_stage(**kw) -> dict:
@@ -121,7 +128,7 @@ def run(ctx) -> dict:
     """Separate ``ctx.inputs[0]``; returns the engine, the stems written and their format."""
     p: StemsParams = ctx.params
     track = ctx.inputs[0]
-    engine, model = resolve_engine(None, p.model)
+    engine, model = configured_engine(p.model, ctx.settings)
     key = cache_key(track.sha256 or _sha256(track.path), p, engine, model)
     cached = ctx.cache_get(CACHE_NAMESPACE, key)
     if cached is not None:
@@ -148,7 +155,9 @@ def run(ctx) -> dict:
             stems=list(p.stems),
             output_format=p.output_format,
             bit_depth=p.bit_depth,
+            engine=engine,
             model_name=model,
+            weights_dir=str(ctx.settings.weights_dir),
             block_s=LOW_MEMORY_BLOCK_S if low_memory else None,
             progress=st.progress,
         )
@@ -198,26 +207,33 @@ def run(ctx) -> dict:
 
 def _estimate_s(params: StemsParams, files: list[dict]) -> float:
     duration_s = sum(input_durations_s(files))
-    engine, _ = resolve_engine(None, params.model)
+    engine, _ = configured_engine(params.model)
     if runs_stages_remotely(get_settings()):
         return 20.0 + 0.05 * duration_s  # cold start, then a GPU at ~20x real time
     return 3.0 + (0.2 if engine == "dsp" else 1.0) * duration_s
 
 
-KIND = register(
-    JobKind(
-        name="stems",
-        params=StemsParams,
-        stages=[("separating_stems", 1.0)],
-        run=run,
-        description="Split one track into vocals, drums, bass and other (or vocals / no vocals).",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-        extra={
-            "models": MODELS_OFFERED,
-            "melody": MELODY,
-            "dsp_stems": ["vocals", "drums", "bass", "other", "melody", "no_vocals"],
-        },
-    )
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a separation (rich markup)."""
+    engine = str(r.get("engine")) + (f" ({r['model']})" if r.get("model") else "")
+    note = " [dim](from cache)[/dim]" if r.get("cached") else ""
+    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    return f"[bold]{len(saved)} stems[/bold] by {engine}{note}\n{wrote}"
+
+
+KIND = JobKind(
+    name="stems",
+    params=StemsParams,
+    stages=[("separating_stems", 1.0)],
+    run=run,
+    description="Split one track into vocals, drums, bass and other (or vocals / no vocals).",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    extra={
+        "models": MODELS_OFFERED,
+        "melody": MELODY,
+        "dsp_stems": ["vocals", "drums", "bass", "other", "melody", "no_vocals"],
+    },
+    summarize=summarize,
 )

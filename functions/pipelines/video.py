@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -32,7 +32,7 @@ from functions.video.timing import BEATS_VERSION, video_timing
 from shared import prices
 from shared.config import get_settings
 from shared.errors import BudgetExceeded, InvalidAudio, InvalidInput
-from shared.registry import JobKind, register
+from shared.registry import CliFlag, JobKind
 
 PROMPT_MIN_CHARS, PROMPT_MAX_CHARS = 50, 500
 SONG_FORMATS = ("mp3", "wav", "flac")
@@ -49,17 +49,17 @@ class VideoParams(BaseModel):
         # so generated forms (the web client) can count characters before submitting.
         json_schema_extra={"minLength": PROMPT_MIN_CHARS, "maxLength": PROMPT_MAX_CHARS},
     )
-    max_generated_clips: int | None = Field(
+    max_generated_clips: Annotated[int | None, CliFlag("max-clips")] = Field(
         default=None, ge=MIN_CLIPS, description="Shots to generate (default and cap: the server's)"
     )
     budget_usd: float | None = Field(default=None, gt=0, description="Stop before spending more")
-    engines: Literal["auto", "local"] = Field(
+    engines: Annotated[Literal["auto", "local"], CliFlag("local-engines", switch="local")] = Field(
         default="auto", description="'local' never calls paid providers, even with keys set"
     )
     crossfade_s: float = Field(default=0.5, ge=0.1, le=2.0)
-    video_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = (
-        "veryfast"
-    )
+    video_preset: Annotated[
+        Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"], CliFlag("preset")
+    ] = "veryfast"
     seed: int = Field(default=0, ge=0)
 
     @field_validator("prompt", mode="before")
@@ -171,7 +171,15 @@ def run(ctx: Any) -> dict[str, Any]:
                 prices.worst_case_llm_usd(prompt_chars) * providers.PLANNER.attempts,
                 "planning the scenes",
             )
-        outcome = make_plan(p.prompt, timing, lyrics, video.max_shots, use_llm=video.use_openai)
+        outcome = make_plan(
+            p.prompt,
+            timing,
+            lyrics,
+            video.max_shots,
+            use_llm=video.use_openai,
+            api_key=video.settings.openai_api_key,
+            model=video.settings.openai_plan_model,
+        )
         for u in outcome.usage:
             ctx.cost(
                 "openai",
@@ -311,26 +319,47 @@ def _estimate_cost(params: BaseModel, files: list[dict]) -> float:
     ).total_usd
 
 
-KIND = register(
-    JobKind(
-        name="video",
-        params=VideoParams,
-        stages=[
-            ("audio_analysis", 0.08),
-            ("lyrics", 0.05),
-            ("scene_planning", 0.05),
-            ("reference_generation", 0.1),
-            ("video_generation", 0.4),
-            ("composition", 0.32),
-        ],
-        run=run,
-        description="A beat-synced 1080p music video from a song and a prompt.",
-        min_files=1,
-        max_files=1,
-        estimate_s=_estimate_s,
-        estimate_cost_usd=_estimate_cost,
-        max_file_mb=get_settings().video_max_upload_mb,
-        input_formats=SONG_FORMATS,
-        extra={"primary_output": "video"},  # what the completed event's download URL is for
+def summarize(r: dict, inputs: list[str], saved: list) -> str:
+    """The terminal summary of a music video: cuts, shots, engines, cost (rich markup)."""
+    video = r.get("video", {})
+    engines = r.get("engines") or {}
+    cost = r.get("cost", {})
+    lyrics = r.get("lyrics") or {}
+    stages = KIND.stage_names()  # in run order (the result's keys come back sorted)
+    return "\n".join(
+        [
+            f"[bold]{saved[0] if saved else ''}[/bold]  {video.get('width')}x{video.get('height')} "
+            f"{video.get('fps', 0):.0f} fps, {video.get('duration_s', 0):.1f} s",
+            f"  {r.get('slot_count')} slots, {len(r.get('cut_times_s') or [])} cuts on the beat; "
+            f"{r.get('shots_generated')} shots generated, {r.get('shots_reused')} reused",
+            f'  "{(r.get("plan") or {}).get("title", "")}"; lyrics {lyrics.get("status", "?")}'
+            + (f": {lyrics['reason']}" if lyrics.get("reason") else ""),
+            *(f"  {stage:<22} {engines[stage]}" for stage in stages if stage in engines),
+            f"  cost ${cost.get('total_usd', 0):.2f} of a ${cost.get('budget_usd', 0):.2f} budget",
+        ]
     )
+
+
+KIND = JobKind(
+    name="video",
+    params=VideoParams,
+    stages=[
+        ("audio_analysis", 0.08),
+        ("lyrics", 0.05),
+        ("scene_planning", 0.05),
+        ("reference_generation", 0.1),
+        ("video_generation", 0.4),
+        ("composition", 0.32),
+    ],
+    run=run,
+    description="A beat-synced 1080p music video from a song and a prompt.",
+    min_files=1,
+    max_files=1,
+    estimate_s=_estimate_s,
+    estimate_cost_usd=_estimate_cost,
+    max_file_mb=get_settings().video_max_upload_mb,
+    input_formats=SONG_FORMATS,
+    extra={"primary_output": "video"},  # what the completed event's download URL is for
+    main_output="video",
+    summarize=summarize,
 )

@@ -93,7 +93,12 @@ def lyrics(run: VideoRun, path: Path, duration_s: float) -> Lyrics:
     run.ctx.ensure_budget(
         prices.whisper_usd(duration_s) * providers.WHISPER.attempts, "transcribing the lyrics"
     )
-    lyrics = transcribe_lyrics(path, duration_s)
+    lyrics = transcribe_lyrics(
+        path,
+        duration_s,
+        api_key=run.settings.openai_api_key,
+        model=run.settings.openai_transcribe_model,
+    )
     if lyrics.billed_audio_s:
         run.ctx.cost(
             "openai",
@@ -112,6 +117,8 @@ def make_references(run: VideoRun, plan: VideoPlan, stage: Any) -> dict[str, dic
     """
     engine = "replicate" if run.use_replicate else "procedural"
     jobs = references.reference_jobs(plan, engine, run.p.seed)
+    for j in jobs:
+        j["replicate_api_token"] = run.settings.replicate_api_token
     if engine == "replicate":
         run.ctx.ensure_budget(
             len(jobs) * prices.worst_case_replicate_usd("sdxl", providers.SDXL),
@@ -163,6 +170,7 @@ def make_clips(
     jobs = clips.clip_jobs(plan, refs, engine, tempo_bpm, run.p.seed, preset=run.p.video_preset)
     for j in jobs:
         j["deadline_at"] = run.deadline_at
+        j["replicate_api_token"] = run.settings.replicate_api_token
     if engine == "replicate":
         # Worst case: every image-to-video clip fails its attempts and falls back to text.
         t2v = prices.worst_case_replicate_usd("t2v", providers.CLIP)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.audio_io import ffmpeg_exe
+from functions.ffmpeg_command import ffmpeg_command
 
 from . import providers
 from .plan import VideoPlan
@@ -122,14 +122,9 @@ def render_motion_clip(
     with tempfile.TemporaryDirectory(prefix="clip-") as tmp:
         src = Path(tmp) / "reference.png"
         src.write_bytes(png)
-        cmd = [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
+        cmd = ffmpeg_command(
             "-i",
-            str(src),
+            src,
             "-vf",
             vf,
             "-frames:v",
@@ -146,8 +141,8 @@ def render_motion_clip(
             "yuv420p",
             "-movflags",
             "+faststart",
-            str(out_path),
-        ]
+            out_path,
+        )
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -162,13 +157,17 @@ def seconds_left(deadline_at: float | None) -> float | None:
 
 
 def _replicate_clip(
-    kind: str, kw: dict[str, Any], billed_s: list[float], deadline_at: float | None = None
+    kind: str,
+    kw: dict[str, Any],
+    billed_s: list[float],
+    api_token: str,
+    deadline_at: float | None = None,
 ) -> tuple[bytes, str]:
     """One clip from Replicate: ``kind`` ``svd`` (image-to-video from ``image_url``) or
     ``t2v`` (text-to-video from ``prompt``), with the clip policy's attempts, each bounded by
     the time the job has left."""
     policy = providers.CLIP
-    client = providers.replicate_client(policy.timeout_s)
+    client = providers.replicate_client(api_token, policy.timeout_s)
     if client is None:
         raise providers.ProviderFailed("no Replicate token is configured", transient=False)
     if kind == "svd":
@@ -229,12 +228,13 @@ def generate_clip(
     seed: int = 0,
     preset: str = "veryfast",
     deadline_at: float | None = None,
+    replicate_api_token: str = "",
 ) -> dict[str, Any]:
     """Make one clip (stage function for ``ctx.map``); never raises for a failed clip.
 
-    With Replicate the chain is image-to-video (when the scene has a reference image) and,
-    when that fails after its retries, text-to-video from the shot's prompt, before the slot is
-    given up. ``deadline_at`` (epoch seconds) is the job's 15-minute limit: no attempt starts
+    With Replicate (``replicate_api_token``) the chain is image-to-video (when the scene has a
+    reference image) and, when that fails after its retries, text-to-video from the shot's
+    prompt, before the slot is given up. ``deadline_at`` (epoch seconds) is the job's 15-minute limit: no attempt starts
     after it and none runs past it.
 
     Returns ``{shot_id, ok, engine, mp4 (bytes or None), predict_time_s, billing (per model
@@ -263,6 +263,7 @@ def generate_clip(
                     kind,
                     {"prompt": prompt, "motion": motion, "seed": seed, "image_url": image_url},
                     billed_s,
+                    replicate_api_token,
                     deadline_at,
                 )
                 fell_back = kind != chain[0]

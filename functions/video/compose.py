@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from functions.audio_io import ffmpeg_exe
+from functions.ffmpeg_command import ffmpeg_command, ffmpeg_report_command
 from shared.errors import StageFailed
 
 from . import providers
@@ -63,9 +63,7 @@ class VideoInfo:
 
 def probe_video(path: Path) -> VideoInfo:
     """Read a video's stream facts from ``ffmpeg -i`` (no ffprobe binary ships here)."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=60
-    )
+    proc = subprocess.run(ffmpeg_report_command("-i", path), capture_output=True, timeout=60)
     text = proc.stderr.decode(errors="replace")
     video = re.search(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})[ ,\[]", text)
     if not video:
@@ -127,7 +125,7 @@ def build_command(
     ww, wh = work_size
     frames = timeline_frames(segments, fps, crossfade_s)
     total = sum(own for _, own, _ in frames)
-    args = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y"]
+    args = ffmpeg_command()
     chains = []
     for i, (seg, (_, own, lend)) in enumerate(zip(segments, frames, strict=True)):
         need = own + lend

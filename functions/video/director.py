@@ -4,11 +4,16 @@ The LLM gets it as its system prompt (``system_prompt``); the rule-based planner
 in the same tables, so the two planners speak one visual language: moods with their palettes
 and lighting, visual metaphors for common lyric and prompt words, camera moves by energy,
 transitions by what happens in the music, and what each part of a song is for.
+
+Both planners also read the music through it: ``detect_mood`` (prompt words first, tempo and
+energy to break ties), ``palette_for`` (colours named in the prompt, then the mood's) and
+``mean_slot_energy`` (of the timing's slots).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MOODS: dict[str, dict[str, object]] = {
     "euphoric": {
@@ -204,3 +209,37 @@ Rules:
   up to 2 seconds (0 keeps the beat-aligned boundary) when the story needs it.
 - transition_in of slot 0 is "fade".
 Answer with JSON that matches the schema."""
+
+
+def detect_mood(prompt: str, tempo_bpm: float, mean_energy: float) -> str:
+    """The mood whose words the prompt uses most; the music breaks ties (tempo, energy)."""
+    words = set(words_of(prompt))
+    scores = {name: len(words & m["words"]) for name, m in MOODS.items()}  # type: ignore[operator]
+    best = max(scores.values())
+    if best > 0:
+        tied = [m for m, s in scores.items() if s == best]
+        if len(tied) == 1:
+            return tied[0]
+        order = ["euphoric", "epic", "romantic", "dark", "dreamy", "melancholic"]
+        if tempo_bpm < 100:
+            order = order[::-1]
+        return next(m for m in order if m in tied)
+    if tempo_bpm >= 125 or mean_energy > 0.7:
+        return "euphoric"
+    if tempo_bpm < 85:
+        return "dreamy" if mean_energy < 0.5 else "melancholic"
+    return "epic" if mean_energy > 0.5 else "romantic"
+
+
+def palette_for(prompt: str, mood: str) -> list[str]:
+    """Up to five colours: those the prompt names, then the mood's palette."""
+    base = list(MOODS[mood]["palette"])  # type: ignore[arg-type]
+    named = [COLOUR_WORDS[w] for w in words_of(prompt) if w in COLOUR_WORDS]
+    merged = list(dict.fromkeys(named + base))
+    return merged[:5]
+
+
+def mean_slot_energy(timing: dict[str, Any]) -> float:
+    """The mean ``energy`` (0-1) of the timing's slots; 0.5 without slots."""
+    vals = [float(s.get("energy", 0.5)) for s in timing["slots"]]
+    return sum(vals) / len(vals) if vals else 0.5

@@ -1,6 +1,6 @@
 """Lyrics with word timestamps: OpenAI transcription (``verbose_json``, word granularity).
 
-Offers ``transcribe_lyrics(audio_path, duration_s, client=...) -> Lyrics``. There are no lyrics
+Offers ``transcribe_lyrics(audio_path, duration_s, api_key=..., model=...) -> Lyrics``. There are no lyrics
 when no key is set or the track is instrumental, and the result says which (``status`` and
 ``reason``), so the planner and the user know why. Transient failures (timeouts, 429, 5xx)
 are retried per ``providers.WHISPER`` (60 s, 3 attempts, 2/4 s backoff); after the last
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.config import get_settings
-
 from . import providers
+
+TRANSCRIBE_MODEL = "whisper-1"
 
 # Whisper invents filler ("Thank you for watching.") on music without voice; a real vocal
 # line carries at least this many words per minute.
@@ -68,15 +68,17 @@ def transcribe_lyrics(
     duration_s: float,
     *,
     client: Any | None = None,
-    model: str | None = None,
+    api_key: str = "",
+    model: str = TRANSCRIBE_MODEL,
     policy: providers.RetryPolicy = providers.WHISPER,
 ) -> Lyrics:
-    """Transcribe ``audio_path`` with word timestamps.
+    """Transcribe ``audio_path`` with word timestamps using OpenAI's ``model``.
 
-    ``client`` defaults to ``providers.openai_client``; without one the lyrics are ``skipped``.
+    ``client`` defaults to ``providers.openai_client(api_key)``; without one (no key) the
+    lyrics are ``skipped``.
     """
-    client = client if client is not None else providers.openai_client(policy.timeout_s)
-    model = model or get_settings().openai_transcribe_model
+    if client is None:
+        client = providers.openai_client(api_key, policy.timeout_s)
     if client is None:
         return Lyrics(
             status="skipped",

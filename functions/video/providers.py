@@ -3,11 +3,12 @@
 Offers:
 - ``RetryPolicy`` and the per-stage policies (``WHISPER``, ``PLANNER``, ``SDXL``, ``CLIP``,
   ``COMPOSE``): attempt counts, per-attempt timeouts and the 2/4/8 s backoff from the issue.
-- ``openai_client(timeout_s)`` / ``replicate_client(timeout_s)``: a configured client, or None
-  when no key is set (the caller then runs its local engine and says so).
+- ``openai_client(api_key, timeout_s)`` / ``replicate_client(api_token, timeout_s)``: a
+  configured client, or None without a key (the caller then runs its local engine and says so).
 - ``run_prediction(client, version, input, timeout_s)``: one Replicate prediction, bounded by a
   deadline (canceled when it passes), returning its output and billed seconds.
-- ``is_transient(exc)``: whether an error is worth another attempt (timeouts, 429, 5xx).
+- ``is_transient(exc)``: whether an error is worth another attempt (timeouts, connection
+  errors, 429, 5xx).
 
 Tests swap the clients' HTTP transport by monkeypatching ``openai_client`` /
 ``replicate_client``, and the backoff by monkeypatching ``sleep``.
@@ -20,10 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import tenacity
-
-from shared.config import get_settings
 
 # Replicate model versions, pinned: a version id is immutable, a model name is not.
 SDXL_MODEL = "stability-ai/sdxl"
@@ -87,12 +85,22 @@ class ProviderFailed(Exception):
         self.transient = transient
 
 
+def _is_transport_error(exc: BaseException) -> bool:
+    """A timeout or connection error of the HTTP stack under both SDKs (httpx's
+    ``TransportError`` family, which the Replicate SDK lets through), recognised by its class
+    so that this module needs no HTTP library of its own."""
+    return any(
+        cls.__name__ == "TransportError" and cls.__module__.split(".")[0] == "httpx"
+        for cls in type(exc).__mro__
+    )
+
+
 def is_transient(exc: BaseException) -> bool:
     """Timeouts, connection errors, 429 and 5xx are retried; other 4xx are not."""
     import openai
     from replicate.exceptions import ReplicateError
 
-    if isinstance(exc, ProviderTimeout | httpx.TimeoutException | httpx.TransportError):
+    if isinstance(exc, ProviderTimeout) or _is_transport_error(exc):
         return True
     if isinstance(exc, ProviderFailed):
         return exc.transient
@@ -105,27 +113,27 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def openai_client(timeout_s: float) -> Any | None:
+def openai_client(api_key: str, timeout_s: float) -> Any | None:
     """An ``openai.OpenAI`` client with our timeout and no SDK retries (tenacity owns them),
-    or None without ``SOUNDSTAGE_OPENAI_API_KEY``."""
-    key = get_settings().openai_api_key
-    if not key:
+    or None without an ``api_key``."""
+    if not api_key:
         return None
     import openai
 
-    return openai.OpenAI(api_key=key, timeout=timeout_s, max_retries=0)
+    return openai.OpenAI(api_key=api_key, timeout=timeout_s, max_retries=0)
 
 
-def replicate_client(timeout_s: float) -> Any | None:
-    """A ``replicate.Client`` (HTTP timeouts bounded by ``timeout_s``), or None without
-    ``SOUNDSTAGE_REPLICATE_API_TOKEN``."""
-    token = get_settings().replicate_api_token
-    if not token:
+def replicate_client(api_token: str, timeout_s: float) -> Any | None:
+    """A ``replicate.Client`` whose HTTP requests each end within ``timeout_s`` (a prediction's
+    own deadline is ``run_prediction``'s), or None without an ``api_token``."""
+    if not api_token:
         return None
     import replicate
 
+    # httpx's (connect, read, write, pool) form: a dead host fails within 10 s.
+    connect_s = min(10.0, timeout_s)
     return replicate.Client(
-        api_token=token, timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        api_token=api_token, timeout=(connect_s, timeout_s, timeout_s, timeout_s)
     )
 
 

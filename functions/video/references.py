@@ -101,9 +101,11 @@ def paint_reference(
     return out.getvalue()
 
 
-def _sdxl(prompt: str, seed: int, width: int, height: int, billed_s: list[float]) -> dict[str, Any]:
+def _sdxl(
+    prompt: str, seed: int, width: int, height: int, billed_s: list[float], api_token: str
+) -> dict[str, Any]:
     policy = providers.SDXL
-    client = providers.replicate_client(policy.timeout_s)
+    client = providers.replicate_client(api_token, policy.timeout_s)
     if client is None:
         raise providers.ProviderFailed("no Replicate token is configured", transient=False)
 
@@ -145,8 +147,10 @@ def generate_reference(
     seed: int = 0,
     width: int = WIDTH,
     height: int = HEIGHT,
+    replicate_api_token: str = "",
 ) -> dict[str, Any]:
-    """Make one reference image (stage function for ``ctx.map``).
+    """Make one reference image (stage function for ``ctx.map``); ``engine`` ``replicate``
+    (SDXL, with ``replicate_api_token``) or ``procedural``.
 
     Returns ``{ref_id, kind, engine, png (bytes or None), url, predict_time_s, wall_s, error}``;
     ``engine`` in the answer is what really ran ("text-only (fallback)" when SDXL failed).
@@ -163,7 +167,7 @@ def generate_reference(
     if engine == "replicate":
         billed_s: list[float] = []
         try:
-            out = _sdxl(prompt, seed, width, height, billed_s)
+            out = _sdxl(prompt, seed, width, height, billed_s, replicate_api_token)
             answer.update(out, engine=f"replicate:{providers.SDXL_MODEL}")
         except Exception as exc:  # noqa: BLE001 - a reference is optional: fall back to text
             answer.update(

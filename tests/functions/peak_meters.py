@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from functions.audio_io import Audio, ffmpeg_exe
+from functions.audio_io import Audio
+from functions.ffmpeg_command import ffmpeg_exe
 
 
 def ffmpeg_true_peak_dbtp(path: Path) -> float:

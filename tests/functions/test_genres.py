@@ -72,7 +72,7 @@ def test_genres_endpoint_serves_the_catalog_to_signed_in_users(api):
 def test_cli_lists_genres_as_json(capsys):
     import json
 
-    from shared.cli import main
+    from cli.main import main
 
     assert main(["genres", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)

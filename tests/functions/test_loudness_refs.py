@@ -21,7 +21,8 @@ import numpy as np
 import pyloudnorm as pyln
 import pytest
 
-from functions.audio_io import Audio, ffmpeg_exe, load_audio, save_audio
+from functions.audio_io import Audio, load_audio, save_audio
+from functions.ffmpeg_command import ffmpeg_exe
 from functions.loudness import (
     _hop_powers,
     _window_loudness,

@@ -13,15 +13,15 @@ import pytest
 from functions.analysis import analyze_audio
 from functions.audio_io import Audio, load_audio, save_audio
 from functions.mashup import (
-    TrackInfo,
     TrackPart,
-    align_stem,
     fifths_distance,
     key_shift_semitones,
     match_tempo,
     plan_mashup,
     tempo_factor,
 )
+from functions.mashup_align import align_stem
+from functions.mashup_tracks import TrackInfo
 from functions.music.theory import parse_key
 from shared.config import reset_settings
 from shared.errors import InvalidInput

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from functions.audio_io import Audio, probe, save_audio
 from functions.convert import convert_file
-from functions.mashup import TrackPart, align_stem
+from functions.mashup import TrackPart
+from functions.mashup_align import align_stem
 from functions.master import master_to_target
 from functions.video.timing import build_slots
 from tests.synth import synth_song

@@ -29,7 +29,7 @@ def test_video_command_saves_the_mp4(tmp_path):
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "cli",
             "video",
             str(song),
             "--prompt",
@@ -61,7 +61,7 @@ def test_video_command_saves_the_mp4(tmp_path):
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "cli",
             "video",
             str(song),
             "--prompt",

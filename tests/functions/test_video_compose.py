@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.audio_io import Audio, ffmpeg_exe, save_audio
+from functions.audio_io import Audio, save_audio
+from functions.ffmpeg_command import ffmpeg_exe
 from functions.video.compose import FPS, Segment, compose_video, probe_video, timeline_frames
 from tests.functions.video_frames import grey_frames
 

@@ -36,7 +36,7 @@ def fake(monkeypatch) -> FakeReplicate:
     fake.outputs[providers.T2V_VERSION] = [MP4_URL]
     fake.files[PNG_URL] = b"\x89PNG fake image"
     fake.files[MP4_URL] = b"\0\0\0 ftypisom fake video"
-    monkeypatch.setattr(providers, "replicate_client", lambda timeout_s: fake.client())
+    monkeypatch.setattr(providers, "replicate_client", lambda api_token, timeout_s: fake.client())
     return fake
 
 

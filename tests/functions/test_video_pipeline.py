@@ -121,11 +121,11 @@ def test_local_engines_make_a_beat_synced_1080p30_video(run_pipeline, song30):
     ],
 )
 def test_bad_params_are_user_errors(params, code):
-    from shared.registry import get_kind
+    from functions.pipelines import KINDS
     from shared.submit import parse_params
 
     with pytest.raises(InvalidInput) as err:
-        parse_params(get_kind("video"), params)
+        parse_params(KINDS.get("video"), params)
     assert err.value.code == code and err.value.message
 
 
@@ -230,8 +230,8 @@ def providers_online(monkeypatch, tmp_path):
         return ["succeeded"]
 
     rep.behave = behave
-    monkeypatch.setattr(providers, "openai_client", lambda timeout_s: oa.client())
-    monkeypatch.setattr(providers, "replicate_client", lambda timeout_s: rep.client())
+    monkeypatch.setattr(providers, "openai_client", lambda api_key, timeout_s: oa.client())
+    monkeypatch.setattr(providers, "replicate_client", lambda api_token, timeout_s: rep.client())
     yield oa, rep
     monkeypatch.undo()
     reset_settings()

@@ -252,29 +252,23 @@ def sleeps(monkeypatch) -> list[float]:
     return record_sleeps(monkeypatch)
 
 
-@pytest.fixture
-def keys(monkeypatch):
-    set_keys(monkeypatch)
-    yield
-    monkeypatch.undo()
-    reset_settings()
-
-
 # -- the plumbing itself ------------------------------------------------------------------------
 
 
-def test_no_keys_means_no_clients(monkeypatch):
-    monkeypatch.delenv("SOUNDSTAGE_OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("SOUNDSTAGE_REPLICATE_API_TOKEN", raising=False)
-    reset_settings()
-    assert providers.openai_client(60) is None
-    assert providers.replicate_client(30) is None
+def test_no_keys_means_no_clients():
+    assert providers.openai_client("", 60) is None
+    assert providers.replicate_client("", 30) is None
 
 
-def test_clients_leave_retries_to_our_policy(keys):
-    client = providers.openai_client(60.0)
+def test_clients_leave_retries_to_our_policy():
+    client = providers.openai_client(OPENAI_KEY, 60.0)
     assert client.max_retries == 0  # tenacity owns attempts: 3, not 3 x the SDK's 2
     assert client.timeout == 60.0
+
+
+def test_replicate_client_connects_within_10_s_and_reads_within_the_policy():
+    timeout = providers.replicate_client(REPLICATE_TOKEN, 120.0)._client.timeout
+    assert (timeout.connect, timeout.read) == (10.0, 120.0)
 
 
 def test_transient_errors_are_retried_and_client_errors_are_not():
@@ -292,6 +286,12 @@ def test_transient_errors_are_retried_and_client_errors_are_not():
     assert providers.is_transient(replicate.exceptions.ReplicateError(status=502))
     assert not providers.is_transient(replicate.exceptions.ReplicateError(status=422))
     assert not providers.is_transient(ValueError("bug"))
+    # The HTTP stack's own timeouts and connection errors (the Replicate SDK lets them through).
+    assert providers.is_transient(httpx.ReadTimeout("read timed out", request=req))
+    assert providers.is_transient(httpx.ConnectError("refused", request=req))
+    assert not providers.is_transient(
+        httpx.HTTPStatusError("x", request=req, response=httpx.Response(404, request=req))
+    )
 
 
 def test_retry_policy_backs_off_2_then_4_seconds(sleeps):

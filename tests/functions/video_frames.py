@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.audio_io import ffmpeg_exe
+from functions.ffmpeg_command import ffmpeg_exe
 
 
 def grey_frames(path: Path, w: int, h: int, scale_flags: str | None = None) -> np.ndarray:

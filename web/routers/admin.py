@@ -4,13 +4,14 @@ retry and cancel. A user is an operator when their token's ``app_metadata.role``
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from shared.errors import NotFound
-from web.deps import AdminUser, ServicesDep
-from web.routers.jobs import _uuid
+from web.deps import AdminUser, Runner, ServicesDep
+from web.routers.jobs import JobId
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -32,7 +33,7 @@ def all_jobs(
         offset=offset,
         kind=kind,
         status=status_,
-        user_id=_uuid(user_id) if user_id else None,
+        user_id=_user_id(user_id) if user_id else None,
         error_code=error_code,
     )
     return {
@@ -55,22 +56,29 @@ def failures(
 
 
 @router.post("/jobs/{job_id}/retry")
-def retry(job_id: str, admin: AdminUser, services: ServicesDep, request: Request) -> dict:
+def retry(job_id: JobId, admin: AdminUser, services: ServicesDep, runner: Runner) -> dict:
     """Queue a failed or canceled job (any user's) again from the start."""
-    row = services.jobs.requeue(_uuid(job_id), admin.email or admin.id)
-    request.app.state.runner.submit(str(row["id"]))
+    row = services.jobs.requeue(str(job_id), admin.email or admin.id)
+    runner.submit(str(row["id"]))
     return _one(services, str(row["id"]))
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel(job_id: str, admin: AdminUser, services: ServicesDep) -> dict:
+def cancel(job_id: JobId, admin: AdminUser, services: ServicesDep) -> dict:
     """Cancel any user's queued or running job."""
-    jid = _uuid(job_id)
+    jid = str(job_id)
     status = services.jobs.status_of(jid)
     if status is None:
         raise NotFound("No job with this id.", code="JOB_NOT_FOUND")
     services.jobs.cancel(str(status["user_id"]), jid)
     return _one(services, jid)
+
+
+def _user_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:  # no job has an owner like that
+        raise NotFound("No job with this id.", code="JOB_NOT_FOUND") from None
 
 
 def _one(services, job_id: str) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from shared.registry import load_kinds
 from web.deps import ServicesDep
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
@@ -44,7 +43,7 @@ def client_config(services: ServicesDep) -> dict:
             "max_duration_s": float(k.max_duration_s or s.max_duration_s),
             "formats": list(k.input_formats or AUDIO_FORMATS),
         }
-        for k in load_kinds().values()
+        for k in services.kinds
     }
     return {
         "auth": s.auth_backend,

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from web.deps import CurrentUser, ServicesDep
-from web.routers.jobs import _uuid
+from web.routers.jobs import JobId
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -27,8 +27,8 @@ class JobInput(BaseModel):
 
 
 @router.get("/{job_id}/inputs", response_model=list[JobInput])
-def job_inputs(job_id: str, user: CurrentUser, services: ServicesDep) -> list[dict]:
-    job = services.jobs.get(user.id, _uuid(job_id))
+def job_inputs(job_id: JobId, user: CurrentUser, services: ServicesDep) -> list[dict]:
+    job = services.jobs.get(user.id, str(job_id))
     out = []
     for i, item in enumerate(job.get("inputs") or []):
         if not item.get("bucket") or not item.get("path"):

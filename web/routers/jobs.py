@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated
 
 import anyio
 import fastapi.routing
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile, status
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from shared.errors import InvalidInput, NotFound
 from shared.library_files import release_job_files
 from shared.links import input_audio_url
 from shared.submit import Upload, job_view, submit_job
-from web.deps import CurrentUser, ServicesDep
+from web.deps import CurrentUser, Runner, ServicesDep
 from web.events import event_hub, sse_frame
+from web.job_schemas import ErrorPublic, JobDeleted, JobPublic, JobsPublic, JobStatus
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/api/v1/jobs",
+    tags=["jobs"],
+    responses={
+        404: {"model": ErrorPublic, "description": "No such job of yours"},
+        422: {"model": ErrorPublic, "description": "Invalid input (code VALIDATION_ERROR, ...)"},
+    },
+)
 
 # Modal cuts web requests at 150 s: streams end before that and clients resume with
 # Last-Event-ID (EventSource does it by itself after `retry` ms).
@@ -26,14 +47,22 @@ STREAM_MAX_S = 120.0
 RECHECK_S = 15.0  # a stream re-reads the database after this long without a wake-up
 TERMINAL_EVENTS = ("completed", "error")
 MAX_OFFSET = 1_000_000  # beyond any real listing, and far inside Postgres' bigint
-JobStatus = Literal["queued", "processing", "completed", "failed", "canceled"]
+# A malformed id answers 404 JOB_NOT_FOUND too (web.app's validation handler).
+JobId = Annotated[uuid.UUID, Path(description="The job's id (a UUID)")]
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    response_model_exclude_unset=True,
+    responses={200: {"model": JobPublic, "description": "The job this Idempotency-Key made"}},
+)
 def create_job(
-    request: Request,
     user: CurrentUser,
     services: ServicesDep,
+    runner: Runner,
+    response: Response,
     kind: Annotated[str, Form(description="Job kind, e.g. 'analyze'")],
     params: Annotated[str | None, Form(description="JSON object of the kind's parameters")] = None,
     files: Annotated[list[UploadFile] | None, File(description="Input files")] = None,
@@ -44,7 +73,7 @@ def create_job(
         ),
     ] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> dict:
     # Size caps are enforced while the body arrives (web.hardening.UploadGuard).
     uploads = [
         Upload(f.filename or f"file-{i}", f.file, f.content_type)
@@ -54,17 +83,17 @@ def create_job(
     job, created = submit_job(
         services, user, kind, params, uploads, idempotency_key=idempotency_key, inputs=inputs
     )
-    request.app.state.runner.submit(str(job["id"])) if created else None
+    if created:
+        runner.submit(str(job["id"]))
+    else:
+        response.status_code = status.HTTP_200_OK
     view = job_view(services, services.jobs.get(user.id, str(job["id"])))
     view.update(input_audio_url(services, job))  # the uploaded song, signed for 24 h
-    return JSONResponse(
-        view,
-        status_code=202 if created else 200,
-        headers={"Location": f"/api/v1/jobs/{view['id']}"},
-    )
+    response.headers["Location"] = f"/api/v1/jobs/{view['id']}"
+    return view
 
 
-@router.get("")
+@router.get("", response_model=JobsPublic, response_model_exclude_unset=True)
 def list_jobs(
     user: CurrentUser,
     services: ServicesDep,
@@ -83,28 +112,19 @@ def list_jobs(
     }
 
 
-def _uuid(job_id: str) -> str:
-    import uuid
-
-    try:
-        return str(uuid.UUID(job_id))
-    except ValueError:
-        raise NotFound("No job with this id.", code="JOB_NOT_FOUND") from None
+@router.get("/{job_id}", response_model=JobPublic, response_model_exclude_unset=True)
+def get_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> dict:
+    return job_view(services, services.jobs.get(user.id, str(job_id)))
 
 
-@router.get("/{job_id}")
-def get_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
-    return job_view(services, services.jobs.get(user.id, _uuid(job_id)))
+@router.post("/{job_id}/cancel", response_model=JobPublic, response_model_exclude_unset=True)
+def cancel_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> dict:
+    return job_view(services, services.jobs.cancel(user.id, str(job_id)))
 
 
-@router.post("/{job_id}/cancel")
-def cancel_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
-    return job_view(services, services.jobs.cancel(user.id, _uuid(job_id)))
-
-
-@router.delete("/{job_id}", status_code=status.HTTP_200_OK)
-def delete_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
-    jid = _uuid(job_id)
+@router.delete("/{job_id}", status_code=status.HTTP_200_OK, response_model=JobDeleted)
+def delete_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> dict:
+    jid = str(job_id)
     # Its files go too, unless another job, a commit or a pin still needs them (the library).
     removed = release_job_files(services, user.id, jid)
     return {"id": jid, "deleted": True, "files_removed": removed}
@@ -113,9 +133,9 @@ def delete_job(job_id: str, user: CurrentUser, services: ServicesDep) -> dict:
 @router.get("/{job_id}/download", response_class=RedirectResponse, status_code=302)
 @router.get("/{job_id}/download/{output}", response_class=RedirectResponse, status_code=302)
 def download(
-    job_id: str, user: CurrentUser, services: ServicesDep, output: str | None = None
+    job_id: JobId, user: CurrentUser, services: ServicesDep, output: str | None = None
 ) -> RedirectResponse:
-    job = services.jobs.get(user.id, _uuid(job_id))
+    job = services.jobs.get(user.id, str(job_id))
     if job["status"] != "completed":
         raise InvalidInput(
             f"The job is {job['status']}; outputs exist once it has completed.",
@@ -137,9 +157,9 @@ def download(
     return RedirectResponse(url, status_code=302)
 
 
-def owned_job_id(job_id: str, user: CurrentUser, services: ServicesDep) -> str:
+def owned_job_id(job_id: JobId, user: CurrentUser, services: ServicesDep) -> str:
     """Resolve before a stream starts, so someone else's job is a plain 404."""
-    jid = _uuid(job_id)
+    jid = str(job_id)
     services.jobs.get(user.id, jid)
     return jid
 

@@ -3,37 +3,31 @@
 soundstage serve [--host H] [--port P]     API + worker on embedded defaults
 soundstage worker                          worker threads only (same database)
 soundstage login --server URL              save a token for --server use
-soundstage analyze FILE [--json]           tempo, beats, key, sections, loudness
-soundstage jobs                            your recent jobs
-(plus the commands of shared/cli_audio.py, cli_generate.py, cli_video.py)
+soundstage <kind> FILE... [flags] [-o OUT]  one command per job kind (cli.kind_commands)
+soundstage jobs | genres | files | project | admin | migrate | sweep
+
+This is a composition root: it reads the settings and hands the registry of job kinds
+(``functions.pipelines.KINDS``) to the services it opens.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import importlib
 import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
-from shared.cli_jobs import (
-    add_job_args,
-    console,
-    print_result,
-    run_job_cli,
-    save_credentials,
-)
+from cli import admin, genres, projects
+from cli.console import console, route_logs
+from cli.credentials import open_client, request, save_credentials
+from cli.job_client import add_verbose_arg
+from cli.kind_commands import add_kind_commands
+from shared.registry import Kinds
 
-AREA_MODULES = (
-    "shared.cli_audio",
-    "shared.cli_generate",
-    "shared.cli_video",
-    "shared.cli_admin",
-    "shared.cli_projects",
-)
+# Commands that are services: they log to stderr like the API does, --verbose or not.
+SERVICE_COMMANDS = ("serve", "worker")
 
 
 def cmd_serve(args) -> int:
@@ -58,7 +52,11 @@ def cmd_serve(args) -> int:
 
     exit_on_sigterm()  # so the embedded Postgres stops on SIGTERM too, not only on Ctrl-C
     uvicorn.run(
-        create_app(), host=args.host, port=args.port, log_level="warning", proxy_headers=True
+        create_app(kinds=args.kinds),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        proxy_headers=True,
     )
     return 0
 
@@ -67,7 +65,7 @@ def cmd_worker(args) -> int:
     from shared.runner import LocalRunner
     from shared.services import open_services
 
-    services = open_services()
+    services = open_services(kinds=args.kinds)
     runner = LocalRunner(services, workers=args.threads).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -112,44 +110,9 @@ def cmd_sweep(args) -> int:
     from shared.retention import rules_table, sweep
     from shared.services import open_services
 
-    services = open_services()
+    services = open_services(kinds=args.kinds)
     console.print(rules_table(services.settings.retention))
     console.print(sweep(services))
-    return 0
-
-
-def _fmt_time(t: float) -> str:
-    return f"{int(t // 60)}:{t % 60:05.2f}"
-
-
-def cmd_analyze(args) -> int:
-    job = run_job_cli(args, "analyze", [Path(args.file)], {})
-    r = job["result"] or {}
-    if args.json:
-        print_result(args, job)
-        return 0
-    loud = r.get("loudness", {})
-    lines = [
-        f"[bold]{Path(args.file).name}[/bold]  {r.get('duration_s', 0):.1f} s, "
-        f"{r.get('sample_rate')} Hz, {r.get('channels')} ch",
-        f"  tempo      {r.get('tempo_bpm', 0):.1f} BPM ({r.get('time_signature', '?')}), "
-        f"{len(r.get('beats_s', []))} beats ({r.get('engine', '?')})",
-        "  or         "
-        + ", ".join(
-            f"{c['relation']} {c['bpm']:.1f} BPM ({c['confidence']:.2f})"
-            for c in r.get("tempo_candidates", [])[1:]
-        ),
-        f"  key        {r.get('key')} (confidence {r.get('key_confidence', 0):.2f})",
-        f"  loudness   {loud.get('integrated_lufs')} LUFS, LRA {loud.get('lra_lu')} LU, "
-        f"true peak {loud.get('true_peak_dbtp')} dBTP",
-        "  sections   "
-        + ", ".join(
-            f"{s.get('label')} {_fmt_time(s.get('start_s', 0))}" for s in r.get("sections", [])
-        ),
-    ]
-    if r.get("cached"):
-        lines.append("  [dim](from cache)[/dim]")
-    console.print("\n".join(lines))
     return 0
 
 
@@ -159,14 +122,12 @@ def cmd_jobs(args) -> int:
     from shared.services import open_services
 
     if args.server:
-        from shared.cli_jobs import _client, _request
-
-        with _client(args.server) as c:
-            items = _request(
+        with open_client(args.server) as c:
+            items = request(
                 args.server, c, "GET", "/api/v1/jobs", params={"limit": args.limit}
             ).json()["items"]
     else:
-        services = open_services()
+        services = open_services(kinds=args.kinds)
         user = services.auth.ensure_local_user()
         from shared.submit import job_view
 
@@ -181,8 +142,10 @@ def cmd_jobs(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(kinds: Kinds) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="soundstage", description="Soundstage: an AI music studio.")
+    # Its own dest: a subcommand's --verbose default would overwrite a shared one.
+    p.add_argument("--verbose", dest="verbose_all", action="store_true", help="show the log lines")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the API and a worker on embedded defaults")
@@ -205,29 +168,33 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="delete files past their retention now")
     s.set_defaults(func=cmd_sweep)
 
-    s = sub.add_parser("analyze", help="tempo, beats, key, sections and loudness of a track")
-    s.add_argument("file")
-    add_job_args(s)
-    s.set_defaults(func=cmd_analyze)
-
     s = sub.add_parser("jobs", help="list your recent jobs")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--server", metavar="URL", default=os.environ.get("SOUNDSTAGE_SERVER"))
     s.set_defaults(func=cmd_jobs)
 
-    for name in AREA_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        mod.add_commands(sub)
+    add_verbose_arg(s)
+    add_kind_commands(sub, kinds)
+    genres.add_commands(sub)
+    admin.add_commands(sub)
+    projects.add_commands(sub)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, kinds: Kinds | None = None) -> int:
+    """Run one ``soundstage`` command; ``kinds`` defaults to every kind of the product."""
+    if kinds is None:
+        from functions.pipelines import KINDS
+
+        kinds = KINDS
+    args = build_parser(kinds).parse_args(argv)
+    args.kinds = kinds
+    if args.command not in SERVICE_COMMANDS:
+        from shared.config import get_settings
+
+        settings = get_settings()
+        verbose = args.verbose_all or getattr(args, "verbose", False)
+        route_logs(verbose, settings.data_dir, settings.log_level)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""What every job command of the CLI shares: submit, follow with progress bars, save outputs.
+"""Running one job from a terminal: submit it, follow it with progress bars, save its outputs.
 
 The CLI is a client of the job system, never a second implementation. Without ``--server`` it
 opens the embedded services, creates the job as the built-in local user and runs it in this
@@ -11,38 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True)
+from cli.console import console
+from cli.credentials import open_client, request
+
 TERMINAL = ("completed", "failed", "canceled")
-
-
-def config_dir() -> Path:
-    return Path(os.environ.get("SOUNDSTAGE_CONFIG_DIR") or Path.home() / ".config" / "soundstage")
-
-
-def load_credentials(server: str) -> dict | None:
-    path = config_dir() / "credentials.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get(server.rstrip("/"))
-
-
-def save_credentials(server: str, tokens: dict) -> None:
-    path = config_dir() / "credentials.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[server.rstrip("/")] = tokens
-    path.write_text(json.dumps(data, indent=2))
-    path.chmod(0o600)
 
 
 def add_job_args(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +33,13 @@ def add_job_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the job's result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_verbose_arg(parser)
+
+
+def add_verbose_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the log lines (else kept in <data>/cli.log)"
+    )
 
 
 class _Bars:
@@ -116,12 +102,11 @@ def _fail(job: dict) -> None:
 
 def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
     from shared.errors import SoundstageError
-    from shared.registry import get_kind
     from shared.runner import LocalRunner
     from shared.services import open_services
     from shared.submit import Upload, job_view, submit_job
 
-    services = open_services()
+    services = open_services(kinds=args.kinds)
     try:
         user = services.auth.ensure_local_user()
         handles = [open(f, "rb") for f in files]
@@ -145,7 +130,7 @@ def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) ->
         worker = threading.Thread(target=runner.run_one, args=(job_id,), daemon=True)
         worker.start()
         cursor = 0
-        with _Bars(get_kind(kind).stage_names(), enabled=not args.quiet) as bars:
+        with _Bars(services.kinds.get(kind).stage_names(), enabled=not args.quiet) as bars:
             while True:
                 for ev in services.jobs.events_after(user.id, job_id, cursor):
                     cursor = ev["id"]
@@ -170,46 +155,12 @@ def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) ->
 # -- remote ---------------------------------------------------------------------------------------
 
 
-def _client(server: str) -> httpx.Client:
-    creds = load_credentials(server)
-    headers = {"Authorization": f"Bearer {creds['access_token']}"} if creds else {}
-    return httpx.Client(
-        base_url=server.rstrip("/"), headers=headers, timeout=httpx.Timeout(30, read=180)
-    )
-
-
-def _refresh(server: str, client: httpx.Client) -> bool:
-    creds = load_credentials(server)
-    if not creds or not creds.get("refresh_token"):
-        return False
-    r = httpx.post(
-        f"{server.rstrip('/')}/api/v1/auth/refresh",
-        json={"refresh_token": creds["refresh_token"]},
-        timeout=30,
-    )
-    if r.status_code != 200:
-        return False
-    save_credentials(server, r.json())
-    client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-    return True
-
-
-def _request(server: str, client: httpx.Client, method: str, url: str, **kw) -> httpx.Response:
-    r = client.request(method, url, **kw)
-    if r.status_code == 401 and _refresh(server, client):
-        r = client.request(method, url, **kw)
-    if r.status_code == 401:
-        console.print("[red]Not signed in[/red]: run `soundstage login --server URL` first.")
-        raise SystemExit(2)
-    return r
-
-
 def _run_remote(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
     server = args.server
-    with _client(server) as client:
+    with open_client(server) as client:
         handles = [open(f, "rb") for f in files]
         try:
-            r = _request(
+            r = request(
                 server,
                 client,
                 "POST",
@@ -261,11 +212,11 @@ def _run_remote(args, kind: str, files: list[Path], params: dict, inputs=None) -
                 except httpx.HTTPError:
                     time.sleep(1.0)  # reconnect with Last-Event-ID: nothing is missed
                 if not done:
-                    status = _request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()[
+                    status = request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()[
                         "status"
                     ]
                     done = status in TERMINAL
-        view = _request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()
+        view = request(server, client, "GET", f"/api/v1/jobs/{job['id']}").json()
     if view["status"] != "completed":
         _fail(view)
     return view
@@ -311,20 +262,25 @@ def split_references(files: list) -> tuple[list[Path], list[dict] | None]:
     return paths, (entries if len(paths) < len(entries) else None)
 
 
-def save_outputs(args, job: dict, out: Path, names: list[str] | None = None) -> list[Path]:
-    """Copy (local) or download (remote) outputs to ``out``: a file when one output is wanted,
-    else a directory. Returns the written paths."""
-    outputs = [o for o in job.get("outputs", []) if names is None or o["name"] in names]
+def save_outputs(args, job: dict, out: Path | None, main_output: str | None) -> list[Path]:
+    """Copy (local) or download (remote) a job's outputs; returns the written paths.
+
+    ``out`` with an extension is the file for the main output (``main_output``, else the first);
+    without one it is a folder that receives every output; None saves the main output in the
+    current folder under its own name.
+    """
+    outputs = job.get("outputs") or []
     if not outputs:
         return []
-    out = Path(out)
-    single = len(outputs) == 1 and (out.suffix != "" and not out.is_dir())
-    if not single:
-        out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    main = next((o for o in outputs if o["name"] == main_output), outputs[0])
+    if out is None:
+        targets = [(main, Path(main.get("filename") or main["name"]))]
+    elif out.suffix and not out.is_dir():
+        targets = [(main, out)]
+    else:
+        targets = [(o, out / (o.get("filename") or o["name"])) for o in outputs]
     services = getattr(args, "_services", None)
-    for o in outputs:
-        dest = out if single else out / (o.get("filename") or o["name"])
+    for o, dest in targets:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if services is not None:
             services.storage.download(o["bucket"], o["path"], dest)
@@ -334,17 +290,4 @@ def save_outputs(args, job: dict, out: Path, names: list[str] | None = None) -> 
                 with open(dest, "wb") as fh:
                     for chunk in r.iter_bytes():
                         fh.write(chunk)
-        written.append(dest)
-    return written
-
-
-def print_result(args, job: dict, summary: str | None = None) -> None:
-    if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(job.get("result"), indent=2) + "\n")
-    elif summary:
-        console.print(summary)
-
-
-def as_params(**kw: Any) -> dict:
-    """Drop unset (None) options so the kind's defaults apply."""
-    return {k: v for k, v in kw.items() if v is not None}
+    return [dest for _, dest in targets]

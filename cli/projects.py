@@ -30,8 +30,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from shared.cli_api import ApiSession
-from shared.cli_jobs import console, parse_reference
+from cli.api_session import ApiSession
+from cli.console import console
+from cli.job_client import parse_reference
 
 
 def _project_id(api: ApiSession, ref: str) -> str:

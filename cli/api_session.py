@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.cli_jobs import console
+from cli.console import console
+from cli.credentials import open_client, request
 
 
 class ApiSession:
@@ -14,11 +15,10 @@ class ApiSession:
 
     def __init__(self, args) -> None:
         self.server = getattr(args, "server", None)
+        self._kinds = getattr(args, "kinds", None)
         self._local = None
         if self.server:
-            from shared.cli_jobs import _client
-
-            self.client = _client(self.server)
+            self.client = open_client(self.server)
         else:
             self.client = self._local_client()
 
@@ -27,7 +27,7 @@ class ApiSession:
 
         from shared.services import open_services
 
-        services = open_services()
+        services = open_services(kinds=self._kinds)
         user = services.auth.ensure_local_user()
         # The built-in user has no password: mint its token with the app's own signing key.
         token = services.auth._issue(user.id, user.email).access_token
@@ -41,9 +41,7 @@ class ApiSession:
 
     def call(self, method: str, url: str, **kw) -> Any:
         if self.server:
-            from shared.cli_jobs import _request
-
-            r = _request(self.server, self.client, method, url, **kw)
+            r = request(self.server, self.client, method, url, **kw)
         else:
             r = self.client.request(method, url, **kw)
         if r.status_code >= 400:
@@ -72,7 +70,7 @@ class ApiSession:
 
 def local_app(services):
     """The API's project and library routers with its error mapping, in this process. (Not
-    ``create_app``: that imports every job kind's engines, seconds this command never uses.)"""
+    ``create_app``: its middleware, metrics and client mount are work these commands never use.)"""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
 

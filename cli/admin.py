@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from shared.cli_jobs import console
+from cli.console import console
 from shared.errors import NotFound
 
 
