@@ -75,8 +75,7 @@ def local_app(services):
     from fastapi.responses import JSONResponse
 
     from shared.errors import SoundstageError
-    from web.app import error_body
-    from web.hardening import TokenBuckets
+    from web.hardening import TokenBuckets, error_response
     from web.routers import files, projects
 
     app = FastAPI()
@@ -85,10 +84,7 @@ def local_app(services):
 
     @app.exception_handler(SoundstageError)
     async def soundstage_error(request: Request, exc: SoundstageError) -> JSONResponse:
-        body = error_body(exc.code, exc.message, exc.retryable)
-        if exc.details:
-            body["details"] = exc.details
-        return JSONResponse(body, status_code=exc.status)
+        return error_response(exc)
 
     app.include_router(files.router)
     app.include_router(projects.router)
