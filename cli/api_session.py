@@ -16,6 +16,7 @@ class ApiSession:
     def __init__(self, args) -> None:
         self.server = getattr(args, "server", None)
         self._kinds = getattr(args, "kinds", None)
+        self._audio = getattr(args, "audio", None)
         self._local = None
         if self.server:
             self.client = open_client(self.server)
@@ -27,7 +28,7 @@ class ApiSession:
 
         from shared.services import open_services
 
-        services = open_services(kinds=self._kinds)
+        services = open_services(kinds=self._kinds, audio=self._audio)
         user = services.auth.ensure_local_user()
         # The built-in user has no password: mint its token with the app's own signing key.
         token = services.auth._issue(user.id, user.email).access_token
