@@ -155,11 +155,12 @@ secrets = [modal.Secret.from_name("soundstage")]
 )
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
+    from functions.audio_tools import AUDIO_TOOLS
     from functions.pipelines import KINDS
     from shared.runner import run_job_by_id
     from shared.services import process_services
 
-    return run_job_by_id(process_services(KINDS), job_id)
+    return run_job_by_id(process_services(KINDS, AUDIO_TOOLS), job_id)
 
 
 # -- CPU stages -----------------------------------------------------------------------------------
