@@ -179,12 +179,13 @@ def remote_stages() -> dict:
 )
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
+    from functions.audio_tools import AUDIO_TOOLS
     from functions.pipelines import KINDS
     from shared.executors import ModalExecutor
     from shared.runner import run_job_by_id
     from shared.services import process_services
 
-    services = process_services(KINDS)
+    services = process_services(KINDS, AUDIO_TOOLS)
     executor = ModalExecutor(services.settings.modal_app_name, remote_stages())
     return run_job_by_id(services, job_id, executor)
 

@@ -100,6 +100,7 @@ def main() -> int:
 
     from fastapi.testclient import TestClient
 
+    from functions.audio_tools import AUDIO_TOOLS
     from shared.db import Database
     from shared.services import open_services
     from tests.conftest import make_settings
@@ -107,7 +108,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-tree-") as tmp:
         url = Database.embedded_url(Path(tmp) / "pg", cleanup_mode="delete")
-        services = open_services(make_settings(Path(tmp) / "data", database_url=url))
+        services = open_services(
+            make_settings(Path(tmp) / "data", database_url=url), audio=AUDIO_TOOLS
+        )
         try:
             tokens = services.auth.register("bench@example.com", "a long bench password")
             user = services.auth.verifier.verify(tokens.access_token)

@@ -16,6 +16,7 @@ class ApiSession:
     def __init__(self, args) -> None:
         self.server = getattr(args, "server", None)
         self._kinds = getattr(args, "kinds", None)
+        self._audio = getattr(args, "audio", None)
         self._local = None
         if self.server:
             self.client = open_client(self.server)
@@ -27,7 +28,7 @@ class ApiSession:
 
         from shared.services import open_services
 
-        services = open_services(kinds=self._kinds)
+        services = open_services(kinds=self._kinds, audio=self._audio)
         user = services.auth.ensure_local_user()
         # The built-in user has no password: mint its token with the app's own signing key.
         token = services.auth._issue(user.id, user.email).access_token
@@ -75,8 +76,7 @@ def local_app(services):
     from fastapi.responses import JSONResponse
 
     from shared.errors import SoundstageError
-    from web.app import error_body
-    from web.hardening import TokenBuckets
+    from web.hardening import TokenBuckets, error_response
     from web.routers import files, projects
 
     app = FastAPI()
@@ -85,10 +85,7 @@ def local_app(services):
 
     @app.exception_handler(SoundstageError)
     async def soundstage_error(request: Request, exc: SoundstageError) -> JSONResponse:
-        body = error_body(exc.code, exc.message, exc.retryable)
-        if exc.details:
-            body["details"] = exc.details
-        return JSONResponse(body, status_code=exc.status)
+        return error_response(exc)
 
     app.include_router(files.router)
     app.include_router(projects.router)

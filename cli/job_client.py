@@ -106,7 +106,7 @@ def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) ->
     from shared.services import open_services
     from shared.submit import Upload, job_view, submit_job
 
-    services = open_services(kinds=args.kinds)
+    services = open_services(kinds=args.kinds, audio=args.audio)
     try:
         user = services.auth.ensure_local_user()
         handles = [open(f, "rb") for f in files]

@@ -7,7 +7,8 @@ soundstage <kind> FILE... [flags] [-o OUT]  one command per job kind (cli.kind_c
 soundstage jobs | genres | files | project | admin | migrate | sweep
 
 This is a composition root: it reads the settings and hands the registry of job kinds
-(``functions.pipelines.KINDS``) to the services it opens.
+(``functions.pipelines.KINDS``) and the audio tools (``functions.audio_tools.AUDIO_TOOLS``) to
+the services it opens.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def cmd_serve(args) -> int:
 
     exit_on_sigterm()  # so the embedded Postgres stops on SIGTERM too, not only on Ctrl-C
     uvicorn.run(
-        create_app(kinds=args.kinds),
+        create_app(kinds=args.kinds, audio=args.audio),
         host=args.host,
         port=args.port,
         log_level="warning",
@@ -65,7 +66,7 @@ def cmd_worker(args) -> int:
     from shared.runner import LocalRunner
     from shared.services import open_services
 
-    services = open_services(kinds=args.kinds)
+    services = open_services(kinds=args.kinds, audio=args.audio)
     runner = LocalRunner(services, workers=args.threads).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -110,7 +111,7 @@ def cmd_sweep(args) -> int:
     from shared.retention import rules_table, sweep
     from shared.services import open_services
 
-    services = open_services(kinds=args.kinds)
+    services = open_services(kinds=args.kinds, audio=args.audio)
     console.print(rules_table(services.settings.retention))
     console.print(sweep(services))
     return 0
@@ -127,7 +128,7 @@ def cmd_jobs(args) -> int:
                 args.server, c, "GET", "/api/v1/jobs", params={"limit": args.limit}
             ).json()["items"]
     else:
-        services = open_services(kinds=args.kinds)
+        services = open_services(kinds=args.kinds, audio=args.audio)
         user = services.auth.ensure_local_user()
         from shared.submit import job_view
 
@@ -189,6 +190,9 @@ def main(argv: list[str] | None = None, kinds: Kinds | None = None) -> int:
         kinds = KINDS
     args = build_parser(kinds).parse_args(argv)
     args.kinds = kinds
+    from functions.audio_tools import AUDIO_TOOLS
+
+    args.audio = AUDIO_TOOLS
     if args.command not in SERVICE_COMMANDS:
         from shared.config import get_settings
 

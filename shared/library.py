@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from shared.audio_port import AudioTools
 from shared.errors import InvalidInput, SoundstageError
 from shared.services import Services
 from shared.storage import StoredObject, copy_with_limit, safe_filename
@@ -47,15 +48,13 @@ def content_kind(content_type: str | None, filename: str = "") -> str:
     return "other"
 
 
-def _audio_info(local: Path | None, known: dict[str, Any]) -> dict[str, Any]:
+def _audio_info(audio: AudioTools, local: Path | None, known: dict[str, Any]) -> dict[str, Any]:
     """Duration, rate, channels and format: from what the caller knows, else a quick probe."""
     keys = ("duration_s", "sample_rate", "channels", "format")
     info = {k: known.get(k) for k in keys}
     if local is not None and info["duration_s"] is None and Path(local).exists():
-        from functions.audio_io import probe
-
         try:
-            got = probe(local)
+            got = audio.probe(local)
             info.update({k: got.get(k) for k in keys if info.get(k) is None})
         except Exception:  # noqa: BLE001 - metadata is a nicety; the file is kept regardless
             log.info("could not probe %s", local)
@@ -85,7 +84,7 @@ def register(
     existing file is returned: the bytes stay stored once.
     """
     kind = content_kind(obj.content_type, name)
-    info = _audio_info(local, known or {}) if kind == "audio" else {}
+    info = _audio_info(services.audio, local, known or {}) if kind == "audio" else {}
     with services.db.service() as conn:
         row = conn.execute(
             "insert into files (user_id, name, kind, content_type, format, bucket, path,"
@@ -261,8 +260,6 @@ def store_upload(
     """Store an upload as a library file (checked like a job's audio input when
     ``audio_only``). Returns ``(file row, created)``; created is False when the user already
     had these bytes (nothing new was stored)."""
-    from functions.audio_io import inspect_audio
-
     s = services.settings
     name = safe_filename(filename, "upload")
     max_bytes = int(s.max_upload_mb * 1024 * 1024)
@@ -279,7 +276,7 @@ def store_upload(
         known: dict[str, Any] = {}
         if audio_only:
             try:
-                info = inspect_audio(local)
+                info = services.audio.inspect_audio(local)
             except SoundstageError as e:
                 e.message = f"'{filename}': {e.message}"
                 raise
@@ -298,9 +295,7 @@ def store_upload(
                 status=413,
             )
         if audio_only and not content_type:
-            from functions.audio_stream import CONTENT_TYPES
-
-            content_type = CONTENT_TYPES.get(known.get("format") or "", None)
+            content_type = services.audio.content_type(known.get("format") or "")
         path = f"{user_id}/library/{uuid.uuid4().hex[:12]}-{name}"
         obj = services.storage.put(
             LIBRARY_UPLOAD_BUCKET, path, local, owner=user_id, content_type=content_type

@@ -28,8 +28,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from shared.auth import User
 from shared.errors import Conflict, InvalidInput
 from shared.projects import MIX, ProjectStore, check_branch_name, project_id
@@ -301,31 +299,16 @@ class ProjectHistory(ProjectStore):
 
     def _difference_loudness(self, a: dict, b: dict) -> dict:
         """Loudness (LUFS) and RMS (dBFS) of ``to - from``: how loud what changed is."""
-        from functions.audio_io import load_audio
-        from functions.audio_stream import match_channels
-        from functions.loudness import integrated_lufs
-
         with tempfile.TemporaryDirectory(prefix="diff-") as tmp:
             try:
                 pa = self.services.storage.download(a["bucket"], a["path"], Path(tmp) / "a")
                 pb = self.services.storage.download(b["bucket"], b["path"], Path(tmp) / "b")
-                xa = load_audio(pa)
-                xb = load_audio(pb, sr=xa.sample_rate)
+                lufs, rms_dbfs = self.services.audio.difference_loudness(pa, pb)
             except Exception:  # noqa: BLE001 - an unreadable file still diffs by hash
                 return {"difference_lufs": None, "difference_rms_dbfs": None}
-        ch = max(xa.channels, xb.channels)
-        da, db = match_channels(xa.samples, ch), match_channels(xb.samples, ch)
-        n = max(da.shape[1], db.shape[1])
-        diff = np.zeros((ch, n), dtype=np.float32)
-        diff[:, : db.shape[1]] += db
-        diff[:, : da.shape[1]] -= da
-        rms = float(np.sqrt(np.mean(diff.astype(np.float64) ** 2))) if n else 0.0
-        from functions.audio_io import Audio
-
-        lufs = integrated_lufs(Audio(diff, xa.sample_rate))
         return {
             "difference_lufs": round(lufs, 2) if math.isfinite(lufs) else None,
-            "difference_rms_dbfs": round(20 * math.log10(rms), 2) if rms > 0 else None,
+            "difference_rms_dbfs": round(rms_dbfs, 2) if math.isfinite(rms_dbfs) else None,
         }
 
 

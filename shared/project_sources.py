@@ -134,14 +134,10 @@ def mix_facts(services: Services, row: dict) -> dict[str, Any]:
     facts: dict[str, Any] = {"duration_s": row.get("duration_s")}
     lufs = row.get("loudness_lufs")
     if lufs is None and row.get("kind") == "audio":
-        from functions.audio_io import load_audio
-        from functions.loudness import integrated_lufs
-
         with tempfile.TemporaryDirectory(prefix="mix-") as tmp:
             local = services.storage.download(row["bucket"], row["path"], Path(tmp) / "mix")
-            audio = load_audio(local)
-            value = integrated_lufs(audio)
-            facts["duration_s"] = facts["duration_s"] or round(audio.duration_s, 3)
+            value, duration_s = services.audio.file_loudness(local)
+            facts["duration_s"] = facts["duration_s"] or round(duration_s, 3)
         if value != float("-inf"):
             lufs = round(value, 2)
             with services.db.service() as conn:

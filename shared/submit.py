@@ -161,7 +161,9 @@ def submit_job(
         with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
             # Spool to local disk first (streamed, size-capped) and check there, so a rejected
             # file never reaches storage and is never read back from it.
-            spooled = spool_uploads(kind, uploads, Path(tmp), max_bytes, s.max_duration_s)
+            spooled = spool_uploads(
+                services.audio, kind, uploads, Path(tmp), max_bytes, s.max_duration_s
+            )
             check_params_against_audio(kind.name, model, [x.info for x in spooled])
             # Only a well-formed request counts against the limit; deleting jobs gives nothing back.
             AttemptCounter(services.db).take(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from functions.audio_io import inspect_audio, probe, sniff_format
+from shared.audio_port import AudioTools
 from shared.errors import InvalidAudio, InvalidInput, SoundstageError
 from shared.input_checks import printable_name
 from shared.registry import JobKind
@@ -39,9 +39,9 @@ class SpooledInput:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def sniff_content_type(path: Path) -> str:
+def sniff_content_type(audio: AudioTools, path: Path) -> str:
     """The type the file's first bytes show; never what the client claimed."""
-    fmt = sniff_format(path)
+    fmt = audio.sniff_format(path)
     if fmt in AUDIO_TYPES:
         return AUDIO_TYPES[fmt]
     with open(path, "rb") as fh:
@@ -63,32 +63,42 @@ def spool(stream: BinaryIO, dest: Path, max_bytes: int) -> int:
 
 
 def spool_uploads(
-    kind: JobKind, uploads: list, tmp: Path, max_bytes: int, max_duration_s: float
+    audio: AudioTools,
+    kind: JobKind,
+    uploads: list,
+    tmp: Path,
+    max_bytes: int,
+    max_duration_s: float,
 ) -> list[SpooledInput]:
-    """Spool and check every upload; raises a typed 4xx on the first bad one."""
+    """Spool and check every upload with ``audio``; raises a typed 4xx on the first bad one."""
     out: list[SpooledInput] = []
     for i, up in enumerate(uploads):
         name = safe_filename(up.filename, f"input-{i}")
         filename = printable_name(up.filename or "") or name
         local = tmp / f"{i}"
         size = spool(up.stream, local, max_bytes)
-        info = check_audio(local, filename, kind, max_duration_s) if kind.audio_inputs else {}
-        out.append(SpooledInput(i, filename, name, local, size, sniff_content_type(local), info))
+        info = (
+            check_audio(audio, local, filename, kind, max_duration_s) if kind.audio_inputs else {}
+        )
+        content_type = sniff_content_type(audio, local)
+        out.append(SpooledInput(i, filename, name, local, size, content_type, info))
     return out
 
 
-def check_audio(local: Path, filename: str, kind: JobKind, default_limit_s: float) -> dict:
+def check_audio(
+    audio: AudioTools, local: Path, filename: str, kind: JobKind, default_limit_s: float
+) -> dict:
     """Check a spooled upload against the kind's limits; returns what the job records."""
     limit_s = kind.max_duration_s or default_limit_s
     try:
         # The container says how long the file is: refuse a 2-hour file before decoding it.
-        declared = probe(local).get("duration_s") or 0.0
+        declared = audio.probe(local).get("duration_s") or 0.0
     except (InvalidAudio, OSError, ValueError):
         declared = 0.0  # unreadable headers: the full check below names the problem
     if declared > limit_s:
         raise _too_long(filename, declared, limit_s)
     try:
-        info = inspect_audio(local)
+        info = audio.inspect_audio(local)
     except SoundstageError as e:
         e.message = f"'{filename}': {e.message}"
         raise

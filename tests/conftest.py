@@ -13,6 +13,7 @@ import pytest
 
 os.environ.setdefault("SOUNDSTAGE_LOG_LEVEL", "WARNING")
 
+from functions.audio_tools import AUDIO_TOOLS  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.services import Services, open_services  # noqa: E402
@@ -57,7 +58,9 @@ def pg_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def services(pg_url, tmp_path_factory) -> Iterator[Services]:
     data = tmp_path_factory.mktemp("data")
-    svc = open_services(make_settings(data, database_url=pg_url), kinds=TEST_KINDS)
+    svc = open_services(
+        make_settings(data, database_url=pg_url), kinds=TEST_KINDS, audio=AUDIO_TOOLS
+    )
     yield svc
     svc.close()
 

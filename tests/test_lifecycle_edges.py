@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from pydantic import BaseModel
 
+from functions.audio_tools import AUDIO_TOOLS
 from shared.errors import JobCanceled
 from shared.executors import LocalExecutor
 from shared.job_context import DbJobContext
@@ -41,6 +42,7 @@ def quiet(pg_url, tmp_path_factory):
     svc = open_services(
         make_settings(tmp_path_factory.mktemp("edges"), database_url=url, heartbeat_s=0.2),
         kinds=TEST_KINDS.plus(LOST_KIND),
+        audio=AUDIO_TOOLS,
     )
     yield svc
     svc.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from functions.audio_tools import AUDIO_TOOLS
 from shared.runner import LocalRunner
 from shared.services import open_services
 from shared.submit import submit_job
@@ -31,7 +32,9 @@ def isolated(pg_url, services, tmp_path):
         conn.execute(f"create database {name}")
     url = pg_url.replace("/postgres?", f"/{name}?")
     svc = open_services(
-        make_settings(tmp_path, database_url=url, stale_after_s=2.0), kinds=TEST_KINDS
+        make_settings(tmp_path, database_url=url, stale_after_s=2.0),
+        kinds=TEST_KINDS,
+        audio=AUDIO_TOOLS,
     )
     yield svc, url
     svc.close()

@@ -192,12 +192,10 @@ def test_submit_time_checks_answer_before_a_job_exists(
 def test_duration_is_read_from_the_container_before_decoding(
     fresh, services, song_wav, monkeypatch
 ):
-    import shared.uploads
-
     def no_decode(*a, **k):
         raise AssertionError("decoded a file whose header already says it is too long")
 
-    monkeypatch.setattr(shared.uploads, "inspect_audio", no_decode)
+    monkeypatch.setattr(services.audio, "inspect_audio", no_decode)
     monkeypatch.setattr(services.settings, "max_duration_s", 5.0)
     r = fresh.create_job("analyze", [song_wav])
     assert r.status_code == 422 and r.json()["code"] == "TOO_LONG"

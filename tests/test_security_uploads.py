@@ -25,6 +25,7 @@ BOUNDARY = "soundstage-test-boundary"
 def live(pg_url, tmp_path_factory):
     import uvicorn
 
+    from functions.audio_tools import AUDIO_TOOLS
     from shared.services import open_services
     from tests.kinds import TEST_KINDS
     from web.app import create_app
@@ -34,6 +35,7 @@ def live(pg_url, tmp_path_factory):
             tmp_path_factory.mktemp("live"), database_url=pg_url, max_upload_mb=2, max_files=2
         ),
         kinds=TEST_KINDS,
+        audio=AUDIO_TOOLS,
     )
     app = create_app(svc, start_runner=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))

@@ -2,7 +2,8 @@
 
 ``create_app(services=None, runner=None)`` builds the app; by default it opens the services from
 the environment (embedded Postgres, local storage, local auth) with ``kinds`` (default: every
-kind of ``functions.pipelines.KINDS``) and starts a ``LocalRunner`` (worker threads in this
+kind of ``functions.pipelines.KINDS``) and ``audio`` (default:
+``functions.audio_tools.AUDIO_TOOLS``) and starts a ``LocalRunner`` (worker threads in this
 process) — or hands jobs to Modal when ``SOUNDSTAGE_RUNNER=modal``.
 """
 
@@ -18,7 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from functions.audio_tools import AUDIO_TOOLS
 from functions.pipelines import KINDS
+from shared.audio_port import AudioTools
 from shared.errors import InvalidInput, NotFound, SoundstageError
 from shared.registry import Kinds
 from shared.runner import open_runner
@@ -52,11 +55,12 @@ def create_app(
     *,
     start_runner: bool = True,
     kinds: Kinds | None = None,
+    audio: AudioTools | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.services is None:
-            app.state.services = open_services(kinds=kinds or KINDS)
+            app.state.services = open_services(kinds=kinds or KINDS, audio=audio or AUDIO_TOOLS)
         if app.state.runner is None:
             app.state.runner = open_runner(app.state.services)
             app.state.owns_runner = True

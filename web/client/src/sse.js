@@ -2,7 +2,8 @@
 // stream with fetch (@microsoft/fetch-event-source). Every event has an increasing id; after a
 // dropped connection -- or the server ending the stream on purpose before Modal's 150 s cut --
 // we reconnect with Last-Event-ID = the last id we handled, and drop anything at or below it:
-// no gap, no duplicate.
+// no gap, no duplicate. When the browser says it went offline we do not wait for the open
+// connection to time out: the stream is dropped at once, and resumed as soon as it is back.
 import { fetchEventSource } from "@microsoft/fetch-event-source";
 import { accessToken } from "./session.js";
 import { ApiError } from "./errors.js";
@@ -19,12 +20,28 @@ export function followJob(jobId, { onEvent, onState, afterId = 0 }) {
   let lastId = afterId;
   let stopped = false;
   let connects = 0;
-  const ctrl = new AbortController();
+  let ctrl = new AbortController(); // one per connection attempt
+  let wake = null; // ends the wait before a retry early (back online, or stopped)
+  const onOffline = () => ctrl.abort();
+  const onOnline = () => wake?.();
+  window.addEventListener("offline", onOffline);
+  window.addEventListener("online", onOnline);
+
+  function pause(ms) {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
 
   async function run() {
     let delayMs = 500;
     while (!stopped) {
       let finished = false;
+      ctrl = new AbortController();
       try {
         const token = await accessToken();
         const headers = { Accept: "text/event-stream" };
@@ -62,7 +79,7 @@ export function followJob(jobId, { onEvent, onState, afterId = 0 }) {
           },
         });
       } catch (err) {
-        if (stopped || err?.name === "AbortError") return;
+        if (stopped) return;
         if (err instanceof ApiError && [401, 403, 404].includes(err.status)) {
           onState?.("failed", { error: err });
           return;
@@ -73,7 +90,8 @@ export function followJob(jobId, { onEvent, onState, afterId = 0 }) {
         }
         if (!(err instanceof StreamEnded)) {
           onState?.("reconnecting", { connects });
-          await new Promise((r) => setTimeout(r, delayMs));
+          // Offline: wait for the browser to be back (or the usual back-off, whichever first).
+          await pause(navigator.onLine === false ? 60_000 : delayMs);
           delayMs = Math.min(delayMs * 2, 10_000);
         }
       }
@@ -82,6 +100,9 @@ export function followJob(jobId, { onEvent, onState, afterId = 0 }) {
   run();
   return () => {
     stopped = true;
+    window.removeEventListener("offline", onOffline);
+    window.removeEventListener("online", onOnline);
     ctrl.abort();
+    wake?.();
   };
 }
