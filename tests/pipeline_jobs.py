@@ -11,11 +11,12 @@ analysis cache and reused outputs are the real ones.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from shared.config import get_settings
 from shared.context import OutputFile
 from shared.errors import JobCanceled
 from shared.executors import LocalExecutor
@@ -96,7 +97,10 @@ class PipelineJobs:
         job = store.claim(self.worker_id, job_id)
         assert job is not None, "nothing else claims jobs on the pipeline tests' database"
         self.current_job_id = job_id
-        ctx = DbJobContext(self.services, job, k, self.worker_id, LocalExecutor(max_workers=2))
+        # The settings as the test has set them now (keys, engines): the services are opened once
+        # per session, but a worker process reads its environment when it starts.
+        services = replace(self.services, settings=get_settings())
+        ctx = DbJobContext(services, job, k, self.worker_id, LocalExecutor(max_workers=2))
         if every_progress:
             ctx._progress = ProgressPlan(k.stages, min_interval_s=0.0)
         try:
