@@ -141,6 +141,30 @@ models = modal.Volume.from_name("soundstage-models", create_if_missing=True)
 secrets = [modal.Secret.from_name("soundstage")]
 
 # -- The job runner -------------------------------------------------------------------------------
+# Which stages run as Modal functions of their own (GPU images, fan-out with .map), with what
+# each reserves (its price). Anything not listed runs inside run_job's container.
+RUN_JOB_CPU = 4.0
+RUN_JOB_MEMORY_MB = 4096
+
+
+def remote_stages() -> dict:
+    """The stage -> Modal function (or ``Class.method``) table the ModalExecutor routes by."""
+    from functions.blend import blend_stage
+    from functions.music.musicgen import musicgen_stage
+    from functions.pipelines.analyze import audio_analysis
+    from functions.pipelines.stems import stems_stage
+    from functions.video.clips import generate_clip
+    from functions.video.references import generate_reference
+    from shared.executors import RemoteStage
+
+    return {
+        audio_analysis: RemoteStage("audio_analysis", cores=2.0, memory_gib=4.0),
+        stems_stage: RemoteStage("StemSeparator.separate", gpu=STEMS_GPU),
+        musicgen_stage: RemoteStage("MusicGen.generate", gpu=MUSICGEN_GPU),
+        blend_stage: RemoteStage("blend_stage", cores=4.0, memory_gib=4.0),
+        generate_clip: RemoteStage("generate_clip", cores=1.0, memory_gib=1.0),
+        generate_reference: RemoteStage("generate_reference", cores=1.0, memory_gib=1.0),
+    }
 
 
 # Composition of a music video runs here too: 4 cores keep a 3-minute song well inside the
@@ -149,18 +173,21 @@ secrets = [modal.Secret.from_name("soundstage")]
     image=cpu_image,
     secrets=secrets,
     timeout=20 * MINUTES,
-    cpu=4.0,
-    memory=4096,
+    cpu=RUN_JOB_CPU,
+    memory=RUN_JOB_MEMORY_MB,
     retries=modal.Retries(max_retries=1, initial_delay=5.0),
 )
 def run_job(job_id: str) -> str:
     """Claim one job and run its pipeline; stage calls fan out to the functions below."""
     from functions.audio_tools import AUDIO_TOOLS
     from functions.pipelines import KINDS
+    from shared.executors import ModalExecutor
     from shared.runner import run_job_by_id
     from shared.services import process_services
 
-    return run_job_by_id(process_services(KINDS, AUDIO_TOOLS), job_id)
+    services = process_services(KINDS, AUDIO_TOOLS)
+    executor = ModalExecutor(services.settings.modal_app_name, remote_stages())
+    return run_job_by_id(services, job_id, executor)
 
 
 # -- CPU stages -----------------------------------------------------------------------------------
@@ -169,12 +196,12 @@ def run_job(job_id: str) -> str:
 @app.function(
     image=beat_this_image, volumes={"/models": models}, timeout=5 * MINUTES, cpu=2.0, memory=4096
 )
-def analyze_audio_stage(kw: dict) -> dict:
+def audio_analysis(kw: dict) -> dict:
     """Tempo, beats, key, sections, loudness of one track (bytes in, JSON out); beats and
     downbeats from Beat This! (checkpoint in the models volume, see download_beat_this)."""
-    from functions.pipelines.analyze import analysis_stage
+    from functions.pipelines.analyze import audio_analysis as analyze
 
-    return analysis_stage(**kw)
+    return analyze(**kw)
 
 
 # -- GPU stages -----------------------------------------------------------------------------------
@@ -189,24 +216,38 @@ def analyze_audio_stage(kw: dict) -> dict:
     max_containers=10,
 )
 class StemSeparator:
-    """Demucs, loaded once per container from the weights volume; `.map` fans out per track."""
+    """Demucs, loaded once per container from the weights volume and handed to each call;
+    `.map` fans out per track."""
 
     @modal.enter()
     def load(self) -> None:
-        from functions.stems import get_separator
         from shared.config import get_settings
 
-        s = get_settings()
-        self.separator = get_separator("demucs", s.demucs_model, s.weights_dir)
+        self.settings = get_settings()  # this container's: its weights folder is the Volume
+        self.separators: dict = {}
+        self.separator_for(self.settings.demucs_model)  # the default model, before any call
+
+    def separator_for(self, model_name: str):
+        from pathlib import Path
+
+        from functions.demucs_engine import DemucsSeparator
+
+        if model_name not in self.separators:
+            weights_dir = Path(self.settings.weights_dir)
+            self.separators[model_name] = DemucsSeparator(
+                model_name, weights_dir=weights_dir
+            ).load()
+        return self.separators[model_name]
 
     @modal.method()
     def separate(self, kw: dict) -> dict:
         from functions.pipelines.stems import stems_stage
-        from shared.config import get_settings
 
+        s = self.settings
+        model_name = kw.get("model_name") or s.demucs_model
         # This container's engine and weights folder, not the caller's.
-        s = get_settings()
-        return stems_stage(**{**kw, "engine": s.stems_engine, "weights_dir": str(s.weights_dir)})
+        here = {"engine": s.stems_engine, "weights_dir": str(s.weights_dir)}
+        return stems_stage(**{**kw, **here}, separator=self.separator_for(model_name))
 
 
 @app.function(image=stems_image, volumes={"/models": models}, timeout=30 * MINUTES)
@@ -239,19 +280,31 @@ def download_beat_this_checkpoint() -> str:
     max_containers=10,
 )
 class MusicGen:
-    """MusicGen (small by default), loaded once per container; beats and hum-to-beat call it."""
+    """MusicGen (small loaded first), held per container and handed to each call; beats and
+    hum-to-beat call it."""
 
     @modal.enter()
     def load(self) -> None:
-        from functions.music.musicgen import MODELS, load_engine
+        from functions.music.musicgen import MODELS
 
-        load_engine(MODELS["small"])
+        self.engines: dict = {}
+        self.engine_for(MODELS["small"])
+
+    def engine_for(self, checkpoint: str):
+        from functions.music.musicgen import MusicGenEngine
+
+        if checkpoint not in self.engines:
+            self.engines[checkpoint] = MusicGenEngine(checkpoint).load()
+        return self.engines[checkpoint]
 
     @modal.method()
     def generate(self, kw: dict) -> dict:
-        from functions.music.musicgen import musicgen_stage
+        from functions.music.musicgen import checkpoint_for, musicgen_stage
 
-        return musicgen_stage(**kw)
+        checkpoint = checkpoint_for(
+            kw.get("model", "small"), melody=kw.get("melody_wav") is not None
+        )
+        return musicgen_stage(**kw, engine=self.engine_for(checkpoint))
 
 
 @app.function(image=musicgen_image, volumes={"/models": models}, timeout=60 * MINUTES)
@@ -303,21 +356,21 @@ CLIP_CONCURRENCY = int(os.environ.get("SOUNDSTAGE_CLIP_CONCURRENCY", "5"))
     memory=1024,
     max_containers=CLIP_CONCURRENCY,
 )
-def video_clip(kw: dict) -> bytes:
+def generate_clip(kw: dict) -> bytes:
     """One shot: Stable Video Diffusion (or text-to-video) on Replicate -> mp4 bytes."""
-    from functions.video.clips import generate_clip
+    from functions.video.clips import generate_clip as generate
 
-    return generate_clip(**kw)
+    return generate(**kw)
 
 
 @app.function(
     image=cpu_image, secrets=secrets, timeout=3 * MINUTES, cpu=1.0, memory=1024, max_containers=8
 )
-def video_reference(kw: dict) -> bytes:
+def generate_reference(kw: dict) -> bytes:
     """One reference image: SDXL on Replicate -> PNG bytes."""
-    from functions.video.references import generate_reference
+    from functions.video.references import generate_reference as generate
 
-    return generate_reference(**kw)
+    return generate(**kw)
 
 
 # -- The API --------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ import numpy as np
 import soundfile as sf
 
 from shared.errors import InvalidInput
-from shared.registry import remote_stage
 
 SAMPLE_RATE = 24000
 BANDWIDTH_KBPS = 6.0
@@ -287,7 +286,6 @@ def _read(data: bytes) -> np.ndarray:
     return samples.mean(axis=1)
 
 
-@remote_stage("blend_stage")
 def blend_stage(
     a_wav: bytes,
     b_wav: bytes,

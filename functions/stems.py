@@ -337,15 +337,19 @@ def separate_track(
     weights_dir: str | None = None,
     progress: ProgressFn | None = None,
     block_s: float | None = None,
+    separator: Separator | None = None,
 ) -> dict[str, Any]:
     """Stage function: the stems of ``audio`` (the file's bytes) as bytes.
+
+    ``separator``: a loaded separator the caller holds (a GPU container loads Demucs once);
+    without it the process-wide one for ``engine`` and ``model_name``.
 
     Returns ``{"engine", "model", "sample_rate", "channels", "duration_s", "format",
     "content_type", "stems": {name: bytes}}``. Plain arguments and a plain result, so it runs
     in-process or as a Modal ``.remote()``/``.map()`` unchanged. ``weights_dir`` is the folder
     of model weights on the machine that runs it (whoever starts that machine knows it).
     """
-    sep = get_separator(engine, model_name, weights_dir)
+    sep = separator or get_separator(engine, model_name, weights_dir)
     with tempfile.TemporaryDirectory(prefix="stems-") as tmp:
         src = Path(tmp) / (Path(filename).name or "track")
         src.write_bytes(audio)

@@ -4,18 +4,25 @@ A pipeline (``functions/pipelines/<kind>.py``) receives a :class:`JobContext` an
 
 - ``ctx.params``: the kind's validated pydantic params; ``ctx.inputs``: the uploaded files,
   already on local disk (``InputFile.path``); ``ctx.workdir``: a scratch folder removed after.
-- ``with ctx.stage("analyzing", engine="librosa") as st:`` marks a stage (a ``job_stages`` row and
+- ``with ctx.stage("audio_analysis", engine="librosa") as st:`` marks a stage (a ``job_stages`` row and
   a ``stage_update`` event); ``st.progress(0.4, "beats")`` reports progress inside it (0..1),
   mapped onto the job's 0-100 by the stage weights of the kind; ``st.engine = "dsp"`` records
   which engine really ran (a fallback is named as such).
-- ``ctx.message(text)``, ``ctx.cost(provider, units, usd, unit=...)``: events / cost rows.
+- ``ctx.message(text)``, ``ctx.cost(provider, units, usd, unit=...)``: events / cost rows (API
+  calls: OpenAI, Replicate). ``ctx.compute_cost(stage, wall_s, cores=..., memory_gib=...)``:
+  compute as a cost row, priced where the executor ran it (free locally, Modal's price there);
+  ``ctx.compute_price(...)`` the same price without recording it (estimates).
 - ``ctx.output(name, path, bucket=..., content_type=...)``: keep a file as a job output.
-- ``ctx.call(stage_fn, **kw)`` / ``ctx.map(stage_fn, [kw, ...])``: run a registered stage
-  function in-process (local) or as Modal ``.remote()`` / ``.map()`` (production).
+- ``ctx.call(stage_fn, **kw)`` / ``ctx.map(stage_fn, [kw, ...])``: run a stage function where
+  the job's executor puts it (shared.executors; the pipeline never asks where); a ``progress``
+  callable in ``kw`` reports back into the stage from wherever it runs.
+- ``ctx.settings``: the deployment's settings (stage functions get values as arguments).
 - ``ctx.cache_get(namespace, key)`` / ``ctx.cache_put(namespace, key, value)``: content-addressed
   JSON cache (the ``analysis_cache`` table) so the same work is never done twice.
 - ``ctx.discard_outputs(names)``: remove outputs that served their purpose (video clips).
-- ``ctx.budget_usd`` / ``ctx.total_cost_usd`` / ``ctx.ensure_budget(next_usd)``: the spending cap.
+- ``ctx.budget_usd`` / ``ctx.total_cost_usd`` / ``ctx.ensure_budget(next_usd, what)``: the
+  spending cap of every kind (a kind's ``budget_usd`` param lowers it); ``call``/``map`` refuse
+  to start once it is spent, and paid steps check their worst case first.
 - ``ctx.check_canceled()``: raises :class:`shared.errors.JobCanceled` if the user canceled.
 - ``ctx.reuse_output(name, stored)`` (optional; pipelines look it up with ``getattr`` and
   compute afresh without it): attach an object an earlier job stored as an output of this job,
@@ -105,9 +112,32 @@ class JobContext(Protocol):
         """Remove outputs that served their purpose (e.g. clips once the video is composed)."""
         ...
 
-    def ensure_budget(self, next_cost_usd: float) -> None:
+    def ensure_budget(self, next_cost_usd: float, what: str = "the next step") -> None:
         """Raise BUDGET_EXCEEDED if spending ``next_cost_usd`` more would pass the budget."""
         ...
+
+    def compute_price(
+        self,
+        stage: Callable[..., Any] | str,
+        wall_s: float,
+        *,
+        cores: float = 2.0,
+        memory_gib: float = 4.0,
+    ) -> float: ...
+
+    def compute_cost(
+        self,
+        stage: Callable[..., Any] | str,
+        wall_s: float,
+        *,
+        cores: float = 2.0,
+        memory_gib: float = 4.0,
+        detail: str | None = None,
+        unit: str = "wall_seconds",
+    ) -> float: ...
+
+    @property
+    def settings(self) -> Any: ...
 
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any: ...
 

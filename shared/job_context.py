@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from shared import prices
 from shared.analysis_cache import AnalysisCache
 from shared.context import InputFile, OutputFile
-from shared.errors import BudgetExceeded, JobCanceled
+from shared.errors import JobCanceled
+from shared.executors import Placement
 from shared.job_files import JobFiles
 from shared.job_progress import ProgressPlan
 from shared.registry import JobKind
@@ -29,6 +31,10 @@ log = logging.getLogger("soundstage.runner")
 
 class StageExecutor(Protocol):
     """Runs stage functions: in-process (LocalExecutor) or as Modal functions (ModalExecutor)."""
+
+    def placement(
+        self, stage: Callable[..., Any] | str, *, cores: float = ..., memory_gib: float = ...
+    ) -> Placement: ...
 
     def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any: ...
 
@@ -69,7 +75,7 @@ class DbJobContext:
         self.worker_id = worker_id
         self.executor = executor
         self.params = kind.params.model_validate(job["params"])
-        self.budget_usd = float(job["budget_usd"]) if job.get("budget_usd") is not None else None
+        self.budget_usd = prices.job_budget_usd(job.get("budget_usd"), self.params)
         self.total_cost_usd = 0.0
         self.workdir = Path(tempfile.mkdtemp(prefix=f"soundstage-{self.job_id[:8]}-"))
         self.inputs: list[InputFile] = []
@@ -181,13 +187,44 @@ class DbJobContext:
             extra={"job_id": self.job_id, "stage": self._current, "cost_usd": round(float(usd), 6)},
         )
 
-    def ensure_budget(self, next_cost_usd: float) -> None:
+    def ensure_budget(self, next_cost_usd: float, what: str = "the next step") -> None:
         """Raise BUDGET_EXCEEDED if spending ``next_cost_usd`` more would pass the job's budget."""
-        if self.budget_usd is not None and self.total_cost_usd + next_cost_usd > self.budget_usd:
-            raise BudgetExceeded(
-                f"This job would cost more than its ${self.budget_usd:.2f} budget "
-                f"(spent ${self.total_cost_usd:.2f}, next step ${next_cost_usd:.2f}).",
-            )
+        prices.check_budget(self.total_cost_usd, next_cost_usd, self.budget_usd, what)
+
+    def compute_price(
+        self,
+        stage: Callable[..., Any] | str,
+        wall_s: float,
+        *,
+        cores: float = 2.0,
+        memory_gib: float = 4.0,
+    ) -> float:
+        """What ``wall_s`` seconds of ``stage`` (a stage function, or a name for work done in
+        the pipeline's own process with ``cores``/``memory_gib``) cost where it runs."""
+        where = self.executor.placement(stage, cores=cores, memory_gib=memory_gib)
+        return prices.compute_usd(where, wall_s)
+
+    def compute_cost(
+        self,
+        stage: Callable[..., Any] | str,
+        wall_s: float,
+        *,
+        cores: float = 2.0,
+        memory_gib: float = 4.0,
+        detail: str | None = None,
+        unit: str = "wall_seconds",
+    ) -> float:
+        """Record ``wall_s`` seconds of compute as a cost row priced where the executor ran it
+        (free, provider ``local``, in this process; Modal's price on Modal). Returns the USD."""
+        where = self.executor.placement(stage, cores=cores, memory_gib=memory_gib)
+        usd, provider, detail = prices.compute_charge(where, stage, wall_s, detail)
+        self.cost(provider, round(wall_s, 3), round(usd, 6), unit=unit, detail=detail)
+        return usd
+
+    @property
+    def settings(self) -> Any:
+        """The deployment's settings, for pipelines (stage functions get values as arguments)."""
+        return self.services.settings
 
     # files -------------------------------------------------------------------------------------
 
@@ -225,6 +262,9 @@ class DbJobContext:
     # fan-out -----------------------------------------------------------------------------------
 
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """Run the stage ``fn`` where the executor puts it; a ``progress`` callable in
+        ``kwargs`` reports back here wherever that is. Refused once the budget is spent."""
+        self.ensure_budget(0.0, f"running {fn.__name__}")
         return self.executor.call(fn, kwargs)
 
     def map(
@@ -236,7 +276,8 @@ class DbJobContext:
         on_result: Callable[[Any], None] | None = None,
     ) -> list[Any]:
         """Fan out ``fn`` over ``items`` (``max_concurrency`` at a time where this process runs
-        them); ``on_result`` is called as each finishes."""
+        them); ``on_result`` is called as each finishes. Refused once the budget is spent."""
+        self.ensure_budget(0.0, f"running {fn.__name__}")
         if max_concurrency is None and on_result is None:
             return self.executor.map(fn, list(items))
         return self.executor.map(

@@ -3,7 +3,7 @@
 A pipeline module describes its kind once, with no side effect::
 
     KIND = JobKind(
-        name="analyze", params=AnalyzeParams, stages=[("analyzing", 1.0)],
+        name="analyze", params=AnalyzeParams, stages=[("audio_analysis", 1.0)],
         run=run_analyze, min_files=1, max_files=1, estimate_s=lambda p, files: 5.0,
         description="Tempo, beats, key, sections and loudness of one track.",
     )
@@ -76,23 +76,6 @@ class JobKind:
 
     def stage_names(self) -> list[str]:
         return [s for s, _ in self.stages]
-
-
-# Stage functions that run as Modal functions of their own (GPU images, fan-out with .map):
-# "module.qualname" -> Modal function name, or "Class.method" for a class that keeps a model
-# loaded. modal_app.py defines each; the ModalExecutor routes ctx.call/ctx.map through them.
-# Anything not listed runs inside run_job's container; locally everything runs in-process.
-REMOTE_STAGES: dict[str, str] = {}
-
-
-def remote_stage(modal_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a stage function as served by the Modal function (or ``Class.method``) named."""
-
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        REMOTE_STAGES[f"{fn.__module__}.{fn.__qualname__}"] = modal_name
-        return fn
-
-    return deco
 
 
 class Kinds:

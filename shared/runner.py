@@ -1,4 +1,4 @@
-"""Who runs a job: the context pipelines see, the one execution routine, and the runners.
+"""Who runs a job: the one execution routine and the runners (where stages run: shared.executors).
 
 - ``execute_job(services, job, worker_id, executor)``: builds a ``DbJobContext`` (shared.job_context), heartbeats
   while the pipeline runs, and records the outcome (completed / failed with a stable code /
@@ -6,8 +6,8 @@
 - ``LocalRunner``: worker threads that claim queued jobs with ``FOR UPDATE SKIP LOCKED``, plus a
   maintenance thread that requeues (or fails) jobs whose worker stopped heartbeating and runs the
   retention sweeper every ``retention_sweep_s``.
-- ``ModalRunner``: ``run_job.spawn(job_id)`` on the deployed Modal app; stage functions become
-  ``.remote()`` / ``.map()`` calls through :class:`ModalExecutor`.
+- ``ModalRunner``: ``run_job.spawn(job_id)`` on the deployed Modal app; there stage functions
+  become ``.remote()`` / ``.map()`` calls through :class:`shared.executors.ModalExecutor`.
 """
 
 from __future__ import annotations
@@ -18,99 +18,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
 
 from shared import quota
 from shared.errors import JobCanceled
+from shared.executors import LocalExecutor
 from shared.job_context import DbJobContext
 from shared.links import download_links
-from shared.registry import REMOTE_STAGES
 from shared.retention import after_success
 from shared.retries import classify, job_retrying
 from shared.services import Services
 
 log = logging.getLogger("soundstage.runner")
-
-
-# -- stage execution: in-process or on Modal ----------------------------------------------------
-
-
-class LocalExecutor:
-    """Stage functions run in this process; ``map`` is a bounded thread pool."""
-
-    def __init__(self, max_workers: int = 2) -> None:
-        self.max_workers = max(1, max_workers)
-
-    def call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-        return fn(**kwargs)
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        items: Sequence[dict[str, Any]],
-        *,
-        max_concurrency: int | None = None,
-        on_result: Callable[[Any], None] | None = None,
-    ) -> list[Any]:
-        """Results in input order. ``on_result`` sees each as it finishes (progress); if it
-        raises (a deadline, a cancel), items not yet started are dropped and it propagates."""
-        workers = min(max_concurrency or self.max_workers, len(items))
-        if workers <= 1:
-            out = []
-            for kw in items:
-                out.append(fn(**kw))
-                if on_result is not None:
-                    on_result(out[-1])
-            return out
-        pool = ThreadPoolExecutor(max_workers=workers)
-        try:
-            futures = {pool.submit(fn, **kw): i for i, kw in enumerate(items)}
-            results: list[Any] = [None] * len(items)
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                if on_result is not None:
-                    on_result(results[futures[fut]])
-            return results
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-class ModalExecutor(LocalExecutor):
-    def __init__(self, app_name: str, max_workers: int = 8) -> None:
-        super().__init__(max_workers)
-        self.app_name = app_name
-
-    def _remote(self, fn: Callable[..., Any]):
-        name = REMOTE_STAGES.get(f"{fn.__module__}.{fn.__qualname__}")
-        if name is None:
-            return None
-        import modal
-
-        if "." in name:  # "Class.method": a GPU class that keeps its model loaded
-            cls_name, method = name.split(".", 1)
-            return getattr(modal.Cls.from_name(self.app_name, cls_name)(), method)
-        return modal.Function.from_name(self.app_name, name)
-
-    # Modal stage wrappers in modal_app.py take one positional dict (the stage's keyword
-    # arguments), so ``.remote(kw)`` and ``.map([kw, ...])`` share one calling convention.
-    def call(self, fn, kwargs):
-        remote = self._remote(fn)
-        return remote.remote(kwargs) if remote is not None else fn(**kwargs)
-
-    def map(self, fn, items, *, max_concurrency=None, on_result=None):
-        remote = self._remote(fn)
-        if remote is None:
-            return super().map(fn, items, max_concurrency=max_concurrency, on_result=on_result)
-        # The Modal function's max_containers bounds its concurrency (modal_app.py reads the
-        # same setting); results stream back in order as they arrive, for progress.
-        out = []
-        for result in remote.map(list(items)):
-            out.append(result)
-            if on_result is not None:
-                on_result(result)
-        return out
 
 
 # -- executing one job --------------------------------------------------------------------------
@@ -340,11 +258,11 @@ def open_runner(services: Services) -> LocalRunner | ModalRunner:
     return LocalRunner(services)
 
 
-def run_job_by_id(services: Services, job_id: str, executor: LocalExecutor | None = None) -> str:
-    """What Modal's ``run_job`` does: claim this job and run it (no-op if already taken)."""
+def run_job_by_id(services: Services, job_id: str, executor: LocalExecutor) -> str:
+    """What Modal's ``run_job`` does: claim this job and run it with ``executor`` (a
+    ``ModalExecutor`` that modal_app.py builds with its stage table); no-op if already taken."""
     worker_id = new_worker_id("modal")
     job = services.jobs.claim(worker_id, job_id)
     if job is None:
         return "not-claimed"
-    executor = executor or ModalExecutor(services.settings.modal_app_name)
     return execute_job(services, job, worker_id, executor)

@@ -1,5 +1,5 @@
 """Shared fixtures: one embedded Postgres per test session, the app with real worker threads,
-fresh users, and helpers to run jobs through the API or a pipeline in-process."""
+fresh users, and helpers to run jobs through the API or as a pipeline-level job run here."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from shared.config import Settings  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.services import Services, open_services  # noqa: E402
 from tests.kinds import TEST_KINDS  # noqa: E402
-from tests.recording import PipelineRun, run_pipeline_in_process  # noqa: E402
+from tests.pipeline_jobs import PipelineJobs  # noqa: E402
 
 TERMINAL = ("completed", "failed", "canceled")
 
@@ -183,18 +183,30 @@ def api_run(api) -> Callable[..., dict]:
     return api.run
 
 
-@pytest.fixture
-def run_pipeline(tmp_path) -> Callable[..., PipelineRun]:
-    def run(kind: str, files: list[Path], params: dict | None = None, **kw) -> PipelineRun:
-        return run_pipeline_in_process(
-            kind,
-            [Path(f) for f in files],
-            params or {},
-            workdir=tmp_path / f"run-{uuid.uuid4().hex[:6]}",
-            **kw,
-        )
+@pytest.fixture(scope="session")
+def pipeline_services(pg_url, tmp_path_factory) -> Iterator[Services]:
+    """Services on a database of their own on the session's Postgres, with no worker polling
+    it: pipeline-level tests claim and run their jobs here (tests.pipeline_jobs)."""
+    import psycopg
 
-    return run
+    name = f"pipelines_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+        # What these tests check does not need each commit on disk before the next statement.
+        conn.execute(f"alter database {name} set synchronous_commit = off")
+    url = pg_url.replace("/postgres?", f"/{name}?")
+    svc = open_services(
+        make_settings(tmp_path_factory.mktemp("pipelines"), database_url=url), kinds=TEST_KINDS
+    )
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def run_pipeline(pipeline_services) -> PipelineJobs:
+    """``run_pipeline(kind, files, params)``: a real job of this test's own user, run here in
+    the worker's job context; returns a ``PipelineRun`` (tests.pipeline_jobs)."""
+    return PipelineJobs(pipeline_services)
 
 
 @pytest.fixture(scope="session")

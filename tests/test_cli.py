@@ -108,7 +108,7 @@ def test_server_mode_end_to_end(live_server, tmp_path, song_wav):
     r = _cli(["analyze", str(song_wav), "--server", url, "--json"], client_env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["key"] == "A minor"
-    assert "analyzing" in r.stderr  # the per-stage progress bar
+    assert "audio_analysis" in r.stderr  # the per-stage progress bar
     r = _cli(["jobs", "--server", url], client_env)
     assert r.returncode == 0 and "analyze" in r.stderr
 

@@ -19,10 +19,11 @@ from pydantic import BaseModel
 
 from functions.audio_tools import AUDIO_TOOLS
 from shared.errors import JobCanceled
+from shared.executors import LocalExecutor
 from shared.job_context import DbJobContext
 from shared.registry import JobKind
 from shared.retention import sweep
-from shared.runner import LocalExecutor, execute_job
+from shared.runner import execute_job
 from shared.services import open_services
 from shared.submit import submit_job
 from tests.conftest import Api, make_settings

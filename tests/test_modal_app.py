@@ -30,28 +30,57 @@ def modal_env(monkeypatch, services):
     reset_settings()
 
 
-def test_imports_and_declares_the_pieces(modal_env):
-    import functions.pipelines  # noqa: F401  (stage modules mark their remote stages)
-    from shared.registry import REMOTE_STAGES
+class FakeQueue:
+    """``modal.Queue.ephemeral()`` as documented: a context manager whose queue has
+    ``put(v)`` and ``get_many(n_values, block=True, timeout=None)`` (a list, maybe empty)."""
 
+    def __init__(self) -> None:
+        import queue
+
+        self._q: queue.Queue = queue.Queue()
+        self.closed = False
+
+    def __enter__(self) -> FakeQueue:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.closed = True
+
+    def put(self, v, block=True, timeout=None, *, partition=None, partition_ttl=86400) -> None:
+        self._q.put(v)
+
+    def get_many(self, n_values, block=True, timeout=None, *, partition=None) -> list:
+        import queue
+
+        out = []
+        try:
+            out.append(self._q.get(block=block, timeout=timeout))
+            while len(out) < n_values:
+                out.append(self._q.get_nowait())
+        except queue.Empty:
+            pass
+        return out
+
+
+def test_imports_and_declares_the_pieces(modal_env):
     m = modal_env
-    for target in REMOTE_STAGES.values():  # every stage routed to Modal exists in the app
-        assert hasattr(m, target.split(".")[0]), target
+    for stage, remote in m.remote_stages().items():  # every stage routed to Modal exists
+        assert callable(stage) and hasattr(m, remote.target.split(".")[0]), remote.target
     assert m.app.name == "soundstage"
     for name in (
         "run_job",
         "api",
         "sweep_storage",
         "recover_stale_jobs",
-        "analyze_audio_stage",
-        "video_clip",
-        "video_reference",
+        "audio_analysis",
+        "generate_clip",
+        "generate_reference",
     ):
         assert hasattr(m, name), name
 
 
 def test_analysis_stage_runs_locally(modal_env, song_wav):
-    result = modal_env.analyze_audio_stage.local(
+    result = modal_env.audio_analysis.local(
         {"audio_bytes": song_wav.read_bytes(), "filename": "song.wav"}
     )
     assert abs(result["tempo_bpm"] - 120) < 1 and result["key"] == "A minor"
@@ -80,6 +109,22 @@ def test_run_job_routes_stages_to_modal_functions(modal_env, services, song_wav,
         return StandIn(fn_name)
 
     monkeypatch.setattr(modal.Function, "from_name", staticmethod(from_name))
+    queues: list[FakeQueue] = []
+    monkeypatch.setattr(
+        modal.Queue,
+        "ephemeral",
+        staticmethod(lambda **kw: queues.append(FakeQueue()) or queues[-1]),
+    )
+    from shared.job_context import DbJobContext
+
+    reported = []
+    to_events = DbJobContext._stage_progress
+
+    def record(self, name, fraction, message):
+        reported.append((name, fraction, message))
+        to_events(self, name, fraction, message)
+
+    monkeypatch.setattr(DbJobContext, "_stage_progress", record)
     user = services.auth.ensure_local_user()
     with open(song_wav, "rb") as fh:
         from shared.submit import Upload
@@ -87,9 +132,13 @@ def test_run_job_routes_stages_to_modal_functions(modal_env, services, song_wav,
         job, _ = submit_job(services, user, "analyze", {}, [Upload("song.wav", fh)])
     status = modal_env.run_job.local(str(job["id"]))
     assert status == "completed"
-    assert calls == [("remote", "analyze_audio_stage")]
+    assert calls == [("remote", "audio_analysis")]
     done = services.jobs.get(user.id, str(job["id"]))
     assert done["result"]["key"] == "A minor"
+    # The remote analysis reported its progress through a queue, into the job's stage.
+    assert len(queues) == 1 and queues[0].closed
+    from_the_stage = {"spectrum", "beats", "pitch", "key and bars", "sections", "done"}
+    assert from_the_stage <= {m for stage, _, m in reported if stage == "audio_analysis"}
     # A second delivery of the same job id (Modal retried the input) runs nothing twice.
     assert modal_env.run_job.local(str(job["id"])) == "not-claimed"
 

@@ -1,9 +1,11 @@
 """Modal wiring the cloud would only show in production: GPU stages routed to classes (a model
-loaded once per container) rather than to plain functions, and the stage functions that had no
-``.local()`` run: blend, video reference, video clip, and the stale-job sweep's respawn.
+loaded once per container) rather than to plain functions, remote progress drained back into
+the stage, compute priced where it ran, and the stage functions that had no ``.local()`` run:
+blend, video reference, video clip, and the stale-job sweep's respawn.
 
 Modal's cloud cannot be reached here; ``modal.Cls.from_name`` / ``modal.Function.from_name``
-are replaced by recorders that check the names we ask for (Modal's documented lookups)."""
+are replaced by recorders that check the names we ask for (Modal's documented lookups), and
+``modal.Queue.ephemeral()`` by a queue with the documented ``put`` / ``get_many`` interface."""
 
 from __future__ import annotations
 
@@ -13,26 +15,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from shared.registry import REMOTE_STAGES
-from shared.runner import ModalExecutor
+from shared import prices
+from shared.errors import BudgetExceeded, JobCanceled
+from shared.executors import LocalExecutor, ModalExecutor, QueueProgress
 from shared.submit import submit_job
-from tests.test_modal_app import modal_env  # noqa: F401  (fixture)
-
-
-def _stage(qualified: str):
-    import importlib
-
-    module, _, name = qualified.rpartition(".")
-    while module:
-        try:
-            obj = importlib.import_module(module)
-            break
-        except ModuleNotFoundError:
-            module, _, outer = module.rpartition(".")
-            name = f"{outer}.{name}"
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
+from tests.test_modal_app import (
+    FakeQueue,
+    modal_env,  # noqa: F401  (fixture)
+)
 
 
 @pytest.mark.parametrize(
@@ -41,8 +31,10 @@ def _stage(qualified: str):
 def test_gpu_stages_are_routed_to_classes(modal_env, monkeypatch, cls_name, method):  # noqa: F811
     import modal
 
-    wanted = [q for q, target in REMOTE_STAGES.items() if target == f"{cls_name}.{method}"]
+    table = modal_env.remote_stages()
+    wanted = [fn for fn, remote in table.items() if remote.target == f"{cls_name}.{method}"]
     assert wanted, f"no stage is routed to {cls_name}.{method}"
+    assert table[wanted[0]].gpu  # a GPU class: its stage is priced with its GPU
     asked: list[tuple] = []
 
     class Instance:
@@ -59,7 +51,7 @@ def test_gpu_stages_are_routed_to_classes(modal_env, monkeypatch, cls_name, meth
 
     monkeypatch.setattr(modal.Cls, "from_name", staticmethod(cls_from_name))
     monkeypatch.setattr(modal.Function, "from_name", staticmethod(fn_from_name))
-    remote = ModalExecutor("soundstage")._remote(_stage(wanted[0]))
+    remote = ModalExecutor("soundstage", table)._remote(wanted[0])
     assert remote == f"{cls_name}().{method}"
     assert asked == [("cls", "soundstage", cls_name), ("method", method)]
     # The app declares that class, with that method, as a Modal class.
@@ -90,7 +82,7 @@ def test_blend_stage_runs_locally(modal_env):  # noqa: F811
 
 
 def test_video_reference_and_clip_run_locally(modal_env):  # noqa: F811
-    ref = modal_env.video_reference.local(
+    ref = modal_env.generate_reference.local(
         {
             "ref_id": "r1",
             "kind": "scene",
@@ -102,7 +94,7 @@ def test_video_reference_and_clip_run_locally(modal_env):  # noqa: F811
         }
     )
     assert ref["png"][:8] == b"\x89PNG\r\n\x1a\n" and ref["engine"] == "procedural (local)"
-    clip = modal_env.video_clip.local(
+    clip = modal_env.generate_clip.local(
         {
             "shot_id": "s1",
             "prompt": "a neon street at night",
@@ -141,3 +133,209 @@ def test_stale_jobs_are_requeued_and_respawned(modal_env, services, monkeypatch)
     out = modal_env.recover_stale_jobs.local()
     assert [job_id, "requeued"] in [list(x) for x in out]
     assert job_id in spawned
+
+
+# -- remote progress ---------------------------------------------------------------------------------
+
+
+class RemoteStandIn:
+    """A Modal function's ``.remote`` / ``.map`` on the far side: arguments as they would
+    arrive (no local callable can cross, only what the executor sent), the stage run on them."""
+
+    def __init__(self, stage, seen: list) -> None:
+        self.stage, self.seen = stage, seen
+
+    def remote(self, kw: dict):
+        self.seen.append(kw)
+        return self.stage(**kw)
+
+    def map(self, items: list):
+        for kw in items:
+            self.seen.append(kw)
+            yield self.stage(**kw)
+
+
+def _executor(monkeypatch, stage, seen, queues):
+    import modal
+
+    ex = ModalExecutor(
+        "soundstage",
+        {stage: modal_app_stage(stage.__name__)},
+        queue_factory=lambda: queues.append(FakeQueue()) or queues[-1],
+    )
+    monkeypatch.setattr(
+        modal.Function,
+        "from_name",
+        staticmethod(lambda app, name, **kw: RemoteStandIn(stage, seen)),
+    )
+    return ex
+
+
+def modal_app_stage(name: str):
+    from shared.executors import RemoteStage
+
+    return RemoteStage(name, gpu="L4")
+
+
+def _separating(audio: bytes, progress=None) -> dict:
+    for f in (0.25, 0.5, 1.0):
+        progress(f)
+    return {"stems": len(audio)}
+
+
+def test_remote_progress_reaches_the_stage(monkeypatch):
+    seen: list = []
+    queues: list = []
+    ex = _executor(monkeypatch, _separating, seen, queues)
+    reported: list = []
+    out = ex.call(_separating, {"audio": b"abc", "progress": lambda f: reported.append(f)})
+    assert out == {"stems": 3}
+    # What crossed was a queue writer, not the local callable; its reports came back in order.
+    assert isinstance(seen[0]["progress"], QueueProgress)
+    assert reported == [0.25, 0.5, 1.0]
+    assert queues and queues[0].closed  # the ephemeral queue lives for the call only
+
+
+def test_remote_fan_out_reports_each_item_to_its_own_progress(monkeypatch):
+    seen: list = []
+    queues: list = []
+    ex = _executor(monkeypatch, _separating, seen, queues)
+    reported: dict = {0: [], 1: []}
+    items = [
+        {"audio": b"a", "progress": lambda f: reported[0].append(f)},
+        {"audio": b"bb", "progress": lambda f: reported[1].append(f)},
+    ]
+    done = []
+    assert ex.map(_separating, items, on_result=done.append) == [{"stems": 1}, {"stems": 2}]
+    assert done == [{"stems": 1}, {"stems": 2}]
+    assert reported == {0: [0.25, 0.5, 1.0], 1: [0.25, 0.5, 1.0]}
+    assert len(queues) == 1  # one queue for the whole fan-out
+
+
+def test_a_cancel_seen_in_remote_progress_ends_the_call(monkeypatch):
+    ex = _executor(monkeypatch, _separating, [], [])
+
+    def progress(f):
+        raise JobCanceled("Canceled by the user.")
+
+    with pytest.raises(JobCanceled):
+        ex.call(_separating, {"audio": b"abc", "progress": progress})
+
+
+def test_stages_without_progress_need_no_queue(monkeypatch):
+    queues: list = []
+    ex = _executor(monkeypatch, _separating, [], queues)
+    with pytest.raises(TypeError):  # the stand-in stage insists on progress; none was sent
+        ex.call(_separating, {"audio": b"abc"})
+    assert queues == []
+
+
+# -- where compute ran, priced ---------------------------------------------------------------------
+
+
+def test_compute_is_priced_where_the_executor_ran_it(modal_env):  # noqa: F811
+    from functions.pipelines.stems import stems_stage
+
+    table = modal_env.remote_stages()
+    on_modal = ModalExecutor("soundstage", table)
+    gpu = on_modal.placement(stems_stage)
+    assert (gpu.provider, gpu.gpu) == ("modal", modal_env.STEMS_GPU)
+    inline = on_modal.placement("mixing", cores=2.0, memory_gib=4.0)
+    assert (inline.provider, inline.gpu, inline.cores) == ("modal", None, 2.0)
+    assert prices.compute_usd(gpu, 60.0) > prices.compute_usd(inline, 60.0) > 0
+    here = LocalExecutor().placement(stems_stage)
+    assert here.provider == "local" and prices.compute_usd(here, 60.0) == 0.0
+
+
+# -- GPU classes hold their model ------------------------------------------------------------------
+
+
+def _raw(modal_cls, name: str):
+    """A Modal class method's own Python function (what runs in the container)."""
+    return vars(modal_cls._get_user_cls())[name]._get_raw_f()
+
+
+def test_musicgen_class_loads_at_enter_and_hands_its_model_to_the_stage(
+    modal_env,  # noqa: F811
+    monkeypatch,
+):
+    from functions.music import musicgen
+    from tests.functions.musicgen_standin import StandInMusicGen
+
+    StandInMusicGen.loaded.clear()
+    musicgen.load_engine.cache_clear()
+    monkeypatch.setattr(musicgen, "_import_musicgen", lambda: StandInMusicGen)
+    container = modal_env.MusicGen._get_user_cls().__new__(modal_env.MusicGen._get_user_cls())
+    _raw(modal_env.MusicGen, "load")(container)
+    assert StandInMusicGen.loaded == ["facebook/musicgen-small"]
+    generate = _raw(modal_env.MusicGen, "generate")
+    for _ in range(2):
+        out = generate(container, {"prompt": "lo-fi", "duration_s": 2.0, "model": "small"})
+        assert out["model"] == "facebook/musicgen-small"
+    assert StandInMusicGen.loaded == ["facebook/musicgen-small"]  # loaded once, at enter
+    assert musicgen.load_engine.cache_info().currsize == 0  # no module-global model
+
+
+def test_any_kind_stops_at_its_budget_once_priced_compute_passes_it(services):
+    from shared.job_context import DbJobContext
+
+    user = services.auth.ensure_local_user()
+    job, _ = submit_job(services, user, "test_sleep", {"seconds": 0}, [])
+    ctx = DbJobContext(
+        services,
+        job,
+        services.kinds.get("test_sleep"),
+        "test-worker",
+        ModalExecutor("soundstage", {}),
+    )
+    try:
+        assert ctx.budget_usd == services.settings.job_budget_usd
+        assert ctx.call(lambda: "ran") == "ran"
+        # A day of 16 cores inline in run_job's container: Modal's price, past the budget.
+        usd = ctx.compute_cost("mixing", 24 * 3600.0, cores=16.0, memory_gib=64.0)
+        assert usd > ctx.budget_usd
+        with pytest.raises(BudgetExceeded) as err:
+            ctx.call(lambda: "never")
+        assert err.value.code == "BUDGET_EXCEEDED"
+        with pytest.raises(BudgetExceeded):
+            ctx.map(lambda: "never", [{}])
+        with services.db.service() as conn:
+            row = conn.execute(
+                "select provider, unit, cost_usd from job_costs where job_id = %s", (job["id"],)
+            ).fetchone()
+        assert (row["provider"], row["unit"]) == ("modal", "wall_seconds")
+        assert float(row["cost_usd"]) == pytest.approx(usd, rel=1e-4)
+    finally:
+        ctx.cleanup()
+        services.jobs.cancel(user.id, str(job["id"]))
+
+
+def test_stem_separator_loads_at_enter_and_hands_its_separator_to_the_stage(
+    modal_env,  # noqa: F811
+    monkeypatch,
+):
+    from functions import demucs_engine, stems
+    from functions.stems_dsp import DspSeparator
+
+    loaded: list[str] = []
+
+    class StandInDemucs:  # no weights here: a DSP separator plays the loaded model
+        def __init__(self, model_name: str, weights_dir=None) -> None:
+            self.model_name, self.weights_dir = model_name, weights_dir
+
+        def load(self) -> DspSeparator:
+            loaded.append(self.model_name)
+            return DspSeparator()
+
+    monkeypatch.setattr(demucs_engine, "DemucsSeparator", StandInDemucs)
+    before = dict(stems._SEPARATORS)
+    user_cls = modal_env.StemSeparator._get_user_cls()
+    container = user_cls.__new__(user_cls)
+    _raw(modal_env.StemSeparator, "load")(container)
+    assert loaded == ["htdemucs"]
+    separate = _raw(modal_env.StemSeparator, "separate")
+    for _ in range(2):
+        out = separate(container, {"audio": _tone_wav(220), "filename": "tone.wav"})
+        assert out["engine"] == "dsp" and set(out["stems"]) == {"vocals", "drums", "bass", "other"}
+    assert loaded == ["htdemucs"]  # loaded once, at enter
+    assert stems._SEPARATORS == before  # the held separator did the work, no module-global one

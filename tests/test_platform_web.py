@@ -71,7 +71,7 @@ def test_production_profile_limits_jobs_to_five_per_hour():
 def test_kinds_catalogue_lists_params_schemas(api):
     kinds = {k["kind"]: k for k in api.get("/api/v1/kinds").json()}
     assert "analyze" in kinds
-    assert kinds["analyze"]["stages"] == ["analyzing"]
+    assert kinds["analyze"]["stages"] == ["audio_analysis"]
     assert kinds["analyze"]["params_schema"]["type"] == "object"
     # The catalogue is the registry the app was composed with (the tests add their own kinds).
     assert "test_sleep" in kinds and kinds["test_sleep"]["stages"] == ["first", "second"]

@@ -14,8 +14,8 @@ Offers:
 - ``MusicGenEngine(model_name).load()`` then ``.generate(prompt, duration_s, melody=...,
   progress=...)`` -> ``Audio`` (mono, the model's 32 kHz), exactly ``duration_s`` long.
 - ``musicgen_stage(request)``: the stage function (bytes in, bytes out) the pipelines call via
-  ``ctx.call``; on Modal it is the ``MusicGen.generate`` method of a GPU class that keeps the
-  model loaded (``load_engine`` caches one engine per model per process).
+  ``ctx.call``, with the loaded engine passed in where the caller holds one (``load_engine``
+  caches one engine per model per process otherwise).
 - ``download_weights(model_names, cache_dir)``: fetch checkpoints into a Modal Volume once.
 """
 
@@ -35,7 +35,6 @@ from functions.audio_io import Audio
 from functions.genres import Genre
 from functions.music.theory import Key
 from shared.errors import StageFailed
-from shared.registry import remote_stage
 
 MODELS = {
     "small": "facebook/musicgen-small",
@@ -227,7 +226,7 @@ class MusicGenEngine:
 
 @functools.cache
 def load_engine(model_name: str) -> MusicGenEngine:
-    """One loaded engine per checkpoint per process (a Modal container keeps it warm)."""
+    """One loaded engine per checkpoint per process, for callers that hold none of their own."""
     return MusicGenEngine(model_name).load()
 
 
@@ -242,7 +241,12 @@ def _read_wav(data: bytes) -> Audio:
     return Audio(np.ascontiguousarray(samples.T), int(sr))
 
 
-@remote_stage("MusicGen.generate")
+def checkpoint_for(model: str, *, melody: bool = False) -> str:
+    """The checkpoint a request runs: the melody model for melody conditioning, else ``model``
+    (``small``/``medium`` or a checkpoint name)."""
+    return MODELS["melody"] if melody else MODELS.get(model, model)
+
+
 def musicgen_stage(
     prompt: str,
     duration_s: float,
@@ -255,12 +259,11 @@ def musicgen_stage(
     """Generate with MusicGen; returns ``{"wav": float WAV bytes, "sample_rate", "model",
     "windows", "gpu_s"}``. ``melody_wav`` (WAV bytes) selects melody conditioning.
 
-    Called in-process (``progress`` is then live) or as a Modal GPU method (no callback can
-    cross; the wall time it returns is what the job is billed).
+    ``engine``: a loaded engine the caller holds (a GPU container keeps one per checkpoint);
+    without it one is loaded once per process. ``progress`` gets the fraction done.
     """
     started = time.monotonic()
-    name = MODELS["melody"] if melody_wav is not None else MODELS.get(model, model)
-    eng = engine or load_engine(name)
+    eng = engine or load_engine(checkpoint_for(model, melody=melody_wav is not None))
     melody = _read_wav(melody_wav) if melody_wav is not None else None
     audio = eng.generate(prompt, duration_s, seed=seed, melody=melody, progress=progress)
     return {

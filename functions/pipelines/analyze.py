@@ -1,10 +1,10 @@
 """The ``analyze`` job kind: tempo, beats, downbeats, key, sections, loudness of one track.
 
-One stage, ``analyzing``. The result is cached by the input's content hash,
-``ANALYSIS_VERSION`` and the beat engine (``cache_key``), so the same file is analysed once
-(the video and mashup kinds share the cache). The compute is ``analysis_stage``: bytes in, JSON
-out, so on Modal it runs as the ``analyze_audio_stage`` function (on the Beat This! image, its
-checkpoint in the models volume) and locally in-process.
+One stage, ``audio_analysis``. The result is cached by the input's content hash,
+``ANALYSIS_VERSION`` and the beat engine (``cache_key``), so the same file is analysed once:
+``analyses_of`` is the one lookup the analyze, mashup and video kinds share. The compute is the
+stage function ``audio_analysis``: bytes in, JSON out, so it runs wherever the executor puts it
+(in production a function of the same name on its own image, with Beat This!).
 
 Beat engine (``SOUNDSTAGE_BEAT_ENGINE``): ``auto`` uses Beat This! when its checkpoint is in the
 weights folder and the DSP tracker otherwise; ``beat_this`` insists on it; ``dsp`` never loads
@@ -16,24 +16,24 @@ from __future__ import annotations
 import functools
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from functions.analysis import ANALYSIS_VERSION, ENGINE, analyze_audio
-from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, probe
+from functions.audio_io import load_audio, probe
+from functions.pipelines.estimates import input_durations_s
 from shared.config import get_settings
 from shared.errors import InvalidInput, StageFailed
-from shared.registry import JobKind, remote_stage
+from shared.registry import JobKind
 
 CACHE_NAMESPACE = "analysis"
+STAGE = "audio_analysis"
 # Measured wall time: about 10 ms per second of audio on two cores, most of it loudness.
 _SECONDS_PER_AUDIO_SECOND = 0.012
 _OVERHEAD_S = 2.0
-# What modal_app.py reserves for ``analyze_audio_stage``.
-_STAGE_CORES = 2.0
-_STAGE_MEMORY_GIB = 4.0
 
 
 class AnalyzeParams(BaseModel):
@@ -49,14 +49,14 @@ def _load_tracker(path: Path) -> Any:
     return BeatThisTracker.from_checkpoint(path)
 
 
-def beat_tracker() -> Any | None:
+def beat_tracker(settings: Any = None) -> Any | None:
     """The configured neural beat tracker, loaded once per process, or None for the DSP one.
 
     Raises StageFailed when ``beat_engine`` is ``beat_this`` and its checkpoint or packages
     are missing (production must not silently fall back)."""
     from functions.beat_this_engine import find_beat_this_checkpoint
 
-    s = get_settings()
+    s = settings or get_settings()
     if s.beat_engine == "dsp":
         return None
     path = find_beat_this_checkpoint(s.weights_dir)
@@ -74,9 +74,9 @@ def beat_tracker() -> Any | None:
     return _load_tracker(path)
 
 
-def engine_name() -> str:
+def engine_name(settings: Any = None) -> str:
     """The beat engine this process would use (part of the cache key)."""
-    s = get_settings()
+    s = settings or get_settings()
     if s.beat_engine == "dsp":
         return ENGINE
     from functions.beat_this_engine import ENGINE_NAME, find_beat_this_checkpoint
@@ -86,26 +86,69 @@ def engine_name() -> str:
     return ENGINE
 
 
-def cache_key(sha256: str | None) -> str | None:
+def cache_key(sha256: str | None, settings: Any = None) -> str | None:
     """The analysis cache key of a file's content (None when the hash is unknown)."""
-    return f"{sha256}:{ANALYSIS_VERSION}:{engine_name()}" if sha256 else None
+    return f"{sha256}:{ANALYSIS_VERSION}:{engine_name(settings)}" if sha256 else None
 
 
-@remote_stage("analyze_audio_stage")
-def analysis_stage(audio_bytes: bytes, filename: str = "track") -> dict:
-    """Decode ``audio_bytes`` (any supported format, recognised by content) and analyse it.
-
-    Raises InvalidAudio for undecodable, silent or too-short audio.
+def audio_analysis(
+    audio_bytes: bytes,
+    filename: str = "track",
+    progress: Callable[[float, str], None] | None = None,
+) -> dict:
+    """The stage: decode ``audio_bytes`` (any supported format, recognised by content) and
+    analyse it; ``progress(fraction, message)`` as it goes. Raises InvalidAudio for
+    undecodable, silent or too-short audio.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(filename).name or "track")
         path.write_bytes(audio_bytes)
         audio = load_audio(path)
-    return analyze_audio(audio, beat_tracker=beat_tracker())
+    return analyze_audio(audio, progress, beat_tracker=beat_tracker())
 
 
-def _check_duration(path: Path, filename: str) -> None:
-    limit_s = get_settings().max_duration_s
+def cached_analysis(ctx: Any, sha256: str | None) -> tuple[str | None, dict | None]:
+    """``(cache key, the analysis this user's jobs cached for this content or None)``."""
+    key = cache_key(sha256, ctx.settings)
+    return key, (ctx.cache_get(CACHE_NAMESPACE, key) if key else None)
+
+
+def analyses_of(
+    ctx: Any,
+    tracks: list[Any],
+    progress: Callable[[float, str | None], None],
+    *,
+    sha256s: list[str] | None = None,
+) -> list[dict]:
+    """The analysis of each track (``InputFile``s): cached where this user has one for the same
+    content, else computed (fanned out with ``ctx.map``, their progress summed into
+    ``progress(fraction, message)``) and cached for the next job."""
+    looked_up = [cached_analysis(ctx, s) for s in (sha256s or [t.sha256 for t in tracks])]
+    found = [analysis for _, analysis in looked_up]
+    todo = [i for i, a in enumerate(found) if a is None]
+    if todo:
+        done = [0.0] * len(todo)
+
+        def report(k: int, fraction: float, message: str | None = None) -> None:
+            done[k] = fraction
+            progress(sum(done) / len(done), message)
+
+        items = [
+            {
+                "audio_bytes": tracks[i].path.read_bytes(),
+                "filename": tracks[i].filename,
+                "progress": lambda f, message=None, k=k: report(k, f, message),
+            }
+            for k, i in enumerate(todo)
+        ]
+        for i, analysis in zip(todo, ctx.map(audio_analysis, items), strict=True):
+            found[i] = analysis
+            if looked_up[i][0]:
+                ctx.cache_put(CACHE_NAMESPACE, looked_up[i][0], analysis)
+    return found
+
+
+def _check_duration(path: Path, filename: str, limit_s: float) -> None:
     duration_s = float(probe(path).get("duration_s") or 0.0)
     if duration_s > limit_s:
         raise InvalidInput(
@@ -115,41 +158,28 @@ def _check_duration(path: Path, filename: str) -> None:
         )
 
 
-def _record_cost(ctx, wall_s: float) -> None:
-    """Compute seconds: priced at the Modal function's reservation on Modal, free locally."""
-    from functions.video.pricing import modal_compute_usd
-
-    on_modal = get_settings().runner == "modal"
-    usd = modal_compute_usd(wall_s, _STAGE_CORES, _STAGE_MEMORY_GIB) if on_modal else 0.0
-    ctx.cost(
-        "modal" if on_modal else "local",
-        round(wall_s, 3),
-        usd,
-        unit="wall_seconds",
-        detail=f"analysis ({_STAGE_CORES:g} cores reserved)",
-    )
-
-
 def run(ctx) -> dict:
     """Analyse ``ctx.inputs[0]``, or return the cached analysis of the same content."""
     track = ctx.inputs[0]
-    key = cache_key(track.sha256)
-    cached = ctx.cache_get(CACHE_NAMESPACE, key) if key else None
+    key, cached = cached_analysis(ctx, track.sha256)
     if cached is not None:
-        with ctx.stage("analyzing", engine="cache") as st:
+        with ctx.stage(STAGE, engine="cache") as st:
             ctx.message("This track was analysed before; using the cached analysis.")
             st.progress(1.0, "cached")
         return {**cached, "cached": True}
-    with ctx.stage("analyzing", engine=engine_name()) as st:
-        _check_duration(track.path, track.filename)
+    with ctx.stage(STAGE, engine=engine_name(ctx.settings)) as st:
+        _check_duration(track.path, track.filename, ctx.settings.max_duration_s)
         st.progress(0.05, "decoding")
         started = time.monotonic()
         result = ctx.call(
-            analysis_stage, audio_bytes=track.path.read_bytes(), filename=track.filename
+            audio_analysis,
+            audio_bytes=track.path.read_bytes(),
+            filename=track.filename,
+            progress=lambda f, message=None: st.progress(0.05 + 0.9 * f, message),
         )
         wall_s = time.monotonic() - started
         st.engine = result.get("engine", ENGINE)
-        _record_cost(ctx, wall_s)
+        ctx.compute_cost(audio_analysis, wall_s, detail="analysis")
         st.progress(1.0, f"analysed in {wall_s:.1f} s")
     if key:
         ctx.cache_put(CACHE_NAMESPACE, key, result)
@@ -157,10 +187,7 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: BaseModel, files: list[dict]) -> float:
-    duration_s = (
-        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
-        or DEFAULT_TRACK_DURATION_S
-    )
+    duration_s = sum(input_durations_s(files))
     return _OVERHEAD_S + _SECONDS_PER_AUDIO_SECOND * duration_s
 
 
@@ -197,7 +224,7 @@ def summarize(r: dict, inputs: list[str], saved: list) -> str:
 KIND = JobKind(
     name="analyze",
     params=AnalyzeParams,
-    stages=[("analyzing", 1.0)],
+    stages=[(STAGE, 1.0)],
     run=run,
     description="Tempo, beats, downbeats, key, sections and loudness of one track.",
     min_files=1,

@@ -1,6 +1,6 @@
 """The ``beat`` job kind: a generated beat in one of 14 genres at a tempo, key and mood.
 
-Stages: ``generating`` (MusicGen on a Modal GPU, or the procedural engine), ``mastering``
+Stages: ``generating`` (MusicGen on a GPU, or the procedural engine), ``mastering``
 (-14 LUFS, peaks under -1 dBTP) and ``encoding`` (the track as mp3/wav/flac; the procedural
 engine also writes its stems, a MIDI file and the notes as JSON, since it knows what it played).
 The engine is chosen by ``engine`` / ``SOUNDSTAGE_MUSIC_ENGINE``; a fallback is named in the
@@ -13,17 +13,18 @@ from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 
-from functions.music.mastering import master_to_lufs
 from functions.music.musicgen import build_prompt
-from functions.music.procedural import (
-    CEILING_DBTP,
-    SAMPLE_RATE,
-    TARGET_LUFS,
-    master_beat,
-    render_beat,
-)
+from functions.music.procedural import SAMPLE_RATE
 from functions.music.theory import parse_key
-from functions.pipelines import _music_common as common
+from functions.pipelines import music_request as common
+from functions.pipelines.beat_engines import (
+    TrackSpec,
+    beat_engine,
+    choose_engine,
+    estimate_musicgen_gpu_s,
+    estimate_musicgen_usd,
+    make_track,
+)
 from shared.config import get_settings
 from shared.registry import CliFlag, JobKind
 
@@ -53,9 +54,9 @@ class BeatParams(common.MusicParams):
         return common.interpret(self.genre, self.mood, self.prompt, self.bpm, self.allow_any_bpm)
 
 
-def _model(p: BeatParams) -> str:
+def _model(p: BeatParams, settings) -> str:
     """``small``/``medium``, or the deployment's default checkpoint."""
-    return p.model or get_settings().musicgen_model
+    return p.model or settings.musicgen_model
 
 
 def run(ctx) -> dict:
@@ -65,46 +66,28 @@ def run(ctx) -> dict:
     genre = choice.genre
     key = parse_key(p.key)
     seed = common.resolve_seed(p.seed)
-    engine, note = common.choose_engine(p.engine)
-    beat = None
-    extra: dict = {}
-    with ctx.stage("generating", engine=engine) as st:
-        if note:
-            ctx.message(note)
-        if engine == "musicgen":
-            # Prompt-only: MusicGen reads the words as written (it was trained on captions).
-            prompt = build_prompt(genre, choice.mood, p.bpm, key, p.prompt) if p.genre else p.prompt
-            track, extra = common.run_musicgen(
-                ctx, st, prompt=prompt, duration_s=p.duration_s, model=_model(p), seed=seed
-            )
-        else:
-            beat = render_beat(
-                genre,
-                p.bpm,
-                key,
-                choice.mood,
-                p.duration_s,
-                seed,
-                progress=lambda f: st.progress(f, "synthesising"),
-            )
-        st.progress(1.0)
-    with ctx.stage("mastering", engine="soundstage-dsp") as st:
-        if beat is not None:
-            beat, loudness = master_beat(beat)
-            track = beat.mix
-        else:
-            track, loudness = master_to_lufs(track, TARGET_LUFS, CEILING_DBTP)
-        st.progress(1.0, f"{loudness['loudness_lufs']} LUFS")
-    with ctx.stage("encoding", engine="ffmpeg") as st:
-        files = common.write_outputs(
-            ctx,
-            track=track,
-            fmt=p.format,
-            stem=f"{genre.slug}-{round(p.bpm)}bpm-{key.short}".replace("#", "s"),
-            stems=beat.stems if (beat is not None and p.stems) else None,
-            beat=beat,
-        )
-        st.progress(1.0)
+    engine, note = choose_engine(p.engine, ctx.settings)
+    # Prompt-only: MusicGen reads the words as written (it was trained on captions).
+    prompt = build_prompt(genre, choice.mood, p.bpm, key, p.prompt) if p.genre else p.prompt
+    spec = TrackSpec(
+        genre=genre,
+        bpm=p.bpm,
+        key=key,
+        mood=choice.mood,
+        duration_s=p.duration_s,
+        seed=seed,
+        prompt=prompt,
+        model=_model(p, ctx.settings),
+    )
+    files, loudness, made = make_track(
+        ctx,
+        beat_engine(engine, ctx),
+        spec,
+        fmt=p.format,
+        file_stem=f"{genre.slug}-{round(p.bpm)}bpm-{key.short}".replace("#", "s"),
+        keep_stems=p.stems,
+        note=note,
+    )
     result = {
         **files,
         # MusicGen given only a prompt follows the words, not a genre template.
@@ -122,26 +105,26 @@ def run(ctx) -> dict:
         result["inferred"] = {"mood": choice.inferred["mood"]}
     if note:
         result["engine_note"] = note
-    if beat is not None:
-        result["sections"] = beat.notes_json()["sections"]
-    result.update(extra)
+    if made.beat is not None:
+        result["sections"] = made.beat.notes_json()["sections"]
+    result.update(made.extra)
     return result
 
 
 def _estimate_s(params: BeatParams, files: list[dict]) -> float:
-    engine, _ = common.choose_engine(params.engine)
+    settings = get_settings()
+    engine, _ = choose_engine(params.engine, settings)
     if engine == "musicgen":
-        return 20.0 + common.estimate_musicgen_gpu_s(_model(params), params.duration_s)
+        return 20.0 + estimate_musicgen_gpu_s(_model(params, settings), params.duration_s)
     return 2.0 + 0.05 * params.duration_s
 
 
 def _estimate_cost(params: BeatParams, files: list[dict]) -> float:
-    engine, _ = common.choose_engine(params.engine)
-    return (
-        common.estimate_musicgen_usd(_model(params), params.duration_s)
-        if engine == "musicgen"
-        else 0.0
-    )
+    settings = get_settings()
+    engine, _ = choose_engine(params.engine, settings)
+    if engine != "musicgen":
+        return 0.0
+    return estimate_musicgen_usd(_model(params, settings), params.duration_s, settings)
 
 
 KIND = JobKind(

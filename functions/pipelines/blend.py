@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from functions.audio_io import load_audio
 from functions.blend import SAMPLE_RATE, blend_stage
 from functions.ffmpeg_command import ffmpeg_command
-from shared.config import get_settings
 from shared.errors import InvalidAudio, InvalidInput
 from shared.registry import CliFlag, JobKind
 
@@ -110,7 +109,7 @@ def run(ctx) -> dict:
         rms = [float(np.sqrt(np.mean(t[:n] ** 2))) for t in tracks]
         target = min(rms)
         a, b = (t[:n] * (target / r) for t, r in zip(tracks, rms, strict=True))
-    settings = get_settings()
+    settings = ctx.settings
     with ctx.stage("blending", engine=p.engine or settings.blend_engine) as st:
         out = ctx.call(
             blend_stage,

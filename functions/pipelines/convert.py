@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from functions.audio_io import DEFAULT_TRACK_DURATION_S
 from functions.convert import check_conversion, convert_file
-from functions.pipelines._audio import keep_output, record_compute
+from functions.pipelines.audio_outputs import keep_output
+from functions.pipelines.estimates import input_durations_s
 from shared.registry import CliFlag, JobKind
 
 
@@ -60,17 +60,16 @@ def run(ctx) -> dict:
             channels=p.channels,
         )
         wall_s = time.monotonic() - started
-        record_compute(ctx, "conversion (ffmpeg)", wall_s, cores=1.0, memory_gib=1.0)
+        ctx.compute_cost(
+            "converting", wall_s, cores=1.0, memory_gib=1.0, detail="conversion (ffmpeg)"
+        )
         st.progress(0.9, "stored")
         keep_output(ctx, "converted", dest, filename=dest.name, meta=meta["output"])
     return {**meta, "conversion_s": round(wall_s, 3)}
 
 
 def _estimate_s(params: ConvertParams, files: list[dict]) -> float:
-    duration_s = (
-        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
-        or DEFAULT_TRACK_DURATION_S
-    )
+    duration_s = sum(input_durations_s(files))
     return 1.0 + 0.02 * duration_s
 
 

@@ -25,18 +25,19 @@ from functions.music.hum import (
     quantize_notes,
     transcribe_hum,
 )
-from functions.music.mastering import master_to_lufs
 from functions.music.midi import write_midi
 from functions.music.musicgen import build_prompt
-from functions.music.procedural import (
-    CEILING_DBTP,
-    SAMPLE_RATE,
-    TARGET_LUFS,
-    master_beat,
-    render_beat,
-)
+from functions.music.procedural import SAMPLE_RATE
 from functions.music.theory import estimate_key, parse_key, pitch_name
-from functions.pipelines import _music_common as common
+from functions.pipelines import music_request as common
+from functions.pipelines.beat_engines import (
+    TrackSpec,
+    beat_engine,
+    choose_engine,
+    estimate_musicgen_usd,
+    make_track,
+)
+from shared.config import get_settings
 from shared.registry import JobKind
 
 
@@ -63,7 +64,7 @@ def run(ctx) -> dict:
     mood_choice = prompt_words.nearest_mood(genre, p.mood)  # free text -> the nearest mood
     mood = mood_choice.value
     seed = common.resolve_seed(p.seed)
-    engine, note = common.choose_engine(p.engine)
+    engine, note = choose_engine(p.engine, ctx.settings)
     with ctx.stage("transcribing", engine="pyin") as st:
         hum = load_audio(ctx.inputs[0].path, mono=True)
         notes = transcribe_hum(hum, progress=lambda f: st.progress(0.9 * f, "tracking pitch"))
@@ -81,35 +82,6 @@ def run(ctx) -> dict:
             common.MAX_DURATION_S, max(common.MIN_DURATION_S, melody_bars * bar_s)
         )
         st.progress(1.0, f"{len(notes)} notes, {bpm:g} BPM, {key.name}")
-    beat = None
-    extra: dict = {}
-    with ctx.stage("generating", engine=engine) as st:
-        if note:
-            ctx.message(note)
-        if engine == "musicgen":
-            prompt = build_prompt(genre, mood, bpm, key, p.prompt)
-            track, extra = common.run_musicgen(
-                ctx, st, prompt=prompt, duration_s=duration_s, model="melody", seed=seed, melody=hum
-            )
-        else:
-            beat = render_beat(
-                genre,
-                bpm,
-                key,
-                mood,
-                duration_s,
-                seed,
-                melody=melody,
-                progress=lambda f: st.progress(f, "synthesising"),
-            )
-        st.progress(1.0)
-    with ctx.stage("mastering", engine="soundstage-dsp") as st:
-        if beat is not None:
-            beat, loudness = master_beat(beat)
-            track = beat.mix
-        else:
-            track, loudness = master_to_lufs(track, TARGET_LUFS, CEILING_DBTP)
-        st.progress(1.0)
     notes_doc = {
         "bpm": bpm,
         "key": key.name,
@@ -119,16 +91,9 @@ def run(ctx) -> dict:
             {"step": m.step, "length_steps": m.length_steps, "pitch": m.pitch} for m in melody
         ],
     }
-    with ctx.stage("encoding", engine="ffmpeg") as st:
-        stem = f"hum-{genre.slug}-{round(bpm)}bpm"
-        files = common.write_outputs(
-            ctx,
-            track=track,
-            fmt=p.format,
-            stem=stem,
-            stems=beat.stems if (beat is not None and p.stems) else None,
-        )
-        workdir = Path(ctx.workdir)
+    stem = f"hum-{genre.slug}-{round(bpm)}bpm"
+
+    def melody_outputs(workdir: Path) -> None:
         step_s = 15.0 / bpm
         events = [NoteEvent(m.step * step_s, m.length_steps * step_s, m.pitch, 0.8) for m in melody]
         midi_path = write_midi(
@@ -142,7 +107,30 @@ def run(ctx) -> dict:
         notes_path = workdir / f"{stem}-notes.json"
         notes_path.write_text(json.dumps(notes_doc))
         ctx.output("notes", notes_path, content_type="application/json", filename=notes_path.name)
-        st.progress(1.0)
+
+    spec = TrackSpec(
+        genre=genre,
+        bpm=bpm,
+        key=key,
+        mood=mood,
+        duration_s=duration_s,
+        seed=seed,
+        prompt=build_prompt(genre, mood, bpm, key, p.prompt),
+        model="melody",
+        melody_notes=melody,
+        melody_audio=hum,
+    )
+    files, loudness, made = make_track(
+        ctx,
+        beat_engine(engine, ctx),
+        spec,
+        fmt=p.format,
+        file_stem=stem,
+        keep_stems=p.stems,
+        note=note,
+        notes_outputs=False,  # the hum's own notes and melody instead
+        more_outputs=melody_outputs,
+    )
     result = {
         **files,
         "genre": genre.name,
@@ -160,7 +148,7 @@ def run(ctx) -> dict:
         result["engine_note"] = note
     if p.mood and mood_choice.how != "given":
         result["inferred"] = {"mood": {**mood_choice.report(), "requested": p.mood}}
-    result.update(extra)
+    result.update(made.extra)
     return result
 
 
@@ -170,13 +158,12 @@ def _estimate_s(params: HumParams, files: list[dict]) -> float:
 
 
 def _estimate_cost(params: HumParams, files: list[dict]) -> float:
-    engine, _ = common.choose_engine(params.engine)
+    settings = get_settings()
+    engine, _ = choose_engine(params.engine, settings)
     hum_s = float((files[0].get("duration_s") if files else None) or 10.0)
-    return (
-        common.estimate_musicgen_usd("melody", float(params.duration_s or hum_s))
-        if engine == "musicgen"
-        else 0.0
-    )
+    if engine != "musicgen":
+        return 0.0
+    return estimate_musicgen_usd("melody", float(params.duration_s or hum_s), settings)
 
 
 def summarize(r: dict, inputs: list[str], saved: list) -> str:

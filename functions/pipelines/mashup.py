@@ -2,8 +2,9 @@
 
 Stages:
 1. ``separating_stems``: four stems of every track in parallel (``ctx.map`` over the stems
-   stage: Modal ``.map`` on GPUs, the local pool here).
-2. ``analyzing``: tempo, downbeats and key of each track (the analyze kind's stage and cache),
+   stage: side by side on GPUs in production, the local pool here).
+2. ``analyzing``: tempo, downbeats and key of each track (the analyze kind's ``audio_analysis``
+   stage and cache),
    then the decisions (``functions.mashup.plan_mashup``): which track is the instrumental base,
    which gives the vocals, what the others add.
 3. ``mixing``: each non-base stem time-stretched and pitch-shifted to the base's tempo and key
@@ -24,30 +25,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, save_audio
+from functions.audio_io import load_audio, save_audio
 from functions.audio_stream import BlockReader
 from functions.mashup import VIBES, plan_mashup
 from functions.mashup_align import align_stem
 from functions.mashup_tracks import describe_track, file_rms, vocal_entry_s
 from functions.master import master_to_target
 from functions.mix import MixInput, mix_tracks
-from functions.pipelines._audio import (
-    keep_output,
-    on_modal,
-    record_compute,
-    stems_gpu,
-    stored_record,
-    write_under_ceiling,
-)
-from functions.pipelines.analyze import CACHE_NAMESPACE as ANALYSIS_CACHE
-from functions.pipelines.analyze import analysis_stage
-from functions.pipelines.analyze import cache_key as analysis_cache_key
+from functions.pipelines.analyze import analyses_of
+from functions.pipelines.audio_outputs import keep_output, stored_record, write_under_ceiling
+from functions.pipelines.estimates import input_durations_s
 from functions.pipelines.stems import CACHE_NAMESPACE as STEMS_CACHE
 from functions.pipelines.stems import StemsParams, configured_engine, stems_stage
 from functions.pipelines.stems import cache_key as stems_cache_key
 from functions.stems import FOUR_STEMS
 from shared.config import get_settings
 from shared.errors import InvalidInput
+from shared.executors import runs_stages_remotely
 from shared.registry import JobKind
 
 # Four tracks' stems are stretched and mixed in memory; songs, not DJ sets.
@@ -86,7 +80,7 @@ def _cached_stems(ctx, track) -> list[dict] | None:
     (the stems kind's cache; 24-bit first, then 16-bit), or None."""
     if not track.sha256 or getattr(ctx, "fetch_stored", None) is None:
         return None
-    engine, model = configured_engine()
+    engine, model = configured_engine(settings=ctx.settings)
     for bits in (24, 16):
         params = StemsParams(stems=list(FOUR_STEMS), output_format="wav", bit_depth=bits)
         hit = ctx.cache_get(STEMS_CACHE, stems_cache_key(track.sha256, params, engine, model))
@@ -117,11 +111,11 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
     todo = [i for i, c in enumerate(cached) if c is None]
     if len(todo) < len(cached):
         ctx.message(f"Stems of {len(cached) - len(todo)} track(s) were made before; reusing them.")
-    engine, model = configured_engine()
+    engine, model = configured_engine(settings=ctx.settings)
     separator_kw = {
         "engine": engine,
         "model_name": model,
-        "weights_dir": str(get_settings().weights_dir),
+        "weights_dir": str(ctx.settings.weights_dir),
     }
     items = [
         {
@@ -134,15 +128,14 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
         }
         for i in todo
     ]
-    if not on_modal():
-        done = [0.0] * len(items)
+    done = [0.0] * len(items)
 
-        def report(i: int, fraction: float) -> None:
-            done[i] = fraction
-            st.progress(sum(done) / len(done))
+    def report(i: int, fraction: float) -> None:
+        done[i] = fraction
+        st.progress(sum(done) / len(done))
 
-        for i, item in enumerate(items):
-            item["progress"] = lambda f, i=i: report(i, f)
+    for i, item in enumerate(items):
+        item["progress"] = lambda f, i=i: report(i, f)
     started = time.monotonic()
     results = ctx.map(stems_stage, items) if items else []
     engines = sorted(
@@ -151,9 +144,10 @@ def _separate(ctx, st) -> tuple[list[dict[str, Path]], str, list[list[dict] | No
     )
     st.engine = ",".join(engines)
     if items:
-        gpu = stems_gpu() if on_modal() and "dsp" not in engines else None
-        record_compute(
-            ctx, f"stem separation of {len(items)} tracks", time.monotonic() - started, gpu=gpu
+        ctx.compute_cost(
+            stems_stage,
+            time.monotonic() - started,
+            detail=f"stem separation of {len(items)} tracks",
         )
     for i, r in zip(todo, results, strict=True):
         folder = ctx.workdir / f"track{i}"
@@ -235,25 +229,6 @@ def _describe(ctx, analyses: list[dict], stems: list[dict[str, Path]]) -> list:
     return tracks
 
 
-def _analyze(ctx) -> list[dict]:
-    """Each input's analysis, from the analyze kind's cache where it has one."""
-    keys = [analysis_cache_key(f.sha256) for f in ctx.inputs]
-    found = [ctx.cache_get(ANALYSIS_CACHE, k) if k else None for k in keys]
-    todo = [i for i, a in enumerate(found) if a is None]
-    fresh = ctx.map(
-        analysis_stage,
-        [
-            {"audio_bytes": ctx.inputs[i].path.read_bytes(), "filename": ctx.inputs[i].filename}
-            for i in todo
-        ],
-    )
-    for i, analysis in zip(todo, fresh, strict=True):
-        found[i] = analysis
-        if keys[i]:
-            ctx.cache_put(ANALYSIS_CACHE, keys[i], analysis)
-    return found
-
-
 def run(ctx) -> dict:
     p: MashupParams = ctx.params
     vibe = VIBES[p.vibe]
@@ -266,11 +241,11 @@ def run(ctx) -> dict:
             raise InvalidInput(
                 f"There is no track {i}: {n} file(s) were uploaded (0-{n - 1}).", code="BAD_TRACK"
             )
-    with ctx.stage("separating_stems", engine=configured_engine()[0]) as st:
+    with ctx.stage("separating_stems", engine=configured_engine(settings=ctx.settings)[0]) as st:
         stems, stems_engine, cached, fresh = _separate(ctx, st)
         separated = _keep_separated_stems(ctx, stems, cached, fresh)
     with ctx.stage("analyzing", engine="soundstage-dsp") as st:
-        analyses = _analyze(ctx)
+        analyses = analyses_of(ctx, ctx.inputs, lambda f, m=None: st.progress(0.75 * f, m))
         st.progress(0.8, "choosing the base and the vocals")
         tracks = _describe(ctx, analyses, stems)
         choice = {x.track: list(x.stems) for x in p.stems} if p.stems else None
@@ -326,11 +301,9 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MashupParams, files: list[dict]) -> float:
-    durations = [float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files] or [
-        DEFAULT_TRACK_DURATION_S
-    ]
+    durations = input_durations_s(files)
     engine, _ = configured_engine()
-    if on_modal():
+    if runs_stages_remotely(get_settings()):
         separation = 20.0 + 0.05 * max(durations)  # the tracks run side by side on GPUs
     else:
         per_s = 0.2 if engine == "dsp" else 1.0

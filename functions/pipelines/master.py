@@ -16,10 +16,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio
+from functions.audio_io import load_audio
 from functions.loudness import loudness_report
 from functions.master import CEILING_DBTP, PRESETS, TARGET_RANGE_LUFS, master_to_target
-from functions.pipelines._audio import keep_output, record_compute, write_under_ceiling
+from functions.pipelines.audio_outputs import keep_output, write_under_ceiling
+from functions.pipelines.estimates import input_durations_s
 from shared.registry import JobKind
 
 
@@ -59,7 +60,7 @@ def run(ctx) -> dict:
             dest, mastered.audio, p.output_format, bit_depth=p.bit_depth, ceiling_dbtp=CEILING_DBTP
         )
         keep_output(ctx, "master", dest, filename=dest.name, meta={"target_lufs": target, **after})
-        record_compute(ctx, "mastering (pedalboard)", time.monotonic() - started)
+        ctx.compute_cost("mastering", time.monotonic() - started, detail="mastering (pedalboard)")
     return {
         "preset": p.preset,
         "target_lufs": target,
@@ -76,10 +77,7 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MasterParams, files: list[dict]) -> float:
-    duration_s = (
-        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
-        or DEFAULT_TRACK_DURATION_S
-    )
+    duration_s = sum(input_durations_s(files))
     return 2.0 + 0.05 * duration_s
 
 

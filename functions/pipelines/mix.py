@@ -11,10 +11,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, save_audio
+from functions.audio_io import load_audio, save_audio
 from functions.loudness import loudness_report
 from functions.mix import MIX_PROFILES, MixInput, mix_tracks
-from functions.pipelines._audio import keep_output, record_compute
+from functions.pipelines.audio_outputs import keep_output
+from functions.pipelines.estimates import input_durations_s
 from shared.errors import InvalidInput
 from shared.registry import CliFlag, JobKind
 
@@ -68,7 +69,7 @@ def run(ctx) -> dict:
         save_audio(dest, mixed.audio, p.output_format, bit_depth=p.bit_depth)
         report = loudness_report(mixed.audio)
         keep_output(ctx, "mix", dest, filename=dest.name, meta={"profile": p.profile, **report})
-        record_compute(ctx, "mix (pedalboard)", time.monotonic() - started)
+        ctx.compute_cost("mixing", time.monotonic() - started, detail="mix (pedalboard)")
     return {
         "profile": p.profile,
         "profile_settings": asdict(MIX_PROFILES[p.profile]),
@@ -93,10 +94,7 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: MixParams, files: list[dict]) -> float:
-    duration_s = (
-        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
-        or DEFAULT_TRACK_DURATION_S
-    )
+    duration_s = sum(input_durations_s(files))
     return 2.0 + 0.03 * duration_s
 
 

@@ -1,8 +1,8 @@
 """The ``stems`` job kind: one track split into vocals / drums / bass / other (or two stems).
 
-One stage, ``separating_stems``. The compute is ``stems_stage`` (bytes in, bytes out): on Modal
-the ``StemSeparator.separate`` method of a GPU class, locally in-process with Demucs' progress
-flowing into the job's events. Engines: Demucs when its weights are present, else the DSP separator, named as
+One stage, ``separating_stems``. The compute is ``stems_stage`` (bytes in, bytes out), run where
+the executor puts it (in production a GPU class that keeps Demucs loaded), with Demucs' progress
+flowing into the job's events either way. Engines: Demucs when its weights are present, else the DSP separator, named as
 ``engine: "dsp"`` in the stage row and the result.
 
 Results are cached by the input's content hash + the params + the engine and model: a second
@@ -16,20 +16,12 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from functions.audio_io import DEFAULT_TRACK_DURATION_S
-from functions.pipelines._audio import (
-    keep_output,
-    on_modal,
-    progress_kwargs,
-    record_compute,
-    reuse_outputs,
-    stems_gpu,
-    stored_record,
-)
+from functions.pipelines.audio_outputs import keep_output, reuse_outputs, stored_record
+from functions.pipelines.estimates import input_durations_s
 from functions.stems import (
     FOUR_STEMS,
     SIX_STEM_MODEL,
@@ -41,7 +33,8 @@ from functions.stems import (
     separate_track,
 )
 from shared.config import get_settings
-from shared.registry import CliFlag, JobKind, remote_stage
+from shared.executors import runs_stages_remotely
+from shared.registry import CliFlag, JobKind
 
 LOW_MEMORY_BLOCK_S = 30.0  # block length after GPU_OUT_OF_MEMORY (the default is 150 s)
 CACHE_NAMESPACE = "stems"
@@ -95,17 +88,16 @@ class StemsParams(BaseModel):
         return self
 
 
-def configured_engine(model: str | None = None) -> tuple[str, str]:
-    """``(engine, model)`` this server's settings resolve to (``auto``: Demucs where its
-    weights are)."""
-    s = get_settings()
+def configured_engine(model: str | None = None, settings: Any = None) -> tuple[str, str]:
+    """``(engine, model)`` this server's settings (``settings``, else the process's) resolve to
+    (``auto``: Demucs where its weights are)."""
+    s = settings or get_settings()
     return resolve_engine(s.stems_engine, model or s.demucs_model, s.weights_dir)
 
 
-@remote_stage("StemSeparator.separate")
 def stems_stage(**kw) -> dict:
-    """Stage function (Modal: ``StemSeparator.separate``, a GPU class that loads Demucs once in
-    ``@modal.enter()``): see ``functions.stems.separate_track``."""
+    """The stage: see ``functions.stems.separate_track`` (a caller that holds a loaded
+    separator, such as a GPU container, passes it as ``separator``)."""
     return separate_track(**kw)
 
 
@@ -136,7 +128,7 @@ def run(ctx) -> dict:
     """Separate ``ctx.inputs[0]``; returns the engine, the stems written and their format."""
     p: StemsParams = ctx.params
     track = ctx.inputs[0]
-    engine, model = configured_engine(p.model)
+    engine, model = configured_engine(p.model, ctx.settings)
     key = cache_key(track.sha256 or _sha256(track.path), p, engine, model)
     cached = ctx.cache_get(CACHE_NAMESPACE, key)
     if cached is not None:
@@ -165,14 +157,13 @@ def run(ctx) -> dict:
             bit_depth=p.bit_depth,
             engine=engine,
             model_name=model,
-            weights_dir=str(get_settings().weights_dir),
+            weights_dir=str(ctx.settings.weights_dir),
             block_s=LOW_MEMORY_BLOCK_S if low_memory else None,
-            **progress_kwargs(st),
+            progress=st.progress,
         )
         wall_s = time.monotonic() - started
         st.engine = out["engine"] if out["engine"] == "dsp" else f"demucs:{out['model']}"
-        gpu = stems_gpu() if on_modal() and out["engine"] == "demucs" else None
-        record_compute(ctx, f"stem separation ({st.engine})", wall_s, gpu=gpu)
+        ctx.compute_cost(stems_stage, wall_s, detail=f"stem separation ({st.engine})")
         melody_sources = melody_definition(model_sources(out["engine"], out["model"]))
         folder = ctx.workdir / "stems"
         folder.mkdir(parents=True, exist_ok=True)
@@ -215,12 +206,9 @@ def run(ctx) -> dict:
 
 
 def _estimate_s(params: StemsParams, files: list[dict]) -> float:
-    duration_s = (
-        sum(float(f.get("duration_s") or DEFAULT_TRACK_DURATION_S) for f in files)
-        or DEFAULT_TRACK_DURATION_S
-    )
+    duration_s = sum(input_durations_s(files))
     engine, _ = configured_engine(params.model)
-    if on_modal():
+    if runs_stages_remotely(get_settings()):
         return 20.0 + 0.05 * duration_s  # cold start, then a GPU at ~20x real time
     return 3.0 + (0.2 if engine == "dsp" else 1.0) * duration_s
 

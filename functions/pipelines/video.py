@@ -5,8 +5,8 @@ and cache, beats merged with onsets), ``lyrics`` (OpenAI transcription or none, 
 ``scene_planning`` (OpenAI structured output or the rule-based planner), ``reference_generation``
 (one image per scene and character, in parallel), ``video_generation`` (one clip per shot,
 fanned out with ``ctx.map``; at least 3 must succeed), ``composition`` (one FFmpeg pass).
-Every paid call is priced (``functions.video.pricing``) and guarded by the job's budget; the
-whole pipeline is bounded at 15 minutes.
+Every paid call is priced (``shared.prices``) and guarded by the job's budget; the whole
+pipeline is bounded at 15 minutes.
 """
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.audio_io import DEFAULT_TRACK_DURATION_S, load_audio, sniff_format
-from functions.pipelines.analyze import CACHE_NAMESPACE, analysis_stage
+from functions.audio_io import load_audio, sniff_format
+from functions.pipelines import video_stages as stages
+from functions.pipelines.analyze import analyses_of, audio_analysis
 from functions.pipelines.analyze import cache_key as analysis_cache_key
-from functions.video import pricing, providers, steps
+from functions.pipelines.estimates import input_durations_s
+from functions.pipelines.video_stages import MIN_CLIPS
+from functions.video import providers
 from functions.video.compose import Segment, compose_video, probe_video
+from functions.video.estimate import STAGE_RESERVATION, estimate_video
 from functions.video.planner import make_plan
-from functions.video.steps import MIN_CLIPS
 from functions.video.timing import BEATS_VERSION, video_timing
+from shared import prices
 from shared.config import get_settings
 from shared.errors import BudgetExceeded, InvalidAudio, InvalidInput
 from shared.registry import CliFlag, JobKind
@@ -93,16 +97,11 @@ class VideoParams(BaseModel):
         return v
 
 
-def _timing(ctx: Any, audio: Any, song: Any) -> dict[str, Any]:
-    """The analyze kind's analysis (its cache, its Modal function) plus the video's timing."""
+def _timing(ctx: Any, audio: Any, song: Any, progress: Any) -> dict[str, Any]:
+    """The analyze kind's analysis (its cache, its stage) plus the video's timing."""
     sha256 = song.sha256 or hashlib.sha256(song.path.read_bytes()).hexdigest()
-    key = analysis_cache_key(sha256)
-    analysis = ctx.cache_get(CACHE_NAMESPACE, key)
-    if analysis is None:
-        analysis = ctx.call(
-            analysis_stage, audio_bytes=song.path.read_bytes(), filename=song.filename
-        )
-        ctx.cache_put(CACHE_NAMESPACE, key, analysis)
+    key = analysis_cache_key(sha256, ctx.settings)
+    (analysis,) = analyses_of(ctx, [song], progress, sha256s=[sha256])
     timing = ctx.cache_get("video_timing", f"{key}:{BEATS_VERSION}")
     if timing is None:
         timing = video_timing(audio, analysis)
@@ -110,10 +109,15 @@ def _timing(ctx: Any, audio: Any, song: Any) -> dict[str, Any]:
     return timing
 
 
-def run_video(ctx: Any) -> dict[str, Any]:
+# The estimate's CPU stages: the analysis is a stage function of its own, the composition runs
+# in the pipeline's own process (which reserves 4 cores in production).
+_COMPUTE_STAGES: dict[str, Any] = {"audio_analysis": audio_analysis}
+
+
+def run(ctx: Any) -> dict[str, Any]:
     """The video pipeline (see the module docstring)."""
-    run = steps.VideoRun(ctx)
-    p = run.p
+    video = stages.VideoRun(ctx)
+    p = video.p
     song = ctx.inputs[0]
     fmt = sniff_format(song.path)
     if fmt not in SONG_FORMATS:
@@ -125,59 +129,62 @@ def run_video(ctx: Any) -> dict[str, Any]:
     audio = load_audio(song.path)
     duration_s = audio.duration_s
 
-    estimate = pricing.estimate_video(
+    estimate = estimate_video(
         duration_s,
-        shots=run.max_shots,
+        shots=video.max_shots,
         references=4,
-        transcribe=run.use_openai,
-        plan_with_llm=run.use_openai,
-        replicate=run.use_replicate,
-        on_modal=run.on_modal,
+        transcribe=video.use_openai,
+        plan_with_llm=video.use_openai,
+        replicate=video.use_replicate,
+        compute_usd=lambda stage, wall_s: ctx.compute_price(
+            _COMPUTE_STAGES.get(stage, stage), wall_s, cores=4.0, memory_gib=4.0
+        ),
     )
+    budget_usd = ctx.budget_usd if ctx.budget_usd is not None else ctx.settings.job_budget_usd
     ctx.message(
-        f"Estimated cost ${estimate.total_usd:.2f} (budget ${run.budget.limit_usd:.2f})",
+        f"Estimated cost ${estimate.total_usd:.2f} (budget ${budget_usd:.2f})",
         estimate=estimate.to_dict(),
     )
-    if estimate.total_usd > run.budget.limit_usd:
+    if estimate.total_usd > budget_usd:
         raise BudgetExceeded(
             f"This video is estimated at ${estimate.total_usd:.2f}, more than its budget of "
-            f"${run.budget.limit_usd:.2f}.",
+            f"${budget_usd:.2f}.",
             details={"estimate": estimate.to_dict()},
         )
 
     with ctx.stage("audio_analysis", engine="soundstage-dsp") as st:
         started = time.monotonic()
-        timing = _timing(ctx, audio, song)
-        st.engine = steps.analysis_engine(timing)
-        run.meter("audio_analysis", started)
+        timing = _timing(ctx, audio, song, st.progress)
+        st.engine = stages.analysis_engine(timing)
+        ctx.compute_cost(audio_analysis, time.monotonic() - started, detail="audio_analysis")
 
-    run.check_deadline("lyrics")
-    with ctx.stage("lyrics", engine="openai" if run.use_openai else "none") as st:
-        lyrics = steps.lyrics(run, song.path, duration_s)
+    video.check_deadline("lyrics")
+    with ctx.stage("lyrics", engine="openai" if video.use_openai else "none") as st:
+        lyrics = stages.lyrics(video, song.path, duration_s)
         st.engine = lyrics.engine if lyrics.status != "skipped" else "none"
 
-    run.check_deadline("scene planning")
-    with ctx.stage("scene_planning", engine="openai" if run.use_openai else "rule-based") as st:
-        if run.use_openai:
+    video.check_deadline("scene planning")
+    with ctx.stage("scene_planning", engine="openai" if video.use_openai else "rule-based") as st:
+        if video.use_openai:
             prompt_chars = len(p.prompt) + 80 * len(timing["slots"]) + len(lyrics.text) + 6000
-            run.budget.check(
-                pricing.worst_case_llm_usd(prompt_chars) * providers.PLANNER.attempts,
+            ctx.ensure_budget(
+                prices.worst_case_llm_usd(prompt_chars) * providers.PLANNER.attempts,
                 "planning the scenes",
             )
         outcome = make_plan(
             p.prompt,
             timing,
             lyrics,
-            run.max_shots,
-            use_llm=run.use_openai,
-            api_key=run.settings.openai_api_key,
-            model=run.settings.openai_plan_model,
+            video.max_shots,
+            use_llm=video.use_openai,
+            api_key=video.settings.openai_api_key,
+            model=video.settings.openai_plan_model,
         )
         for u in outcome.usage:
-            run.budget.charge(
+            ctx.cost(
                 "openai",
                 u["input_tokens"] + u["output_tokens"],
-                pricing.llm_usd(u["input_tokens"], u["output_tokens"], outcome.model),
+                prices.llm_usd(u["input_tokens"], u["output_tokens"], outcome.model),
                 unit="tokens",
                 detail=f"openai:{outcome.model} plan",
             )
@@ -189,23 +196,25 @@ def run_video(ctx: Any) -> dict[str, Any]:
         st.engine = outcome.engine
     plan = outcome.plan
 
-    run.check_deadline("reference generation")
+    video.check_deadline("reference generation")
     with ctx.stage(
-        "reference_generation", engine="replicate" if run.use_replicate else "procedural"
+        "reference_generation", engine="replicate" if video.use_replicate else "procedural"
     ) as st:
-        refs = steps.make_references(run, plan, st)
+        refs = stages.make_references(video, plan, st)
 
-    run.check_deadline("video generation")
+    video.check_deadline("video generation")
     with ctx.stage(
-        "video_generation", engine="replicate" if run.use_replicate else "procedural"
+        "video_generation", engine="replicate" if video.use_replicate else "procedural"
     ) as st:
-        plan, clip_paths, clip_report = steps.make_clips(run, plan, refs, timing["tempo_bpm"], st)
+        plan, clip_paths, clip_report = stages.make_clips(
+            video, plan, refs, timing["tempo_bpm"], st
+        )
         clip_names = []
         for shot_id, path in clip_paths.items():
             ctx.output(f"clip_{shot_id}", path, bucket="video-clips", content_type="video/mp4")
             clip_names.append(f"clip_{shot_id}")
 
-    run.check_deadline("composition")
+    video.check_deadline("composition")
     with ctx.stage("composition", engine="ffmpeg") as st:
         started = time.monotonic()
         durations = {sid: probe_video(path).duration_s for sid, path in clip_paths.items()}
@@ -230,7 +239,7 @@ def run_video(ctx: Any) -> dict[str, Any]:
             preset=p.video_preset,
         )
         st.engine = f"ffmpeg libx264 {p.video_preset}"
-        run.meter("composition", started)
+        ctx.compute_cost("composition", time.monotonic() - started, cores=4.0, memory_gib=4.0)
 
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     filename = f"music_video_{stamp}.mp4"
@@ -262,7 +271,7 @@ def run_video(ctx: Any) -> dict[str, Any]:
             "size_bytes": out.stat().st_size,
             "compose_attempts": report.attempts,
         },
-        "engines": steps.stage_engines(timing, lyrics, outcome, refs, clip_report),
+        "engines": stages.stage_engines(timing, lyrics, outcome, refs, clip_report),
         "analysis": {k: timing[k] for k in ("tempo_bpm", "beat_confidence", "method", "duration_s")}
         | {
             "sections": timing["sections"],
@@ -279,14 +288,14 @@ def run_video(ctx: Any) -> dict[str, Any]:
         "clips": {"results": clip_report, "deleted_after_composition": deleted},
         "cost": {
             "estimate": estimate.to_dict(),
-            "total_usd": round(run.budget.spent_usd, 4),
-            "budget_usd": run.budget.limit_usd,
+            "total_usd": round(ctx.total_cost_usd, 4),
+            "budget_usd": budget_usd,
         },
     }
 
 
 def _estimate_s(params: BaseModel, files: list[dict]) -> float:
-    duration = float((files[0] if files else {}).get("duration_s") or DEFAULT_TRACK_DURATION_S)
+    duration = input_durations_s(files)[0]
     settings = get_settings()
     paid = getattr(params, "engines", "auto") == "auto" and bool(settings.replicate_api_token)
     # Measured locally: ~1.2x the song on 2 cores; with Replicate, clip generation dominates.
@@ -295,16 +304,18 @@ def _estimate_s(params: BaseModel, files: list[dict]) -> float:
 
 def _estimate_cost(params: BaseModel, files: list[dict]) -> float:
     settings = get_settings()
-    duration = float((files[0] if files else {}).get("duration_s") or DEFAULT_TRACK_DURATION_S)
+    duration = input_durations_s(files)[0]
     auto = getattr(params, "engines", "auto") == "auto"
-    return pricing.estimate_video(
+    return estimate_video(
         duration,
         shots=getattr(params, "max_generated_clips", None) or settings.max_generated_clips,
         references=4,
         transcribe=auto and bool(settings.openai_api_key),
         plan_with_llm=auto and bool(settings.openai_api_key),
         replicate=auto and bool(settings.replicate_api_token),
-        on_modal=settings.runner == "modal",
+        compute_usd=lambda stage, wall_s: prices.deployed_compute_usd(
+            settings, wall_s, *STAGE_RESERVATION.get(stage, STAGE_RESERVATION["pipeline"])
+        ),
     ).total_usd
 
 
@@ -340,7 +351,7 @@ KIND = JobKind(
         ("video_generation", 0.4),
         ("composition", 0.32),
     ],
-    run=run_video,
+    run=run,
     description="A beat-synced 1080p music video from a song and a prompt.",
     min_files=1,
     max_files=1,

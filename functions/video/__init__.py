@@ -13,10 +13,10 @@ Modules, in pipeline order:
 - ``clips``: one motion clip per planned shot (Replicate SVD / text-to-video; procedural
   ffmpeg motion clips), written as stage functions suited to ``ctx.map``.
 - ``compose``: one FFmpeg pass that fills every slot from the shots and muxes the song.
-- ``pricing``: the price table, the pre-flight estimate and the budget guard.
+- ``estimate``: the pre-flight cost estimate (prices: ``shared.prices``).
 - ``providers``: provider clients, timeouts and retry policies shared by the stages.
 
 Nothing here imports web, the database or modal, and the stages read no settings: keys, model
-names and limits come in as arguments from the pipeline (``steps`` and
-``functions.pipelines.video``).
+names and limits come in as arguments from the pipeline (``functions.pipelines.video`` and
+the work inside its stages in ``functions.pipelines.video_stages``).
 """

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from functions.ffmpeg_command import ffmpeg_command
-from shared.registry import remote_stage
 
 from . import providers
 from .plan import VideoPlan
@@ -216,7 +215,6 @@ def _replicate_clip(
     return policy.retrying()(attempt), model
 
 
-@remote_stage("video_clip")
 def generate_clip(
     *,
     shot_id: str,

@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.prices import LLM_MAX_OUTPUT_TOKENS
+
 from . import director, providers
 from .lyrics import Lyrics
 from .plan import LLMPlan, VideoPlan, finalize_llm_plan
-from .pricing import LLM_MAX_OUTPUT_TOKENS
 
 
 class MalformedPlan(Exception):

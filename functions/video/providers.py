@@ -201,3 +201,20 @@ def download(client: Any, url: str) -> bytes:
     if not isinstance(url, str) or not url.startswith(("https:", "data:")):
         raise ProviderFailed(f"Replicate returned no file URL (got {url!r})")
     return FileOutput(url, client).read()
+
+
+# Which Replicate model plays each role, and when that choice was made (the versions are pinned
+# above). The text-to-video model is also the fallback for a failed image-to-video
+# clip. Chosen 2026-12-02: zeroscope v2 XL stays, a public model billed per GPU-second on the
+# A100 row of shared.prices, pinned by version and answering at 1024x576; the newer per-video-priced
+# text-to-video models could not be checked for price and interface from where this was built,
+# so none is wired in without a verified request shape.
+MODEL_CHOICES: dict[str, dict[str, str]] = {
+    "reference": {"model": SDXL_MODEL, "chosen_on": "2026-11-22"},
+    "image_to_video": {"model": SVD_MODEL, "chosen_on": "2026-11-22"},
+    "text_to_video": {
+        "model": T2V_MODEL,
+        "chosen_on": "2026-12-02",
+        "role": "scenes without a reference image, and the fallback after image-to-video fails",
+    },
+}

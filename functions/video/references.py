@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from shared.registry import remote_stage
-
 from . import providers
 from .plan import VideoPlan
 
@@ -139,7 +137,6 @@ def _sdxl(
     return policy.retrying()(attempt)
 
 
-@remote_stage("video_reference")
 def generate_reference(
     *,
     ref_id: str,

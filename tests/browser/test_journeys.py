@@ -30,7 +30,7 @@ def test_new_user_analyzes_a_track_and_sees_it_drawn(studio, tracks):
     )
     assert drawn >= 12 + 1
     # Every stage shows its status, time and engine.
-    row = page.locator("table.stages tr[data-stage=analyzing]")
+    row = page.locator("table.stages tr[data-stage=audio_analysis]")
     expect(row).to_have_attribute("data-status", "completed")
     expect(row.locator("td").nth(2)).not_to_have_text("—")
     studio.shot("job-page")

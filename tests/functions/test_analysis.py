@@ -260,15 +260,14 @@ def song_mp3(tmp_path_factory):
 
 
 def test_pipeline_analyses_an_mp3_once_then_answers_from_the_cache(run_pipeline, song_mp3):
-    cache: dict = {}
-    first = run_pipeline("analyze", [song_mp3], {}, cache=cache)
+    first = run_pipeline("analyze", [song_mp3], {})
     assert first.result["cached"] is False
     assert abs(first.result["tempo_bpm"] - 120.0) <= 1.0 and first.result["key"] == "A minor"
     assert [(s["name"], s["status"], s["engine"]) for s in first.stages] == [
-        ("analyzing", "completed", "soundstage-dsp")
+        ("audio_analysis", "completed", "soundstage-dsp")
     ]
     assert first.costs and first.costs[0]["units"] > 0
-    second = run_pipeline("analyze", [song_mp3], {}, cache=cache)
+    second = run_pipeline("analyze", [song_mp3], {})  # the same user: its cache
     assert second.result["cached"] is True
     assert {k: v for k, v in second.result.items() if k != "cached"} == {
         k: v for k, v in first.result.items() if k != "cached"

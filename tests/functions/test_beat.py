@@ -16,7 +16,9 @@ from functions.music.midi import DRUM_CHANNEL, read_midi_notes
 from functions.music.procedural import master_beat, render_beat
 from functions.music.theory import parse_key
 from shared.errors import InvalidInput
+from shared.job_progress import ProgressPlan
 from tests.functions.musicgen_standin import StandInMusicGen
+from tests.kinds import TEST_KINDS
 
 DURATION_S = 12.0
 # One case per genre: a tempo across its range and a key in each mode, so the engine is
@@ -245,12 +247,12 @@ def test_melody_conditioning_passes_the_hum_as_a_batch_of_one(tmp_path):
 
 
 def test_beat_job_through_musicgen_maps_progress_and_masters(run_pipeline, monkeypatch):
-    from functions.pipelines import _music_common
+    from functions.pipelines import beat_engines
 
     StandInMusicGen.loaded.clear()
     musicgen.load_engine.cache_clear()
     monkeypatch.setattr(musicgen, "_import_musicgen", lambda: StandInMusicGen)
-    monkeypatch.setattr(_music_common, "musicgen_available", lambda: True)
+    monkeypatch.setattr(beat_engines, "musicgen_available", lambda settings: True)
     try:
         run = run_pipeline(
             "beat",
@@ -263,6 +265,7 @@ def test_beat_job_through_musicgen_maps_progress_and_masters(run_pipeline, monke
                 "model": "medium",
                 "format": "wav",
             },
+            every_progress=True,
         )
     finally:
         musicgen.load_engine.cache_clear()
@@ -276,10 +279,12 @@ def test_beat_job_through_musicgen_maps_progress_and_masters(run_pipeline, monke
     audio = load_audio(run.outputs["track"])
     assert audio.samples.shape == (2, 35 * 44100)
     assert abs(integrated_lufs(audio) - (-14.0)) <= 0.5
-    fractions = [
-        d["fraction"] for t, d in run.events if t == "progress" and d.get("stage") == "generating"
+    # The engine's reports land on the generating stage's share of the job's bar, up to its end.
+    percents = [
+        d["progress"] for t, d in run.events if t == "progress" and d.get("stage") == "generating"
     ]
-    assert len(fractions) > 10 and fractions == sorted(fractions) and fractions[-1] == 1.0
+    end = round(ProgressPlan(TEST_KINDS.get("beat").stages).end_of("generating"), 1)
+    assert len(percents) > 10 and percents == sorted(percents) and percents[-1] == end
     assert run.costs and run.costs[0]["unit"] == "gpu_seconds"
 
 

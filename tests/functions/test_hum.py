@@ -65,11 +65,10 @@ def hum_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def hum_job(hum_file, tmp_path_factory):
-    from tests.recording import run_pipeline_in_process
+def hum_job(hum_file, pipeline_services):
+    from tests.pipeline_jobs import PipelineJobs
 
-    return run_pipeline_in_process("hum", [hum_file], {"genre": "lo-fi", "bpm": BPM, "allow_any_bpm": True, "format": "wav", "seed": 4, "mood": "chill"},
-                                   workdir=tmp_path_factory.mktemp("hum-job"))  # fmt: skip
+    return PipelineJobs(pipeline_services)("hum", [hum_file], {"genre": "lo-fi", "bpm": BPM, "allow_any_bpm": True, "format": "wav", "seed": 4, "mood": "chill"})  # fmt: skip
 
 
 def test_transcription_finds_the_hummed_notes_and_their_timing(hum_job):

@@ -117,11 +117,11 @@ def test_the_beatflow_request_works_through_the_api(api):
 
 
 def test_musicgen_reads_a_prompt_only_request_as_written(run_pipeline, monkeypatch):
-    from functions.pipelines import _music_common
+    from functions.pipelines import beat_engines
 
     musicgen.load_engine.cache_clear()
     monkeypatch.setattr(musicgen, "_import_musicgen", lambda: StandInMusicGen)
-    monkeypatch.setattr(_music_common, "musicgen_available", lambda: True)
+    monkeypatch.setattr(beat_engines, "musicgen_available", lambda settings: True)
     try:
         run = run_pipeline("beat", [], {"prompt": LOFI_PROMPT, "duration_s": 5, "format": "wav"})
     finally:

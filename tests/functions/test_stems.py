@@ -23,9 +23,7 @@ from functions.demucs_engine import (
 from functions.stems import _block_plan, separate_file, separate_track
 from functions.stems_dsp import DspSeparator
 from shared.config import reset_settings
-from shared.context import OutputFile
 from shared.errors import InvalidInput
-from tests.recording import RecordingContext
 from tests.synth import synth_song
 
 SOURCES = ["drums", "bass", "other", "vocals"]
@@ -247,37 +245,20 @@ def test_stems_kind_streams_demucs_progress_into_job_events(
         "stems",
         [song[0]],
         {"stems": ["vocals", "no_vocals"], "output_format": "flac", "bit_depth": 24},
+        every_progress=True,
     )
     assert run.result["engine"] == "demucs" and run.stages[0]["engine"] == "demucs:htdemucs"
     assert sorted(run.outputs) == ["no_vocals", "vocals"]
     assert sf.info(str(run.outputs["vocals"])).subtype == "PCM_24"
-    fractions = [
-        d["fraction"]
+    percents = [
+        d["progress"]
         for t, d in run.events
         if t == "progress" and d.get("stage") == "separating_stems"
     ]
-    assert len(fractions) >= 3 and fractions == sorted(fractions)
+    assert len(percents) >= 3 and percents == sorted(percents)
 
 
-class _StoringContext(RecordingContext):
-    """A recording context with ``reuse_output``: outputs live in a shared dict like storage."""
-
-    store: dict[str, Path] = {}
-
-    def output(self, name, path, **kw) -> OutputFile:
-        out = super().output(name, path, **kw)
-        self.store[out.object_path] = self.outputs[name]
-        return out
-
-    def reuse_output(self, name: str, stored: dict) -> OutputFile | None:
-        path = self.store.get(stored["object_path"])
-        if path is None or not path.exists():
-            return None
-        self.outputs[name] = path
-        return OutputFile(**{k: stored[k] for k in OutputFile.__dataclass_fields__})
-
-
-def test_same_track_split_twice_costs_one_separation(song, tmp_path, engine_env, monkeypatch):
+def test_same_track_split_twice_costs_one_separation(song, run_pipeline, engine_env, monkeypatch):
     from functions.pipelines import stems as stems_kind
 
     engine_env("dsp")
@@ -285,22 +266,17 @@ def test_same_track_split_twice_costs_one_separation(song, tmp_path, engine_env,
     monkeypatch.setattr(
         stems_kind, "separate_track", lambda **kw: calls.append(1) or separate_track(**kw)
     )
-    cache: dict = {}
     params = {"stems": ["drums", "bass"], "output_format": "wav"}
-    results = []
-    for i in range(2):
-        ctx = _StoringContext("stems", [song[0]], params, tmp_path / f"job{i}", cache=cache)
-        results.append((stems_kind.run(ctx), ctx))
+    # One user's two jobs: the second finds the first's stems in the cache and storage.
+    run1, run2 = (run_pipeline("stems", [song[0]], params) for _ in range(2))
     assert len(calls) == 1
-    (first, ctx1), (second, ctx2) = results
+    first, second = run1.result, run2.result
     assert first["cached"] is False and second["cached"] is True
-    assert second["engine"] == "dsp" and sorted(ctx2.outputs) == ["bass", "drums"]
-    assert ctx2.outputs["drums"].read_bytes() == ctx1.outputs["drums"].read_bytes()
+    assert second["engine"] == "dsp" and sorted(run2.outputs) == ["bass", "drums"]
+    assert run2.outputs["drums"].read_bytes() == run1.outputs["drums"].read_bytes()
     # Other params are another cache entry: a third job with two-stem output separates again.
-    ctx3 = _StoringContext(
-        "stems", [song[0]], {"stems": ["vocals", "no_vocals"]}, tmp_path / "job3", cache=cache
-    )
-    assert stems_kind.run(ctx3)["cached"] is False and len(calls) == 2
+    run3 = run_pipeline("stems", [song[0]], {"stems": ["vocals", "no_vocals"]})
+    assert run3.result["cached"] is False and len(calls) == 2
 
 
 def test_separate_track_is_a_plain_bytes_stage(song, engine_env):

@@ -14,8 +14,8 @@ import pytest
 from functions.video import clips, providers
 from shared.config import reset_settings
 from shared.errors import StageFailed
+from shared.executors import LocalExecutor
 from shared.retries import classify
-from shared.runner import LocalExecutor
 from tests.functions.test_video_generation import MP4_URL, PNG_URL
 from tests.functions.test_video_generation import fake as fake  # noqa: F401 (fixture)
 from tests.functions.test_video_pipeline import FAST, song14  # noqa: F401 (fixture)
@@ -92,9 +92,11 @@ def test_fan_out_honours_concurrency_and_stops_at_a_raising_callback():
 
 
 @pytest.fixture
-def two_at_a_time(monkeypatch):
+def two_at_a_time(monkeypatch, services):
     monkeypatch.setenv("SOUNDSTAGE_CLIP_CONCURRENCY", "2")
     reset_settings()
+    # Pipelines read the settings of the services running them (the worker's).
+    monkeypatch.setattr(services.settings, "clip_concurrency", 2)
     yield 2
     monkeypatch.delenv("SOUNDSTAGE_CLIP_CONCURRENCY")
     reset_settings()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from functions.audio_io import save_audio
-from functions.pipelines import video as video_kind
+from functions.pipelines import analyze as analyze_kind
 from functions.video import clips, providers, references
 from functions.video.compose import probe_video
 from shared.config import reset_settings
@@ -290,11 +290,10 @@ def test_fewer_than_three_clips_fails_the_job(run_pipeline, song14, providers_on
     rep.outputs[providers.SDXL_VERSION] = [PNG_URL.format(n=0)]
     rep.files[PNG_URL.format(n=0)] = references.paint_reference(["#000000", "#ffffff"], seed=0)
     # The song was analysed by an analyze job before: the video reuses that cached analysis.
-    cache: dict = {}
-    run_pipeline("analyze", [song14], {}, cache=cache)
-    monkeypatch.setattr(video_kind, "analysis_stage", lambda **kw: pytest.fail("analysed twice"))
+    run_pipeline("analyze", [song14], {})
+    monkeypatch.setattr(analyze_kind, "audio_analysis", lambda **kw: pytest.fail("analysed twice"))
     with pytest.raises(StageFailed) as err:
-        run_pipeline("video", [song14], FAST, cache=cache)
+        run_pipeline("video", [song14], FAST)  # the same user: its cache
     assert err.value.code == "TOO_FEW_CLIPS" and err.value.retryable
     assert len(rep.creates(providers.SVD_VERSION)) == 9  # 3 shots x 3 attempts
 

@@ -1,10 +1,11 @@
-"""The video pipeline's stage steps: each does one stage's work for a running job.
+"""The work inside the video kind's stages, for a running job.
 
-``VideoRun`` holds what the steps share (the job context, the budget guard, the 15-minute
-deadline, which paid engines are on); ``lyrics``, ``make_references`` and ``make_clips`` are
-the work inside the ``lyrics``, ``reference_generation`` and ``video_generation`` stages;
-``stage_engines`` names what really ran. The stage order, the planning and the composition
-read top to bottom in ``functions.pipelines.video``.
+``VideoRun`` holds what the stages share (the job context, the 15-minute deadline, which paid
+engines are on); ``lyrics``, ``make_references`` and ``make_clips`` are the work inside the
+``lyrics``, ``reference_generation`` and ``video_generation`` stages; ``stage_engines`` names
+what really ran. Every paid call is checked against the job's budget first
+(``ctx.ensure_budget``) and recorded after (``ctx.cost``). The stage order, the planning and
+the composition read top to bottom in ``functions.pipelines.video``.
 """
 
 from __future__ import annotations
@@ -13,31 +14,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.config import get_settings
+from functions.video import clips, providers, references
+from functions.video.lyrics import Lyrics, transcribe_lyrics
+from functions.video.plan import VideoPlan, without_shots
+from shared import prices
 from shared.errors import StageFailed
-
-from . import clips, pricing, providers, references
-from .lyrics import Lyrics, transcribe_lyrics
-from .plan import VideoPlan, without_shots
 
 MIN_CLIPS = 3
 
 
 class VideoRun:
-    """One pipeline run's shared state: the context, its budget guard, deadline and choices."""
+    """One pipeline run's shared state: the context, its deadline and choices."""
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.p = ctx.params  # the kind's VideoParams
-        self.settings = get_settings()
+        self.settings = ctx.settings
         self.deadline = time.monotonic() + providers.PIPELINE_TIMEOUT_S
         local = self.p.engines == "local"
         self.use_openai = not local and bool(self.settings.openai_api_key)
         self.use_replicate = not local and bool(self.settings.replicate_api_token)
-        limits = [self.p.budget_usd, getattr(ctx, "budget_usd", None), self.settings.job_budget_usd]
-        self.budget = pricing.BudgetGuard(ctx, min(v for v in limits if v is not None))
         self.max_shots = self.p.max_generated_clips or self.settings.max_generated_clips
-        self.on_modal = self.settings.runner == "modal"
 
     def check_deadline(self, next_stage: str) -> None:
         """Raise ``PIPELINE_TIMEOUT`` once the 15 minutes are spent: called between stages
@@ -76,19 +73,6 @@ class VideoRun:
 
         return on_result
 
-    def meter(self, stage: str, started: float) -> None:
-        """Compute seconds of a CPU stage: priced on Modal, recorded (free) locally."""
-        wall = time.monotonic() - started
-        usd = pricing.modal_cpu_usd(stage, wall) if self.on_modal else 0.0
-        cores, _ = pricing.STAGE_RESERVATION.get(stage, pricing.STAGE_RESERVATION["pipeline"])
-        self.budget.charge(
-            "modal" if self.on_modal else "local",
-            round(wall, 3),
-            usd,
-            unit="wall_seconds",
-            detail=f"{stage} ({cores:g} cores reserved)",
-        )
-
 
 def analysis_engine(timing: dict[str, Any]) -> str:
     """What found the cut points (the analyze kind's beats, librosa's onsets, or the grid)."""
@@ -106,8 +90,8 @@ def lyrics(run: VideoRun, path: Path, duration_s: float) -> Lyrics:
         return Lyrics(
             status="skipped", engine="none", reason=f"{why}, so lyrics were not transcribed."
         )
-    run.budget.check(
-        pricing.whisper_usd(duration_s) * providers.WHISPER.attempts, "transcribing the lyrics"
+    run.ctx.ensure_budget(
+        prices.whisper_usd(duration_s) * providers.WHISPER.attempts, "transcribing the lyrics"
     )
     lyrics = transcribe_lyrics(
         path,
@@ -116,10 +100,10 @@ def lyrics(run: VideoRun, path: Path, duration_s: float) -> Lyrics:
         model=run.settings.openai_transcribe_model,
     )
     if lyrics.billed_audio_s:
-        run.budget.charge(
+        run.ctx.cost(
             "openai",
             round(lyrics.billed_audio_s / 60.0, 3),
-            pricing.whisper_usd(lyrics.billed_audio_s),
+            prices.whisper_usd(lyrics.billed_audio_s),
             unit="audio_minutes",
             detail=lyrics.engine,
         )
@@ -136,8 +120,8 @@ def make_references(run: VideoRun, plan: VideoPlan, stage: Any) -> dict[str, dic
     for j in jobs:
         j["replicate_api_token"] = run.settings.replicate_api_token
     if engine == "replicate":
-        run.budget.check(
-            len(jobs) * pricing.worst_case_replicate_usd("sdxl", providers.SDXL),
+        run.ctx.ensure_budget(
+            len(jobs) * prices.worst_case_replicate_usd("sdxl", providers.SDXL),
             f"generating {len(jobs)} reference images",
         )
     run.ctx.message(f"Generating reference 1/{len(jobs)}", stage=stage.name)
@@ -152,10 +136,10 @@ def make_references(run: VideoRun, plan: VideoPlan, stage: Any) -> dict[str, dic
     out: dict[str, dict[str, Any]] = {}
     for a in answers:
         if a.get("predict_time_s"):
-            run.budget.charge(
+            run.ctx.cost(
                 "replicate",
                 a["predict_time_s"],
-                pricing.replicate_usd("sdxl", a["predict_time_s"]),
+                prices.replicate_usd("sdxl", a["predict_time_s"]),
                 unit="gpu_seconds",
                 detail=f"{providers.SDXL_MODEL} {a['ref_id']}",
             )
@@ -189,14 +173,14 @@ def make_clips(
         j["replicate_api_token"] = run.settings.replicate_api_token
     if engine == "replicate":
         # Worst case: every image-to-video clip fails its attempts and falls back to text.
-        t2v = pricing.worst_case_replicate_usd("t2v", providers.CLIP)
+        t2v = prices.worst_case_replicate_usd("t2v", providers.CLIP)
         worst = sum(
-            (pricing.worst_case_replicate_usd("svd", providers.CLIP) + t2v)
+            (prices.worst_case_replicate_usd("svd", providers.CLIP) + t2v)
             if j["image_url"]
             else t2v
             for j in jobs
         )
-        run.budget.check(worst, f"generating {len(jobs)} clips")
+        run.ctx.ensure_budget(worst, f"generating {len(jobs)} clips")
     concurrency = run.settings.clip_concurrency
     run.ctx.message(
         f"Generating {len(jobs)} clips for {len(plan.slots)} slots, {concurrency} at a time",
@@ -222,10 +206,10 @@ def make_clips(
         )
         for bill in billing:  # each model tried is paid for, the failed one too
             if bill["predict_time_s"]:
-                run.budget.charge(
+                run.ctx.cost(
                     "replicate",
                     bill["predict_time_s"],
-                    pricing.replicate_usd(bill["kind"], bill["predict_time_s"]),
+                    prices.replicate_usd(bill["kind"], bill["predict_time_s"]),
                     unit="gpu_seconds",
                     detail=f"replicate:{bill['kind']} {a['shot_id']}",
                 )
@@ -240,7 +224,13 @@ def make_clips(
             path.write_bytes(a["mp4"])
             paths[a["shot_id"]] = path
     if engine == "procedural":
-        run.meter("video_generation", started)
+        run.ctx.compute_cost(
+            clips.generate_clip,
+            time.monotonic() - started,
+            cores=1.0,
+            memory_gib=1.0,
+            detail="video_generation",
+        )
     stage.engine = ", ".join(sorted({a["engine"] for a in answers}))
     if len(paths) < MIN_CLIPS:
         raise StageFailed(

@@ -1,10 +1,5 @@
-"""What the audio job kinds (stems, convert, mix, master, mashup) share.
+"""How the audio job kinds (stems, convert, mix, master, mashup) keep their files as outputs.
 
-Not a kind: the leading underscore keeps ``functions.pipelines`` from registering it.
-
-- ``on_modal()`` / ``progress_kwargs(handle)``: a progress callback can only travel with a stage
-  call that stays in this process; on Modal the call becomes ``.remote()`` and reports when done.
-- ``record_compute(ctx, ...)``: the stage's compute as a cost row (free locally, priced on Modal).
 - ``keep_output(ctx, name, path, ...)``: store a file as a job output with its metadata.
 - ``write_under_ceiling(dest, audio, ...)``: write a master and measure the file as written,
   trimming once if a lossy encoder pushed its true peak over the ceiling.
@@ -25,43 +20,7 @@ import numpy as np
 from functions.audio_io import Audio, load_audio, save_audio
 from functions.audio_stream import CONTENT_TYPES
 from functions.loudness import loudness_report
-from shared.config import get_settings
 from shared.context import OutputFile
-
-
-def stems_gpu() -> str:
-    """The GPU type the stems stage runs on in production (``SOUNDSTAGE_STEMS_GPU``)."""
-    return get_settings().stems_gpu
-
-
-def on_modal() -> bool:
-    return get_settings().runner == "modal"
-
-
-def progress_kwargs(handle: Any) -> dict[str, Any]:
-    """``{"progress": handle.progress}`` when stage calls run in this process, else nothing."""
-    return {} if on_modal() else {"progress": handle.progress}
-
-
-def record_compute(
-    ctx: Any,
-    what: str,
-    wall_s: float,
-    *,
-    cores: float = 2.0,
-    memory_gib: float = 4.0,
-    gpu: str | None = None,
-) -> None:
-    """One cost row for ``wall_s`` seconds of compute: 0 USD locally, Modal's price there."""
-    from functions.video.pricing import modal_compute_usd
-
-    usd = 0.0
-    provider = "local"
-    if on_modal():
-        provider = "modal"
-        usd = modal_compute_usd(wall_s, cores, memory_gib, gpu)
-    detail = f"{what} ({gpu + ' GPU, ' if gpu and on_modal() else ''}{cores:g} cores)"
-    ctx.cost(provider, round(wall_s, 3), round(usd, 6), unit="wall_seconds", detail=detail)
 
 
 def keep_output(
