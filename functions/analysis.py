@@ -33,6 +33,7 @@ from functions.beats import (
     onset_strength,
     tempo_from_beats,
 )
+from functions.blas_threads import one_blas_thread
 from functions.keys import chroma_from_spectrum, estimate_key
 from functions.loudness import loudness_report
 from functions.running_extrema import running_max, running_min
@@ -285,6 +286,15 @@ def analyze_audio(
     downbeats); the DSP tracker still scores the tempo's half and double.
     Raises InvalidAudio ``TOO_SHORT`` / ``SILENT_AUDIO`` (see ``check_analyzable``).
     """
+    with one_blas_thread():
+        return _analyze(audio, progress, beat_tracker)
+
+
+def _analyze(
+    audio: Audio,
+    progress: Callable[[float, str], None] | None,
+    beat_tracker: BeatTracker | None,
+) -> dict:
     report = progress or (lambda fraction, message: None)
     check_analyzable(audio)
     duration_s = audio.duration_s

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from functions.audio_io import Audio
+from functions.blas_threads import one_blas_thread
 
 ABSOLUTE_GATE_LUFS = -70.0
 CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs (BS.1770-4 table 3)
@@ -110,7 +111,9 @@ def k_weighted(samples: np.ndarray, rate: int) -> np.ndarray:
     return y
 
 
-_HOPS_PER_CHUNK = 10  # the filter runs a second at a time: its buffers stay in cache
+# The filter runs ~25 s at a time: bounded memory, and few enough calls that a thread running
+# it beside other Python work is not kept waiting for the interpreter lock between them.
+_HOPS_PER_CHUNK = 250
 
 
 def _hop_powers(audio: Audio) -> tuple[np.ndarray, int]:
@@ -243,45 +246,59 @@ def _block_peaks(x: np.ndarray) -> np.ndarray:
     return peaks
 
 
-def _loudest_blocks(x: np.ndarray, oversample: int):
-    """``(start, stop, 4x points)`` of the blocks of ``x`` loudest first, and the bound: no
-    interpolated point exceeds its block's sample peak (with the 6 samples either side) times
-    the largest L1 norm of one polyphase branch."""
-    n = x.shape[1]
+def _reach(x: np.ndarray, oversample: int) -> np.ndarray:
+    """Per ``_TP_BLOCK`` block, the most any interpolated point in it can reach: the sample
+    peak of the block and its neighbours (a point reads 6 samples either side) times the
+    largest L1 norm of one polyphase branch."""
     peaks = _block_peaks(x)
-    if len(peaks) > 1:  # a block's points reach 6 samples into its neighbours
+    if len(peaks) > 1:
         peaks = np.maximum(peaks, np.maximum(np.append(peaks[1:], 0), np.append(0, peaks[:-1])))
-    bound = _branch_bound(oversample)
-    for k in np.argsort(-peaks, kind="stable"):
-        start = int(k) * _TP_BLOCK
-        stop = min(n, start + _TP_BLOCK)
-        yield float(peaks[k]) * bound, start, stop
+    return peaks * _branch_bound(oversample)
+
+
+def _runs(blocks: np.ndarray, longest: int = 16) -> list[tuple[int, int]]:
+    """Sorted block indices as ``(first, end)`` runs of consecutive blocks, ``longest`` at most:
+    each run is one matrix product."""
+    out: list[tuple[int, int]] = []
+    for b in np.sort(blocks).tolist():
+        if out and out[-1][1] == b and b - out[-1][0] < longest:
+            out[-1] = (out[-1][0], b + 1)
+        else:
+            out.append((b, b + 1))
+    return out
 
 
 def _oversampled_blocks(x: np.ndarray, oversample: int, floor: float):
-    """Yield ``(start, per-sample peak of the 4x signal)`` for each ``_TP_BLOCK`` block of
-    ``x`` that could reach ``floor``, loudest blocks first; blocks that cannot are skipped:
-    most blocks of a dynamic mix are."""
-    for reach, start, stop in _loudest_blocks(x, oversample):
-        if reach <= floor:
-            break
+    """Yield ``(start, per-sample peak of the 4x signal)`` for each run of ``_TP_BLOCK`` blocks
+    of ``x`` that could reach ``floor``; blocks that cannot are skipped: most blocks of a
+    dynamic mix are."""
+    n = x.shape[1]
+    for first, end in _runs(np.flatnonzero(_reach(x, oversample) > floor)):
+        start, stop = first * _TP_BLOCK, min(n, end * _TP_BLOCK)
         yield start, np.abs(_oversampled(x, start, stop, oversample)).max(axis=(0, 2))
 
 
 def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
     """Inter-sample peak in dBTP on a 4x oversampled signal (polyphase FIR), block by block.
 
-    Blocks are visited loudest first and the rest skipped once they cannot beat the peak
-    found so far (see ``_loudest_blocks``): exact, and most blocks of a dynamic mix are skipped.
+    The loudest blocks are measured first; then only the blocks that could still beat that
+    peak (see ``_reach``): exact, and most blocks of a dynamic mix are skipped.
     """
     x = audio.samples
-    if x.shape[1] == 0:
+    n = x.shape[1]
+    if n == 0:
         return -math.inf
-    peak = float(np.abs(x).max())
-    for reach, start, stop in _loudest_blocks(x, oversample):
-        if reach <= peak:
-            break
-        peak = max(peak, float(np.abs(_oversampled(x, start, stop, oversample)).max()))
+    reach = _reach(x, oversample)
+    peak = max(float(x.max()), -float(x.min()))
+    for pass_ in range(2):
+        if pass_ == 0:
+            blocks = np.argsort(-reach, kind="stable")[:4]
+        else:
+            blocks = np.flatnonzero(reach > peak)
+        for first, end in _runs(blocks):
+            points = _oversampled(x, first * _TP_BLOCK, min(n, end * _TP_BLOCK), oversample)
+            peak = max(peak, float(points.max()), -float(points.min()))
+        reach[blocks] = 0.0
     return _db(peak)
 
 
@@ -370,7 +387,7 @@ def loudness_report(audio: Audio) -> dict:
     """All four figures, rounded to 0.01; silence reads as -120 rather than -inf (JSON-safe)."""
     # The K-weighted pass and the oversampled peak are independent and release the GIL in
     # scipy's filters: run them side by side.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
         weighted = pool.submit(_hop_powers, audio)
         peak = true_peak_dbtp(audio)
         hops, hop = weighted.result()
