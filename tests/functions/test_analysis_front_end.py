@@ -14,7 +14,7 @@ import pytest
 import scipy.fft
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.ndimage import grey_opening, maximum_filter1d, minimum_filter1d
-from scipy.signal import firwin, resample_poly
+from scipy.signal import firwin, resample_poly, sosfilt
 from scipy.spatial.distance import squareform
 
 from functions.analysis import (
@@ -121,3 +121,17 @@ def test_analysing_a_track_imports_no_heavy_module():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_k_weighting_without_the_compiled_loop_falls_back_to_sosfilt(monkeypatch):
+    import functions.loudness as loudness
+
+    x = np.random.default_rng(1).standard_normal((2, 5000))
+    expected = sosfilt(k_weighting_sos(48000), x, axis=1)
+    assert np.allclose(loudness.k_weighted(x, 48000), expected, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(loudness.glob, "glob", lambda pattern: [])
+    loudness._sosfilt_kernel.cache_clear()
+    try:
+        assert np.allclose(loudness.k_weighted(x, 48000), expected, rtol=1e-12, atol=1e-12)
+    finally:
+        loudness._sosfilt_kernel.cache_clear()
