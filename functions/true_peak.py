@@ -94,17 +94,21 @@ def _block_peaks(x: np.ndarray) -> np.ndarray:
     """The sample peak of each ``_TP_BLOCK`` block (all channels)."""
     n = x.shape[1]
     whole = n // _TP_BLOCK * _TP_BLOCK
-    peaks = np.abs(x[:, :whole]).reshape(x.shape[0], -1, _TP_BLOCK).max(axis=(0, 2))
-    if whole < n:
-        peaks = np.append(peaks, np.abs(x[:, whole:]).max())
+    peaks = np.zeros(-(-n // _TP_BLOCK), dtype=np.float32)
+    for channel in x:  # channel by channel, highs and lows: no full-size temporaries
+        blocks = channel[:whole].reshape(-1, _TP_BLOCK)
+        np.maximum(peaks[: len(blocks)], blocks.max(axis=1), out=peaks[: len(blocks)])
+        np.maximum(peaks[: len(blocks)], -blocks.min(axis=1), out=peaks[: len(blocks)])
+        if whole < n:
+            peaks[-1] = max(peaks[-1], float(np.abs(channel[whole:]).max()))
     return peaks
 
 
-def _reach(x: np.ndarray, oversample: int) -> np.ndarray:
+def _reach(x: np.ndarray, oversample: int, peaks: np.ndarray | None = None) -> np.ndarray:
     """Per ``_TP_BLOCK`` block, the most any interpolated point in it can reach: the sample
     peak of the block and its neighbours (a point reads 6 samples either side) times the
-    largest L1 norm of one polyphase branch."""
-    peaks = _block_peaks(x)
+    largest L1 norm of one polyphase branch. ``peaks``: ``_block_peaks(x)`` when known."""
+    peaks = _block_peaks(x) if peaks is None else peaks
     if len(peaks) > 1:
         peaks = np.maximum(peaks, np.maximum(np.append(peaks[1:], 0), np.append(0, peaks[:-1])))
     return peaks * _branch_bound(oversample)
@@ -142,8 +146,9 @@ def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
     n = x.shape[1]
     if n == 0:
         return -math.inf
-    reach = _reach(x, oversample)
-    peak = max(float(x.max()), -float(x.min()))
+    block_peaks = _block_peaks(x)
+    reach = _reach(x, oversample, block_peaks)
+    peak = float(block_peaks.max())  # the sample peak
     for pass_ in range(2):
         if pass_ == 0:
             blocks = np.argsort(-reach, kind="stable")[:4]
@@ -151,7 +156,11 @@ def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
             blocks = np.flatnonzero(reach > peak)
         for first, end in _runs(blocks):
             start, stop = first * _TP_BLOCK, min(n, end * _TP_BLOCK)
-            peak = max(peak, float(_envelope(x, start, stop, oversample).max()))
+            if (stop - start) % _GROUP:  # the end of the track: points past it are left out
+                peak = max(peak, float(_envelope(x, start, stop, oversample).max()))
+            else:
+                points = _oversampled(x, start, stop, oversample)
+                peak = max(peak, float(points.max()), -float(points.min()))
         reach[blocks] = 0.0
     return _db(peak)
 

@@ -14,7 +14,7 @@ import pytest
 import scipy.fft
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.ndimage import grey_opening, maximum_filter1d, minimum_filter1d
-from scipy.signal import firwin, resample_poly, sosfilt
+from scipy.signal import firwin, resample_poly, sosfilt, upfirdn
 from scipy.spatial.distance import squareform
 
 from functions.analysis import (
@@ -24,9 +24,11 @@ from functions.analysis import (
     _front_end,
     mel_filterbank,
 )
+from functions.audio_io import Audio
 from functions.loudness import interpolator, k_weighting_sos
 from functions.running_extrema import running_max, running_min
 from functions.structure import average_linkage_clusters
+from functions.true_peak import oversampled_envelope, true_peak_dbtp
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,3 +137,22 @@ def test_k_weighting_without_the_compiled_loop_falls_back_to_sosfilt(monkeypatch
         assert np.allclose(loudness.k_weighted(x, 48000), expected, rtol=1e-12, atol=1e-12)
     finally:
         loudness._sosfilt_kernel.cache_clear()
+
+
+@pytest.mark.parametrize("n", [37, 8192, 3 * 8192 + 1001])
+def test_true_peak_blocks_read_what_a_full_4x_upsampling_reads(n):
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((2, n)) * np.linspace(0.05, 0.3, n)).astype(np.float32)
+    x[1, n // 2] = 0.9  # one loud click: most blocks cannot beat it and are skipped
+    up = upfirdn(firwin(48, 0.25) * 4, x.astype(np.float64), up=4, axis=1)
+    # The points between samples: 23.5 output samples of filter delay, so from index 24 on.
+    points = up[:, 24 : 24 + 4 * n]
+    expected = max(float(np.abs(points).max()), float(np.abs(x).max()))
+    assert true_peak_dbtp(Audio(x, 48000)) == pytest.approx(20 * np.log10(expected), abs=1e-4)
+    env = oversampled_envelope(x)
+    after = np.abs(points).reshape(2, n, 4).max(axis=(0, 2))
+    assert np.allclose(
+        env[:-1],
+        np.maximum.reduce([np.abs(x).max(axis=0)[:-1], after[:-1], np.r_[0, after[:-2]]]),
+        atol=1e-6,
+    )
