@@ -16,6 +16,7 @@ per-block Python loop would dominate the run time; tests hold the two to 0.05 LU
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ import scipy.fft
 from functions.audio_io import Audio
 from functions.blas_threads import one_blas_thread
 from functions.loudness import integrated_lufs, reconstructed_peak_dbtp
+from functions.music.mastering import limiter_gain, oversampled_peak
 from shared.errors import InvalidAudio, InvalidInput
 
 CEILING_DBTP = -1.0
@@ -199,15 +201,21 @@ def _master(
     )
     tried: list[tuple[float, float]] = []  # (gain_db, loudness) for the secant steps
     out, out_lufs, iterations = y, probe_lufs, 0
-    while iterations < MAX_ITERATIONS:
-        iterations += 1
-        out = _limit(y, sr, gain_db, limiter_ceiling, chosen)
-        out_lufs = _lufs(out, sr)
-        tried.append((gain_db, out_lufs))
-        if abs(target_lufs - out_lufs) <= LOUDNESS_TOLERANCE_LU:
-            break
-        gain_db = _next_gain(tried, target_lufs)
-    out, reduction_db, peak = hold_true_peak(out, sr, ceiling_dbtp)
+    envelope = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        while iterations < MAX_ITERATIONS:
+            iterations += 1
+            out = _limit(y, sr, gain_db, limiter_ceiling, chosen)
+            # The loudness is measured beside the 4x envelope the last stage needs: when this
+            # pass lands on the target (usually the first), the envelope is ready for it.
+            measured = pool.submit(_lufs, out, sr)
+            envelope = oversampled_peak(out)
+            out_lufs = measured.result()
+            tried.append((gain_db, out_lufs))
+            if abs(target_lufs - out_lufs) <= LOUDNESS_TOLERANCE_LU:
+                break
+            gain_db = _next_gain(tried, target_lufs)
+    out, reduction_db, peak = hold_true_peak(out, sr, ceiling_dbtp, envelope=envelope)
     if reduction_db > 0.5:  # a few milliseconds under 0.5 dB move the loudness < 0.01 LU
         out_lufs = _lufs(out, sr)
     return MasteredAudio(
@@ -233,7 +241,11 @@ def _master(
 
 
 def hold_true_peak(
-    samples: np.ndarray, sr: int, ceiling_dbtp: float = CEILING_DBTP
+    samples: np.ndarray,
+    sr: int,
+    ceiling_dbtp: float = CEILING_DBTP,
+    *,
+    envelope: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """``samples`` with every inter-sample peak held under ``ceiling_dbtp`` by every common
     meter, the largest gain reduction it took (dB) and the reconstructed peak (dBTP).
@@ -244,11 +256,11 @@ def hold_true_peak(
     within ``CEILING_MARGIN_DB`` of the ceiling the rider aims lower (twice at most), then a
     static trim makes up what is left.
     Only the few peaks the limiter let through are touched: the loudness barely moves.
+    ``envelope``: ``oversampled_peak(samples)`` when the caller already has it.
     """
-    from functions.music.mastering import limiter_gain, oversampled_peak
-
     x = np.ascontiguousarray(samples, dtype=np.float32)
-    envelope = oversampled_peak(x)
+    if envelope is None:
+        envelope = oversampled_peak(x)
     allowed = ceiling_dbtp - CEILING_MARGIN_DB
     aim_db = ceiling_dbtp - TRUE_PEAK_SAFETY_DB
     out, reduction_db = x, 0.0
