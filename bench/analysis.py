@@ -10,6 +10,8 @@ different keys and textures). Prints:
   comparison: the naive sequence measures no loudness), and of the naive sequence (resample
   to 22.05 kHz, ``librosa.beat.beat_track``, ``librosa.feature.chroma_cqt``,
   ``librosa.onset.onset_detect``), with the ratios (target: 10x for the full analysis);
+- the CPU time of ours (all its threads) and of the naive sequence, and their ratio: on a busy
+  shared machine wall times swing with the load, CPU times much less;
 - the naive sequence's first call in this process, which pays numba's JIT compilation;
 - cold: a fresh ``python -c`` that imports, decodes the file and analyses it, run twice
   (target: under 1.5 s for a 3-minute track; no JIT compiling on the first run).

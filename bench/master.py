@@ -6,7 +6,9 @@ Without FILE a 3-minute stereo 44.1 kHz song is synthesised (tests/synth.py). Bo
 file to file (decode, process, write a 24-bit WAV): ours is ``master_to_target`` (tonal balance,
 glue compression, gain, true-peak limiter, iterated to the target); ffmpeg's is the documented
 two-pass use of ``loudnorm`` (pass 1 measures, pass 2 normalises linearly with those figures,
-``TP=-1``). Prints best-of-N wall times and the speed ratio (target: ours at least 10x faster),
+``TP=-1``). Prints best-of-N wall times and the speed ratio (target: ours at least 10x faster)
+and the CPU-time ratio (ffmpeg's child processes against ours, all threads: steadier than wall
+time on a busy machine),
 then each output's loudness error against the target and true peak, both measured by the same
 meter (``functions.loudness``: pyloudnorm, 4x oversampled true peak), and each output's true
 peak by ffmpeg's own ``ebur128=peak=true`` and by a long-filter 4x ``resample_poly``: the
