@@ -203,7 +203,8 @@ def loudness_range_lu(audio: Audio) -> float:
 
 
 def sample_peak_dbfs(audio: Audio) -> float:
-    return _db(float(np.max(np.abs(audio.samples)))) if audio.samples.size else -math.inf
+    x = audio.samples
+    return _db(max(float(x.max()), -float(x.min()))) if x.size else -math.inf
 
 
 def _finite(x: float, floor: float = -120.0) -> float:
