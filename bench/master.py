@@ -6,7 +6,9 @@ Without FILE a 3-minute stereo 44.1 kHz song is synthesised (tests/synth.py). Bo
 file to file (decode, process, write a 24-bit WAV): ours is ``master_to_target`` (tonal balance,
 glue compression, gain, true-peak limiter, iterated to the target); ffmpeg's is the documented
 two-pass use of ``loudnorm`` (pass 1 measures, pass 2 normalises linearly with those figures,
-``TP=-1``). Prints best-of-N wall times and the speed ratio (target: ours at least 10x faster),
+``TP=-1``). Prints best-of-N wall times and the speed ratio (target: ours at least 10x faster)
+and the CPU-time ratio (ffmpeg's child processes against ours, all threads: steadier than wall
+time on a busy machine),
 then each output's loudness error against the target and true peak, both measured by the same
 meter (``functions.loudness``: pyloudnorm, 4x oversampled true peak), and each output's true
 peak by ffmpeg's own ``ebur128=peak=true`` and by a long-filter 4x ``resample_poly``: the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -85,16 +88,24 @@ def ffmpeg_two_pass(src: Path, dest: Path, target: float) -> None:
     )
 
 
-def best_of_pair(baseline, candidate, repeat: int) -> tuple[float, float]:
+def _cpu_s() -> float:
+    """CPU seconds used so far by this process (all threads) and its finished children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def best_of_pair(baseline, candidate, repeat: int) -> tuple[float, float, float, float]:
     """Best-of-N wall times of two runs, alternated so that load on a shared machine falls on
-    both alike."""
+    both alike, then their best CPU times (which load on a busy machine inflates less)."""
     times: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        for fn, out in ((baseline, times[0]), (candidate, times[1])):
-            started = time.perf_counter()
+        for fn, out, out_cpu in ((baseline, times[0], cpu[0]), (candidate, times[1], cpu[1])):
+            started, started_cpu = time.perf_counter(), _cpu_s()
             fn()
             out.append(time.perf_counter() - started)
-    return min(times[0]), min(times[1])
+            out_cpu.append(_cpu_s() - started_cpu)
+    return min(times[0]), min(times[1]), min(cpu[0]), min(cpu[1])
 
 
 def main() -> None:
@@ -116,7 +127,7 @@ def main() -> None:
             src = tmp / "song.wav"
             save_audio(src, audio, "wav", bit_depth=24)
         ours_out, ff_out = tmp / "ours.wav", tmp / "ffmpeg.wav"
-        t_ff, t_ours = best_of_pair(
+        t_ff, t_ours, cpu_ff, cpu_ours = best_of_pair(
             lambda: ffmpeg_two_pass(src, ff_out, args.target),
             lambda: ours(src, ours_out, args.target),
             args.repeat,
@@ -132,6 +143,9 @@ def main() -> None:
         print(f"  ffmpeg loudnorm, two passes  {t_ff:6.2f} s")
         print(
             f"  ours (master_to_target)      {t_ours:6.2f} s   speed ratio {t_ff / t_ours:.1f}x  (target >= 10x)"
+        )
+        print(
+            f"  CPU time: ffmpeg {cpu_ff:.2f} s, ours {cpu_ours:.2f} s   ratio {cpu_ff / cpu_ours:.1f}x"
         )
         print(
             f"  ours + before/after reports  {t_ours + t_report:6.2f} s   ratio {t_ff / (t_ours + t_report):.1f}x"

@@ -6,11 +6,12 @@ Offers:
 - ``clip_boundaries``, ``estimate_key``, ``detect_beats``: re-exported from
   ``functions.structure``, ``functions.keys`` and ``functions.beats``.
 
-The front end is two STFTs of the mono mix at the file's own rate (no resampling): a ~46 ms
-one for onsets and timbre (log-mel) and a ~186 ms one for pitch (chroma). Beats are tracked on
-the transient part of the log-mel spectrogram (drums and attacks, not held chords); bars,
-key and sections use all of it. Nothing on this path is JIT-compiled, so a cold process
-spends its time on the music, not on numba; librosa is used only for its mel filterbank.
+The front end is one STFT of the mono mix at the file's own rate (~46 ms windows) for onsets
+and timbre (log-mel); its low bins, resynthesised, give the mix decimated to a quarter of the
+rate, where a ~186 ms STFT at a quarter of the cost gives pitch (chroma). Beats are tracked
+on the transient part of the log-mel spectrogram (drums and attacks, not held chords); bars,
+key and sections use all of it. Everything here is numpy and scipy.fft: no JIT, no librosa,
+scipy.signal or scipy.ndimage import, so a cold process spends its time on the music.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Protocol
 
 import numpy as np
 import scipy.fft
-from scipy.ndimage import grey_opening
 
 from functions.audio_io import SILENCE_PEAK_DBFS, Audio
 from functions.beats import (
@@ -33,8 +33,10 @@ from functions.beats import (
     onset_strength,
     tempo_from_beats,
 )
+from functions.blas_threads import one_blas_thread
 from functions.keys import chroma_from_spectrum, estimate_key
 from functions.loudness import loudness_report
+from functions.running_extrema import running_max, running_min
 from functions.structure import clip_boundaries, find_sections
 from shared.errors import InvalidAudio
 
@@ -70,7 +72,8 @@ def check_analyzable(audio: Audio) -> None:
             f"{MIN_DURATION_S:.0f} s of audio.",
             code="TOO_SHORT",
         )
-    peak = float(np.max(np.abs(audio.samples))) if audio.samples.size else 0.0
+    x = audio.samples
+    peak = max(float(x.max()), -float(x.min())) if x.size else 0.0
     if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
         raise InvalidAudio(
             f"The track is silent (its loudest sample is below {SILENCE_PEAK_DBFS:.0f} dBFS); "
@@ -89,45 +92,122 @@ def _window_sizes(sample_rate: int) -> tuple[int, int]:
     return n_fft, n_fft // 2
 
 
+def _frames(x: np.ndarray, n_fft: int, hop: int) -> list[np.ndarray]:
+    """The frames of a centred STFT (the signal zero-padded by ``n_fft // 2`` each side) as
+    strided views: the interior straight from ``x``, only the few frames that overhang an
+    end from small padded copies, so the whole signal is never copied."""
+    half = n_fft // 2
+    n_frames = 1 + len(x) // hop
+    first = -(-half // hop)  # the first frame that starts inside x
+    last = (len(x) + half - n_fft) // hop  # the last frame that ends inside x
+    if last < first:
+        padded = np.pad(x, half)
+        return [np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]]
+    view = np.lib.stride_tricks.sliding_window_view
+    head = view(np.pad(x[: first * hop - half + n_fft], (half, 0)), n_fft)[::hop][:first]
+    interior = view(x, n_fft)[first * hop - half :: hop][: last - first + 1]
+    tail_at = (last + 1) * hop - half
+    tail = view(np.pad(x[tail_at:], (0, n_fft)), n_fft)[::hop][: n_frames - last - 1]
+    return [head, interior, tail]
+
+
 def _stft_blocks(
     x: np.ndarray, n_fft: int, hop: int, reduce: Callable[[np.ndarray], np.ndarray]
 ) -> np.ndarray:
-    """Centred Hann STFT magnitudes, reduced block by block so a long track's full
-    spectrogram never sits in memory at once."""
-    padded = np.pad(np.asarray(x, dtype=np.float32), n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    """Centred Hann STFT, each block of frames' complex spectrum handed to ``reduce``: the
+    block's buffers stay in cache and a long track's full spectrogram never sits in memory."""
+    x = np.asarray(x, dtype=np.float32)
     window = np.hanning(n_fft).astype(np.float32)
-    block = max(1, (1 << 24) // n_fft)  # ~64 MB of float32 frames per block
-    out = [
-        reduce(np.abs(scipy.fft.rfft(frames[i : i + block] * window, axis=1, workers=-1)))
-        for i in range(0, len(frames), block)
-    ]
+    block = max(1, (1 << 20) // n_fft)  # ~4 MB of float32 frames per block
+    out = []
+    for frames in _frames(x, n_fft, hop):
+        for i in range(0, len(frames), block):
+            out.append(reduce(scipy.fft.rfft(frames[i : i + block] * window, axis=1)))
     return np.concatenate(out, axis=0)
 
 
-def _mel_front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Mel power ``(frames, N_MELS)``, the bands' centre frequencies and the frame rate."""
-    import librosa.filters  # only the filterbank: plain numpy, nothing JIT-compiled
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    log_step = math.log(6.4) / 27.0
+    return np.where(
+        hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-9) / 1000.0) / log_step, hz * 3.0 / 200.0
+    )
 
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    log_step = math.log(6.4) / 27.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * 200.0 / 3.0)
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float):
+    """``(n_mels, n_fft//2+1)`` triangular filters with Slaney's area normalisation, and the
+    ``n_mels + 2`` band edges in Hz: ``librosa.filters.mel``'s defaults, in plain numpy."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    freqs = np.arange(n_fft // 2 + 1) * (sr / n_fft)
+    width = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / width[:-1, None]
+    upper = ramps[2:] / width[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper)).astype(np.float32)
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None].astype(np.float32)
+    return weights, edges
+
+
+def _decimation(sr: int) -> int:
+    """How far the pitch front end may decimate: its new Nyquist stays above 2.4 kHz."""
+    return 4 if sr >= 19200 else 2 if sr >= 9600 else 1
+
+
+def _front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """One STFT of the mono mix for everything: mel power ``(frames, N_MELS)``, the bands'
+    centre frequencies, the frame rate, and the mix decimated by ``_decimation(sr)`` for the
+    pitch front end.
+
+    The decimated mix is the STFT resynthesised from its low bins only (inverse FFTs a
+    ``_decimation`` of the size, overlap-added): Hann windows at half overlap add up to one,
+    so this is the mix low-passed and resampled, at a fraction of a resampler's cost.
+    """
     n_fft, hop = _window_sizes(sr)
+    q = _decimation(sr)
     fmax = min(11000.0, sr / 2)
-    mel_basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=N_MELS, fmin=30.0, fmax=fmax)
-    mel_t = np.ascontiguousarray(mel_basis.T.astype(np.float32))
-    power = _stft_blocks(mono, n_fft, hop, lambda m: (m * m) @ mel_t)
-    edges = librosa.filters.mel_frequencies(N_MELS + 2, fmin=30.0, fmax=fmax)
-    return power, edges[1:-1], sr / hop
+    mel_basis, edges = mel_filterbank(sr, n_fft, N_MELS, 30.0, fmax)
+    used = int(np.flatnonzero(mel_basis.any(axis=0))[-1]) + 1  # bins above fmax weigh nothing
+    # Each bin's weight twice, for its real and imaginary parts: the mel power is then the
+    # squared spectrum, viewed as float pairs, times this matrix (one product, no complex maths).
+    mel_t = np.ascontiguousarray(np.repeat(mel_basis[:, :used].T, 2, axis=0))
+    low = n_fft // (2 * q) + 1
+    lows: list[np.ndarray] = []
+
+    def reduce(spectrum: np.ndarray) -> np.ndarray:
+        lows.append(spectrum[:, :low])
+        pairs = np.ascontiguousarray(spectrum[:, :used]).view(np.float32)
+        return (pairs * pairs) @ mel_t
+
+    power = _stft_blocks(mono, n_fft, hop, reduce)
+    frames = scipy.fft.irfft(np.concatenate(lows), n=n_fft // q, axis=1) / np.float32(q)
+    half = n_fft // (2 * q)  # the decimated hop: frames overlap by half
+    decimated = np.zeros((len(frames) + 1) * half, dtype=np.float32)
+    decimated[: len(frames) * half] += frames[:, :half].reshape(-1)
+    decimated[half:] += frames[:, half:].reshape(-1)
+    # Frame f is centred on sample f * hop: drop the centring pad.
+    decimated = decimated[half : half + len(mono) // q]
+    return power, edges[1:-1], sr / hop, decimated
 
 
-def _chroma_front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, float, float]:
-    """Chroma ``(12, frames)``, its frame rate and the tuning (semitones from A440)."""
+def _chroma_front_end(decimated: np.ndarray, sr: int) -> tuple[np.ndarray, float, float]:
+    """Chroma ``(12, frames)``, its frame rate and the tuning (semitones from A440), from the
+    mix decimated by ``_decimation(sr)`` (see ``_front_end``)."""
     n_short, hop_short = _window_sizes(sr)
+    q = _decimation(sr)
+    rate = sr / q
     # ~186 ms windows resolve semitones down to ~60 Hz; half-overlapped (~93 ms hop) they
     # still give three or more frames per beat up to 200 BPM.
-    n_fft, hop = 4 * n_short, 4 * hop_short
-    keep = int(np.ceil(2200.0 * n_fft / sr)) + 2  # chroma stops at 2 kHz
-    mag = _stft_blocks(mono, n_fft, hop, lambda m: m[:, :keep])
-    chroma, tuning = chroma_from_spectrum(mag, sr, n_fft)
-    return chroma, sr / hop, tuning
+    n_fft, hop = 4 * n_short // q, 4 * hop_short // q
+    keep = int(np.ceil(2200.0 * n_fft / rate)) + 2  # chroma stops at 2 kHz
+    mag = _stft_blocks(decimated, n_fft, hop, lambda m: np.abs(m[:, :keep]))
+    chroma, tuning = chroma_from_spectrum(mag, rate, n_fft)
+    return chroma, rate / hop, tuning
 
 
 def _transients(power: np.ndarray, frame_rate_hz: float) -> np.ndarray:
@@ -138,7 +218,17 @@ def _transients(power: np.ndarray, frame_rate_hz: float) -> np.ndarray:
     the cost, so the sustained part is estimated by morphological opening instead.
     """
     size = max(3, int(round(SUSTAIN_S * frame_rate_hz)) | 1)
-    return np.maximum(power - grey_opening(power, size=(size, 1), mode="nearest"), 0.0)
+    sustained = running_max(running_min(power, size, axis=0), size, axis=0)  # grey opening
+    return np.maximum(power - sustained, 0.0)
+
+
+def _dct_basis(n: int, count: int) -> np.ndarray:
+    """``(n, count)``: the first ``count`` orthonormal DCT-II basis vectors (cepstra of a
+    log-mel frame are ``frame @ basis``)."""
+    k = np.arange(count)[None, :]
+    basis = np.cos(np.pi * k * (2 * np.arange(n)[:, None] + 1) / (2 * n)) * math.sqrt(2.0 / n)
+    basis[:, 0] /= math.sqrt(2.0)
+    return basis.astype(np.float32)
 
 
 def _db(power: np.ndarray, floor_db: float = 80.0, ref: float | None = None) -> np.ndarray:
@@ -195,6 +285,15 @@ def analyze_audio(
     downbeats); the DSP tracker still scores the tempo's half and double.
     Raises InvalidAudio ``TOO_SHORT`` / ``SILENT_AUDIO`` (see ``check_analyzable``).
     """
+    with one_blas_thread():
+        return _analyze(audio, progress, beat_tracker)
+
+
+def _analyze(
+    audio: Audio,
+    progress: Callable[[float, str], None] | None,
+    beat_tracker: BeatTracker | None,
+) -> dict:
     report = progress or (lambda fraction, message: None)
     check_analyzable(audio)
     duration_s = audio.duration_s
@@ -205,7 +304,7 @@ def analyze_audio(
         loudness_job = pool.submit(loudness_report, audio)
         mono = np.add.reduce(audio.samples, axis=0, dtype=np.float32) / np.float32(audio.channels)
         report(0.05, "spectrum")
-        mel_power, centres_hz, frame_rate = _mel_front_end(mono, sr)
+        mel_power, centres_hz, frame_rate, decimated = _front_end(mono, sr)
         mel_db = _db(mel_power)
         low_onset = onset_strength(mel_db[:, centres_hz < LOW_BAND_HZ])
         # Floored against the whole spectrogram's peak, so a drone's tiny wobbles stay silent.
@@ -225,7 +324,7 @@ def analyze_audio(
                 track = neural[0]
         beats_s = track.beats_s
         report(0.45, "pitch")
-        chroma, chroma_rate, tuning = _chroma_front_end(mono, sr)
+        chroma, chroma_rate, tuning = _chroma_front_end(decimated, sr)
         report(0.65, "key and bars")
         if len(beats_s):
             beat_chroma = beat_sync(chroma, chroma_rate, beats_s, duration_s)
@@ -241,7 +340,7 @@ def analyze_audio(
             opening_s = 4.0
         key, key_confidence = estimate_key(chroma, opening_frames=int(opening_s * chroma_rate))
         report(0.8, "sections")
-        mfcc = scipy.fft.dct(mel_db, type=2, norm="ortho", axis=1)[:, 1:14].T
+        mfcc = (mel_db @ _dct_basis(mel_db.shape[1], 14)[:, 1:]).T
         beat_features = np.vstack([beat_sync(mfcc, frame_rate, beats_s, duration_s), beat_chroma])
         beat_power = beat_sync(mel_power.sum(axis=1)[None, :], frame_rate, beats_s, duration_s)
         sections = find_sections(

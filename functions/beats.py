@@ -22,8 +22,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
-from scipy.ndimage import maximum_filter1d
+
+from functions.running_extrema import running_max
 
 MIN_BPM = 50.0
 MAX_BPM = 220.0
@@ -77,7 +77,7 @@ def onset_strength(mel_db: np.ndarray) -> np.ndarray:
     if mel_db.shape[0] == 0 or mel_db.shape[1] == 0:
         return np.zeros(mel_db.shape[0], np.float32)
     floor = np.full((1, mel_db.shape[1]), float(mel_db.min()), dtype=mel_db.dtype)
-    ref = maximum_filter1d(np.concatenate([floor, mel_db]), size=3, axis=1)
+    ref = running_max(np.concatenate([floor, mel_db]), 3, axis=1)
     rise = np.maximum(0.0, mel_db - ref[:-1])
     onset = rise.mean(axis=1).astype(np.float32)
     if len(onset) > 1:
@@ -92,8 +92,9 @@ def _autocorrelation(onset: np.ndarray) -> np.ndarray:
     """Normalised autocorrelation (lag 0 == 1) of the mean-removed onset curve."""
     x = onset.astype(np.float64) - float(onset.mean())
     n = len(x)
-    spec = scipy.fft.rfft(x, scipy.fft.next_fast_len(2 * n))
-    ac = scipy.fft.irfft(np.abs(spec) ** 2)[:n]
+    size = 1 << int(2 * n - 1).bit_length()  # zero-padded to a power of two: no wrap-around
+    spec = np.fft.rfft(x, size)
+    ac = np.fft.irfft(np.abs(spec) ** 2, size)[:n]
     return ac / ac[0] if ac[0] > 0 else np.zeros(n)
 
 
@@ -110,7 +111,7 @@ def _peak_lag(values: np.ndarray, lo: int, hi: int) -> float:
 
 def _offbeat_ratio(accent: np.ndarray, period_frames: float) -> float:
     """Mean accent half a period after the best-aligned pulses, over the mean on them."""
-    peaks = maximum_filter1d(accent, size=3)  # tolerate one frame of quantisation
+    peaks = running_max(accent, 3)  # tolerate one frame of quantisation
     n = len(accent)
     count = max(1, int((n - 1 - 1.5 * period_frames) // period_frames) + 1)
     pulses = np.arange(0.0, period_frames, 1.0)[:, None] + period_frames * np.arange(count)
@@ -314,7 +315,7 @@ def _align_to_kicks(beats_s: np.ndarray, kick: np.ndarray, frame_rate_hz: float)
     """
     if len(beats_s) < 4:
         return beats_s
-    peaks = maximum_filter1d(kick, size=3)
+    peaks = running_max(kick, 3)
     present = peaks >= 0.5 * float(np.percentile(peaks, 99))
     last = len(kick) - 1
 
@@ -385,7 +386,7 @@ def _clarity(onset: np.ndarray, beats_s: np.ndarray, frame_rate_hz: float) -> fl
     """0..1: the median onset on the beats against ``CLEAR_ONSET_DB``."""
     if len(beats_s) == 0:
         return 0.0
-    peaks = maximum_filter1d(onset, size=3)
+    peaks = running_max(onset, 3)
     at = peaks[np.clip(np.round(beats_s * frame_rate_hz).astype(int), 0, len(onset) - 1)]
     return float(np.clip(np.median(at) / CLEAR_ONSET_DB, 0.0, 1.0))
 
@@ -442,7 +443,7 @@ def detect_downbeats(
     frames = np.clip(
         np.round(np.asarray(beats_s) * frame_rate_hz).astype(int), 0, len(low_onset) - 1
     )
-    accent = maximum_filter1d(low_onset, size=5)[frames]
+    accent = running_max(low_onset, 5)[frames]
     unit = beat_chroma / np.maximum(np.linalg.norm(beat_chroma, axis=0, keepdims=True), 1e-9)
     change = np.concatenate([[0.0], 1.0 - np.sum(unit[:, 1:] * unit[:, :-1], axis=0)])
     change[0] = np.median(change[1:])

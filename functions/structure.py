@@ -77,9 +77,6 @@ def _pick_boundaries(score: np.ndarray, min_gap: int) -> list[int]:
 
 def _group_parts(features: np.ndarray, segment: np.ndarray, count: int) -> list[int]:
     """Group ids per section (numbered by first appearance); alike sections share one."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
-
     if count == 1:
         return [0]
     floor = _floor(features)
@@ -94,9 +91,35 @@ def _group_parts(features: np.ndarray, segment: np.ndarray, count: int) -> list[
     for a in range(count):
         for b in range(a + 1, count):
             dist[a, b] = dist[b, a] = float(_change_score(*stats[a], *stats[b], floor)[0])
-    raw = fcluster(linkage(squareform(dist), method="average"), t=SAME_PART, criterion="distance")
+    raw = average_linkage_clusters(dist, SAME_PART)
     order: dict[int, int] = {}
     return [order.setdefault(int(g), len(order)) for g in raw]
+
+
+def average_linkage_clusters(dist: np.ndarray, threshold: float) -> list[int]:
+    """Flat clusters of average-linkage (UPGMA) clustering cut at ``threshold``, as scipy's
+    ``fcluster(linkage(..., "average"), threshold, "distance")`` forms them: the closest pair of
+    clusters merges while their mean pairwise distance is at most ``threshold``. A cluster id
+    per item; a few sections only, so the plain loop is instant."""
+    n = len(dist)
+    d = np.array(dist, dtype=np.float64)
+    np.fill_diagonal(d, np.inf)
+    size = np.ones(n)
+    label = list(range(n))
+    active = list(range(n))
+    while len(active) > 1:
+        sub = d[np.ix_(active, active)]
+        i, j = divmod(int(np.argmin(sub)), len(active))
+        if sub[i, j] > threshold:
+            break
+        a, b = active[i], active[j]
+        merged = (size[a] * d[a] + size[b] * d[b]) / (size[a] + size[b])
+        d[a], d[:, a] = merged, merged
+        d[a, a] = np.inf
+        size[a] += size[b]
+        label = [a if g == b else g for g in label]
+        active.remove(b)
+    return label
 
 
 def _name_sections(groups: list[int], loudness_db: list[float]) -> list[str]:

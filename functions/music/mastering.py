@@ -16,65 +16,23 @@ once, since a static gain scales it exactly.
 
 from __future__ import annotations
 
-import functools
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.ndimage import correlate1d, minimum_filter1d, uniform_filter1d
-from scipy.signal import upfirdn
 
 from functions.audio_io import Audio
-from functions.loudness import integrated_lufs, interpolator, reconstructed_peak_dbtp
+from functions.loudness import integrated_lufs, oversampled_envelope, reconstructed_peak_dbtp
+from functions.running_extrema import window_mean, window_min
 
 OVERSAMPLE = 4
 CEILING_MARGIN_DB = 0.05  # the reconstructed peak ends at least this far under the ceiling
-_TAP_RADIUS = 6  # input samples either side that a 48-tap, 4x interpolator reaches
-
-
-@functools.cache
-def _phase_filters() -> list[np.ndarray]:
-    """Per-phase taps of the 4x interpolator ``functions.loudness`` meters true peak with
-    (48 taps, BS.1770-4 Annex 2's shape), read off its impulse response so the limiter and
-    the meter see the same inter-sample peaks."""
-    h = interpolator(OVERSAMPLE).astype(np.float64)
-    delay = (len(h) - 1) // 2
-    centre = 2 * _TAP_RADIUS
-    impulse = np.zeros(2 * centre + 1)
-    impulse[centre] = 1.0
-    response = np.pad(upfirdn(h, impulse, up=OVERSAMPLE), (0, 4 * OVERSAMPLE * _TAP_RADIUS))
-    k = np.arange(-_TAP_RADIUS, _TAP_RADIUS + 1)
-    # Output sample 4n + p + delay is sum_k taps_p[k] * x[n - k]; correlate1d reads x[n + j],
-    # hence the reversal.
-    taps = []
-    for p in range(OVERSAMPLE):
-        idx = OVERSAMPLE * (centre + k) + p + delay
-        taps.append(
-            np.where(
-                (idx >= 0) & (idx < len(response)),
-                response[np.clip(idx, 0, len(response) - 1)],
-                0.0,
-            )[::-1].copy()
-        )
-    return taps
 
 
 def oversampled_peak(samples: np.ndarray) -> np.ndarray:
-    """Per-sample peak of ``(channels, n)`` samples over the 4x-interpolated signal, channels linked.
-
-    Each of the four phases is a short FIR (one thread per channel), a fraction of a full
-    resampler's cost.
-    """
-
-    def channel(x: np.ndarray) -> np.ndarray:
-        peak = np.abs(x)
-        for taps in _phase_filters():
-            np.maximum(peak, np.abs(correlate1d(x, taps, mode="constant")), out=peak)
-        return peak
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        peaks = list(pool.map(channel, samples))
-    return np.max(peaks, axis=0)
+    """Per-sample peak of ``(channels, n)`` samples over the 4x-interpolated signal, channels
+    linked: the project's true-peak meter's interpolator (``functions.true_peak``), each
+    sample taking the larger of the points on either side of it."""
+    return oversampled_envelope(samples, OVERSAMPLE)
 
 
 def limiter_gain(
@@ -85,17 +43,33 @@ def limiter_gain(
     lookahead_s: float = 0.002,
     hold_s: float = 0.05,
 ) -> np.ndarray:
-    """Smooth per-sample gain keeping ``static_gain * peak`` under ``ceiling`` (see module doc)."""
+    """Smooth per-sample gain keeping ``static_gain * peak`` under ``ceiling`` (see module doc).
+
+    The gain differs from 1 only within a hold and a few look-aheads of a sample that needs
+    less than 1, so the filters run on those stretches alone (exactly as over the whole track:
+    around each stretch the need is 1): a limiter that catches a few peaks costs little.
+    """
     need = np.minimum(1.0, ceiling / np.maximum(static_gain * peak, 1e-12)).astype(np.float32)
-    if need.min() >= 1.0:
+    low = np.flatnonzero(need < 1.0)
+    if len(low) == 0:
         return np.ones_like(need)
     w = max(1, int(lookahead_s * sr))
     hold = max(1, int(hold_s * sr))
+    reach = hold + 4 * w  # how far a low need moves the gain, with room for the filters' edges
+    gaps = np.flatnonzero(np.diff(low) > 2 * reach)
+    firsts = np.maximum(0, low[np.concatenate([[0], gaps + 1])] - reach)
+    lasts = np.minimum(len(need), low[np.concatenate([gaps, [len(low) - 1]])] + reach + 1)
+    g = np.ones_like(need)
+    for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        g[a:b] = _smoothed_gain(need[a:b], w, hold)
+    return g
+
+
+def _smoothed_gain(need: np.ndarray, w: int, hold: int) -> np.ndarray:
     # Running minimum over [t - hold - w, t + w]; two w-wide averages then stay below the need.
-    size = hold + 2 * w + 1
-    origin = (size - 1) // 2 - w  # shifts the window so it reaches w ahead and hold + w behind
-    g = minimum_filter1d(need, size=size, origin=origin, mode="nearest")
-    g = uniform_filter1d(uniform_filter1d(g, w, mode="nearest"), w, mode="nearest")
+    g = window_min(need, hold + w, w)
+    ahead, behind = w - 1 - w // 2, w // 2
+    g = window_mean(window_mean(g, behind, ahead), behind, ahead)
     return np.minimum(g, need)  # guard rounding at window edges
 
 
