@@ -99,9 +99,11 @@ def test_dsp_says_what_it_can_give(song, tmp_path):
 
 
 @pytest.fixture
-def demucs_engine(monkeypatch):
+def demucs_engine(monkeypatch, services):
     monkeypatch.setenv("SOUNDSTAGE_STEMS_ENGINE", "demucs")
     reset_settings()
+    # The API's worker reads its settings when it starts, as a deployed worker does.
+    monkeypatch.setattr(services.settings, "stems_engine", "demucs")
     monkeypatch.setitem(
         stems_mod._SEPARATORS,
         ("demucs", "htdemucs_6s"),
