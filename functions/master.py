@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.fft
 
 from functions.audio_io import Audio
 from functions.blas_threads import one_blas_thread
 from functions.loudness import integrated_lufs, reconstructed_peak_dbtp
 from functions.music.mastering import limiter_gain, oversampled_peak
+from functions.real_fft import rfft
 from shared.errors import InvalidAudio, InvalidInput
 
 if TYPE_CHECKING:  # pedalboard loads on first use, not with the job registry
@@ -102,7 +102,7 @@ def _welch(x: np.ndarray, sr: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     segments = np.asarray(x[: count * size], dtype=np.float64).reshape(count, size)
     segments = segments - segments.mean(axis=1, keepdims=True)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size)  # periodic Hann
-    spectrum = scipy.fft.rfft(segments * window, axis=1)
+    spectrum = rfft(segments * window, axis=1)
     psd = (spectrum.real**2 + spectrum.imag**2).mean(axis=0) / (sr * float(window @ window))
     psd[1 : -1 if size % 2 == 0 else None] *= 2.0  # one-sided: fold the negative frequencies
     return np.arange(len(psd)) * (sr / size), psd

@@ -20,6 +20,7 @@ HEAVY = (
     "beat_this",
     "librosa",
     "numba",
+    "scipy.fft",
     "scipy.signal",
     "scipy.stats",
     "scipy.ndimage",
