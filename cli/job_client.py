@@ -101,7 +101,29 @@ def _fail(job: dict) -> None:
 # -- local ----------------------------------------------------------------------------------------
 
 
+def _start_embedded_postgres() -> None:
+    """Start (or find) the embedded Postgres in a background thread, so that ``pg_ctl`` waits
+    for the server while this thread imports the job system; ``open_services`` then finds it
+    running. A failure here is left to ``open_services``, which tries again and reports it."""
+    from shared.config import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        return
+
+    def start() -> None:
+        try:
+            from shared.db import Database
+
+            Database.embedded_url(settings.data_dir)
+        except Exception:  # noqa: BLE001, S110 - open_services tries again and says why
+            pass
+
+    threading.Thread(target=start, name="start-postgres", daemon=True).start()
+
+
 def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
+    _start_embedded_postgres()
     from shared.errors import SoundstageError
     from shared.runner import LocalRunner
     from shared.services import open_services
