@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from cli.console import console
+
+if TYPE_CHECKING:  # httpx loads when a command talks to a server, not for local commands
+    import httpx
 
 
 def config_dir() -> Path:
@@ -33,6 +35,8 @@ def save_credentials(server: str, tokens: dict) -> None:
 
 
 def open_client(server: str) -> httpx.Client:
+    import httpx
+
     creds = load_credentials(server)
     headers = {"Authorization": f"Bearer {creds['access_token']}"} if creds else {}
     return httpx.Client(
@@ -44,6 +48,8 @@ def refresh(server: str, client: httpx.Client) -> bool:
     creds = load_credentials(server)
     if not creds or not creds.get("refresh_token"):
         return False
+    import httpx
+
     r = httpx.post(
         f"{server.rstrip('/')}/api/v1/auth/refresh",
         json={"refresh_token": creds["refresh_token"]},

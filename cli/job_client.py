@@ -15,13 +15,14 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from cli.console import console
 from cli.credentials import open_client, request
 
 TERMINAL = ("completed", "failed", "canceled")
+# How often a job run here shows its new events; its end is seen at once, not on this beat.
+EVENT_INTERVAL_S = 0.2
 
 
 def add_job_args(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +101,29 @@ def _fail(job: dict) -> None:
 # -- local ----------------------------------------------------------------------------------------
 
 
+def _start_embedded_postgres() -> None:
+    """Start (or find) the embedded Postgres in a background thread, so that ``pg_ctl`` waits
+    for the server while this thread imports the job system; ``open_services`` then finds it
+    running. A failure here is left to ``open_services``, which tries again and reports it."""
+    from shared.config import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        return
+
+    def start() -> None:
+        try:
+            from shared.db import Database
+
+            Database.embedded_url(settings.data_dir)
+        except Exception:  # noqa: BLE001, S110 - open_services tries again and says why
+            pass
+
+    threading.Thread(target=start, name="start-postgres", daemon=True).start()
+
+
 def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
+    _start_embedded_postgres()
     from shared.errors import SoundstageError
     from shared.runner import LocalRunner
     from shared.services import open_services
@@ -131,16 +154,14 @@ def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) ->
         worker.start()
         cursor = 0
         with _Bars(services.kinds.get(kind).stage_names(), enabled=not args.quiet) as bars:
-            while True:
+            finished = False
+            while not finished:
+                # Returns the moment the job ends; until then the bars catch up every interval.
+                worker.join(EVENT_INTERVAL_S)
+                finished = not worker.is_alive()
                 for ev in services.jobs.events_after(user.id, job_id, cursor):
                     cursor = ev["id"]
                     bars.event(ev["type"], ev["data"])
-                if not worker.is_alive():
-                    for ev in services.jobs.events_after(user.id, job_id, cursor):
-                        cursor = ev["id"]
-                        bars.event(ev["type"], ev["data"])
-                    break
-                time.sleep(0.2)
         view = job_view(services, services.jobs.get(user.id, job_id))
         view["_local"] = True
         if view["status"] != "completed":
@@ -156,6 +177,8 @@ def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) ->
 
 
 def _run_remote(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:
+    import httpx
+
     server = args.server
     with open_client(server) as client:
         handles = [open(f, "rb") for f in files]
@@ -285,6 +308,8 @@ def save_outputs(args, job: dict, out: Path | None, main_output: str | None) -> 
         if services is not None:
             services.storage.download(o["bucket"], o["path"], dest)
         else:
+            import httpx
+
             with httpx.stream("GET", o["url"], timeout=120, follow_redirects=True) as r:
                 r.raise_for_status()
                 with open(dest, "wb") as fh:

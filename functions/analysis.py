@@ -10,8 +10,9 @@ The front end is one STFT of the mono mix at the file's own rate (~46 ms windows
 and timbre (log-mel); its low bins, resynthesised, give the mix decimated to a quarter of the
 rate, where a ~186 ms STFT at a quarter of the cost gives pitch (chroma). Beats are tracked
 on the transient part of the log-mel spectrogram (drums and attacks, not held chords); bars,
-key and sections use all of it. Everything here is numpy and scipy.fft: no JIT, no librosa,
-scipy.signal or scipy.ndimage import, so a cold process spends its time on the music.
+key and sections use all of it. Everything here is numpy and scipy's compiled FFT
+(functions.real_fft): no JIT, no librosa, scipy.fft, scipy.signal or scipy.ndimage import, so a
+cold process spends its time on the music.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
-import scipy.fft
 
 from functions.audio_io import SILENCE_PEAK_DBFS, Audio
 from functions.beats import (
@@ -36,6 +36,7 @@ from functions.beats import (
 from functions.blas_threads import one_blas_thread
 from functions.keys import chroma_from_spectrum, estimate_key
 from functions.loudness import loudness_report
+from functions.real_fft import irfft, rfft
 from functions.running_extrema import running_max, running_min
 from functions.structure import clip_boundaries, find_sections
 from shared.errors import InvalidAudio
@@ -122,7 +123,7 @@ def _stft_blocks(
     out = []
     for frames in _frames(x, n_fft, hop):
         for i in range(0, len(frames), block):
-            out.append(reduce(scipy.fft.rfft(frames[i : i + block] * window, axis=1)))
+            out.append(reduce(rfft(frames[i : i + block] * window, axis=1)))
     return np.concatenate(out, axis=0)
 
 
@@ -185,7 +186,7 @@ def _front_end(mono: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float
         return (pairs * pairs) @ mel_t
 
     power = _stft_blocks(mono, n_fft, hop, reduce)
-    frames = scipy.fft.irfft(np.concatenate(lows), n=n_fft // q, axis=1) / np.float32(q)
+    frames = irfft(np.concatenate(lows), n=n_fft // q, axis=1) / np.float32(q)
     half = n_fft // (2 * q)  # the decimated hop: frames overlap by half
     decimated = np.zeros((len(frames) + 1) * half, dtype=np.float32)
     decimated[: len(frames) * half] += frames[:, :half].reshape(-1)

@@ -9,7 +9,6 @@ part's offset and cut or padded to the base's length.
 from __future__ import annotations
 
 import numpy as np
-import pedalboard as pb
 
 from functions.audio_io import Audio
 from functions.mashup import TrackPart
@@ -18,6 +17,8 @@ from functions.mashup import TrackPart
 def align_stem(audio: Audio, part: TrackPart, length_n: int, *, voice: bool = False) -> Audio:
     """``audio`` stretched and shifted as ``part`` says (Rubber Band, one pass), placed at its
     offset on the base timeline and cut or padded to ``length_n`` samples."""
+    import pedalboard as pb  # off module load: the job registry imports this
+
     x = np.ascontiguousarray(audio.samples, dtype=np.float32)
     if abs(part.stretch_factor - 1.0) > 1e-4 or part.pitch_shift_semitones:
         x = pb.time_stretch(

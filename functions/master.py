@@ -18,17 +18,19 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pedalboard as pb
-import scipy.fft
 
 from functions.audio_io import Audio
 from functions.blas_threads import one_blas_thread
 from functions.loudness import integrated_lufs, reconstructed_peak_dbtp
 from functions.music.mastering import limiter_gain, oversampled_peak
+from functions.real_fft import rfft
 from shared.errors import InvalidAudio, InvalidInput
+
+if TYPE_CHECKING:  # pedalboard loads on first use, not with the job registry
+    import pedalboard as pb
 
 CEILING_DBTP = -1.0
 LOUDNESS_TOLERANCE_LU = 0.15  # the loop's aim; the promise to users is 0.5 LU
@@ -100,7 +102,7 @@ def _welch(x: np.ndarray, sr: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     segments = np.asarray(x[: count * size], dtype=np.float64).reshape(count, size)
     segments = segments - segments.mean(axis=1, keepdims=True)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size)  # periodic Hann
-    spectrum = scipy.fft.rfft(segments * window, axis=1)
+    spectrum = rfft(segments * window, axis=1)
     psd = (spectrum.real**2 + spectrum.imag**2).mean(axis=0) / (sr * float(window @ window))
     psd[1 : -1 if size % 2 == 0 else None] *= 2.0  # one-sided: fold the negative frequencies
     return np.arange(len(psd)) * (sr / size), psd
@@ -134,6 +136,8 @@ def tonal_balance_db(audio: Audio) -> tuple[float, float, float]:
 def _glue_chain(
     audio: Audio, preset: MasterPreset, low_db: float, high_db: float, in_lufs: float
 ) -> pb.Pedalboard:
+    import pedalboard as pb
+
     # The threshold sits 6 dB over the programme's loudness: the compressor works on the loud
     # moments only, whatever the input level, instead of on everything.
     threshold_db = min(-1.0, in_lufs + 6.0)
@@ -331,6 +335,8 @@ def soft_clip(samples: np.ndarray, ceiling: float, knee_db: float = CLIP_KNEE_DB
 def _limit(
     y: np.ndarray, sr: int, gain_db: float, ceiling_db: float, preset: MasterPreset
 ) -> np.ndarray:
+    import pedalboard as pb
+
     z = y * np.float32(10 ** (gain_db / 20))
     if preset.soft_clip:
         z = soft_clip(z, 10 ** ((ceiling_db + CLIP_HEADROOM_DB) / 20))

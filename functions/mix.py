@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pedalboard as pb
 
 from functions.audio_io import Audio, resample
 from functions.audio_stream import match_channels
 from functions.loudness import reconstructed_peak_dbtp
 from shared.errors import InvalidInput
+
+if TYPE_CHECKING:  # pedalboard loads on first use, not with the job registry
+    import pedalboard as pb
 
 CEILING_DBTP = -1.0
 # The bus is brought to this RMS level before the chain, so that the compressor thresholds and
@@ -98,6 +100,8 @@ MAX_CORNER_OF_RATE = 0.45
 def profile_chain(name: str, sample_rate: int | None = None) -> pb.Pedalboard:
     """The pedalboard chain of profile ``name``; with ``sample_rate``, corners that would sit
     above ``MAX_CORNER_OF_RATE`` of it are lowered there (a low-pass there is dropped)."""
+    import pedalboard as pb
+
     if name not in MIX_PROFILES:
         raise InvalidInput(
             f"Unknown mix profile '{name}'; choose from {', '.join(MIX_PROFILES)}.",

@@ -210,9 +210,11 @@ class LocalRunner:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
+                # Cleared before the claim, so a submit() during it is not lost: the wait below
+                # then returns at once and the new job is claimed without a poll interval.
+                self._wake.clear()
                 if self.run_one() is None:
                     self._wake.wait(1.0)
-                    self._wake.clear()
             except Exception:  # noqa: BLE001 - keep the worker alive (e.g. DB restart)
                 log.exception("worker loop error")
                 self._stop.wait(2.0)

@@ -17,7 +17,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfilt
 
 GM_DRUMS = {
     "kick": 36, "rim": 37, "snare": 38, "clap": 39, "snap": 39, "hat": 42, "tom": 45,
@@ -87,6 +86,8 @@ def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _band(x: np.ndarray, sr: int, low_hz: float | None, high_hz: float | None) -> np.ndarray:
+    from scipy.signal import butter, sosfilt  # off module load: the job registry imports this
+
     nyq = 0.49 * sr
     if low_hz and high_hz:
         sos = butter(2, [low_hz, min(high_hz, nyq)], btype="bandpass", fs=sr, output="sos")

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from functions.audio_io import Audio, resample
 from functions.music.compose import MelodyNote
@@ -109,6 +108,7 @@ def transcribe_hum(audio: Audio, progress: Callable[[float], None] | None = None
     """The notes of a hummed melody (see module docstring). Raises ``NO_MELODY`` when nothing
     pitched is found (noise, speech without held notes)."""
     import librosa  # pYIN is compiled on first use; keep the import off module load
+    from scipy.ndimage import median_filter
 
     check_hum(audio)
     mono = Audio(audio.mono()[None, :], audio.sample_rate)

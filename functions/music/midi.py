@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mido
-
 from functions.music.compose import NoteEvent
 from functions.music.theory import Key
 
@@ -39,6 +37,8 @@ def write_midi(
     programs: dict[str, str] | None = None,
 ) -> Path:
     """Write ``parts`` (name -> notes) as a type-1 MIDI file; ``programs`` maps part -> voice."""
+    import mido  # off module load: the job registry imports this
+
     path = Path(path)
     mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
     conductor = mido.MidiTrack()
@@ -87,6 +87,8 @@ def write_midi(
 
 
 def _midi_key(key: Key) -> str:
+    import mido
+
     # mido spells key signatures like "Cm", "F#", "Bb"; enharmonics it lacks fall back to flats.
     valid = set(mido.midifiles.meta._key_signature_encode)  # mido's own table of names
     name = key.short
@@ -109,6 +111,8 @@ def _midi_key(key: Key) -> str:
 
 def read_midi_notes(path: str | Path) -> list[tuple[float, float, int, int]]:
     """``(start_s, duration_s, pitch, channel)`` of every note, in time order."""
+    import mido
+
     mid = mido.MidiFile(str(path))
     notes, active = [], {}
     now = 0.0

@@ -13,14 +13,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pedalboard as pb
-from scipy.signal import lfilter
 
 from functions.music.compose import NoteEvent, Score
 from functions.music.drums import render_drum
 from functions.music.voices import render_note
+
+if TYPE_CHECKING:  # pedalboard and scipy.signal load on first render, not with the job registry
+    import pedalboard as pb
 
 # Part levels (RMS dBFS while playing) before mastering; drums lead, harmony sits behind.
 _LEVEL_DB = {"drums": -15.0, "bass": -17.0, "chords": -23.0, "lead": -21.0, "texture": -42.0}
@@ -79,6 +81,8 @@ def _sidechain(
     kick_times_s: list[float], n: int, sr: int, depth: float = 0.6, release_s: float = 0.14
 ) -> np.ndarray:
     """Gain that dips after every kick and recovers (the 'pumping' of house and EDM)."""
+    from scipy.signal import lfilter
+
     impulses = np.zeros(n)
     idx = np.array([int(t * sr) for t in kick_times_s if t * sr < n], dtype=int)
     impulses[idx] = 1.0
@@ -87,6 +91,8 @@ def _sidechain(
 
 
 def _fx(part: str, score: Score, sr: int) -> pb.Pedalboard:
+    import pedalboard as pb
+
     g = score.genre
     chain: list = []
     if part == "chords":
@@ -126,6 +132,8 @@ def _fx(part: str, score: Score, sr: int) -> pb.Pedalboard:
 
 def _vinyl(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Crackle (sparse clicks) over a bed of filtered hiss."""
+    from scipy.signal import lfilter
+
     clicks = np.zeros(n, dtype=np.float32)
     count = int(n / sr * 12)
     clicks[rng.integers(0, n, count)] = rng.uniform(0.3, 1.0, count) * rng.choice([-1, 1], count)

@@ -60,10 +60,11 @@ def beat_tracker(settings: Any = None) -> Any | None:
     if s.beat_engine == "dsp":
         return None
     path = find_beat_this_checkpoint(s.weights_dir)
-    try:
-        import beat_this.model.beat_tracker  # noqa: F401
-    except ImportError:
-        path = None
+    if path is not None:  # torch loads only when there is a checkpoint to run
+        try:
+            import beat_this.model.beat_tracker  # noqa: F401
+        except ImportError:
+            path = None
     if path is None:
         if s.beat_engine == "beat_this":
             raise StageFailed(

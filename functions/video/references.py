@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
 
 from . import providers
 from .plan import VideoPlan
@@ -49,6 +48,8 @@ def paint_reference(
     height: int = HEIGHT,
 ) -> bytes:
     """A procedural reference image (PNG bytes) in ``palette``; deterministic for ``seed``."""
+    from PIL import Image, ImageDraw, ImageFilter  # off module load: the job registry imports this
+
     rng = np.random.default_rng(seed)
     colours = [_rgb(c) for c in (palette or ["#223344", "#aabbcc"])]
     top, bottom = np.array(colours[0], float), np.array(colours[-1], float)
