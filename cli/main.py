@@ -14,7 +14,6 @@ the services it opens.
 from __future__ import annotations
 
 import argparse
-import atexit
 import getpass
 import os
 import signal
@@ -183,30 +182,8 @@ def build_parser(kinds: Kinds) -> argparse.ArgumentParser:
     return p
 
 
-def exit_without_teardown(code: int) -> None:
-    """End this process with ``code`` as ``sys.exit`` would, minus the interpreter's teardown.
-
-    The exit handlers run (the embedded Postgres stops, logs and temporary folders are dealt
-    with) and the output is flushed; what is skipped is freeing every module and object one by
-    one, which writes nothing and costs a cold command about 0.2 s. Only for the program's own
-    command line, once no other non-daemon thread is running."""
-    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
-        return
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can be written anyway
-            pass
-    os._exit(code)
-
-
 def main(argv: list[str] | None = None, kinds: Kinds | None = None) -> int:
-    """Run one ``soundstage`` command; ``kinds`` defaults to every kind of the product.
-
-    Run as the program (``argv`` None) a command that is not a service ends the process itself
-    once done (:func:`exit_without_teardown`); called with ``argv`` it returns the exit code."""
-    own_command_line = argv is None
+    """Run one ``soundstage`` command; ``kinds`` defaults to every kind of the product."""
     if kinds is None:
         from functions.pipelines import KINDS
 
@@ -223,12 +200,9 @@ def main(argv: list[str] | None = None, kinds: Kinds | None = None) -> int:
         verbose = args.verbose_all or getattr(args, "verbose", False)
         route_logs(verbose, settings.data_dir, settings.log_level)
     try:
-        code = int(args.func(args) or 0)
+        return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    if own_command_line and args.command not in SERVICE_COMMANDS:
-        exit_without_teardown(code)
-    return code
 
 
 if __name__ == "__main__":
