@@ -6,11 +6,14 @@ takes 1/factor of its time), not read back from the planner."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from functions.mashup import VIBES, TempoMatch, match_tempo, pair_cost, plan_mashup
+from functions.mix import MIX_PROFILES
+from functions.stems import FOUR_STEMS
 from shared.errors import InvalidInput
 from tests.functions.test_mashup import _info
 
@@ -138,6 +141,40 @@ def test_vibes_keep_the_promises_of_their_descriptions():
         False,
         False,
     ]
+
+
+# The four vibes as the product defines them: mix profile, stem gains (dB), master target
+# (LUFS). Changing how a vibe sounds is a product decision that changes this table on purpose.
+VIBE_TABLE = {
+    "energetic": ("bright", (0.0, 2.0, 1.0, -1.0), -9.0, "drums forward, bright, loud"),
+    "upbeat": ("bright", (1.0, 1.0, 0.0, 0.0), -10.0, "vocal-led, bright, lively"),
+    "chill": ("warm", (0.0, -4.0, -1.0, 1.0), -14.0, "soft drums, warm, dynamic"),
+    "dark": ("bass-heavy", (-1.0, 0.0, 2.0, -2.0), -12.0, "heavy low end, instruments pulled back"),
+}
+
+
+@pytest.mark.parametrize("vibe", list(VIBE_TABLE))
+def test_each_vibe_reports_its_mix_and_master_target(vibe):
+    profile, gains, lufs, description = VIBE_TABLE[vibe]
+    band = _info(0, 104.0, "C major", vocal_share=0.02, drum_share=0.5)
+    report = plan_mashup([band], vibe).report()
+    assert report["mix"] == {
+        "profile": profile,
+        "stem_gain_db": dict(zip(FOUR_STEMS, gains, strict=True)),
+    }
+    assert (report["master_target_lufs"], report["vibe_description"]) == (lufs, description)
+    # Every stem is named as the separator names it (a misspelt one would be ignored) and the
+    # profile is one the mixer has.
+    assert list(report["mix"]["stem_gain_db"]) == list(FOUR_STEMS)
+    assert profile in MIX_PROFILES
+
+
+def test_the_shared_tables_cannot_be_changed_by_a_job():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        VIBES["chill"].master_lufs = -5.0  # type: ignore[misc]
+    match = match_tempo(_info(0, 100.0, "C major", 0.3, 0.1), _info(1, 104.0, "C major", 0.0, 0.5))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        match.factor = 1.0  # type: ignore[misc]
 
 
 def test_a_pairing_that_cannot_fit_or_crosses_metres_pays_for_it():
