@@ -8,6 +8,11 @@ Prints ``killed/total`` per module and writes each module's surviving mutants as
     python tools/mutation.py                      # every module below
     python tools/mutation.py loudness auth        # some of them (by short name)
     MUTATION_BUDGET_S=1800 python tools/mutation.py loudness   # stop a module after 30 min
+    MUTATION_CACHE_DIR=.mutation-cache python tools/mutation.py mashup  # keep mutmut's cache
+
+With ``MUTATION_CACHE_DIR`` each module's mutmut cache is kept there and the next run resumes
+from it: mutants already killed stay killed, the survivors (when the tests changed) and the
+untested ones run again. So after adding tests, a rerun costs the survivors only.
 
 mutmut 2.5.1 sometimes stops part-way ("Mutant.line is required" / "null mutant"): it is run
 again (it resumes from its cache), a mutant it stops at twice on its own (``mutmut run ID``);
@@ -165,7 +170,12 @@ def _scope_patch(work: Path, targets: list[str], names: list[str]) -> str:
 
 def run(short: str, work: Path, report: Path) -> tuple[int, int]:
     target, scope, tests = MODULES[short]
-    (work / ".mutmut-cache").unlink(missing_ok=True)
+    cache = work / ".mutmut-cache"
+    kept = Path(os.environ["MUTATION_CACHE_DIR"]) / f"{short}.sqlite" if _keeps() else None
+    if kept and kept.exists():
+        shutil.copyfile(kept, cache)
+    else:
+        cache.unlink(missing_ok=True)
     runner = (
         f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
         f"--basetemp {work}/bt-{short} " + shlex.join(tests)
@@ -188,6 +198,9 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
         cmd += ["--use-patch-file", str(patch)]
     budget_s = float(os.environ.get("MUTATION_BUDGET_S", "0")) or None
     _run_until_done(cmd, work, budget_s, short)
+    if kept and cache.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache, kept)
     status = _statuses(work)
     # "ok_suspicious" is mutmut's name for a mutant killed by a slow test run: killed.
     killed = len(status.get("ok_killed", [])) + len(status.get("ok_suspicious", []))
@@ -219,12 +232,9 @@ def _run_until_done(cmd: list[str], work: Path, budget_s: float | None, short: s
     its cache); a mutant it stops at twice running is run on its own (``mutmut run ID``)."""
     deadline = time.monotonic() + budget_s if budget_s else None
     previous: list[int] | None = None  # the untested mutants before the last full run
+    untested: list[int] | None = None  # None: not run yet (a kept cache retests survivors)
     alone: set[int] = set()
     while True:
-        cached = (work / ".mutmut-cache").exists()
-        untested = _statuses(work).get("untested", []) if cached else None
-        if untested == []:
-            return
         left = deadline - time.monotonic() if deadline else None
         if untested is not None and untested == previous:
             if untested[0] in alone:
@@ -240,6 +250,9 @@ def _run_until_done(cmd: list[str], work: Path, budget_s: float | None, short: s
             return
         if not (work / ".mutmut-cache").exists():
             return  # the tests failed without any mutant: mutmut said why
+        untested = _statuses(work).get("untested", [])
+        if not untested:
+            return
 
 
 def _run_group(cmd: list[str], work: Path, timeout_s: float | None) -> bool:
@@ -279,6 +292,10 @@ def _end_group(proc: subprocess.Popen) -> None:
             continue
         except ProcessLookupError:
             return
+
+
+def _keeps() -> bool:
+    return bool(os.environ.get("MUTATION_CACHE_DIR"))
 
 
 def _statuses(work: Path) -> dict[str, list[int]]:
