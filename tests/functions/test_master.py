@@ -11,9 +11,10 @@ import pytest
 
 from functions.audio_io import Audio, load_audio, save_audio
 from functions.loudness import integrated_lufs, loudness_report, reconstructed_peak_dbtp
-from functions.master import PRESETS, master_to_target, soft_clip
+from functions.master import PRESETS, check_target, master_to_target, soft_clip, tonal_balance_db
 from shared.errors import InvalidAudio, InvalidInput
 from tests.functions.peak_meters import ffmpeg_true_peak_dbtp, resampled_peak_dbtp
+from tests.functions.test_ceilings_refs import _tilted_noise
 from tests.synth import synth_song
 
 TOLERANCE_LU = 0.5
@@ -142,3 +143,53 @@ def test_master_through_the_api_and_its_bad_input(api, inputs, tmp_path):
     path = tmp_path / out["filename"]
     path.write_bytes(api.fetch(out["url"]))
     assert loudness_report(load_audio(path))["true_peak_dbtp"] <= CEILING_DBTP
+
+
+@pytest.mark.parametrize(
+    ("target", "ok"), [(-24.0, True), (-6.0, True), (-24.1, False), (-5.9, False)]
+)
+def test_targets_from_minus_24_to_minus_6_lufs_are_accepted(target, ok):
+    if ok:
+        check_target(target)
+        return
+    with pytest.raises(InvalidInput) as err:
+        check_target(target)
+    assert err.value.code == "BAD_TARGET"
+    assert "between -24 and -6 LUFS" in str(err.value)
+
+
+def test_a_loud_master_uses_its_headroom_up_to_the_ceiling_it_is_given(inputs):
+    # At -8 LUFS the limiter works on every beat: the peaks sit just under the ceiling (the
+    # last stage keeps 0.05 dB, the limiter's margin a few tenths), not more than a dB below.
+    for ceiling, kwargs in ((-1.0, {}), (-2.0, {"ceiling_dbtp": -2.0})):
+        out = master_to_target(inputs["hot"], -8.0, **kwargs)
+        peak = resampled_peak_dbtp(out.audio)
+        assert ceiling - 1.0 <= peak <= ceiling, (ceiling, peak, out.chain)
+
+
+@pytest.mark.parametrize(
+    ("noise_slope", "shelves"),
+    [
+        (-7.5, (0.0, 0.0)),  # octave bands fall 4.5 dB/oct: the reference, left alone
+        (-9.5, (-2.37, 2.37)),  # 2 dB/oct darker: half of 2 x log2(4000/150) dB, split in two
+        (-20.0, (-3.0, 3.0)),  # far darker: brightened by 3 dB at most
+        (0.0, (3.0, -3.0)),  # white noise, +3 dB/oct: darkened by 3 dB at most
+    ],
+)
+def test_tonal_balance_shelves_pull_half_the_tilt_back_within_three_db(noise_slope, shelves):
+    # The noise's density falls ``noise_slope`` dB per octave, so its octave bands (twice as
+    # wide each octave up) fall 3 dB less: -7.5 is the reference's -4.5 dB/oct.
+    tilt, low_db, high_db = tonal_balance_db(_tilted_noise(noise_slope))
+    assert tilt == pytest.approx(noise_slope + 3.0, abs=0.25)
+    assert (low_db, high_db) == (
+        pytest.approx(shelves[0], abs=0.15),
+        pytest.approx(shelves[1], abs=0.15),
+    )
+
+
+def test_soft_clip_knee_sits_three_db_under_the_ceiling_by_default():
+    x = np.array([10 ** (-3.2 / 20), 10 ** (-2.8 / 20), 2.0], dtype=np.float32)
+    y = soft_clip(x, ceiling=1.0)
+    assert y[0] == x[0]  # linear 3.2 dB under the ceiling
+    assert y[1] < x[1]  # rounded 2.8 dB under it
+    assert 10 ** (-3 / 20) < y[2] < 1.0
