@@ -385,3 +385,31 @@ def test_a_key_change_that_wraps_past_b_is_named_in_the_base_key():
     report = plan_mashup([singer, band], "energetic").report()
     vocals = next(p for p in report["parts"] if p["role"] == "vocals")
     assert (vocals["pitch_shift_semitones"], vocals["key_change"]) == (5, "A major -> D major")
+
+
+@pytest.mark.parametrize(
+    "base_tonic", ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+)
+def test_the_key_change_names_every_base_key(base_tonic):
+    singer = _info(0, 100.0, "C major", vocal_share=0.35, drum_share=0.1)
+    band = _info(1, 102.0, f"{base_tonic} major", vocal_share=0.02, drum_share=0.5)
+    report = plan_mashup([singer, band], "dark", stem_choice={1: ["drums"], 0: ["vocals"]}).report()
+    vocals = next(p for p in report["parts"] if p["role"] == "vocals")
+    assert vocals["key_change"] == f"C major -> {base_tonic} major"
+
+
+def test_report_figures_are_rounded_for_reading():
+    singer = _info(0, 100.123, "A minor", vocal_share=0.35, drum_share=0.1)
+    band = _info(1, 104.567, "A minor", vocal_share=0.02, drum_share=0.5)
+    report = plan_mashup([singer, band], "energetic").report()
+    vocals = next(p for p in report["parts"] if p["role"] == "vocals")
+    assert (vocals["tempo_bpm"], vocals["stretch_factor"]) == (100.12, 1.0444)  # 104.567/100.123
+    assert report["target_tempo_bpm"] == 104.57
+    # Half-way between 100 and 124 BPM: 124 / sqrt(1.24) = 111.355 BPM.
+    far = _info(1, 124.0, "A minor", vocal_share=0.02, drum_share=0.5)
+    assert (
+        plan_mashup([_info(0, 100.0, "A minor", 0.35, 0.1), far], "energetic").report()[
+            "target_tempo_bpm"
+        ]
+        == 111.36
+    )
