@@ -106,6 +106,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
             "-k",
             _NO_SERVER,
             "tests/functions/test_mashup_plan.py",
+            "tests/functions/test_mashup_keys.py",
             "tests/functions/test_mashup.py",
             "tests/functions/test_mashup_entry.py",
         ],
