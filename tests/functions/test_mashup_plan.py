@@ -223,11 +223,11 @@ def test_unknown_vibe_and_track_are_named_in_the_error():
     with pytest.raises(InvalidInput) as err:
         plan_mashup([a, b], "sleepy")
     assert err.value.code == "BAD_VIBE"
-    assert "Unknown vibe 'sleepy'; choose from energetic, upbeat, chill, dark." in str(err.value)
+    assert err.value.message == "Unknown vibe 'sleepy'; choose from energetic, upbeat, chill, dark."
     with pytest.raises(InvalidInput) as err:
         plan_mashup([a, b], "dark", stem_choice={2: ["vocals"]})
     assert err.value.code == "BAD_TRACK"
-    assert "There is no track 2; tracks are numbered 0-1." in str(err.value)
+    assert err.value.message == "There is no track 2; tracks are numbered 0-1."
 
 
 def test_stem_choices_pick_the_drums_as_the_groove_else_the_first_giver():
@@ -283,7 +283,7 @@ def test_a_vocal_track_too_far_even_half_way_is_refused_with_the_figures():
         plan_mashup([singer, band], "energetic")  # the voice is not an optional layer
     assert err.value.code == "TEMPO_MISMATCH"
     # Half-way each track would move sqrt(124/90) - 1 = 17.4 %.
-    assert str(err.value).startswith(
+    assert err.value.message.startswith(
         "Track 0 (90 BPM) is too far from the base's 124 BPM: fitting it would stretch it by "
         "17.4 % (at most 12.0 % keeps it sounding like itself)"
     )
@@ -377,3 +377,14 @@ def test_report_figures_are_rounded_for_reading():
         ]
         == 111.36
     )
+
+
+def test_a_voice_before_the_first_downbeat_is_in_bar_one():
+    # A pickup: the voice starts 0.2 s in, the first downbeat is at 1 s.
+    singer = _info(0, 120.0, "A minor", vocal_share=0.35, drum_share=0.1)
+    band = _info(1, 120.0, "A minor", vocal_share=0.02, drum_share=0.5)
+    singer.downbeats_s = [1.0 + 2.0 * i for i in range(16)]
+    singer.vocal_entry_s = 0.2
+    part = _part(plan_mashup([singer, band], "energetic"), 0)
+    assert part.notes[0] == "phrase alignment: bar 1 (voice enters in bar 1) on base bar 5"
+    assert part.offset_s == pytest.approx(4 * 2.0 - 1.0)  # its bar 1 on the base's bar 5
