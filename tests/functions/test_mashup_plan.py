@@ -243,6 +243,9 @@ def test_stem_choices_pick_the_drums_as_the_groove_else_the_first_giver():
         (1, "base", ["drums"]),
         (2, "vocals", ["vocals"]),
     ]
+    # No drums chosen: a track giving an instrument is the base, not one giving its voice only.
+    plan = plan_mashup([a, b, c], "chill", stem_choice={0: ["vocals"], 1: ["bass"]})
+    assert (plan.base.index, plan.vocals.index) == (1, 0)
     # Only voices chosen: the first giver is the base, the other one sings.
     plan = plan_mashup([a, b, c], "chill", stem_choice={0: ["vocals"], 1: [], 2: ["vocals"]})
     assert (plan.base.index, plan.vocals.index) == (0, 2)
