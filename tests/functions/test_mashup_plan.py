@@ -391,3 +391,24 @@ def test_a_voice_before_the_first_downbeat_is_in_bar_one():
     part = _part(plan_mashup([singer, band], "energetic"), 0)
     assert part.notes[0] == "phrase alignment: bar 1 (voice enters in bar 1) on base bar 5"
     assert part.offset_s == pytest.approx(4 * 2.0 - 1.0)  # its bar 1 on the base's bar 5
+
+
+def test_the_vocal_track_sets_the_meeting_tempo_even_when_a_layer_is_listed_first():
+    # The layer (122 BPM) is near the base (124); the voice (100) is 24 % away: base and voice
+    # meet half-way, at 124 / sqrt(1.24) = 111.4 BPM, and the layer follows.
+    base = _info(0, 124.0, "A minor", 0.02, 0.5)
+    voice = _info(1, 100.0, "A minor", 0.35, 0.1)
+    layer = _info(2, 122.0, "A minor", 0.05, 0.3)
+    choice = {2: ["bass"], 0: ["drums"], 1: ["vocals"]}
+    plan = plan_mashup([base, voice, layer], "dark", stem_choice=choice)
+    assert plan.target_tempo_bpm == pytest.approx(124.0 / 1.24**0.5)
+    assert _part(plan, 1).stretch_factor == pytest.approx(1.24**0.5)
+
+
+def test_tracks_exactly_twelve_percent_each_from_the_middle_still_meet():
+    # 100 and 125.44 BPM are 1.12^2 apart: each moves exactly 12 %, the most allowed.
+    plan = plan_mashup(
+        [_info(0, 100.0, "A minor", 0.35, 0.1), _info(1, 125.44, "A minor", 0.02, 0.5)],
+        "energetic",
+    )
+    assert sorted(round(p.stretch_factor, 6) for p in plan.parts) == [round(1 / 1.12, 6), 1.12]
