@@ -5,13 +5,22 @@ before and after."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyloudnorm as pyln
 import pytest
 
 from functions.audio_io import Audio, load_audio, save_audio
 from functions.loudness import integrated_lufs, loudness_report, reconstructed_peak_dbtp
-from functions.master import PRESETS, check_target, master_to_target, soft_clip, tonal_balance_db
+from functions.master import (
+    PRESETS,
+    check_target,
+    master_to_target,
+    preset_for_target,
+    soft_clip,
+    tonal_balance_db,
+)
 from shared.errors import InvalidAudio, InvalidInput
 from tests.functions.peak_meters import ffmpeg_true_peak_dbtp, resampled_peak_dbtp
 from tests.functions.test_ceilings_refs import _tilted_noise
@@ -193,3 +202,16 @@ def test_soft_clip_knee_sits_three_db_under_the_ceiling_by_default():
     assert y[0] == x[0]  # linear 3.2 dB under the ceiling
     assert y[1] < x[1]  # rounded 2.8 dB under it
     assert 10 ** (-3 / 20) < y[2] < 1.0
+
+
+def test_presets_are_the_published_targets_and_a_custom_target_takes_the_nearest():
+    # The targets the README publishes: streaming -14, CD -9, club -8 LUFS.
+    assert {k: p.target_lufs for k, p in PRESETS.items()} == {
+        "streaming": -14.0,
+        "cd": -9.0,
+        "club": -8.0,
+    }
+    cases = {-18.0: "streaming", -11.6: "streaming", -11.4: "cd", -8.6: "cd", -8.4: "club"}
+    assert {t: preset_for_target(t) for t in cases} == cases
+    with pytest.raises(dataclasses.FrozenInstanceError):  # no job can change a preset for all
+        PRESETS["club"].target_lufs = -3.0  # type: ignore[misc]
