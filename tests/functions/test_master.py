@@ -224,3 +224,18 @@ def test_tonal_balance_of_a_clip_shorter_than_its_analysis_window():
     tilt, low_db, high_db = tonal_balance_db(clip)
     assert tilt == pytest.approx(3.0, abs=1.0)
     assert (low_db, high_db) == (3.0, -3.0)
+
+
+def test_the_fast_spectrum_is_scipys_welch():
+    # The tonal balance reads a Welch spectrum computed without scipy's per-segment loop: it
+    # must be scipy's (back-to-back Hann segments, each with its mean removed), bin for bin.
+    from scipy.signal import welch
+
+    from functions.master import _welch
+
+    rng = np.random.default_rng(7)
+    x = (0.3 + rng.standard_normal(44100 * 2)).astype(np.float32)  # with an offset to remove
+    freqs, psd = _welch(x, 44100, 8192)
+    ref_freqs, ref_psd = welch(x, fs=44100, nperseg=8192, noverlap=0, average="mean")
+    np.testing.assert_allclose(freqs, ref_freqs)
+    np.testing.assert_allclose(psd, ref_psd, rtol=1e-4, atol=1e-12)
