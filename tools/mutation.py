@@ -270,7 +270,11 @@ def _run_group(cmd: list[str], work: Path, timeout_s: float | None) -> bool:
         )
         crashed_at = None
         while proc.poll() is None:
-            time.sleep(2)
+            try:
+                time.sleep(2)
+            except KeyboardInterrupt:  # mutmut runs in its own session: Ctrl-C ends it here
+                _end_group(proc)
+                raise
             now = time.monotonic()
             if crashed_at is None and "Traceback" in log.read_text(errors="replace"):
                 crashed_at = now
