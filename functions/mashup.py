@@ -32,7 +32,6 @@ from functions.mashup_tracks import TrackInfo
 from functions.music.theory import Key
 from shared.errors import InvalidInput
 
-STEMS = ("vocals", "drums", "bass", "other")
 PHRASE_BARS = 4
 # Time-stretching by more than ~12 % is audible on real recordings (transients smear, voices
 # change character): no track is stretched further than this.

@@ -8,10 +8,15 @@ Prints ``killed/total`` per module and writes each module's surviving mutants as
     python tools/mutation.py                      # every module below
     python tools/mutation.py loudness auth        # some of them (by short name)
     MUTATION_BUDGET_S=1800 python tools/mutation.py loudness   # stop a module after 30 min
+    MUTATION_CACHE_DIR=.mutation-cache python tools/mutation.py mashup  # keep mutmut's cache
 
-mutmut 2.5.1 sometimes stops part-way ("Mutant.line is required" / "null mutant"): the figures
-then cover the mutants that ran and say how many stayed untested; ``mutmut run ID`` in the copy
-tests one mutant at a time past the one it stumbled on.
+With ``MUTATION_CACHE_DIR`` each module's mutmut cache is kept there and the next run resumes
+from it: mutants already killed stay killed, the survivors (when the tests changed) and the
+untested ones run again. So after adding tests, a rerun costs the survivors only.
+
+mutmut 2.5.1 sometimes stops part-way ("Mutant.line is required" / "null mutant"): it is run
+again (it resumes from its cache), a mutant it stops at twice on its own (``mutmut run ID``);
+with a budget the figures cover the mutants that ran and say how many stayed untested.
 
 A module entry may name a scope (a class or functions): only those lines are mutated, through
 mutmut's patch-file option, so a file's other parts do not dilute the figure.
@@ -23,16 +28,22 @@ import ast
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# short name -> (file, scope or None for the whole file, pytest arguments). The selections
-# are the fast tests that aim at the module; ``--noconftest`` where they need no server, so a
-# mutant costs one interpreter start and a few seconds.
+# short name -> (files, comma-separated; scope or None for the whole files; pytest arguments).
+# The selections are the fast tests that aim at the module; ``--noconftest`` where they need no
+# server, so a mutant costs one interpreter start and a few seconds (``-k`` then leaves out the
+# tests of the same file that need the server's fixtures: with ``--noconftest`` they would
+# error, and an error would count every mutant as killed). The job store's and the runner's
+# tests start embedded Postgres and worker processes: 15-60 s a mutant, hence a budget.
+_NO_SERVER = "not through_the_api and not measures_at and not rejects_a_track"
 MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "loudness": (
         "functions/loudness.py",
@@ -43,9 +54,6 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
             f"tests/functions/test_loudness{f}.py::{t}"
             for f, t in (
                 ("", "test_silence_is_reported_as_a_floor_not_infinity"),
-                ("_refs", "test_silence_has_no_true_peak"),
-                ("_refs", "test_true_peak_is_not_the_sample_peak"),
-                ("", "test_true_peak_finds_the_inter_sample_peak"),
                 ("_refs", "test_the_absolute_gate_sits_at_minus_70_lufs"),
                 ("_refs", "test_ebu_3341_integrated_loudness"),
                 ("_refs", "test_ebu_3341_case6_five_channels"),
@@ -54,6 +62,22 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
                 ("_refs", "test_lra_reads_the_10th_to_95th_percentile_spread"),
                 ("", "test_integrated_loudness_matches_pyloudnorm"),
                 ("", "test_loudness_range_of_a_ten_db_step"),
+                ("_refs", "test_short_term_loudness_matches_ffmpeg"),
+            )
+        ],
+    ),
+    # The true-peak meters left functions/loudness.py (which re-exports them) for their own file.
+    "true_peak": (
+        "functions/true_peak.py",
+        None,
+        ["--noconftest"]
+        + [
+            f"tests/functions/test_loudness{f}.py::{t}"
+            for f, t in (
+                ("_refs", "test_silence_has_no_true_peak"),
+                ("_refs", "test_true_peak_is_not_the_sample_peak"),
+                ("", "test_true_peak_finds_the_inter_sample_peak"),
+                ("_refs", "test_true_peak_agrees_with_ffmpeg_and_a_long_filter"),
             )
         ],
     ),
@@ -62,36 +86,97 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ["User", "is_admin", "TokenVerifier"],
         ["--noconftest", "tests/test_auth_verifier.py"],
     ),
-    "master": ("functions/master.py", None, ["tests/functions/test_master.py"]),
-    "mashup": ("functions/mashup.py", None, ["tests/functions/test_mashup.py"]),
-    "jobs": ("shared/jobs.py", None, ["tests/test_platform_jobs.py"]),
-    "runner": (
-        "shared/runner.py",
+    "master": (
+        "functions/master.py",
         None,
-        ["tests/test_platform_recovery.py", "tests/test_retries.py"],
+        [
+            "--noconftest",
+            "-k",
+            "not master_kind_reports and not custom_target_is_validated and not through_the_api",
+            "tests/functions/test_master.py",
+            "tests/functions/test_ceilings_refs.py",
+        ],
+    ),
+    # The mashup's decisions; its track facts and alignment are the pipeline's helpers.
+    "mashup": (
+        "functions/mashup.py",
+        None,
+        [
+            "--noconftest",
+            "-k",
+            _NO_SERVER,
+            "tests/functions/test_mashup_plan.py",
+            "tests/functions/test_mashup_keys.py",
+            "tests/functions/test_mashup.py",
+            "tests/functions/test_mashup_entry.py",
+        ],
+    ),
+    # The job store: its queries (jobs.py) and its lifecycle (claim, heartbeat, recovery,
+    # fail, complete, cancel, requeue, sweep) and the stage/cost/output records.
+    "jobs": (
+        "shared/jobs.py",
+        None,
+        ["tests/test_lifecycle_edges.py", "tests/test_platform_jobs.py"],
+    ),
+    "job_lifecycle": (
+        "shared/job_lifecycle.py",
+        None,
+        [
+            "tests/test_lifecycle_edges.py",
+            "tests/test_platform_recovery.py",
+            "tests/test_retries.py",
+            "tests/test_platform_jobs.py",
+        ],
+    ),
+    "job_recording": (
+        "shared/job_recording.py",
+        None,
+        [
+            "tests/test_lifecycle_edges.py",
+            "tests/test_pipeline_context.py",
+            "tests/test_platform_jobs.py",
+        ],
+    ),
+    # The runner and the executors that decide where a stage runs.
+    "runner": (
+        "shared/runner.py,shared/executors.py",
+        None,
+        [
+            "tests/test_platform_recovery.py",
+            "tests/test_retries.py",
+            "tests/test_modal_wiring.py",
+        ],
     ),
 }
 
 
-def _scope_patch(path: Path, names: list[str]) -> str:
-    """A unified diff that 'adds' the lines of the named top-level definitions, so mutmut's
-    ``--use-patch-file`` mutates those lines only."""
-    source = path.read_text()
-    lines = source.splitlines()
-    hunks = []
-    for node in ast.parse(source).body:
-        if getattr(node, "name", None) in names:
-            start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
-            end = node.end_lineno
-            body = "".join(f"+{line}\n" for line in lines[start - 1 : end])
-            hunks.append(f"@@ -{start - 1},0 +{start},{end - start + 1} @@\n{body}")
-    rel = path.relative_to(path.parents[1])
-    return f"--- a/{rel}\n+++ b/{rel}\n" + "".join(hunks)
+def _scope_patch(work: Path, targets: list[str], names: list[str]) -> str:
+    """A unified diff that 'adds' the lines of the named top-level definitions (in any of the
+    target files), so mutmut's ``--use-patch-file`` mutates those lines only."""
+    out = []
+    for rel in targets:
+        source = (work / rel).read_text()
+        lines = source.splitlines()
+        hunks = []
+        for node in ast.parse(source).body:
+            if getattr(node, "name", None) in names:
+                start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+                end = node.end_lineno
+                body = "".join(f"+{line}\n" for line in lines[start - 1 : end])
+                hunks.append(f"@@ -{start - 1},0 +{start},{end - start + 1} @@\n{body}")
+        if hunks:
+            out.append(f"--- a/{rel}\n+++ b/{rel}\n" + "".join(hunks))
+    return "".join(out)
 
 
 def run(short: str, work: Path, report: Path) -> tuple[int, int]:
     target, scope, tests = MODULES[short]
-    (work / ".mutmut-cache").unlink(missing_ok=True)
+    cache = work / ".mutmut-cache"
+    kept = Path(os.environ["MUTATION_CACHE_DIR"]) / f"{short}.sqlite" if _keeps() else None
+    if kept and kept.exists():
+        shutil.copyfile(kept, cache)
+    else:
+        cache.unlink(missing_ok=True)
     runner = (
         f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
         f"--basetemp {work}/bt-{short} " + shlex.join(tests)
@@ -110,13 +195,13 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
     ]
     if scope:
         patch = work / f"scope-{short}.diff"
-        patch.write_text(_scope_patch(work / target, scope))
+        patch.write_text(_scope_patch(work, target.split(","), scope))
         cmd += ["--use-patch-file", str(patch)]
     budget_s = float(os.environ.get("MUTATION_BUDGET_S", "0")) or None
-    try:
-        subprocess.run(cmd, cwd=work, check=False, timeout=budget_s)
-    except subprocess.TimeoutExpired:
-        print(f"{short}: stopped after {budget_s:g} s; the rest stays untested", flush=True)
+    _run_until_done(cmd, work, budget_s, short)
+    if kept and cache.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache, kept)
     status = _statuses(work)
     # "ok_suspicious" is mutmut's name for a mutant killed by a slow test run: killed.
     killed = len(status.get("ok_killed", [])) + len(status.get("ok_suspicious", []))
@@ -141,6 +226,81 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
     report.mkdir(exist_ok=True)
     (report / f"{short}.txt").write_text("\n".join(lines) + "\n")
     return killed, total
+
+
+def _run_until_done(cmd: list[str], work: Path, budget_s: float | None, short: str) -> None:
+    """``mutmut run`` again while it stops part-way with mutants left untested (it resumes from
+    its cache); a mutant it stops at twice running is run on its own (``mutmut run ID``)."""
+    deadline = time.monotonic() + budget_s if budget_s else None
+    previous: list[int] | None = None  # the untested mutants before the last full run
+    untested: list[int] | None = None  # None: not run yet (a kept cache retests survivors)
+    alone: set[int] = set()
+    while True:
+        left = deadline - time.monotonic() if deadline else None
+        if untested is not None and untested == previous:
+            if untested[0] in alone:
+                print(f"{short}: mutmut stops at mutant {untested[0]}; the rest stays untested")
+                return
+            alone.add(untested[0])
+            finished = _run_group([*cmd[:2], str(untested[0]), *cmd[2:]], work, left)
+        else:
+            previous = untested
+            finished = _run_group(cmd, work, left)
+        if not finished:
+            print(f"{short}: stopped after {budget_s:g} s; the rest stays untested", flush=True)
+            return
+        if not (work / ".mutmut-cache").exists():
+            return  # the tests failed without any mutant: mutmut said why
+        untested = _statuses(work).get("untested", [])
+        if not untested:
+            return
+
+
+def _run_group(cmd: list[str], work: Path, timeout_s: float | None) -> bool:
+    """Run ``cmd`` in its own process group; past ``timeout_s`` end the whole group (mutmut's
+    worker and its pytest too) and return False. mutmut hangs after its worker dies with a
+    traceback: the group is then ended too, and the run counts as finished."""
+    if timeout_s is not None and timeout_s <= 0:
+        return False
+    log = work / "mutmut.log"
+    deadline = time.monotonic() + timeout_s if timeout_s is not None else None
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        crashed_at = None
+        while proc.poll() is None:
+            try:
+                time.sleep(2)
+            except KeyboardInterrupt:  # mutmut runs in its own session: Ctrl-C ends it here
+                _end_group(proc)
+                raise
+            now = time.monotonic()
+            if crashed_at is None and "Traceback" in log.read_text(errors="replace"):
+                crashed_at = now
+            if (crashed_at is not None and now - crashed_at > 10) or (
+                deadline is not None and now > deadline
+            ):
+                _end_group(proc)
+                break
+    sys.stdout.write(log.read_text(errors="replace")[-2000:])
+    return deadline is None or time.monotonic() <= deadline
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+
+
+def _keeps() -> bool:
+    return bool(os.environ.get("MUTATION_CACHE_DIR"))
 
 
 def _statuses(work: Path) -> dict[str, list[int]]:

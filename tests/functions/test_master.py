@@ -5,15 +5,25 @@ before and after."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyloudnorm as pyln
 import pytest
 
 from functions.audio_io import Audio, load_audio, save_audio
 from functions.loudness import integrated_lufs, loudness_report, reconstructed_peak_dbtp
-from functions.master import PRESETS, master_to_target, soft_clip
+from functions.master import (
+    PRESETS,
+    check_target,
+    master_to_target,
+    preset_for_target,
+    soft_clip,
+    tonal_balance_db,
+)
 from shared.errors import InvalidAudio, InvalidInput
 from tests.functions.peak_meters import ffmpeg_true_peak_dbtp, resampled_peak_dbtp
+from tests.functions.test_ceilings_refs import _tilted_noise
 from tests.synth import synth_song
 
 TOLERANCE_LU = 0.5
@@ -142,3 +152,90 @@ def test_master_through_the_api_and_its_bad_input(api, inputs, tmp_path):
     path = tmp_path / out["filename"]
     path.write_bytes(api.fetch(out["url"]))
     assert loudness_report(load_audio(path))["true_peak_dbtp"] <= CEILING_DBTP
+
+
+@pytest.mark.parametrize(
+    ("target", "ok"), [(-24.0, True), (-6.0, True), (-24.1, False), (-5.9, False)]
+)
+def test_targets_from_minus_24_to_minus_6_lufs_are_accepted(target, ok):
+    if ok:
+        check_target(target)
+        return
+    with pytest.raises(InvalidInput) as err:
+        check_target(target)
+    assert err.value.code == "BAD_TARGET"
+    assert "between -24 and -6 LUFS" in str(err.value)
+
+
+def test_a_loud_master_uses_its_headroom_up_to_the_ceiling_it_is_given(inputs):
+    # At -8 LUFS the limiter works on every beat: the peaks sit just under the ceiling (the
+    # last stage keeps 0.05 dB, the limiter's margin a few tenths), not more than a dB below.
+    for ceiling, kwargs in ((-1.0, {}), (-2.0, {"ceiling_dbtp": -2.0})):
+        out = master_to_target(inputs["hot"], -8.0, **kwargs)
+        peak = resampled_peak_dbtp(out.audio)
+        assert ceiling - 1.0 <= peak <= ceiling, (ceiling, peak, out.chain)
+
+
+@pytest.mark.parametrize(
+    ("noise_slope", "shelves"),
+    [
+        (-7.5, (0.0, 0.0)),  # octave bands fall 4.5 dB/oct: the reference, left alone
+        (-9.5, (-2.37, 2.37)),  # 2 dB/oct darker: half of 2 x log2(4000/150) dB, split in two
+        (-20.0, (-3.0, 3.0)),  # far darker: brightened by 3 dB at most
+        (0.0, (3.0, -3.0)),  # white noise, +3 dB/oct: darkened by 3 dB at most
+    ],
+)
+def test_tonal_balance_shelves_pull_half_the_tilt_back_within_three_db(noise_slope, shelves):
+    # The noise's density falls ``noise_slope`` dB per octave, so its octave bands (twice as
+    # wide each octave up) fall 3 dB less: -7.5 is the reference's -4.5 dB/oct.
+    tilt, low_db, high_db = tonal_balance_db(_tilted_noise(noise_slope))
+    assert tilt == pytest.approx(noise_slope + 3.0, abs=0.25)
+    assert (low_db, high_db) == (
+        pytest.approx(shelves[0], abs=0.15),
+        pytest.approx(shelves[1], abs=0.15),
+    )
+
+
+def test_soft_clip_knee_sits_three_db_under_the_ceiling_by_default():
+    x = np.array([10 ** (-3.2 / 20), 10 ** (-2.8 / 20), 2.0], dtype=np.float32)
+    y = soft_clip(x, ceiling=1.0)
+    assert y[0] == x[0]  # linear 3.2 dB under the ceiling
+    assert y[1] < x[1]  # rounded 2.8 dB under it
+    assert 10 ** (-3 / 20) < y[2] < 1.0
+
+
+def test_presets_are_the_published_targets_and_a_custom_target_takes_the_nearest():
+    # The targets the README publishes: streaming -14, CD -9, club -8 LUFS.
+    assert {k: p.target_lufs for k, p in PRESETS.items()} == {
+        "streaming": -14.0,
+        "cd": -9.0,
+        "club": -8.0,
+    }
+    cases = {-18.0: "streaming", -11.6: "streaming", -11.4: "cd", -8.6: "cd", -8.4: "club"}
+    assert {t: preset_for_target(t) for t in cases} == cases
+    with pytest.raises(dataclasses.FrozenInstanceError):  # no job can change a preset for all
+        PRESETS["club"].target_lufs = -3.0  # type: ignore[misc]
+
+
+def test_tonal_balance_of_a_clip_shorter_than_its_analysis_window():
+    # 0.15 s of white noise (6615 samples, under Welch's 8192): still measured, still bright.
+    rng = np.random.default_rng(3)
+    clip = Audio((0.1 * rng.standard_normal((2, 6615))).astype(np.float32), 44100)
+    tilt, low_db, high_db = tonal_balance_db(clip)
+    assert tilt == pytest.approx(3.0, abs=1.0)
+    assert (low_db, high_db) == (3.0, -3.0)
+
+
+def test_the_fast_spectrum_is_scipys_welch():
+    # The tonal balance reads a Welch spectrum computed without scipy's per-segment loop: it
+    # must be scipy's (back-to-back Hann segments, each with its mean removed), bin for bin.
+    from scipy.signal import welch
+
+    from functions.master import _welch
+
+    rng = np.random.default_rng(7)
+    x = (0.3 + rng.standard_normal(44100 * 2)).astype(np.float32)  # with an offset to remove
+    freqs, psd = _welch(x, 44100, 8192)
+    ref_freqs, ref_psd = welch(x, fs=44100, nperseg=8192, noverlap=0, average="mean")
+    np.testing.assert_allclose(freqs, ref_freqs)
+    np.testing.assert_allclose(psd, ref_psd, rtol=1e-4, atol=1e-12)
