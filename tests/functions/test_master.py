@@ -239,3 +239,27 @@ def test_the_fast_spectrum_is_scipys_welch():
     ref_freqs, ref_psd = welch(x, fs=44100, nperseg=8192, noverlap=0, average="mean")
     np.testing.assert_allclose(freqs, ref_freqs)
     np.testing.assert_allclose(psd, ref_psd, rtol=1e-4, atol=1e-12)
+
+
+def _noise_at(sample_rate: int, slope_db_per_oct: float, seconds: float = 6.0) -> Audio:
+    """Mono noise at ``sample_rate`` whose density falls ``slope_db_per_oct`` per octave."""
+    rng = np.random.default_rng(11)
+    n = int(seconds * sample_rate)
+    f = np.fft.rfftfreq(n, 1 / sample_rate)
+    shape = (np.maximum(f, 20.0) / 1000.0) ** (slope_db_per_oct / (20 * np.log10(2)))
+    x = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape, n=n)
+    return Audio((0.1 * x / np.abs(x).max()).astype(np.float32)[None, :], sample_rate)
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16000, 22050])
+def test_tonal_balance_reads_the_same_tilt_at_low_sample_rates(sample_rate):
+    # Octave bands that would reach past Nyquist are left out, so a telephone-rate or 16 kHz
+    # file's tilt is the noise's own (its octave bands fall 3 dB/oct less than its density).
+    tilt, low_db, high_db = tonal_balance_db(_noise_at(sample_rate, -9.5))
+    assert tilt == pytest.approx(-6.5, abs=0.4)
+    assert low_db == pytest.approx(-2.37, abs=0.3) and high_db == -low_db
+
+
+def test_tonal_balance_leaves_audio_with_under_three_octave_bands_alone():
+    # At 600 Hz only the 60 and 120 Hz bands fit under Nyquist: too few for a tilt.
+    assert tonal_balance_db(_noise_at(600, 0.0)) == (0.0, 0.0, 0.0)
