@@ -278,8 +278,6 @@ class DbJobContext:
         """Fan out ``fn`` over ``items`` (``max_concurrency`` at a time where this process runs
         them); ``on_result`` is called as each finishes. Refused once the budget is spent."""
         self.ensure_budget(0.0, f"running {fn.__name__}")
-        if max_concurrency is None and on_result is None:
-            return self.executor.map(fn, list(items))
         return self.executor.map(
             fn, list(items), max_concurrency=max_concurrency, on_result=on_result
         )
