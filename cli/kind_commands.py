@@ -17,7 +17,7 @@ from pathlib import Path
 from cli.console import console, error
 from cli.job_client import add_job_args, run_job_cli, save_outputs
 from cli.param_flags import ParamFlags, field_choices
-from shared.registry import JobKind, Kinds
+from shared.registry import JobKind, Kinds, saved_lines
 
 # Params fields that pick the written file's format: when unset, ``-o``'s extension decides.
 FORMAT_FIELDS = ("output_format", "format")
@@ -75,7 +75,7 @@ def _command(kind: JobKind, flags: ParamFlags):
         elif kind.summarize is not None:
             console.print(kind.summarize(result, [str(f) for f in given], saved))
         else:
-            console.print("\n".join(f"  wrote {p}" for p in saved) or "done")
+            console.print(saved_lines(saved) or "done")
         return 0
 
     run.__name__ = f"cmd_{kind.name}"

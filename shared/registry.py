@@ -28,6 +28,11 @@ from pydantic import BaseModel
 from shared.errors import InvalidInput
 
 
+def saved_lines(saved: list[Any]) -> str:
+    """The ``  wrote <path>`` lines a terminal summary ends with, one per saved file."""
+    return "\n".join(f"  wrote {p}" for p in saved)
+
+
 @dataclass(frozen=True)
 class CliFlag:
     """How a params field reads on the ``soundstage`` command line where its own name would

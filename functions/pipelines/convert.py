@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from functions.convert import check_conversion, convert_file
 from functions.pipelines.audio_outputs import keep_output
 from functions.pipelines.estimates import input_durations_s
-from shared.registry import CliFlag, JobKind
+from shared.registry import CliFlag, JobKind, saved_lines
 
 
 class ConvertParams(BaseModel):
@@ -76,7 +76,7 @@ def _estimate_s(params: ConvertParams, files: list[dict]) -> float:
 def summarize(r: dict, inputs: list[str], saved: list) -> str:
     """The terminal summary of a conversion (rich markup)."""
     o = r.get("output", {})
-    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    wrote = saved_lines(saved)
     return (
         f"{o.get('format')} {o.get('sample_rate')} Hz, {o.get('channels')} ch, "
         f"{o.get('duration_s')} s, {o.get('bitrate_kbps')} kbps\n{wrote}"

@@ -42,7 +42,7 @@ from functions.stems import FOUR_STEMS
 from shared.config import get_settings
 from shared.errors import InvalidInput
 from shared.executors import runs_stages_remotely
-from shared.registry import JobKind
+from shared.registry import JobKind, saved_lines
 
 # Four tracks' stems are stretched and mixed in memory; songs, not DJ sets.
 MAX_TRACK_S = 10 * 60.0
@@ -321,7 +321,8 @@ def summarize(r: dict, inputs: list[str], saved: list) -> str:
             f"  track {part['track']} {part['role']:<6} {', '.join(part['stems'])}: "
             f"{part['tempo_change']}, {part['key_change']}, offset {part['offset_s']} s"
         )
-    lines += [f"  wrote {p}" for p in saved]
+    if saved:
+        lines.append(saved_lines(saved))
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from functions.loudness import loudness_report
 from functions.master import CEILING_DBTP, PRESETS, TARGET_RANGE_LUFS, master_to_target
 from functions.pipelines.audio_outputs import keep_output, write_under_ceiling
 from functions.pipelines.estimates import input_durations_s
-from shared.registry import JobKind
+from shared.registry import JobKind, saved_lines
 
 
 class MasterParams(BaseModel):
@@ -84,7 +84,7 @@ def _estimate_s(params: MasterParams, files: list[dict]) -> float:
 def summarize(r: dict, inputs: list[str], saved: list) -> str:
     """The terminal summary of a master: loudness before and after (rich markup)."""
     b, a = r.get("before", {}), r.get("after", {})
-    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    wrote = saved_lines(saved)
     return (
         f"target {r.get('target_lufs')} LUFS\n"
         f"  before  {b.get('integrated_lufs')} LUFS, LRA {b.get('lra_lu')} LU, "

@@ -17,7 +17,7 @@ from functions.mix import MIX_PROFILES, MixInput, mix_tracks
 from functions.pipelines.audio_outputs import keep_output
 from functions.pipelines.estimates import input_durations_s
 from shared.errors import InvalidInput
-from shared.registry import CliFlag, JobKind
+from shared.registry import CliFlag, JobKind, saved_lines
 
 MixProfileName = Literal["balanced", "bass-heavy", "bright", "warm"]
 
@@ -101,7 +101,7 @@ def _estimate_s(params: MixParams, files: list[dict]) -> float:
 def summarize(r: dict, inputs: list[str], saved: list) -> str:
     """The terminal summary of a mix (rich markup)."""
     loud = r.get("loudness", {})
-    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    wrote = saved_lines(saved)
     return (
         f"mix ({r.get('profile')}): {loud.get('integrated_lufs')} LUFS, true peak "
         f"{loud.get('true_peak_dbtp')} dBTP\n{wrote}"

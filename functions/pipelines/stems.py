@@ -34,7 +34,7 @@ from functions.stems import (
 )
 from shared.config import get_settings
 from shared.executors import runs_stages_remotely
-from shared.registry import CliFlag, JobKind
+from shared.registry import CliFlag, JobKind, saved_lines
 
 LOW_MEMORY_BLOCK_S = 30.0  # block length after GPU_OUT_OF_MEMORY (the default is 150 s)
 CACHE_NAMESPACE = "stems"
@@ -217,7 +217,7 @@ def summarize(r: dict, inputs: list[str], saved: list) -> str:
     """The terminal summary of a separation (rich markup)."""
     engine = str(r.get("engine")) + (f" ({r['model']})" if r.get("model") else "")
     note = " [dim](from cache)[/dim]" if r.get("cached") else ""
-    wrote = "\n".join(f"  wrote {p}" for p in saved)
+    wrote = saved_lines(saved)
     return f"[bold]{len(saved)} stems[/bold] by {engine}{note}\n{wrote}"
 
 
