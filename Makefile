@@ -15,7 +15,7 @@ CLIENT_STAMP := $(CLIENT)/dist/.built
 CLIENT_SRC   := $(shell find $(CLIENT)/src -type f 2>/dev/null) $(CLIENT)/index.html \
                 $(CLIENT)/vite.config.js $(CLIENT)/package.json $(CLIENT)/package-lock.json
 
-.PHONY: install client run test lint format bench demo deploy clean mutation
+.PHONY: install client run test lint format bench demo deploy clean mutation bytecode
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[ml,modal,dev]'
 	# Beat This! without its torchaudio requirement (see the ml extra in pyproject.toml).
 	$(BIN)/python -m pip install --quiet --no-deps beat-this==1.1.0
+	$(MAKE) --no-print-directory bytecode
 	touch $(STAMP)
+
+# The project's own bytecode, as pip writes it for installed packages: a cold `soundstage`
+# command then loads instead of compiling (also where PYTHONDONTWRITEBYTECODE is set).
+bytecode:
+	$(BIN)/python -m compileall -q -x node_modules cli shared functions web modal_app.py > /dev/null
 
 install: $(STAMP)
 
@@ -35,7 +41,7 @@ $(CLIENT_STAMP): $(STAMP) $(CLIENT_SRC)
 
 client: $(CLIENT_STAMP)
 
-run: $(STAMP) $(CLIENT_STAMP)
+run: $(STAMP) $(CLIENT_STAMP) bytecode
 	$(BIN)/soundstage serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP) $(CLIENT_STAMP)

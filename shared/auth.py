@@ -7,6 +7,10 @@ users sign up/in through Supabase Auth (supabase-py). Locally the app is its own
 Supabase-compatible auth: users in ``auth.users`` with bcrypt hashes, ES256 tokens signed with a
 key kept under the data folder, the same JWKS shape served at ``/auth/v1/.well-known/jwks.json``,
 rotating refresh tokens in ``auth.refresh_tokens`` and recovery tokens for password resets.
+
+PyJWT, cryptography and bcrypt load on first use (a token to check or sign, a password to
+hash): together they cost a cold ``soundstage analyze`` a tenth of a second for nothing, since
+the command's built-in local user never signs in.
 """
 
 from __future__ import annotations
@@ -19,18 +23,17 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import bcrypt
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import InvalidInput, SoundstageError, Unauthorized
 from shared.sessions import TokenFloors, revoke_family, revoke_user_refresh_tokens
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger("soundstage.auth")
 
@@ -92,14 +95,30 @@ class TokenVerifier:
         floors: TokenFloors | None = None,
     ) -> None:
         self.issuer = issuer
-        self._client = (
-            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600) if jwks_url else None
-        )
-        self._set = jwt.PyJWKSet.from_dict(jwks) if jwks else None
+        self._jwks_url = jwks_url
+        self._jwks = jwks
         self.floors = floors
         self._verified: dict[str, dict] = {}
 
+    @cached_property
+    def _client(self):
+        import jwt
+
+        return (
+            jwt.PyJWKClient(self._jwks_url, cache_keys=True, lifespan=600)
+            if self._jwks_url
+            else None
+        )
+
+    @cached_property
+    def _set(self):
+        import jwt
+
+        return jwt.PyJWKSet.from_dict(self._jwks) if self._jwks else None
+
     def _key(self, token: str):
+        import jwt
+
         if self._client is not None:
             return self._client.get_signing_key_from_jwt(token).key
         kid = jwt.get_unverified_header(token).get("kid")
@@ -109,6 +128,8 @@ class TokenVerifier:
         raise Unauthorized("The access token was signed with an unknown key.", code="INVALID_TOKEN")
 
     def _decode(self, token: str) -> dict:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in ALLOWED_ALGORITHMS:
@@ -163,6 +184,9 @@ class TokenVerifier:
 
 
 def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     if path.exists():
         return serialization.load_pem_private_key(path.read_bytes(), password=None)  # type: ignore[return-value]
     key = ec.generate_private_key(ec.SECP256R1())
@@ -189,6 +213,12 @@ def _validate_credentials(email: str, password: str) -> str:
     return email
 
 
+def _bcrypt():
+    import bcrypt
+
+    return bcrypt
+
+
 def _hash_token(token: str) -> str:
     # Refresh and recovery tokens are stored hashed: a database leak does not leak sessions.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -201,14 +231,29 @@ class LocalAuth:
         self.db = db
         self.settings = settings
         self.issuer = f"{settings.base_url}/auth/v1"
-        self.key = _load_or_create_key(Path(settings.data_dir) / "keys" / "jwt-es256.pem")
-        public = self.key.public_key()
-        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(public))
-        self.kid = hashlib.sha256(json.dumps(jwk, sort_keys=True).encode()).hexdigest()[:16]
-        jwk.update({"kid": self.kid, "alg": "ES256", "use": "sig", "key_ops": ["verify"]})
-        self.jwks = {"keys": [jwk]}
         self.floors = TokenFloors(db, settings.token_floor_cache_s)
-        self.verifier = TokenVerifier(self.issuer, jwks=self.jwks, floors=self.floors)
+
+    # The signing key, its JWKS and the verifier are made on first use (see the module's note).
+    @cached_property
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        return _load_or_create_key(Path(self.settings.data_dir) / "keys" / "jwt-es256.pem")
+
+    @cached_property
+    def jwks(self) -> dict:
+        import jwt
+
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
+        kid = hashlib.sha256(json.dumps(jwk, sort_keys=True).encode()).hexdigest()[:16]
+        jwk.update({"kid": kid, "alg": "ES256", "use": "sig", "key_ops": ["verify"]})
+        return {"keys": [jwk]}
+
+    @property
+    def kid(self) -> str:
+        return self.jwks["keys"][0]["kid"]
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        return TokenVerifier(self.issuer, jwks=self.jwks, floors=self.floors)
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -232,6 +277,8 @@ class LocalAuth:
             # As Supabase Auth does: the server-set app_metadata rides in every access token.
             "app_metadata": self._app_metadata(user_id),
         }
+        import jwt
+
         access = jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": self.kid})
         refresh = secrets.token_urlsafe(32)
         with self.db.service() as conn:
@@ -254,7 +301,7 @@ class LocalAuth:
 
     def register(self, email: str, password: str) -> TokenPair:
         email = _validate_credentials(email, password)
-        pw_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+        pw_hash = _bcrypt().hashpw(password.encode(), _bcrypt().gensalt()).decode()
         with self.db.service() as conn:
             row = conn.execute(
                 "insert into auth.users (email, encrypted_password, email_confirmed_at)"
@@ -279,7 +326,7 @@ class LocalAuth:
         stored = row["encrypted_password"] if row else "$2b$12$" + "." * 53
         ok = False
         try:
-            ok = bcrypt.checkpw((password or "").encode(), stored.encode())
+            ok = _bcrypt().checkpw((password or "").encode(), stored.encode())
         except ValueError:
             ok = False
         if not row or not ok:
@@ -358,7 +405,7 @@ class LocalAuth:
 
     def reset_password(self, token: str, password: str) -> TokenPair:
         _validate_credentials("x@y.zz", password)
-        pw_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+        pw_hash = _bcrypt().hashpw(password.encode(), _bcrypt().gensalt()).decode()
         with self.db.service() as conn:
             row = conn.execute(
                 "update auth.users set encrypted_password = %s, recovery_token = null, updated_at = now()"

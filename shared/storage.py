@@ -93,8 +93,14 @@ class Storage(ABC):
         owner: str,
         content_type: str | None = None,
         max_bytes: int | None = None,
+        sha256: str | None = None,
     ) -> StoredObject:
-        """Store a stream or file; raises FileTooLarge past ``max_bytes`` (nothing is kept)."""
+        """Store a stream or file; raises FileTooLarge past ``max_bytes`` (nothing is kept).
+
+        ``sha256`` is the digest of a file ``src`` that its caller has already read (an upload
+        hashed while it was spooled): the file is then not read again to hash it, and local
+        storage takes it over by a hard link instead of a copy, so the caller must not write
+        to it afterwards."""
 
     @abstractmethod
     def download(self, bucket: str, path: str, dest: Path) -> Path: ...
@@ -195,18 +201,23 @@ class LocalStorage(Storage):
             raise NotFound("No such bucket.")
         return self.root / bucket / safe_object_path(path)
 
-    def put(self, bucket, path, src, *, owner, content_type=None, max_bytes=None) -> StoredObject:
+    def put(
+        self, bucket, path, src, *, owner, content_type=None, max_bytes=None, sha256=None
+    ) -> StoredObject:
         dest = self.file_path(bucket, path)
         self._private_dir(dest.parent)
         tmp = dest.with_name(dest.name + ".part")
         try:
-            # Owner-only (0600 files, 0700 folders): other accounts on the host read nothing.
-            with open(tmp, "wb", opener=_private_opener) as out:
-                if isinstance(src, Path):
-                    with open(src, "rb") as fh:
-                        size, digest = copy_with_limit(fh, out, max_bytes)
-                else:
-                    size, digest = copy_with_limit(src, out, max_bytes)
+            if not (sha256 and isinstance(src, Path) and self._link(src, tmp, max_bytes)):
+                # Owner-only (0600 files, 0700 folders): other accounts on the host read nothing.
+                with open(tmp, "wb", opener=_private_opener) as out:
+                    if isinstance(src, Path):
+                        with open(src, "rb") as fh:
+                            size, digest = copy_with_limit(fh, out, max_bytes)
+                    else:
+                        size, digest = copy_with_limit(src, out, max_bytes)
+            else:
+                size, digest = tmp.stat().st_size, sha256
             tmp.replace(dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -220,6 +231,20 @@ class LocalStorage(Storage):
                 (bucket, path, owner, str(owner), Jsonb(meta)),
             )
         return StoredObject(bucket, path, size, digest, ctype)
+
+    @staticmethod
+    def _link(src: Path, tmp: Path, max_bytes: int | None) -> bool:
+        """Hard-link an owner-only ``src`` of at most ``max_bytes`` to ``tmp``; False where
+        the file is another's, shared, too large or on another file system (then it is
+        copied)."""
+        st = src.stat()
+        if st.st_mode & 0o077 or (max_bytes is not None and st.st_size > max_bytes):
+            return False
+        try:
+            os.link(src, tmp)
+        except OSError:
+            return False
+        return True
 
     def _private_dir(self, folder: Path) -> None:
         missing = []
@@ -299,10 +324,20 @@ class SupabaseStorage(Storage):
             http_client=http_client,
         )
 
-    def put(self, bucket, path, src, *, owner, content_type=None, max_bytes=None) -> StoredObject:
+    def put(
+        self, bucket, path, src, *, owner, content_type=None, max_bytes=None, sha256=None
+    ) -> StoredObject:
         import tempfile
 
         ctype = self._guess_type(path, content_type)
+        if (
+            sha256
+            and isinstance(src, Path)
+            and (max_bytes is None or src.stat().st_size <= max_bytes)
+        ):
+            # Already hashed and size-checked by the caller: stream the file as it is.
+            self.client.from_(bucket).upload(path, src, {"content-type": ctype, "upsert": "true"})
+            return StoredObject(bucket, path, src.stat().st_size, sha256, ctype)
         # Hash and size-check while spooling to disk, then let the client stream the file.
         with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
             if isinstance(src, Path):

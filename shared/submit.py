@@ -187,7 +187,12 @@ def submit_job(
             for x in spooled:
                 path = f"{user.id}/{job_id}/input-{x.index}-{x.name}"
                 obj = services.storage.put(
-                    "audio-uploads", path, x.local, owner=user.id, content_type=x.content_type
+                    "audio-uploads",
+                    path,
+                    x.local,
+                    owner=user.id,
+                    content_type=x.content_type,
+                    sha256=x.sha256,
                 )
                 stored.append(
                     {

@@ -36,6 +36,7 @@ class SpooledInput:
     local: Path
     size_bytes: int
     content_type: str
+    sha256: str
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,11 +56,11 @@ def sniff_content_type(audio: AudioTools, path: Path) -> str:
     return "application/octet-stream"
 
 
-def spool(stream: BinaryIO, dest: Path, max_bytes: int) -> int:
-    """Copy an upload to ``dest`` (0600), stopping at ``max_bytes`` (FileTooLarge)."""
+def spool(stream: BinaryIO, dest: Path, max_bytes: int) -> tuple[int, str]:
+    """Copy an upload to ``dest`` (0600), stopping at ``max_bytes`` (FileTooLarge); returns
+    its size and sha256 (storage takes both over rather than reading the file again)."""
     with open(dest, "wb", opener=lambda p, f: os.open(p, f, 0o600)) as fh:
-        size, _ = copy_with_limit(stream, fh, max_bytes)
-    return size
+        return copy_with_limit(stream, fh, max_bytes)
 
 
 def spool_uploads(
@@ -76,12 +77,12 @@ def spool_uploads(
         name = safe_filename(up.filename, f"input-{i}")
         filename = printable_name(up.filename or "") or name
         local = tmp / f"{i}"
-        size = spool(up.stream, local, max_bytes)
+        size, sha256 = spool(up.stream, local, max_bytes)
         info = (
             check_audio(audio, local, filename, kind, max_duration_s) if kind.audio_inputs else {}
         )
         content_type = sniff_content_type(audio, local)
-        out.append(SpooledInput(i, filename, name, local, size, content_type, info))
+        out.append(SpooledInput(i, filename, name, local, size, content_type, sha256, info))
     return out
 
 

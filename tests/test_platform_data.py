@@ -143,6 +143,48 @@ def test_upload_streams_and_enforces_the_size_limit(services, tmp_path):
     assert obj.size_bytes == 3 * 1024 * 1024
 
 
+def test_a_spooled_upload_is_taken_over_without_a_copy(services, tmp_path):
+    """An upload hashed while spooled is hard-linked into storage (no second copy, no second
+    hash); a file that others may read, or one past the limit, is copied or refused as before."""
+    import hashlib
+    import os
+
+    from shared.errors import FileTooLarge
+
+    with services.db.service() as conn:
+        owner = _user(conn)
+    data = os.urandom(200_000)
+    digest = hashlib.sha256(data).hexdigest()
+    spooled = tmp_path / "spooled"
+    spooled.write_bytes(data)
+    spooled.chmod(0o600)
+    obj = services.storage.put(
+        "audio-uploads", f"{owner}/j/in.wav", spooled, owner=owner, sha256=digest
+    )
+    stored = services.storage.file_path("audio-uploads", f"{owner}/j/in.wav")
+    assert stored.stat().st_ino == spooled.stat().st_ino
+    assert (obj.size_bytes, obj.sha256) == (len(data), digest)
+    spooled.unlink()  # the spool folder goes away with the request
+    assert stored.read_bytes() == data and stored.stat().st_mode & 0o777 == 0o600
+
+    shared = tmp_path / "shared"
+    shared.write_bytes(data)
+    shared.chmod(0o644)
+    services.storage.put("audio-uploads", f"{owner}/j/s.wav", shared, owner=owner, sha256=digest)
+    copy = services.storage.file_path("audio-uploads", f"{owner}/j/s.wav")
+    assert copy.stat().st_ino != shared.stat().st_ino
+    assert copy.stat().st_mode & 0o777 == 0o600 and copy.read_bytes() == data
+
+    big = tmp_path / "big"
+    big.write_bytes(data)
+    big.chmod(0o600)
+    with pytest.raises(FileTooLarge):
+        services.storage.put(
+            "audio-uploads", f"{owner}/j/b.wav", big, owner=owner, sha256=digest, max_bytes=1000
+        )
+    assert not services.storage.file_path("audio-uploads", f"{owner}/j/b.wav").exists()
+
+
 def test_signed_urls_expire(services):
     st: LocalStorage = services.storage
     url = st.signed_url("audio-outputs", "u/j/a.wav", ttl_s=60)

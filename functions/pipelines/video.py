@@ -19,16 +19,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.audio_io import load_audio, sniff_format
-from functions.pipelines import video_stages as stages
 from functions.pipelines.analyze import analyses_of, audio_analysis
 from functions.pipelines.analyze import cache_key as analysis_cache_key
 from functions.pipelines.estimates import input_durations_s
-from functions.pipelines.video_stages import MIN_CLIPS
 from functions.video import providers
-from functions.video.compose import Segment, compose_video, probe_video
 from functions.video.estimate import STAGE_RESERVATION, estimate_video
-from functions.video.planner import make_plan
-from functions.video.timing import BEATS_VERSION, video_timing
+from functions.video.timing import BEATS_VERSION, MIN_CLIPS, video_timing
 from shared import prices
 from shared.config import get_settings
 from shared.errors import BudgetExceeded, InvalidAudio, InvalidInput
@@ -116,6 +112,12 @@ _COMPUTE_STAGES: dict[str, Any] = {"audio_analysis": audio_analysis}
 
 def run(ctx: Any) -> dict[str, Any]:
     """The video pipeline (see the module docstring)."""
+    # The stages' modules (plan models, clips, composition) load here, not with the registry
+    # of kinds that every command builds.
+    from functions.pipelines import video_stages as stages
+    from functions.video.compose import Segment, compose_video, probe_video
+    from functions.video.planner import make_plan
+
     video = stages.VideoRun(ctx)
     p = video.p
     song = ctx.inputs[0]

@@ -17,10 +17,9 @@ from typing import Any
 from functions.video import clips, providers, references
 from functions.video.lyrics import Lyrics, transcribe_lyrics
 from functions.video.plan import VideoPlan, without_shots
+from functions.video.timing import MIN_CLIPS
 from shared import prices
 from shared.errors import StageFailed
-
-MIN_CLIPS = 3
 
 
 class VideoRun:

@@ -24,6 +24,9 @@ import numpy as np
 
 from functions.audio_io import Audio
 
+# A video needs at least this many shots (slots, and clips that succeed).
+MIN_CLIPS = 3
+
 DUPLICATE_S = 0.05
 LOW_CONFIDENCE = 0.6
 MIN_CLIP_S = 4.0

@@ -1,0 +1,42 @@
+"""The upload check's description of a file: its level figures against a direct computation on
+the decoded samples, and the samples no audio may hold (NaN, infinities) refused."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from functions.audio_io import inspect_audio
+from shared.errors import InvalidAudio
+
+
+def _noise(seconds: float, rate: int = 22050, channels: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return (0.1 * rng.standard_normal((int(seconds * rate), channels))).astype(np.float32)
+
+
+def test_levels_match_the_decoded_samples_across_blocks(tmp_path):
+    x = _noise(5.3)  # several 2 s blocks and a partial one
+    x[70_000, 1] = -0.9  # the peak is a negative sample in the last channel, past block one
+    path = tmp_path / "n.wav"
+    sf.write(path, x, 22050, subtype="FLOAT")
+    info = inspect_audio(path)
+    assert info["channels"] == 2 and info["sample_rate"] == 22050
+    assert info["duration_s"] == pytest.approx(len(x) / 22050, abs=1e-3)
+    assert info["peak_dbfs"] == pytest.approx(20 * math.log10(0.9), abs=0.01)
+    rms = math.sqrt(float(np.mean(x.astype(np.float64) ** 2)))
+    assert info["rms_dbfs"] == pytest.approx(20 * math.log10(rms), abs=0.01)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 3e30])
+def test_samples_no_audio_holds_are_refused(tmp_path, bad):
+    x = _noise(4.5)
+    x[60_000, 0] = bad  # in the second block
+    path = tmp_path / "bad.wav"
+    sf.write(path, x, 22050, subtype="FLOAT")
+    with pytest.raises(InvalidAudio) as e:
+        inspect_audio(path)
+    assert e.value.code == "UNDECODABLE_AUDIO"
