@@ -196,7 +196,18 @@ def main() -> int:
             # install` writes it); where PYTHONDONTWRITEBYTECODE is set it never would, and
             # every cold run would compile the sources again.
             subprocess.run(
-                [sys.executable, "-m", "compileall", "-q", "-x", "node_modules", "cli", "shared", "functions", "web"],
+                [
+                    sys.executable,
+                    "-m",
+                    "compileall",
+                    "-q",
+                    "-x",
+                    "node_modules",
+                    "cli",
+                    "shared",
+                    "functions",
+                    "web",
+                ],
                 cwd=ROOT,
                 capture_output=True,
                 check=False,
