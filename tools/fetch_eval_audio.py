@@ -223,8 +223,8 @@ def write_song(song: ChartSong, root: Path, out: Path) -> dict:
     notes = [
         f"{n / sr:.1f} s, {mix.shape[1]} ch, {sr} Hz; backing and guitar stems summed"
         + (f" and scaled by {scale:.3f}" if scale < 1 else ""),
-        f"beats: the chart's quarter-note grid shifted by {offset * 1000:+.0f} ms (fitted to onsets),"
-        f" kept over {start:.0f}-{min(stop, n / sr):.0f} s",
+        f"beats: the chart's quarter-note grid shifted by {offset * 1000:+.0f} ms (fitted to"
+        f" onsets), kept over {start:.0f}-{min(stop, n / sr):.0f} s",
     ]
     entry: dict = {
         "source": f"Debian package {song.package}: {song.title} (song.ogg + guitar.ogg, notes.mid)",
