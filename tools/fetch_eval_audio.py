@@ -1,6 +1,6 @@
 """Fetch real, annotated, freely licensed recordings for ``bench/analysis_real.py``.
 
-    python tools/fetch_eval_audio.py OUT_FOLDER [--no-variants]
+    python tools/fetch_eval_audio.py OUT_FOLDER [--no-variants] [--fixture DIR]
 
 Everything comes from Debian's package archive through ``apt-get download`` (run
 ``apt-get update`` once first) and is unpacked with ``dpkg-deb``; nothing is added to the
@@ -31,6 +31,10 @@ How annotations are derived, also written into each file's ``notes``:
 
 With variants (the default) two songs are also written resampled, one as 22.05 kHz mono and
 one as 48 kHz stereo, so the bench covers those rates and mono input on real music.
+
+``--fixture DIR`` also writes the test fixture ``tests/fixtures/real`` holds: 12 s of Sectoid's
+"Escape from chaosland" (MIT-style licence, so it may travel with the tests) from 30 s on, as
+Ogg Vorbis (~170 KB), with the chart's beats over those 12 s and the song's licence text.
 """
 
 from __future__ import annotations
@@ -126,6 +130,8 @@ VARIANTS = (
     ("sectoid_war_of_freedom.flac", "sectoid_war_of_freedom_48k.flac", 48000, False),
 )
 PACKAGES = ("fretsonfire-songs-sectoid", "fretsonfire-songs-muldjord", "sonic-pi-samples")
+# (song, first second, length in seconds) of the test fixture; the song's licence allows it.
+FIXTURE = ("sectoid_escape.flac", 30.0, 12.0)
 
 
 def fetch_packages(names: tuple[str, ...], into: Path) -> Path:
@@ -280,10 +286,48 @@ def write_variant(out: Path, source: str, name: str, rate: int, mono: bool, entr
     return variant
 
 
+def write_fixture(out: Path, annotations: dict[str, dict], licences: Path, dest: Path) -> None:
+    """The excerpt ``FIXTURE`` names as Ogg Vorbis, its beats and tempo, and its licence."""
+    import soundfile as sf
+
+    name, start_s, length_s = FIXTURE
+    samples, sr = sf.read(out / name, always_2d=True)
+    excerpt = samples[int(start_s * sr) : int((start_s + length_s) * sr)]
+    dest.mkdir(parents=True, exist_ok=True)
+    audio_name = f"{Path(name).stem}_{start_s:.0f}s.ogg"
+    sf.write(dest / audio_name, excerpt, sr, format="OGG", subtype="VORBIS")
+    note = annotations[name]
+    beats = np.asarray(note["beats_s"])
+    beats = beats[(beats >= start_s) & (beats < start_s + length_s)] - start_s
+    fixture = {
+        "file": audio_name,
+        "source": note["source"] + f", {start_s:.0f}-{start_s + length_s:.0f} s",
+        "licence": note["licence"] + " (see LICENSE-sectoid.txt)",
+        "tempo_bpm": note["tempo_bpm"],
+        "beats_s": [round(float(b), 4) for b in beats],
+        "notes": f"excerpt {start_s:.0f}-{start_s + length_s:.0f} s of {name}, which is: "
+        + note["notes"],
+    }
+    (dest / f"{Path(name).stem}_{start_s:.0f}s.json").write_text(
+        json.dumps(fixture, indent=1) + "\n"
+    )
+    copyright_text = (licences / "fretsonfire-songs-sectoid").read_text()
+    songs_part = copyright_text[
+        copyright_text.index("Copyright:") : copyright_text.index("Packaging:")
+    ]
+    header = (
+        f'{audio_name} is an excerpt of "Escape from chaosland", composed and performed by'
+        " Sectoid\n(Carlos Viola Iborra), as packaged by Debian (fretsonfire-songs-sectoid),"
+        " under these terms:\n\n"
+    )
+    (dest / "LICENSE-sectoid.txt").write_text(header + songs_part.strip() + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="folder to write the recordings and annotations.json")
     ap.add_argument("--no-variants", action="store_true", help="skip the resampled copies")
+    ap.add_argument("--fixture", type=Path, help="also write the test fixture excerpt here")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     annotations: dict[str, dict] = {}
@@ -306,6 +350,8 @@ def main() -> int:
                 args.out, source, name, rate, mono, annotations[source]
             )
     (args.out / "annotations.json").write_text(json.dumps(annotations, indent=1) + "\n")
+    if args.fixture:
+        write_fixture(args.out, annotations, args.out / "licences", args.fixture)
     print(f"wrote {len(annotations)} recordings and annotations.json to {args.out}")
     return 0
 
