@@ -1,8 +1,8 @@
 """Benchmark: our analysis against librosa on REAL annotated recordings, in the same run.
 
-    python bench/analysis_real.py [FOLDER] [--engine dsp|beat_this] [--weights DIR]
+    python bench/analysis_real.py [FOLDER ...] [--engine dsp|beat_this] [--weights DIR]
 
-FOLDER holds audio files and an ``annotations.json`` mapping each file name to what annotators
+Each FOLDER holds audio files and an ``annotations.json`` mapping each file name to what annotators
 published for it (every key optional):
 
     {"song.flac": {"tempo_bpm": 100.2, "beats_s": [...] or "first_beats_s": [...],
@@ -10,10 +10,12 @@ published for it (every key optional):
 
 Default FOLDER: ``../shared/eval-audio`` next to the repository, when it exists. Recordings stay
 out of the repository (research excerpts are not ours to redistribute); only this script is here.
+``tools/fetch_eval_audio.py OUT`` builds a second folder of freely licensed annotated songs.
 
 Per file and in total it prints, for us and for librosa (``librosa.beat.beat_track`` with its
 defaults; key from the mean ``chroma_cqt`` against the Krumhansl-Kessler profiles):
-- tempo and whether it is within 4 % of the annotation (the usual "Accuracy 1" of MIREX);
+- tempo and whether it is within 4 % of the annotation (the usual "Accuracy 1" of MIREX), or
+  only at another metrical level (x2, /2, x3, /3: "Accuracy 2", marked in the ok column);
 - beat F-measure (mir_eval, 70 ms window). When only the first beats are annotated, both sides
   are scored on the annotated span alone (estimates trimmed to it, 70 ms either side);
 - downbeat F-measure (ours; librosa has no downbeat tracker) and metre when annotated;
@@ -39,6 +41,8 @@ from functions.keys import key_name, key_scores  # noqa: E402
 TEMPO_TOLERANCE = 0.04
 WINDOW_S = 0.07
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif", ".m4a"}
+OTHER_LEVELS = {2.0: "x2", 0.5: "/2", 3.0: "x3", 1 / 3: "/3"}  # estimate / annotation
+NAME_WIDTH = 32
 
 
 def librosa_analysis(audio: Audio) -> dict:
@@ -68,6 +72,18 @@ def beat_f(reference: np.ndarray, estimated: np.ndarray, partial: bool) -> float
     return float(mir_eval.beat.f_measure(reference, est, f_measure_threshold=WINDOW_S))
 
 
+def tempo_level(tempo: float, annotated: float | None) -> str | None:
+    """Mark a tempo: y within 4 % of the annotation, x2 / /2 / x3 / /3 at another level, else n."""
+    if annotated is None:
+        return None
+    if abs(tempo / annotated - 1) <= TEMPO_TOLERANCE:
+        return "y"
+    for ratio, mark in OTHER_LEVELS.items():
+        if abs(tempo / (annotated * ratio) - 1) <= TEMPO_TOLERANCE:
+            return mark
+    return "n"
+
+
 def same_key(a: str, b: str) -> bool:
     from functions.music.theory import parse_key
 
@@ -86,12 +102,17 @@ def annotations_of(folder: Path) -> dict[str, dict]:
 def main() -> int:
     default = ROOT.parent / "shared" / "eval-audio"
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", nargs="?", type=Path, default=default if default.exists() else None)
+    ap.add_argument("folders", nargs="*", type=Path, metavar="FOLDER")
     ap.add_argument("--engine", choices=("dsp", "beat_this"), default="dsp")
     ap.add_argument("--weights", type=Path, help="weights folder holding beat_this/final0.ckpt")
     args = ap.parse_args()
-    if args.folder is None or not args.folder.exists():
-        ap.error("give a folder of annotated recordings")
+    folders = args.folders or ([default] if default.exists() else [])
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if not folders or missing:
+        ap.error(
+            "give folders of annotated recordings"
+            + (f" ({', '.join(missing)} missing)" if missing else "")
+        )
     from functions.analysis import analyze_audio
 
     tracker = None
@@ -105,14 +126,15 @@ def main() -> int:
 
     rows, totals = [], {"ours": [], "librosa": []}
     header = (
-        f"{'file':<24} {'sr/ch':>9} {'len':>6} {'annot':>7} | {'ours':>7} {'ok':>2} {'beatF':>5} "
-        f"{'dbF':>5} {'metre':>5} {'key':>9} {'s':>5} | {'librosa':>7} {'ok':>2} {'beatF':>5} "
-        f"{'key':>9} {'s':>5}"
+        f"{'file':<{NAME_WIDTH}} {'sr/ch':>9} {'len':>6} {'annot':>7} | {'ours':>7} {'ok':>2} "
+        f"{'beatF':>5} {'dbF':>5} {'metre':>5} {'key':>9} {'s':>5} | {'librosa':>7} {'ok':>2} "
+        f"{'beatF':>5} {'key':>9} {'s':>5}"
     )
     print(header)
     print("-" * len(header))
-    for name, note in annotations_of(args.folder).items():
-        path = args.folder / name
+    recordings = [(f, name, note) for f in folders for name, note in annotations_of(f).items()]
+    for folder, name, note in recordings:
+        path = folder / name
         if not path.exists():
             continue
         audio = load_audio(path)
@@ -128,10 +150,12 @@ def main() -> int:
         row = {"file": name}
         for who, res, took in (("ours", ours, ours_s), ("librosa", ref, ref_s)):
             tempo = float(res["tempo_bpm"])
-            ok = annotated is not None and abs(tempo / annotated - 1) <= TEMPO_TOLERANCE
+            level = tempo_level(tempo, annotated)
+            ok = level == "y"
             f = beat_f(beats, res["beats_s"], partial)
             key_ok = same_key(res["key"], note["key"]) if note.get("key") else None
-            row[who] = {"tempo": tempo, "ok": ok, "beat_f": f, "key": res["key"], "key_ok": key_ok}
+            row[who] = {"tempo": tempo, "ok": ok, "level": level, "beat_f": f}
+            row[who] |= {"key": res["key"], "key_ok": key_ok}
             row[who]["s"] = took
             totals[who].append(row[who])
         down = np.asarray(note.get("downbeats_s") or [], dtype=float)
@@ -143,30 +167,36 @@ def main() -> int:
         def mark(v):
             return "-" if v is None else ("y" if v else "n")
 
+        def level(v):
+            return "-" if v is None else v
+
         o, r = row["ours"], row["librosa"]
         dbf = "-" if o["downbeat_f"] is None else f"{o['downbeat_f']:.2f}"
         print(
-            f"{name[:24]:<24} {audio.sample_rate // 1000:>5}k/{audio.channels} "
+            f"{name[:NAME_WIDTH]:<{NAME_WIDTH}} {audio.sample_rate / 1000:>5.4g}k/{audio.channels} "
             f"{audio.duration_s:>6.1f} {annotated or float('nan'):>7.2f} | {o['tempo']:>7.2f} "
-            f"{mark(o['ok']):>2} {o['beat_f']:>5.2f} {dbf:>5} {ours['time_signature']:>5} "
-            f"{o['key']:>9}{mark(o['key_ok'])} {o['s']:>5.2f} | {r['tempo']:>7.2f} {mark(r['ok']):>2} "
-            f"{r['beat_f']:>5.2f} {r['key']:>9}{mark(r['key_ok'])} {r['s']:>5.2f}"
+            f"{level(o['level']):>2} {o['beat_f']:>5.2f} {dbf:>5} {ours['time_signature']:>5} "
+            f"{o['key']:>9}{mark(o['key_ok'])} {o['s']:>5.2f} | {r['tempo']:>7.2f} "
+            f"{level(r['level']):>2} {r['beat_f']:>5.2f} {r['key']:>9}{mark(r['key_ok'])} "
+            f"{r['s']:>5.2f}"
         )
         cands = ", ".join(
             f"{c['bpm']:.1f} ({c['confidence']:.2f})" for c in ours["tempo_candidates"]
         )
-        print(f"{'':<24}   candidates: {cands}")
+        print(f"{'':<{NAME_WIDTH}}   candidates: {cands}")
     print("-" * len(header))
     for who, items in totals.items():
         if not items:
             continue
-        n = len(items)
+        n = sum(x["level"] is not None for x in items)
         tempo_ok = sum(bool(x["ok"]) for x in items)
+        any_level = sum(x["level"] not in (None, "n") for x in items)
         mean_f = float(np.nanmean([x["beat_f"] for x in items]))
         keys = [x["key_ok"] for x in items if x["key_ok"] is not None]
         key_txt = f"{sum(keys)}/{len(keys)}" if keys else "n/a"
         line = (
-            f"{who:<8} tempo within 4 %: {tempo_ok}/{n}   mean beat F: {mean_f:.3f}   "
+            f"{who:<8} tempo within 4 %: {tempo_ok}/{n} (any level {any_level}/{n})   "
+            f"mean beat F: {mean_f:.3f}   "
             f"key right: {key_txt}   time: {sum(x['s'] for x in items):.2f} s"
         )
         if who == "ours":
