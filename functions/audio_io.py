@@ -16,6 +16,7 @@ Errors a user can cause raise :class:`shared.errors.InvalidAudio` with a stable 
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 from dataclasses import dataclass
@@ -98,6 +99,14 @@ def _decode_with_ffmpeg(path: Path, sr: int | None) -> Audio:
     return Audio(samples, rate)
 
 
+def _all_finite(samples: np.ndarray) -> bool:
+    """No NaN, no infinity and nothing too large to square: one dot product (whose result is
+    non-finite if any sample is), not a boolean copy of the whole track."""
+    flat = np.ascontiguousarray(samples).reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(float(flat @ flat))
+
+
 def load_audio(
     path: str | os.PathLike,
     sr: int | None = None,
@@ -139,7 +148,7 @@ def load_audio(
             audio = Audio(audio.samples[:, a:b].copy(), audio.sample_rate)
     if audio.samples.shape[1] == 0:
         raise InvalidAudio("The file holds no audio samples.", code="EMPTY_AUDIO")
-    if not np.all(np.isfinite(audio.samples)):
+    if not _all_finite(audio.samples):
         raise InvalidAudio("The file holds invalid (non-finite) samples.", code="UNDECODABLE_AUDIO")
     if mono and audio.channels > 1:
         audio = Audio(audio.samples.mean(axis=0, keepdims=True), audio.sample_rate)
@@ -282,8 +291,6 @@ def inspect_audio(path: str | os.PathLike, block_s: float = 2.0) -> dict:
     with ``UNSUPPORTED_FORMAT``, ``EMPTY_AUDIO``, ``TRUNCATED_AUDIO``, ``UNDECODABLE_AUDIO`` or
     ``SILENT_AUDIO``. Used at upload so bad files get a 4xx before any job exists.
     """
-    import math
-
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         raise InvalidAudio("The file is empty.", code="EMPTY_AUDIO")
@@ -305,7 +312,8 @@ def inspect_audio(path: str | os.PathLike, block_s: float = 2.0) -> dict:
                 flat = block.reshape(-1)
                 # One dot product gives the energy and flags any NaN or infinite sample (or
                 # one too large to square), which would make it non-finite.
-                energy = float(flat @ flat)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    energy = float(flat @ flat)
                 if not math.isfinite(energy):
                     raise InvalidAudio("The file holds invalid samples.", code="UNDECODABLE_AUDIO")
                 if flat.size:

@@ -40,3 +40,18 @@ def test_samples_no_audio_holds_are_refused(tmp_path, bad):
     with pytest.raises(InvalidAudio) as e:
         inspect_audio(path)
     assert e.value.code == "UNDECODABLE_AUDIO"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 3e30])
+def test_decoding_refuses_samples_no_audio_holds(tmp_path, bad):
+    from functions.audio_io import load_audio
+
+    x = _noise(3.0)
+    x[40_000, 1] = bad
+    path = tmp_path / "bad.wav"
+    sf.write(path, x, 22050, subtype="FLOAT")
+    with pytest.raises(InvalidAudio) as e:
+        load_audio(path)
+    assert e.value.code == "UNDECODABLE_AUDIO"
+    sf.write(path, _noise(3.0), 22050, subtype="FLOAT")
+    assert load_audio(path).samples.shape == (2, 3 * 22050)
