@@ -22,7 +22,8 @@ MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 # Relative major and minor keys share their notes (Am-F-C-G and C-G-Am-F hold the same
 # chords), so a whole-track profile barely separates them; songs mostly open on the tonic
-# chord, so the opening bar gets this extra say.
+# chord, so the opening bar gets this extra say, in that choice only: an intro vamping on the
+# dominant (or wherever the beat tracker's first bar happens to end) never names another key.
 OPENING_WEIGHT = 0.5
 # Softmax temperature turning correlations (-1..1) into a 0..1 confidence over the 24 keys.
 CONFIDENCE_TEMPERATURE = 0.05
@@ -116,6 +117,11 @@ def key_scores(profile: np.ndarray) -> np.ndarray:
     return out
 
 
+def relative_key(index: int) -> int:
+    """The ``key_scores`` index of the key with the same notes: C major <-> A minor."""
+    return 12 + (index + 9) % 12 if index < 12 else (index - 12 + 3) % 12
+
+
 def key_name(index: int) -> str:
     """``"C major"`` .. ``"B minor"`` for a ``key_scores`` index."""
     return f"{NOTE_NAMES[index % 12]} {'minor' if index >= 12 else 'major'}"
@@ -124,19 +130,21 @@ def key_name(index: int) -> str:
 def estimate_key(chroma: np.ndarray, opening_frames: int = 0) -> tuple[str, float]:
     """Most likely key of a chroma ``(12,)`` or ``(12, frames)`` in time order, and confidence.
 
-    With ``opening_frames`` > 0 the mean chroma of the first frames adds
-    ``OPENING_WEIGHT`` times its own correlations (see the constant). The confidence is the
-    softmax share of the winning key among all 24, so relative-key ambiguity lowers it.
+    The whole track's profile picks the key up to its relative major or minor; with
+    ``opening_frames`` > 0 the mean chroma of the first frames adds ``OPENING_WEIGHT`` times
+    its own correlations to decide between those two (see the constant). The confidence is
+    the softmax share of the chosen key among all 24, so relative-key ambiguity lowers it.
     """
     c = np.asarray(chroma, dtype=np.float64)
     if c.ndim == 1:
         c = c[:, None]
     scores = key_scores(c.mean(axis=1))
-    if opening_frames > 0 and c.shape[1] > opening_frames:
-        scores = scores + OPENING_WEIGHT * key_scores(c[:, :opening_frames].mean(axis=1))
-        scores = scores / (1.0 + OPENING_WEIGHT)
     if not np.any(scores):
         return "C major", 0.0
     best = int(np.argmax(scores))
+    if opening_frames > 0 and c.shape[1] > opening_frames:
+        scores = scores + OPENING_WEIGHT * key_scores(c[:, :opening_frames].mean(axis=1))
+        scores = scores / (1.0 + OPENING_WEIGHT)
+        best = max((best, relative_key(best)), key=lambda k: scores[k])
     share = np.exp((scores - scores[best]) / CONFIDENCE_TEMPERATURE)
     return key_name(best), float(share[best] / share.sum())

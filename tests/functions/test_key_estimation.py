@@ -64,3 +64,27 @@ def test_a_clear_key_is_more_confident_than_an_ambiguous_one():
     # All twelve pitch classes equally loud: no key at all.
     chromatic = np.ones((12, 4))
     assert estimate_key(_cadence(9, MINOR))[1] > estimate_key(chromatic)[1]
+
+
+@pytest.mark.parametrize("minor", [MAJOR, MINOR], ids=["major", "minor"])
+@pytest.mark.parametrize("tonic", [4, 9])
+@pytest.mark.parametrize("intro_step", [2, 5, 7], ids=["ii", "IV", "V"])
+def test_an_intro_on_another_chord_does_not_move_the_key(tonic, minor, intro_step):
+    # Eight cadences in the key, opened by a two-chord intro vamping on another scale degree
+    # (a ii, IV or V chord): where the beat tracker says the first bar ends must not turn the
+    # song's key into the intro chord's. The opening only settles relative major vs minor.
+    intro_root = tonic + intro_step
+    intro_minor = (intro_step == 2) if not minor else (intro_step == 5)
+    intro = np.stack([_triad(intro_root, intro_minor)] * 2, axis=1)
+    frames = np.concatenate([intro] + [_cadence(tonic, minor)] * 8, axis=1)
+    key, _ = estimate_key(frames, opening_frames=2)
+    assert key == f"{NOTE_NAMES[tonic]} {'minor' if minor else 'major'}"
+
+
+def test_relative_keys_share_their_notes():
+    from functions.keys import key_name, relative_key
+
+    names = {key_name(k): key_name(relative_key(k)) for k in range(24)}
+    assert names["C major"] == "A minor" and names["A minor"] == "C major"
+    assert names["E minor"] == "G major" and names["F# major"] == "D# minor"
+    assert all(relative_key(relative_key(k)) == k for k in range(24))
