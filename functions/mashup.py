@@ -119,25 +119,58 @@ class TempoMatch:
     factor: float  # Rubber Band's stretch_factor taking src to dst (> 1 is faster)
     src_bpm: float  # the level of src that is matched (its tempo, half or double)
     dst_bpm: float
+    # Beats of src per beat of dst once fitted: 1, or 1.5 / 2/3 for a 3:2 metric relation.
+    relation: float = 1.0
 
 
-def match_tempo(src: TrackInfo, dst: TrackInfo) -> TempoMatch:
+# Two tempi can be up to half an octave apart at their nearest octaves (95 and 135 BPM), which
+# half-way stretching cannot bridge within COMFORT_STRETCH. Two beats of one against three of
+# the other can: with these relations no pairing needs more than ~11 % from each track.
+METRIC_RELATIONS = (1.5, 2.0 / 3.0)
+
+
+def match_tempo(
+    src: TrackInfo, dst: TrackInfo, relations: tuple[float, ...] = (1.0,)
+) -> TempoMatch:
     """The pairing of ``src``'s and ``dst``'s tempo levels whose stretch is closest to 1.
 
     Only levels the analysis found plausible take part (a candidate with confidence 0 is
     outside the tapping range); among equally close pairings the confident ones win.
+    ``relations``: beats of ``src`` per beat of ``dst`` to consider (see METRIC_RELATIONS).
     """
     best: tuple[float, TempoMatch] | None = None
-    for s_bpm, s_conf in src.tempo_levels():
-        for d_bpm, d_conf in dst.tempo_levels():
-            if abs(math.log2(d_bpm / dst.tempo_bpm)) > 0.5:
-                continue  # the base keeps its own beat; only the other track changes level
-            factor = d_bpm / s_bpm
-            cost = abs(math.log2(factor)) + 0.01 * (2.0 - s_conf - d_conf)
-            if best is None or cost < best[0]:
-                best = (cost, TempoMatch(factor, s_bpm, d_bpm))
+    for relation in relations:
+        for s_bpm, s_conf in src.tempo_levels():
+            for d_bpm, d_conf in dst.tempo_levels():
+                if abs(math.log2(d_bpm / dst.tempo_bpm)) > 0.5:
+                    continue  # the base keeps its own beat; only the other track changes level
+                factor = d_bpm * relation / s_bpm
+                cost = abs(math.log2(factor)) + 0.01 * (2.0 - s_conf - d_conf)
+                if best is None or cost < best[0]:
+                    best = (cost, TempoMatch(factor, s_bpm, d_bpm, relation))
     assert best is not None
     return best[1]
+
+
+def _fit_lead(lead: TrackInfo, base: TrackInfo) -> TempoMatch:
+    """The lead's match to the base: at an octave when the two can meet half-way within
+    COMFORT_STRETCH each, else at a 3:2 relation when that stretches less."""
+    m = match_tempo(lead, base)
+    if abs(math.log2(m.factor)) <= math.log2(MAX_STRETCH):
+        return m
+    metric = match_tempo(lead, base, METRIC_RELATIONS)
+    return metric if abs(math.log2(metric.factor)) < abs(math.log2(m.factor)) else m
+
+
+def _relation_note(m: TempoMatch, octave_factor: float, t: TrackInfo) -> str:
+    faster = m.relation > 1  # three of its beats to two of the base's, else two to three
+    return (
+        f"metric relation {'3:2' if faster else '2:3'}: at every octave {t.tempo_bpm:.1f} and "
+        f"the base's {m.dst_bpm:.1f} BPM are {_stretch_pct(octave_factor)} apart, too far to "
+        f"stretch; so {'three' if faster else 'two'} of its beats span "
+        f"{'two' if faster else 'three'} of the base's (its 4-bar phrases span "
+        f"{4 / m.relation:.3g} of the base's bars)"
+    )
 
 
 @dataclass
@@ -318,13 +351,15 @@ def plan_mashup(
     lead = by_index.get(vocal_idx) if vocal_idx is not None else None
     if lead is None and len(choice) > 1:
         lead = by_index[next(i for i in choice if i != base_track)]
+    lead_match = _fit_lead(lead, base) if lead is not None else None
     if lead is not None:
-        m = match_tempo(lead, base)
+        m = lead_match
         if abs(math.log2(m.factor)) > math.log2(COMFORT_STRETCH):
             base_factor = 1.0 / math.sqrt(m.factor)
+            where = "at any octave" if m.relation == 1.0 else "even at a 3:2 relation"
             tempo_note = (
                 f"{lead.tempo_bpm:.1f} and {base.tempo_bpm:.1f} BPM are more than "
-                f"{_stretch_pct(COMFORT_STRETCH)} apart at any octave: both move half-way "
+                f"{_stretch_pct(COMFORT_STRETCH)} apart {where}: both move half-way "
                 f"({_stretch_pct(base_factor)} each) rather than one by "
                 f"{_stretch_pct(m.factor)}"
             )
@@ -337,7 +372,7 @@ def plan_mashup(
             parts.append(TrackPart(i, "base", stems, base_factor, notes=notes))
             continue
         t = by_index[i]
-        m = match_tempo(t, base)
+        m = lead_match if lead is not None and i == lead.index else match_tempo(t, base)
         factor = m.factor * base_factor
         if abs(math.log2(factor)) > math.log2(COMFORT_STRETCH) * 1.001:
             if stem_choice is None and i != vocal_idx:  # an optional layer: leave it out
@@ -361,6 +396,8 @@ def plan_mashup(
         )
         part.offset_s, where = _phrase_offset_s(t, factor, base, base_factor)
         part.notes.append(f"phrase alignment: {where}")
+        if m.relation != 1.0:
+            part.notes.append(_relation_note(m, match_tempo(t, base).factor, t))
         if abs(math.log2(m.src_bpm / t.tempo_bpm)) > 0.5:
             relation = "half" if m.src_bpm < t.tempo_bpm else "double"
             part.notes.append(

@@ -279,16 +279,51 @@ def test_further_tracks_layer_their_other_stem_up_to_twelve_percent_away():
     assert plan.skipped == [{"track": 2, "reason": "106 BPM is too far to stretch"}]
 
 
-def test_a_vocal_track_too_far_even_half_way_is_refused_with_the_figures():
+def test_a_voice_too_far_at_every_octave_is_fitted_two_beats_against_three():
+    # 90 and 124 BPM: 37.8 % apart (124 / 90), 31 % at half time; even half-way each would
+    # move 17 %. Two beats of the voice against three of the band: 124 * 2 / 3 = 82.7 BPM, a
+    # 8.1 % stretch of the voice alone, within the 12 % that keeps it sounding like itself.
     singer = _info(0, 90.0, "D major", 0.3, 0.1)
     band = _info(1, 124.0, "D major", 0.0, 0.5)
+    plan = plan_mashup([singer, band], "energetic")
+    voice, base = _part(plan, 0), _part(plan, 1)
+    assert (plan.base.index, voice.role) == (1, "vocals")
+    assert voice.stretch_factor == pytest.approx(124.0 * 2 / 3 / 90.0)
+    assert base.stretch_factor == 1.0 and plan.target_tempo_bpm == pytest.approx(124.0)
+    assert voice.notes[1] == (
+        "metric relation 2:3: at every octave 90.0 and the base's 124.0 BPM are 37.8 % apart, "
+        "too far to stretch; so two of its beats span three of the base's (its 4-bar phrases "
+        "span 6 of the base's bars)"
+    )
+    # The voice's phrase lands on a bar of the base, on the output timeline.
+    entry_bar = voice.offset_s + 2 * (4 * 60.0 / 90.0) / voice.stretch_factor
+    assert min(abs(entry_bar - b) for b in plan.base.downbeats_s) < 1e-6
+
+
+@pytest.mark.parametrize(("vocal_bpm", "base_bpm"), [(95.0, 135.0), (135.0, 95.0), (71.0, 100.0)])
+def test_any_two_tempi_meet_within_the_comfortable_stretch(vocal_bpm, base_bpm):
+    # Half an octave apart at their nearest octaves is the worst case octaves leave; with
+    # two-against-three neither track moves more than 12 %.
+    singer = _info(0, vocal_bpm, "A minor", 0.3, 0.1)
+    band = _info(1, base_bpm, "A minor", 0.0, 0.5)
+    plan = plan_mashup([singer, band], "chill", stem_choice={1: ["drums"], 0: ["vocals"]})
+    for part in plan.parts:
+        assert abs(math.log2(part.stretch_factor)) <= math.log2(1.12) + 1e-9
+
+
+def test_a_layer_too_far_from_the_base_is_refused_when_asked_for():
+    # Layers follow the base at an octave only: asked for by name, one 13.2 % away is refused.
+    singer = _info(0, 118.0, "A minor", 0.35, 0.1)
+    band = _info(1, 120.0, "A minor", 0.0, 0.5)
+    far = _info(2, 106.0, "A minor", 0.05, 0.3)
     with pytest.raises(InvalidInput) as err:
-        plan_mashup([singer, band], "energetic")  # the voice is not an optional layer
+        plan_mashup(
+            [singer, band, far], "dark", stem_choice={1: ["drums"], 0: ["vocals"], 2: ["other"]}
+        )
     assert err.value.code == "TEMPO_MISMATCH"
-    # Half-way each track would move sqrt(124/90) - 1 = 17.4 %.
     assert err.value.message == (
-        "Track 0 (90 BPM) is too far from the base's 124 BPM: fitting it would stretch it by "
-        "17.4 % (at most 12.0 % keeps it sounding like itself); choose other tracks or stems."
+        "Track 2 (106 BPM) is too far from the base's 120 BPM: fitting it would stretch it by "
+        "13.2 % (at most 12.0 % keeps it sounding like itself); choose other tracks or stems."
     )
 
 
