@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -47,12 +48,41 @@ def make_settings(data_dir: Path, **over) -> Settings:
     return Settings(**base)
 
 
+# A Postgres already running (its superuser's URL), reused instead of starting one: set only by
+# tools/mutation.py, whose hundreds of short test sessions would otherwise each start a server.
+# Each session then works in databases of its own there and drops them at its end.
+REUSE_SERVER_ENV = "SOUNDSTAGE_TEST_PG_SERVER"
+_session_databases: list[str] = []
+
+
+def new_database(pg_url: str, prefix: str) -> str:
+    """A fresh database on the session's Postgres (created as its superuser); returns its URL."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+    _session_databases.append(name)
+    parts = urlsplit(pg_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("pg")
-    url = Database.embedded_url(data, cleanup_mode="delete")
-    yield url
-    Database.stop_embedded()
+    server = os.environ.get(REUSE_SERVER_ENV)
+    if not server:
+        data = tmp_path_factory.mktemp("pg")
+        url = Database.embedded_url(data, cleanup_mode="delete")
+        yield url
+        Database.stop_embedded()
+        return
+    import psycopg
+
+    yield new_database(server, "session")
+    with psycopg.connect(server, autocommit=True) as conn:
+        for name in reversed(_session_databases):
+            conn.execute(f"drop database if exists {name} with (force)")
+    _session_databases.clear()
 
 
 @pytest.fixture(scope="session")
@@ -189,12 +219,10 @@ def pipeline_services(pg_url, tmp_path_factory) -> Iterator[Services]:
     it: pipeline-level tests claim and run their jobs here (tests.pipeline_jobs)."""
     import psycopg
 
-    name = f"pipelines_{uuid.uuid4().hex[:8]}"
+    url = new_database(pg_url, "pipelines")
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
         # What these tests check does not need each commit on disk before the next statement.
-        conn.execute(f"alter database {name} set synchronous_commit = off")
-    url = pg_url.replace("/postgres?", f"/{name}?")
+        conn.execute(f"alter database {_session_databases[-1]} set synchronous_commit = off")
     svc = open_services(
         make_settings(tmp_path_factory.mktemp("pipelines"), database_url=url), kinds=TEST_KINDS
     )

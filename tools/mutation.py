@@ -314,6 +314,24 @@ def _statuses(work: Path) -> dict[str, list[int]]:
     return out
 
 
+# tests/conftest.py reuses the Postgres named here (each test session in databases of its own).
+REUSE_SERVER_ENV = "SOUNDSTAGE_TEST_PG_SERVER"
+
+
+def _shared_postgres(work: Path):
+    """One embedded Postgres for the whole run: a test session of the job store's modules then
+    creates a database there instead of starting (and deleting) a server of its own."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    import pgserver
+
+    work.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(work / "pg", cleanup_mode="delete")
+    os.environ[REUSE_SERVER_ENV] = server.get_uri()
+    return server
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(MODULES)
     work = Path(tempfile.mkdtemp(prefix="mutation-"))
@@ -326,12 +344,18 @@ def main(argv: list[str]) -> int:
         ),
     )
     figures = {}
+    server = None
     try:
         for short in names:
+            if server is None and "--noconftest" not in MODULES[short][2]:
+                server = _shared_postgres(work / "server")
             figures[short] = run(short, work, ROOT / "mutation-report")
             k, t = figures[short]
             print(f"== {short}: killed {k}/{t} ({100 * k / max(t, 1):.0f} %)", flush=True)
     finally:
+        if server is not None:
+            server.cleanup()
+            os.environ.pop(REUSE_SERVER_ENV, None)
         shutil.rmtree(work, ignore_errors=True)
     for short, (k, t) in figures.items():
         print(f"{short:10s} {k:4d}/{t:<4d} {100 * k / max(t, 1):5.1f} %")
