@@ -247,3 +247,28 @@ def song_wav(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("audio") / "song.wav"
     save_audio(path, audio, "wav")
     return path
+
+
+@pytest.fixture(scope="session")
+def store_db(pg_url) -> Iterator[Database]:
+    """A migrated database of its own with no worker, API or storage: the job store's own tests
+    drive every transition by hand (tests.store_helpers)."""
+    url = new_database(pg_url, "store")
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"alter database {_session_databases[-1]} set synchronous_commit = off")
+    db = Database(url, pool_size=4)
+    db.migrate()
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def store(store_db):
+    """The job store on ``store_db``, emptied of jobs: each test sees only its own."""
+    from shared.jobs import JobStore
+
+    with store_db.service() as conn:
+        conn.execute("delete from jobs")
+    return JobStore(store_db)

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # error, and an error would count every mutant as killed). The job store's and the runner's
 # tests start embedded Postgres and worker processes: 15-60 s a mutant, hence a budget.
 _NO_SERVER = "not through_the_api and not measures_at and not rejects_a_track"
+_DB_PLUGINS_OFF = ["-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:anyio"]
 MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "loudness": (
         "functions/loudness.py",
@@ -112,11 +113,19 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ],
     ),
     # The job store: its queries (jobs.py) and its lifecycle (claim, heartbeat, recovery,
-    # fail, complete, cancel, requeue, sweep) and the stage/cost/output records.
+    # fail, complete, cancel, requeue, sweep) and the stage/cost/output records. Its own tests
+    # drive it by hand on a database with no worker (a session of them takes a few seconds);
+    # the server is the one tools/mutation.py started (tests/conftest.py), and the pytest
+    # plugins for property tests are left out (none of these tests use them).
     "jobs": (
         "shared/jobs.py",
         None,
-        ["tests/test_lifecycle_edges.py", "tests/test_platform_jobs.py"],
+        [
+            *_DB_PLUGINS_OFF,
+            "tests/test_job_store.py",
+            "tests/test_lifecycle_edges.py::test_claims_are_first_in_first_out_and_positions_exact",
+            "tests/test_lifecycle_edges.py::test_cancel_racing_a_claim_has_one_winner",
+        ],
     ),
     "job_lifecycle": (
         "shared/job_lifecycle.py",
