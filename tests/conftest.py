@@ -8,18 +8,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 os.environ.setdefault("SOUNDSTAGE_LOG_LEVEL", "WARNING")
 
-from functions.audio_tools import AUDIO_TOOLS  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import Database  # noqa: E402
-from shared.services import Services, open_services  # noqa: E402
-from tests.kinds import TEST_KINDS  # noqa: E402
-from tests.pipeline_jobs import PipelineJobs  # noqa: E402
+
+if TYPE_CHECKING:
+    from shared.services import Services
+    from tests.pipeline_jobs import PipelineJobs
+
+# The services, the kinds and the audio tools are imported by the fixtures that need them: a
+# session of the job store's own tests (mutation runs start hundreds) does without them.
 
 TERMINAL = ("completed", "failed", "canceled")
 
@@ -87,6 +91,10 @@ def pg_url(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def services(pg_url, tmp_path_factory) -> Iterator[Services]:
+    from functions.audio_tools import AUDIO_TOOLS
+    from shared.services import open_services
+    from tests.kinds import TEST_KINDS
+
     data = tmp_path_factory.mktemp("data")
     svc = open_services(
         make_settings(data, database_url=pg_url), kinds=TEST_KINDS, audio=AUDIO_TOOLS
@@ -219,6 +227,9 @@ def pipeline_services(pg_url, tmp_path_factory) -> Iterator[Services]:
     it: pipeline-level tests claim and run their jobs here (tests.pipeline_jobs)."""
     import psycopg
 
+    from shared.services import open_services
+    from tests.kinds import TEST_KINDS
+
     url = new_database(pg_url, "pipelines")
     with psycopg.connect(pg_url, autocommit=True) as conn:
         # What these tests check does not need each commit on disk before the next statement.
@@ -234,6 +245,8 @@ def pipeline_services(pg_url, tmp_path_factory) -> Iterator[Services]:
 def run_pipeline(pipeline_services) -> PipelineJobs:
     """``run_pipeline(kind, files, params)``: a real job of this test's own user, run here in
     the worker's job context; returns a ``PipelineRun`` (tests.pipeline_jobs)."""
+    from tests.pipeline_jobs import PipelineJobs
+
     return PipelineJobs(pipeline_services)
 
 

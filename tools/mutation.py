@@ -123,28 +123,18 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         [
             *_DB_PLUGINS_OFF,
             "tests/test_job_store.py",
-            "tests/test_lifecycle_edges.py::test_claims_are_first_in_first_out_and_positions_exact",
-            "tests/test_lifecycle_edges.py::test_cancel_racing_a_claim_has_one_winner",
+            "tests/test_job_lifecycle.py",
         ],
     ),
     "job_lifecycle": (
         "shared/job_lifecycle.py",
         None,
-        [
-            "tests/test_lifecycle_edges.py",
-            "tests/test_platform_recovery.py",
-            "tests/test_retries.py",
-            "tests/test_platform_jobs.py",
-        ],
+        [*_DB_PLUGINS_OFF, "tests/test_job_lifecycle.py", "tests/test_job_store.py"],
     ),
     "job_recording": (
         "shared/job_recording.py",
         None,
-        [
-            "tests/test_lifecycle_edges.py",
-            "tests/test_pipeline_context.py",
-            "tests/test_platform_jobs.py",
-        ],
+        [*_DB_PLUGINS_OFF, "tests/test_job_recording.py", "tests/test_job_lifecycle.py"],
     ),
     # The runner and the executors that decide where a stage runs.
     "runner": (
