@@ -52,10 +52,12 @@ def make_settings(data_dir: Path, **over) -> Settings:
     return Settings(**base)
 
 
-# A Postgres already running (its superuser's URL), reused instead of starting one: set only by
-# tools/mutation.py, whose hundreds of short test sessions would otherwise each start a server.
-# Each session then works in databases of its own there and drops them at its end.
+# A Postgres already running (its superuser's URL), reused instead of starting one, and a
+# migrated database there to copy: set only by tools/mutation.py, whose hundreds of short test
+# sessions would otherwise each start a server and run the migrations. Each session then works
+# in fresh databases of its own there; the tool drops them after its run.
 REUSE_SERVER_ENV = "SOUNDSTAGE_TEST_PG_SERVER"
+REUSE_TEMPLATE_ENV = "SOUNDSTAGE_TEST_PG_TEMPLATE"
 _session_databases: list[str] = []
 
 
@@ -64,8 +66,9 @@ def new_database(pg_url: str, prefix: str) -> str:
     import psycopg
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    template = os.environ.get(REUSE_TEMPLATE_ENV) if os.environ.get(REUSE_SERVER_ENV) else None
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
+        conn.execute(f"create database {name}" + (f" template {template}" if template else ""))
     _session_databases.append(name)
     parts = urlsplit(pg_url)
     return urlunsplit(parts._replace(path=f"/{name}"))
@@ -80,13 +83,7 @@ def pg_url(tmp_path_factory) -> Iterator[str]:
         yield url
         Database.stop_embedded()
         return
-    import psycopg
-
     yield new_database(server, "session")
-    with psycopg.connect(server, autocommit=True) as conn:
-        for name in reversed(_session_databases):
-            conn.execute(f"drop database if exists {name} with (force)")
-    _session_databases.clear()
 
 
 @pytest.fixture(scope="session")

@@ -198,6 +198,7 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
         cmd += ["--use-patch-file", str(patch)]
     budget_s = float(os.environ.get("MUTATION_BUDGET_S", "0")) or None
     _run_until_done(cmd, work, budget_s, short)
+    _drop_session_databases()
     if kept and cache.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cache, kept)
@@ -313,22 +314,53 @@ def _statuses(work: Path) -> dict[str, list[int]]:
     return out
 
 
-# tests/conftest.py reuses the Postgres named here (each test session in databases of its own).
+# tests/conftest.py reuses the Postgres named here (each test session in databases of its own,
+# copies of the migrated template).
 REUSE_SERVER_ENV = "SOUNDSTAGE_TEST_PG_SERVER"
+REUSE_TEMPLATE_ENV = "SOUNDSTAGE_TEST_PG_TEMPLATE"
+TEMPLATE = "soundstage_template"
+_KEEP = ("postgres", "template0", "template1", TEMPLATE)
 
 
 def _shared_postgres(work: Path):
-    """One embedded Postgres for the whole run: a test session of the job store's modules then
-    creates a database there instead of starting (and deleting) a server of its own."""
+    """One embedded Postgres for the whole run, with a migrated template database: a test
+    session of the job store's modules then copies it (a fraction of a second) instead of
+    starting a server of its own and running the migrations."""
     import warnings
 
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver
+    import psycopg
+
+    sys.path.insert(0, str(ROOT))
+    from shared.db import Database
 
     work.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(work / "pg", cleanup_mode="delete")
-    os.environ[REUSE_SERVER_ENV] = server.get_uri()
+    uri = server.get_uri()
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(f"create database {TEMPLATE}")
+    db = Database(uri.replace("/postgres?", f"/{TEMPLATE}?"), pool_size=1)
+    db.migrate()
+    db.close()
+    os.environ[REUSE_SERVER_ENV] = uri
+    os.environ[REUSE_TEMPLATE_ENV] = TEMPLATE
     return server
+
+
+def _drop_session_databases() -> None:
+    """Drop the databases the test sessions left (they do not drop their own: each drop is a
+    checkpoint, a second or so a mutant)."""
+    import psycopg
+
+    uri = os.environ.get(REUSE_SERVER_ENV)
+    if not uri:
+        return
+    with psycopg.connect(uri, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("select datname from pg_database")]
+        for name in names:
+            if name not in _KEEP:
+                conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def main(argv: list[str]) -> int:
@@ -355,6 +387,7 @@ def main(argv: list[str]) -> int:
         if server is not None:
             server.cleanup()
             os.environ.pop(REUSE_SERVER_ENV, None)
+            os.environ.pop(REUSE_TEMPLATE_ENV, None)
         shutil.rmtree(work, ignore_errors=True)
     for short, (k, t) in figures.items():
         print(f"{short:10s} {k:4d}/{t:<4d} {100 * k / max(t, 1):5.1f} %")
