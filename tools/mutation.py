@@ -339,6 +339,10 @@ def _shared_postgres(work: Path):
     server = pgserver.get_server(work / "pg", cleanup_mode="delete")
     uri = server.get_uri()
     with psycopg.connect(uri, autocommit=True) as conn:
+        # A throwaway server: nothing on it needs to survive a crash.
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"alter system set {setting} = off")
+        conn.execute("select pg_reload_conf()")
         conn.execute(f"create database {TEMPLATE}")
     db = Database(uri.replace("/postgres?", f"/{TEMPLATE}?"), pool_size=1)
     db.migrate()
