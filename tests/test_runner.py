@@ -1,0 +1,253 @@
+"""The runner (shared.runner) on the real job store, storage and test kinds, with no worker
+polling the database: ``execute_job``'s outcomes (completed, failed, canceled, retried, out of
+attempts), what it releases, and the runners' small contracts (claiming one job, worker ids,
+which runner a deployment gets)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import uuid
+
+import pytest
+
+from shared.executors import LocalExecutor
+from shared.runner import (
+    LocalRunner,
+    ModalRunner,
+    execute_job,
+    new_worker_id,
+    open_runner,
+    run_job_by_id,
+)
+from tests.conftest import make_settings, new_database
+
+
+@pytest.fixture(scope="module")
+def runs(pg_url, tmp_path_factory):
+    """Services on a database of their own: these tests claim and run jobs by hand."""
+    from functions.audio_tools import AUDIO_TOOLS
+    from shared.services import open_services
+    from tests.kinds import TEST_KINDS
+
+    settings = make_settings(
+        tmp_path_factory.mktemp("runner"),
+        database_url=new_database(pg_url, "runner"),
+        max_attempts=3,
+        retry_backoff_s=0.01,
+        retry_backoff_max_s=0.05,
+    )
+    svc = open_services(settings, kinds=TEST_KINDS, audio=AUDIO_TOOLS)
+    yield svc
+    svc.close()
+
+
+def _user(svc) -> str:
+    with svc.db.service() as conn:
+        row = conn.execute(
+            "insert into auth.users (email, encrypted_password) values (%s, null) returning id",
+            (f"runner-{uuid.uuid4().hex[:12]}@example.com",),
+        ).fetchone()
+    return str(row["id"])
+
+
+def _queued(svc, kind: str, params: dict, *, budget_usd: float | None = None) -> str:
+    k = svc.kinds.get(kind)
+    job_id = str(uuid.uuid4())
+    svc.jobs.create(
+        job_id=job_id,
+        user_id=_user(svc),
+        kind=kind,
+        params=k.params(**params).model_dump(mode="json"),
+        inputs=[],
+        stages=k.stage_names(),
+        idempotency_key=None,
+        estimated_duration_s=1.0,
+        estimated_cost_usd=0.0,
+        budget_usd=budget_usd,
+    )
+    with svc.db.service() as conn:  # what submit_job reserves for the outputs
+        conn.execute(
+            "insert into public.storage_reservations (job_id, user_id, bytes)"
+            " select id, user_id, 1000 from jobs where id = %s",
+            (job_id,),
+        )
+    return job_id
+
+
+def _run(svc, job_id: str, worker: str = "w") -> str:
+    job = svc.jobs.claim(worker, job_id)
+    assert job is not None
+    return execute_job(svc, job, worker, LocalExecutor(1))
+
+
+def _reserved(svc, job_id: str) -> bool:
+    with svc.db.service() as conn:
+        return (
+            conn.execute(
+                "select 1 from public.storage_reservations where job_id = %s", (job_id,)
+            ).fetchone()
+            is not None
+        )
+
+
+def _events(svc, job_id: str) -> list[tuple[str, dict]]:
+    with svc.db.service() as conn:
+        rows = conn.execute(
+            "select type, data from job_events where job_id = %s order by id", (job_id,)
+        ).fetchall()
+    return [(r["type"], r["data"]) for r in rows]
+
+
+def test_a_job_that_succeeds_is_completed_with_its_download_links(runs):
+    job_id = _queued(runs, "test_sleep", {"seconds": 0})
+    assert _run(runs, job_id) == "completed"
+    row = runs.jobs.load(job_id)
+    assert (row["status"], row["result"], row["worker_id"]) == (
+        "completed",
+        {"inputs": 0, "sizes": []},
+        None,
+    )
+    assert [o["name"] for o in row["outputs"]] == ["note"]
+    kind, data = _events(runs, job_id)[-1]
+    assert kind == "completed" and data["outputs"] == ["note"]
+    assert data["download_url"].endswith(f"/jobs/{job_id}/download/note")
+    assert not _reserved(runs, job_id)
+
+
+def test_a_users_error_fails_the_job_at_once_with_its_code(runs):
+    job_id = _queued(runs, "test_flaky", {"fail_times": 3, "error": "user"})
+    assert _run(runs, job_id) == "failed"
+    row = runs.jobs.load(job_id)
+    assert (row["error_code"], row["error_message"], row["error_retryable"]) == (
+        "BAD_INPUT_FOR_TEST",
+        "This input cannot work.",
+        False,
+    )
+    assert row["attempts"] == 1 and not _reserved(runs, job_id)
+    assert not [d for t, d in _events(runs, job_id) if "retry" in d]
+
+
+def test_a_bug_fails_the_job_as_retryable_without_running_it_again(runs):
+    job_id = _queued(runs, "test_flaky", {"fail_times": 3, "error": "bug"})
+    assert _run(runs, job_id) == "failed"
+    row = runs.jobs.load(job_id)
+    assert (row["status"], row["error_code"], row["error_retryable"]) == (
+        "failed",
+        "INTERNAL_ERROR",
+        True,
+    )
+    assert row["attempts"] == 1
+
+
+def test_a_transient_failure_runs_again_and_the_next_attempt_knows_why(runs):
+    job_id = _queued(runs, "test_flaky", {"fail_times": 2, "error": "timeout"})
+    assert _run(runs, job_id) == "completed"
+    row = runs.jobs.load(job_id)
+    assert row["result"] == {"attempt": 3, "previous_failure": "PROVIDER_TIMEOUT"}
+    assert row["attempts"] == 3
+    retries = [d["retry"] for t, d in _events(runs, job_id) if "retry" in d]
+    assert [(r["attempt"], r["next_attempt"], r["max_attempts"], r["code"]) for r in retries] == [
+        (1, 2, 3, "PROVIDER_TIMEOUT"),
+        (2, 3, 3, "PROVIDER_TIMEOUT"),
+    ]
+    assert all(0 < r["delay_s"] <= 0.05 + 0.01 for r in retries)
+    assert (
+        "(PROVIDER_TIMEOUT: A model or provider took too long to answer.)"
+        in ([d["message"] for t, d in _events(runs, job_id) if "retry" in d][0])
+    )
+
+
+def test_out_of_attempts_the_job_fails_with_the_last_code(runs):
+    job_id = _queued(runs, "test_flaky", {"fail_times": 5, "error": "oom"})
+    assert _run(runs, job_id) == "failed"
+    row = runs.jobs.load(job_id)
+    assert (row["error_code"], row["error_retryable"], row["attempts"]) == (
+        "GPU_OUT_OF_MEMORY",
+        True,
+        3,
+    )
+    assert len([d for t, d in _events(runs, job_id) if "retry" in d]) == 2
+
+
+def test_a_job_claimed_again_has_only_its_remaining_attempts(runs):
+    # A lost worker's job, claimed a second time: attempt 2 of 3, so one retry is left.
+    job_id = _queued(runs, "test_flaky", {"fail_times": 5, "error": "timeout"})
+    runs.jobs.claim("dead", job_id)
+    with runs.db.service() as conn:
+        conn.execute(
+            "update jobs set heartbeat_at = now() - interval '1 hour' where id = %s", (job_id,)
+        )
+    runs.jobs.recover_stale(60, 3)
+    assert _run(runs, job_id) == "failed"
+    retries = [d["retry"] for t, d in _events(runs, job_id) if "retry" in d]
+    assert [(r["attempt"], r["next_attempt"]) for r in retries] == [(2, 3)]
+    assert runs.jobs.load(job_id)["attempts"] == 3
+
+
+def test_a_job_whose_cancel_was_asked_is_canceled(runs):
+    job_id = _queued(runs, "test_sleep", {"seconds": 0})
+    job = runs.jobs.claim("w", job_id)
+    with runs.db.service() as conn:
+        conn.execute("update jobs set cancel_requested = true where id = %s", (job_id,))
+    assert execute_job(runs, job, "w", LocalExecutor(1)) == "canceled"
+    row = runs.jobs.load(job_id)
+    assert (row["status"], row["error_code"]) == ("canceled", "CANCELED")
+    assert not _reserved(runs, job_id)
+
+
+def test_a_job_taken_over_leaves_its_end_and_its_reservation_to_the_new_owner(runs):
+    # The first heartbeat (0.5 s) finds the job taken over; the pipeline stops at its next check.
+    job_id = _queued(runs, "test_sleep", {"seconds": 5})
+    job = runs.jobs.claim("w", job_id)
+    with runs.db.service() as conn:
+        conn.execute("update jobs set worker_id = 'other' where id = %s", (job_id,))
+    assert execute_job(runs, job, "w", LocalExecutor(1)) == "lost"
+    row = runs.jobs.load(job_id)
+    assert (row["status"], row["worker_id"], row["outputs"]) == ("processing", "other", [])
+    assert [t for t, _ in _events(runs, job_id)][-1] != "error"
+    assert _reserved(runs, job_id)  # the new owner's job still holds it
+    runs.jobs.mark_canceled(row)
+
+
+def test_run_one_claims_a_queued_job_or_says_there_was_none(runs):
+    runner = LocalRunner(runs, workers=1, maintenance=False)
+    with runs.db.service() as conn:
+        conn.execute("update jobs set status = 'canceled' where status = 'queued'")
+    assert runner.run_one() is None
+    job_id = _queued(runs, "test_sleep", {"seconds": 0})
+    assert runner.run_one(job_id) == "completed"
+    assert runs.jobs.load(job_id)["worker_id"] is None
+    assert runner.run_one(job_id) is None
+
+
+def test_run_job_by_id_runs_that_job_once(runs):
+    job_id = _queued(runs, "test_sleep", {"seconds": 0})
+    assert run_job_by_id(runs, job_id, LocalExecutor(1)) == "completed"
+    assert run_job_by_id(runs, job_id, LocalExecutor(1)) == "not-claimed"
+    messages = [d.get("worker", "") for t, d in _events(runs, job_id) if t == "message"]
+    assert messages[0].startswith("modal-")
+
+
+def test_worker_ids_name_the_host_and_process_and_differ(runs):
+    a, b = new_worker_id(), new_worker_id("modal")
+    host = re.escape(socket.gethostname())
+    assert re.fullmatch(rf"local-{host}-\d+-[0-9a-f]{{6}}", a)
+    assert re.fullmatch(rf"modal-{host}-\d+-[0-9a-f]{{6}}", b)
+    assert new_worker_id() != a
+
+
+def test_a_local_runner_has_the_settings_workers_and_a_pool_of_at_least_two(runs, monkeypatch):
+    monkeypatch.setattr(runs.settings, "workers", 3)
+    runner = LocalRunner(runs)
+    assert (runner.n_workers, runner.executor.max_workers, runner.maintenance) == (3, 3, True)
+    assert LocalRunner(runs, workers=1).executor.max_workers == 2
+    assert runner.worker_id.startswith("local-")
+
+
+def test_the_deployment_picks_its_runner(runs, monkeypatch):
+    assert isinstance(open_runner(runs), LocalRunner)
+    monkeypatch.setattr(runs.settings, "runner", "modal")
+    modal = open_runner(runs)
+    assert isinstance(modal, ModalRunner) and modal.start() is modal
+    assert modal.stop() is None
