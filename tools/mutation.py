@@ -189,10 +189,15 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
         shutil.copyfile(kept, cache)
     else:
         cache.unlink(missing_ok=True)
-    runner = (
+    pytest = (
         f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
         f"--basetemp {work}/bt-{short} " + shlex.join(tests)
     )
+    # mutmut 2.x counts only exit status 1 as killed. A mutant that breaks the module's import
+    # (``[*args]`` -> ``[/args]`` is a SyntaxError) ends pytest with 2 (errors while collecting)
+    # or 4 (a test id whose module did not import): the tests failed, so it counts as killed.
+    # The run without mutants passes first (mutmut stops otherwise), so the selection is sound.
+    runner = "sh -c " + shlex.quote(f"{pytest}; s=$?; case $s in 2|4) exit 1;; esac; exit $s")
     cmd = [
         str(Path(sys.executable).parent / "mutmut"),
         "run",
