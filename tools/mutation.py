@@ -306,6 +306,12 @@ def _run_group(cmd: list[str], work: Path, timeout_s: float | None) -> bool:
 
 
 def _end_group(proc: subprocess.Popen) -> None:
+    # mutmut first, at once: a test run ended by the signal below must not be recorded (its
+    # exit status would read as a killed mutant).
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
