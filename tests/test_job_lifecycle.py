@@ -331,7 +331,7 @@ def test_requeue_refuses_unknown_live_and_swept_jobs(store):
     user = new_user(store)
     with pytest.raises(NotFound) as err:
         store.requeue(str(uuid.uuid4()), "ops")
-    assert err.value.code == "JOB_NOT_FOUND"
+    assert (err.value.code, err.value.message) == ("JOB_NOT_FOUND", "No job with this id.")
     queued = new_job(store, user)
     running = store.claim("w", str(new_job(store, user)["id"]))
     done = store.claim("w", str(new_job(store, user)["id"]))
@@ -339,14 +339,20 @@ def test_requeue_refuses_unknown_live_and_swept_jobs(store):
     for job, status in ((queued, "queued"), (running, "processing"), (done, "completed")):
         with pytest.raises(Conflict) as err:
             store.requeue(str(job["id"]), "ops")
-        assert err.value.code == "JOB_NOT_RETRYABLE" and status in err.value.message
+        assert (err.value.code, err.value.message) == (
+            "JOB_NOT_RETRYABLE",
+            f"Only failed or canceled jobs can be retried; this one is {status}.",
+        )
         assert row(store, job["id"])["status"] == status
     swept = store.claim("w", str(new_job(store, user)["id"]))
     store.fail(swept, "BROKE", "It broke.", True)
     store.mark_swept(swept["id"], "inputs")
     with pytest.raises(Conflict) as err:
         store.requeue(str(swept["id"]), "ops")
-    assert err.value.code == "INPUTS_GONE"
+    assert (err.value.code, err.value.message) == (
+        "INPUTS_GONE",
+        "This job's uploads were already deleted by retention; it cannot run again.",
+    )
     assert row(store, swept["id"])["status"] == "failed"
 
 

@@ -67,6 +67,7 @@ def test_an_idempotency_key_finds_its_users_job_and_a_second_create_conflicts(st
     with pytest.raises(Conflict) as err:
         new_job(store, alice, key="k-1", job_id=second)
     assert err.value.code == "IDEMPOTENCY_CONFLICT"
+    assert err.value.message == "A job with this Idempotency-Key already exists."
     assert row(store, second) is None and stages(store, second) == {}
     # The same key is another user's own.
     assert new_job(store, bob, key="k-1")["user_id"] == uuid.UUID(bob)
@@ -122,10 +123,10 @@ def test_someone_elses_or_an_unknown_job_is_not_found(store):
     for user, jid in ((bob, job_id), (alice, str(uuid.uuid4()))):
         with pytest.raises(NotFound) as err:
             store.get(user, jid)
-        assert err.value.code == "JOB_NOT_FOUND"
+        assert (err.value.code, err.value.message) == ("JOB_NOT_FOUND", "No job with this id.")
     with pytest.raises(NotFound) as err:
         store.load(str(uuid.uuid4()))
-    assert err.value.code == "JOB_NOT_FOUND"
+    assert (err.value.code, err.value.message) == ("JOB_NOT_FOUND", "No job with this id.")
     assert store.load(job_id)["id"] == uuid.UUID(job_id)
 
 
@@ -255,7 +256,7 @@ def test_cancel_ends_a_queued_job_at_once(store):
     assert [t for t, _ in events(store, job_id)] == ["error"]
     with pytest.raises(Conflict) as err:
         store.cancel(user, job_id)
-    assert err.value.code == "JOB_FINISHED" and "canceled" in err.value.message
+    assert (err.value.code, err.value.message) == ("JOB_FINISHED", "The job is already canceled.")
 
 
 def test_cancel_of_a_running_job_asks_its_worker_to_stop(store):
@@ -275,7 +276,11 @@ def test_delete_refuses_a_running_job_and_removes_a_finished_one(store):
     claimed = store.claim("w", job_id)
     with pytest.raises(Conflict) as err:
         store.delete(user, job_id)
-    assert err.value.code == "JOB_RUNNING" and row(store, job_id) is not None
+    assert (err.value.code, err.value.message) == (
+        "JOB_RUNNING",
+        "The job is still running; cancel it first.",
+    )
+    assert row(store, job_id) is not None
     with pytest.raises(NotFound):
         store.delete(new_user(store), job_id)
     store.complete(claimed, {})
