@@ -3,7 +3,10 @@ the rows and events read back with plain SQL (not with the store function under 
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from shared.jobs import JobStore
 
@@ -69,3 +72,21 @@ def set_(store: JobStore, job_id, sql: str, *args) -> None:
     """``update jobs set <sql> where id = job_id``: a test's setup (a stale heartbeat, an age)."""
     with store.db.service() as conn:
         conn.execute(f"update jobs set {sql} where id = %s", (*args, job_id))
+
+
+@contextmanager
+def logged(name: str = "soundstage.jobs") -> Iterator[list[logging.LogRecord]]:
+    """The records logger ``name`` emits inside the block (INFO and up), caught on the logger
+    itself: the app's logging setup stops them at ``soundstage``."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from shared.errors import Conflict, NotFound
-from tests.store_helpers import events, new_job, new_user, row, set_, stages
+from tests.store_helpers import events, logged, new_job, new_user, row, set_, stages
 
 
 def _aged(store, job, seconds: float) -> None:
@@ -86,7 +86,11 @@ def _running(store, user, stale_s: float | None = 3600, attempts: int | None = N
 def test_recovery_requeues_a_stale_job_with_attempts_left(store):
     user = new_user(store)
     job = _running(store, user, attempts=2)
-    assert store.recover_stale(60, 3) == [(str(job["id"]), "requeued")]
+    with logged() as records:
+        assert store.recover_stale(60, 3) == [(str(job["id"]), "requeued")]
+    assert [(r.getMessage(), r.levelname, r.job_id) for r in records] == [
+        ("stale job requeued", "WARNING", str(job["id"]))
+    ]
     stored = row(store, job["id"])
     assert (stored["status"], stored["worker_id"], stored["current_stage"], stored["progress"]) == (
         "queued",
@@ -110,8 +114,12 @@ def test_recovery_fails_a_stale_job_out_of_attempts_or_asked_to_stop(store):
     spent = _running(store, user, attempts=3)
     canceled = _running(store, user, attempts=1)
     set_(store, canceled["id"], "cancel_requested = true")
-    assert sorted(store.recover_stale(60, 3)) == sorted(
-        [(str(spent["id"]), "failed"), (str(canceled["id"]), "failed")]
+    with logged() as records:
+        assert sorted(store.recover_stale(60, 3)) == sorted(
+            [(str(spent["id"]), "failed"), (str(canceled["id"]), "failed")]
+        )
+    assert sorted((r.getMessage(), r.job_id) for r in records) == sorted(
+        [("stale job failed", str(spent["id"])), ("stale job failed", str(canceled["id"]))]
     )
     for job in (spent, canceled):
         stored = row(store, job["id"])
@@ -165,8 +173,8 @@ def test_fail_ends_the_job_and_its_running_stage(store):
 def test_a_retry_counts_the_next_attempt_and_says_when(store):
     user = new_user(store)
     job = store.claim("w", str(new_job(store, user)["id"]))
-    assert (
-        store.record_retry(
+    with logged() as records:
+        next_attempt = store.record_retry(
             job,
             attempt=1,
             max_attempts=3,
@@ -174,8 +182,10 @@ def test_a_retry_counts_the_next_attempt_and_says_when(store):
             message="Slow.",
             delay_s=1.23456,
         )
-        == 2
-    )
+    assert next_attempt == 2
+    assert [(r.getMessage(), r.levelname, r.job_id, r.code) for r in records] == [
+        ("job attempt failed; retrying", "WARNING", str(job["id"]), "PROVIDER_TIMEOUT")
+    ]
     assert row(store, job["id"])["attempts"] == 2
     assert events(store, job["id"])[-1] == (
         "message",
