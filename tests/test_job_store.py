@@ -290,3 +290,24 @@ def test_delete_refuses_a_running_job_and_removes_a_finished_one(store):
     queued = str(new_job(store, user)["id"])
     store.delete(user, queued)
     assert row(store, queued) is None
+
+
+def test_a_worker_claiming_between_the_cancels_two_steps_keeps_the_job(store, monkeypatch):
+    # cancel() marks the request, then ends the job only if it is still queued: a worker that
+    # claimed it in between keeps it (and stops at its next check of cancel_requested).
+    user = new_user(store)
+    job_id = str(new_job(store, user)["id"])
+    end_if_queued = store.mark_canceled
+
+    def claim_first(job, *args, **kw):
+        assert store.claim("quick-worker", job_id) is not None
+        return end_if_queued(job, *args, **kw)
+
+    monkeypatch.setattr(store, "mark_canceled", claim_first)
+    view = store.cancel(user, job_id)
+    assert (view["status"], view["worker_id"], view["cancel_requested"]) == (
+        "processing",
+        "quick-worker",
+        True,
+    )
+    assert [s["status"] for s in view["stages"]] == ["pending", "pending"]
