@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 import uuid
 
 import pytest
 
+from shared import runner as runner_module
 from shared.executors import LocalExecutor
 from shared.runner import (
     LocalRunner,
@@ -21,6 +23,7 @@ from shared.runner import (
     run_job_by_id,
 )
 from tests.conftest import make_settings, new_database
+from tests.store_helpers import logged
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +116,28 @@ def test_a_job_that_succeeds_is_completed_with_its_download_links(runs):
     assert kind == "completed" and data["outputs"] == ["note"]
     assert data["download_url"].endswith(f"/jobs/{job_id}/download/note")
     assert not _reserved(runs, job_id)
+
+
+def test_the_runner_logs_each_jobs_end_and_counts_only_this_jobs_spending(runs):
+    job_id = _queued(runs, "test_sleep", {"seconds": 0})
+    with logged("soundstage.runner") as records:
+        assert _run(runs, job_id) == "completed"
+    done = [r for r in records if r.getMessage() == "job finished"]
+    assert [(r.levelname, r.job_id, r.kind, r.status, r.attempts) for r in done] == [
+        ("INFO", job_id, "test_sleep", "completed", 1)
+    ]
+    assert done[0].duration_s >= 0
+    costs = [d for t, d in _events(runs, job_id) if t == "cost_update"]
+    assert [d["total_cost_usd"] for d in costs] == [0.001]  # the job's first spending
+
+
+def test_a_crash_is_logged_with_its_traceback(runs):
+    job_id = _queued(runs, "test_flaky", {"fail_times": 1, "error": "bug"})
+    with logged("soundstage.runner") as records:
+        assert _run(runs, job_id) == "failed"
+    crashed = [r for r in records if r.getMessage() == "job crashed"]
+    assert [(r.levelname, r.job_id, r.kind) for r in crashed] == [("ERROR", job_id, "test_flaky")]
+    assert crashed[0].exc_info[0] is KeyError
 
 
 def test_a_users_error_fails_the_job_at_once_with_its_code(runs):
@@ -251,3 +276,93 @@ def test_the_deployment_picks_its_runner(runs, monkeypatch):
     modal = open_runner(runs)
     assert isinstance(modal, ModalRunner) and modal.start() is modal
     assert modal.stop() is None
+
+
+class _Clock:
+    """The runner's ``time`` in a test: ``sleep`` moves ``monotonic`` on at once and is noted."""
+
+    def __init__(self, on_sleep=None) -> None:
+        self.now, self.sleeps, self.on_sleep = 1000.0, [], on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+def test_the_wait_before_a_retry_is_the_announced_delay_in_short_naps(runs, monkeypatch):
+    monkeypatch.setattr(runs.settings, "retry_backoff_s", 0.6)
+    monkeypatch.setattr(runs.settings, "retry_backoff_max_s", 5.0)
+    clock = _Clock()
+    monkeypatch.setattr(runner_module, "time", clock)
+    job_id = _queued(runs, "test_flaky", {"fail_times": 1, "error": "timeout"})
+    assert _run(runs, job_id) == "completed"
+    (delay,) = [d["retry"]["delay_s"] for t, d in _events(runs, job_id) if "retry" in d]
+    assert 0.6 <= delay <= 1.2  # the first backoff plus up to one backoff of jitter
+    # Naps of at most a quarter second, each followed by a look at the cancel flag.
+    assert clock.sleeps and all(0 < s <= 0.25 for s in clock.sleeps)
+    assert sum(clock.sleeps) == pytest.approx(delay, abs=1e-3)
+
+
+def test_a_cancel_during_the_wait_before_a_retry_ends_the_job(runs, monkeypatch):
+    monkeypatch.setattr(runs.settings, "retry_backoff_s", 0.6)
+    monkeypatch.setattr(runs.settings, "retry_backoff_max_s", 5.0)
+    job_id = _queued(runs, "test_flaky", {"fail_times": 1, "error": "timeout"})
+
+    def cancel_in_second_nap(n: int) -> None:
+        if n == 2:
+            with runs.db.service() as conn:
+                conn.execute("update jobs set cancel_requested = true where id = %s", (job_id,))
+
+    clock = _Clock(cancel_in_second_nap)
+    monkeypatch.setattr(runner_module, "time", clock)
+    assert _run(runs, job_id) == "canceled"
+    assert len(clock.sleeps) == 2  # seen right after the nap it came in
+    row = runs.jobs.load(job_id)
+    assert (row["status"], row["attempts"]) == ("canceled", 2)
+
+
+def test_a_local_runner_runs_submitted_jobs_and_recovers_stale_ones(runs):
+    with runs.db.service() as conn:
+        conn.execute("update jobs set status = 'canceled' where status in ('queued', 'processing')")
+    stale = _queued(runs, "test_sleep", {"seconds": 0})
+    runs.jobs.claim("dead-worker", stale)
+    with runs.db.service() as conn:
+        conn.execute(
+            "update jobs set heartbeat_at = now() - interval '1 hour' where id = %s", (stale,)
+        )
+    runner = LocalRunner(runs, workers=1).start()
+    try:
+        fresh = _queued(runs, "test_sleep", {"seconds": 0})
+        runner.submit(fresh)
+        deadline = time.monotonic() + 60
+        while {runs.jobs.load(j)["status"] for j in (stale, fresh)} != {"completed"}:
+            assert time.monotonic() < deadline, "the runner did not finish both jobs"
+            time.sleep(0.1)
+    finally:
+        runner.stop()
+    assert runs.jobs.load(stale)["attempts"] == 2  # recovered, then claimed again
+    assert not any(t.is_alive() for t in runner._threads)
+    assert len(runner._threads) == 2  # one worker and the maintenance thread
+
+
+def test_the_modal_runner_spawns_run_job_on_the_deployed_app(runs, monkeypatch):
+    import modal
+
+    calls: list = []
+
+    class RunJob:
+        def spawn(self, job_id):
+            calls.append(("spawn", job_id))
+
+    def from_name(app, name, **kw):
+        calls.append((app, name))
+        return RunJob()
+
+    monkeypatch.setattr(modal.Function, "from_name", staticmethod(from_name))
+    ModalRunner(runs).submit("job-1")
+    assert calls == [(runs.settings.modal_app_name, "run_job"), ("spawn", "job-1")]
