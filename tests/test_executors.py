@@ -103,3 +103,134 @@ def test_stages_run_remotely_only_on_the_modal_runner():
     assert runs_stages_remotely(S()) is True
     S.runner = "local"
     assert runs_stages_remotely(S()) is False
+
+
+def _triple(x: int) -> int:
+    return 3 * x
+
+
+class _Remote:
+    """A Modal function's ``.remote`` / ``.map`` as the executor calls them, noted in ``asked``."""
+
+    def __init__(self, name: str, asked: list) -> None:
+        self.name, self.asked = name, asked
+
+    def remote(self, kw: dict):
+        self.asked.append((self.name, "remote", kw))
+        return ("remote", kw["x"])
+
+    def map(self, items: list):
+        self.asked.append((self.name, "map", items))
+        for kw in items:
+            yield ("remote", kw["x"])
+
+
+@pytest.fixture
+def modal_lookups(monkeypatch) -> list:
+    """modal's ``Function.from_name`` / ``Cls.from_name`` replaced by recorders."""
+    import types
+
+    import modal
+
+    asked: list = []
+
+    def function(app, name, **kw):
+        asked.append((app, name))
+        return _Remote(name, asked)
+
+    def cls(app, name, **kw):
+        asked.append((app, name))
+        return lambda: types.SimpleNamespace(separate=_Remote(f"{name}().separate", asked))
+
+    monkeypatch.setattr(modal.Function, "from_name", staticmethod(function))
+    monkeypatch.setattr(modal.Cls, "from_name", staticmethod(cls))
+    return asked
+
+
+def test_stages_in_the_table_run_on_their_modal_function_or_class_and_others_here(
+    modal_lookups,
+):
+    from shared.executors import RemoteStage
+
+    ex = ModalExecutor(
+        "soundstage",
+        {_stage: RemoteStage("stage_fn"), _triple: RemoteStage("Separator.separate", gpu="L4")},
+    )
+    assert ex.max_workers == 8
+    assert ex.call(_stage, {"x": 3}) == ("remote", 3)
+    assert ex.call(_triple, {"x": 2}) == ("remote", 2)
+    assert modal_lookups == [
+        ("soundstage", "stage_fn"),
+        ("stage_fn", "remote", {"x": 3}),
+        ("soundstage", "Separator"),
+        ("Separator().separate", "remote", {"x": 2}),
+    ]
+    seen: list = []
+    assert ex.map(_stage, [{"x": 1}, {"x": 2}], on_result=seen.append) == [
+        ("remote", 1),
+        ("remote", 2),
+    ]
+    assert seen == [("remote", 1), ("remote", 2)]
+    modal_lookups.clear()
+    # A stage the table does not list runs in this container, without a lookup.
+    assert ModalExecutor("soundstage", {}).call(_triple, {"x": 2}) == 6
+    assert ModalExecutor("soundstage", {}).map(_triple, [{"x": 1}, {"x": 2}]) == [3, 6]
+    assert modal_lookups == []
+
+
+def test_a_remote_stage_is_priced_by_what_its_function_reserves():
+    from shared.executors import RemoteStage
+
+    ex = ModalExecutor(
+        "app",
+        {_stage: RemoteStage("s", gpu="L4", cores=8.0, memory_gib=32.0), _triple: RemoteStage("t")},
+    )
+    assert ex.placement(_stage) == Placement("modal", 8.0, 32.0, "L4")
+    assert ex.placement(_triple) == Placement("modal", 2.0, 4.0, None)
+    assert ex.placement(lambda: None) == Placement("modal", 4.0, 4.0, None)
+
+
+def test_progress_crosses_as_key_and_arguments_and_never_fails_the_stage():
+    from shared.executors import QueueProgress
+
+    class Queue:
+        def __init__(self) -> None:
+            self.items: list = []
+
+        def put(self, value) -> None:
+            self.items.append(value)
+
+    class Gone:
+        def put(self, value) -> None:
+            raise ConnectionError("the queue is gone")
+
+    q = Queue()
+    QueueProgress(q, 3)(0.5, "halfway")
+    QueueProgress(q)(1.0)
+    assert q.items == [(3, (0.5, "halfway")), (0, (1.0,))]
+    QueueProgress(Gone(), 1)(0.5)  # lost progress is only logged
+
+
+def test_the_drain_outlives_a_failed_read_and_delivers_what_follows():
+    from shared.executors import ProgressDrain
+
+    class Queue:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def get_many(self, n, block=True, timeout=None):
+            self.reads += 1
+            if self.reads == 1:
+                raise ConnectionError("read failed")
+            if self.reads == 2:
+                return [(0, (0.5,)), (1, (1.0,))]
+            return []
+
+    got: list = []
+    queue = Queue()
+    with ProgressDrain(queue, {0: got.append, 1: lambda f: got.append(-f)}):
+        deadline = time.monotonic() + 30
+        while queue.reads < 2:  # the remote call runs until the failed read and the next one
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert got == [0.5, -1.0]

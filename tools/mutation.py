@@ -137,13 +137,24 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         [*_DB_PLUGINS_OFF, "tests/test_job_recording.py", "tests/test_job_lifecycle.py"],
     ),
     # The runner and the executors that decide where a stage runs.
+    # The runner; its executors (where a stage runs) apart: their tests need no server.
     "runner": (
-        "shared/runner.py,shared/executors.py",
+        "shared/runner.py",
         None,
         [
             *_DB_PLUGINS_OFF,
-            "tests/test_executors.py",
             "tests/test_runner.py",
+            "tests/test_lifecycle_edges.py::test_a_worker_that_lost_its_job_writes_nothing_over_the_new_owner",
+            "tests/test_lifecycle_edges.py::test_a_lost_worker_whose_pipeline_then_fails_writes_nothing",
+        ],
+    ),
+    "executors": (
+        "shared/executors.py",
+        None,
+        [
+            "--noconftest",
+            *_DB_PLUGINS_OFF,
+            "tests/test_executors.py",
             *(
                 f"tests/test_modal_wiring.py::{t}"
                 for t in (
@@ -151,12 +162,8 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
                     "test_remote_fan_out_reports_each_item_to_its_own_progress",
                     "test_a_cancel_seen_in_remote_progress_ends_the_call",
                     "test_stages_without_progress_need_no_queue",
-                    "test_compute_is_priced_where_the_executor_ran_it",
-                    "test_gpu_stages_are_routed_to_classes",
                 )
             ),
-            "tests/test_lifecycle_edges.py::test_a_worker_that_lost_its_job_writes_nothing_over_the_new_owner",
-            "tests/test_lifecycle_edges.py::test_a_lost_worker_whose_pipeline_then_fails_writes_nothing",
         ],
     ),
 }
