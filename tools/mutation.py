@@ -406,7 +406,7 @@ def main(argv: list[str]) -> int:
         work,
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(
-            ".venv", ".git", "mutation-report", "__pycache__", "*.egg-info"
+            ".venv", ".git", "mutation-report", "__pycache__", "*.egg-info", "node_modules"
         ),
     )
     figures = {}
