@@ -11,9 +11,11 @@ import time
 import uuid
 
 import pytest
+from pydantic import BaseModel
 
 from shared import runner as runner_module
 from shared.executors import LocalExecutor
+from shared.registry import JobKind
 from shared.runner import (
     LocalRunner,
     ModalRunner,
@@ -24,6 +26,46 @@ from shared.runner import (
 )
 from tests.conftest import make_settings, new_database
 from tests.store_helpers import logged
+
+
+class _NoParams(BaseModel):
+    pass
+
+
+def _run_costly_then_flaky(ctx) -> dict:
+    """Spends $0.25 an attempt; the first attempt then times out (retried)."""
+    with ctx.stage("work", engine="test"):
+        ctx.cost("test-provider", 1.0, 0.25, unit="calls")
+        if ctx.attempt == 1:
+            raise TimeoutError("the provider took too long")
+    return {"attempt": ctx.attempt}
+
+
+def _run_canceled_at_the_end(ctx) -> dict:
+    """The user's cancel arrives just after the pipeline's last own check."""
+    with ctx.stage("work", engine="test"):
+        pass
+    with ctx.store.db.service() as conn:
+        conn.execute("update jobs set cancel_requested = true where id = %s", (ctx.job_id,))
+    return {"done": True}
+
+
+EXTRA_KINDS = [
+    JobKind(
+        name="test_costly_flaky",
+        params=_NoParams,
+        stages=[("work", 1.0)],
+        run=_run_costly_then_flaky,
+        description="runner test kind",
+    ),
+    JobKind(
+        name="test_canceled_at_end",
+        params=_NoParams,
+        stages=[("work", 1.0)],
+        run=_run_canceled_at_the_end,
+        description="runner test kind",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +82,7 @@ def runs(pg_url, tmp_path_factory):
         retry_backoff_s=0.01,
         retry_backoff_max_s=0.05,
     )
-    svc = open_services(settings, kinds=TEST_KINDS, audio=AUDIO_TOOLS)
+    svc = open_services(settings, kinds=TEST_KINDS.plus(*EXTRA_KINDS), audio=AUDIO_TOOLS)
     yield svc
     svc.close()
 
@@ -129,6 +171,41 @@ def test_the_runner_logs_each_jobs_end_and_counts_only_this_jobs_spending(runs):
     assert done[0].duration_s >= 0
     costs = [d for t, d in _events(runs, job_id) if t == "cost_update"]
     assert [d["total_cost_usd"] for d in costs] == [0.001]  # the job's first spending
+
+
+def test_every_attempts_spending_counts_toward_the_job(runs):
+    job_id = _queued(runs, "test_costly_flaky", {})
+    assert _run(runs, job_id) == "completed"
+    totals = [d["total_cost_usd"] for t, d in _events(runs, job_id) if t == "cost_update"]
+    assert totals == [0.25, 0.5]
+    assert float(runs.jobs.load(job_id)["total_cost_usd"]) == 0.5
+
+
+def test_a_recovered_job_starts_from_what_it_spent_before(runs):
+    job_id = _queued(runs, "test_sleep", {"seconds": 0})
+    with runs.db.service() as conn:  # an earlier, lost attempt spent $0.5
+        conn.execute("update jobs set total_cost_usd = 0.5 where id = %s", (job_id,))
+    assert _run(runs, job_id) == "completed"
+    totals = [d["total_cost_usd"] for t, d in _events(runs, job_id) if t == "cost_update"]
+    assert totals == [0.501]
+
+
+def test_a_cancel_that_comes_as_the_pipeline_returns_still_cancels(runs):
+    job_id = _queued(runs, "test_canceled_at_end", {})
+    assert _run(runs, job_id) == "canceled"
+    assert runs.jobs.load(job_id)["result"] is None
+
+
+def test_a_failed_heartbeat_is_logged_and_the_job_goes_on(runs, monkeypatch):
+    def unreachable(job_id, worker_id):
+        raise ConnectionError("the database restarts")
+
+    monkeypatch.setattr(runs.jobs, "heartbeat", unreachable)
+    job_id = _queued(runs, "test_sleep", {"seconds": 1.5})  # three heartbeat periods
+    with logged("soundstage.runner") as records:
+        assert _run(runs, job_id) == "completed"
+    missed = [r for r in records if r.getMessage() == "heartbeat failed"]
+    assert missed and {(r.levelname, r.job_id) for r in missed} == {("WARNING", job_id)}
 
 
 def test_a_crash_is_logged_with_its_traceback(runs):
