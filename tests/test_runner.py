@@ -208,6 +208,19 @@ def test_a_failed_heartbeat_is_logged_and_the_job_goes_on(runs, monkeypatch):
     assert missed and {(r.levelname, r.job_id) for r in missed} == {("WARNING", job_id)}
 
 
+def test_a_job_stays_completed_when_its_retention_step_fails(runs, monkeypatch):
+    def broken(services, job):
+        raise OSError("the storage is away")
+
+    monkeypatch.setattr(runner_module, "after_success", broken)
+    job_id = _queued(runs, "test_sleep", {"seconds": 0})
+    with logged("soundstage.runner") as records:
+        assert _run(runs, job_id) == "completed"
+    assert runs.jobs.load(job_id)["status"] == "completed"
+    failed = [r for r in records if r.getMessage() == "retention after success failed"]
+    assert [(r.levelname, r.job_id, r.exc_info[0]) for r in failed] == [("ERROR", job_id, OSError)]
+
+
 def test_a_crash_is_logged_with_its_traceback(runs):
     job_id = _queued(runs, "test_flaky", {"fail_times": 1, "error": "bug"})
     with logged("soundstage.runner") as records:
