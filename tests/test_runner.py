@@ -68,6 +68,10 @@ EXTRA_KINDS = [
 ]
 
 
+# A runner that never ends a wait or a job must fail here, not hang the session.
+pytestmark = pytest.mark.timeout(60)
+
+
 @pytest.fixture(scope="module")
 def runs(pg_url, tmp_path_factory):
     """Services on a database of their own: these tests claim and run jobs by hand."""
@@ -378,6 +382,7 @@ class _Clock:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        assert len(self.sleeps) < 1000, "the wait never ends"
         self.sleeps.append(seconds)
         self.now += seconds
         if self.on_sleep is not None:
