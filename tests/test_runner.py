@@ -50,7 +50,19 @@ def _run_canceled_at_the_end(ctx) -> dict:
     return {"done": True}
 
 
+def _run_lost_then_crashing(ctx) -> dict:
+    ctx.mark_lost()  # what the heartbeat does once another worker holds the job
+    raise KeyError("a bug")
+
+
 EXTRA_KINDS = [
+    JobKind(
+        name="test_lost_then_crashes",
+        params=_NoParams,
+        stages=[("work", 1.0)],
+        run=_run_lost_then_crashing,
+        description="runner test kind",
+    ),
     JobKind(
         name="test_costly_flaky",
         params=_NoParams,
@@ -223,6 +235,28 @@ def test_a_job_stays_completed_when_its_retention_step_fails(runs, monkeypatch):
     assert runs.jobs.load(job_id)["status"] == "completed"
     failed = [r for r in records if r.getMessage() == "retention after success failed"]
     assert [(r.levelname, r.job_id, r.exc_info[0]) for r in failed] == [("ERROR", job_id, OSError)]
+
+
+def test_a_lost_job_that_then_crashes_is_only_logged(runs):
+    job_id = _queued(runs, "test_lost_then_crashes", {})
+    with logged("soundstage.runner") as records:
+        assert _run(runs, job_id) == "lost"
+    assert runs.jobs.load(job_id)["status"] == "processing"
+    lost = [r for r in records if r.getMessage() == "lost job failed here"]
+    assert [(r.levelname, r.job_id, r.code) for r in lost] == [
+        ("WARNING", job_id, "INTERNAL_ERROR")
+    ]
+    assert not [r for r in records if r.getMessage() == "job crashed"]
+    runs.jobs.mark_canceled(runs.jobs.load(job_id))
+
+
+def test_every_attempts_work_folder_is_removed(runs):
+    import glob
+    import tempfile
+
+    job_id = _queued(runs, "test_flaky", {"fail_times": 2, "error": "timeout"})
+    assert _run(runs, job_id) == "completed"
+    assert glob.glob(f"{tempfile.gettempdir()}/soundstage-{job_id[:8]}-*") == []
 
 
 def test_a_crash_is_logged_with_its_traceback(runs):
@@ -443,6 +477,27 @@ def test_a_local_runner_runs_submitted_jobs_and_recovers_stale_ones(runs):
     assert runs.jobs.load(stale)["attempts"] == 2  # recovered, then claimed again
     assert not any(t.is_alive() for t in runner._threads)
     assert len(runner._threads) == 2  # one worker and the maintenance thread
+
+
+def test_the_local_runners_loops_log_their_errors_and_go_on(runs, monkeypatch):
+    def broken(*args, **kw):
+        raise ConnectionError("the database restarts")
+
+    runner = LocalRunner(runs, workers=1)
+    monkeypatch.setattr(runner, "run_one", broken)
+    monkeypatch.setattr(runs.jobs, "recover_stale", broken)
+    with logged("soundstage.runner") as records:
+        runner.start()
+        try:
+            deadline = time.monotonic() + 30
+            wanted = {"worker loop error", "maintenance error"}
+            while not wanted <= {r.getMessage() for r in records}:
+                assert time.monotonic() < deadline, [r.getMessage() for r in records]
+                time.sleep(0.05)
+        finally:
+            runner.stop()
+    assert {r.levelname for r in records if r.getMessage() in wanted} == {"ERROR"}
+    assert not any(t.is_alive() for t in runner._threads)
 
 
 def test_the_modal_runner_spawns_run_job_on_the_deployed_app(runs, monkeypatch):
