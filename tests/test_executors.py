@@ -234,3 +234,28 @@ def test_the_drain_outlives_a_failed_read_and_delivers_what_follows():
             assert time.monotonic() < deadline
             time.sleep(0.01)
     assert got == [0.5, -1.0]
+
+
+def test_the_calls_own_error_wins_over_a_progress_error():
+    from shared.executors import ProgressDrain
+
+    class Queue:
+        def __init__(self) -> None:
+            self.sent = [(0, (0.5,))]
+
+        def get_many(self, n, block=True, timeout=None):
+            out, self.sent = self.sent, []
+            return out
+
+    def sink(f):
+        raise RuntimeError("canceled in progress")
+
+    with pytest.raises(ValueError, match="the remote call failed"):
+        with ProgressDrain(Queue(), {0: sink}):
+            raise ValueError("the remote call failed")
+    with pytest.raises(ValueError, match="the remote call failed"):
+        with ProgressDrain(Queue(), {}):
+            raise ValueError("the remote call failed")
+    with pytest.raises(RuntimeError, match="canceled in progress"):
+        with ProgressDrain(Queue(), {0: sink}):
+            pass
