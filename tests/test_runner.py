@@ -502,6 +502,39 @@ def test_the_local_runners_loops_log_their_errors_and_go_on(runs, monkeypatch):
     assert not any(t.is_alive() for t in runner._threads)
 
 
+class _FastClock:
+    """A ``time`` whose clock jumps 10 s at each reading: the maintenance loop's sweep, due
+    5 s after it starts and then every ``retention_sweep_s``, falls due at each pass."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 10.0
+        return self.now
+
+
+def test_the_local_runners_maintenance_sweeps_on_schedule(runs, monkeypatch):
+    import shared.retention
+
+    swept: list = []
+    monkeypatch.setattr(shared.retention, "sweep", lambda services: swept.append(services))
+    monkeypatch.setattr(runner_module, "time", _FastClock())
+    monkeypatch.setattr(runs.settings, "retention_sweep_s", 5.0)
+    runner = LocalRunner(runs, workers=0)
+    with logged("soundstage.runner") as records:
+        runner.start()
+        try:
+            deadline = time.monotonic() + 30
+            while len(swept) < 2:
+                assert time.monotonic() < deadline, [r.getMessage() for r in records]
+                time.sleep(0.05)
+        finally:
+            runner.stop()
+    assert swept[:2] == [runs, runs]
+    assert not [r for r in records if r.getMessage() == "maintenance error"]
+
+
 def test_the_modal_runner_spawns_run_job_on_the_deployed_app(runs, monkeypatch):
     import modal
 
