@@ -10,6 +10,7 @@ import time
 import pytest
 
 from shared.executors import LocalExecutor, ModalExecutor, Placement, runs_stages_remotely
+from tests.store_helpers import logged
 
 
 def _stage(x: int, pause: float = 0.0) -> int:
@@ -208,7 +209,11 @@ def test_progress_crosses_as_key_and_arguments_and_never_fails_the_stage():
     QueueProgress(q, 3)(0.5, "halfway")
     QueueProgress(q)(1.0)
     assert q.items == [(3, (0.5, "halfway")), (0, (1.0,))]
-    QueueProgress(Gone(), 1)(0.5)  # lost progress is only logged
+    with logged("soundstage.executors") as records:
+        QueueProgress(Gone(), 1)(0.5)  # lost progress is only logged
+    assert [(r.getMessage(), r.levelname, r.exc_info[0]) for r in records] == [
+        ("progress could not be sent", "WARNING", ConnectionError)
+    ]
 
 
 def test_the_drain_outlives_a_failed_read_and_delivers_what_follows():
@@ -228,12 +233,16 @@ def test_the_drain_outlives_a_failed_read_and_delivers_what_follows():
 
     got: list = []
     queue = Queue()
-    with ProgressDrain(queue, {0: got.append, 1: lambda f: got.append(-f)}):
-        deadline = time.monotonic() + 30
-        while queue.reads < 2:  # the remote call runs until the failed read and the next one
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+    with logged("soundstage.executors") as records:
+        with ProgressDrain(queue, {0: got.append, 1: lambda f: got.append(-f)}):
+            deadline = time.monotonic() + 30
+            while queue.reads < 2:  # the remote call runs until the failed read and the next
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
     assert got == [0.5, -1.0]
+    assert [(r.getMessage(), r.levelname) for r in records] == [
+        ("progress queue read failed", "WARNING")
+    ]
 
 
 def test_the_calls_own_error_wins_over_a_progress_error():
