@@ -268,3 +268,16 @@ def test_the_calls_own_error_wins_over_a_progress_error():
     with pytest.raises(RuntimeError, match="canceled in progress"):
         with ProgressDrain(Queue(), {0: sink}):
             pass
+
+
+def test_placements_and_remote_stages_are_fixed_values():
+    import dataclasses
+
+    from shared.executors import RemoteStage
+
+    assert LocalExecutor().max_workers == 2
+    placement, stage = Placement("modal", 2.0, 4.0), RemoteStage("stage_fn")
+    for value, field in ((placement, "cores"), (stage, "cores")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, 64.0)
+    assert (placement.gpu, stage.gpu) == (None, None)
