@@ -74,10 +74,12 @@ def test_map_one_at_a_time_reports_in_order_and_stops_at_a_failed_report():
 
 def test_a_failed_report_drops_the_items_not_yet_started():
     started: list[int] = []
+    finished: list[int] = []
 
     def stage(x: int) -> int:
         started.append(x)
-        time.sleep(0.05)
+        time.sleep(0.2)
+        finished.append(x)
         return x
 
     def report(result: int) -> None:
@@ -86,6 +88,17 @@ def test_a_failed_report_drops_the_items_not_yet_started():
     with pytest.raises(RuntimeError, match="canceled"):
         LocalExecutor(max_workers=2).map(stage, [{"x": i} for i in range(20)], on_result=report)
     assert len(started) < 20
+    assert sorted(finished) == sorted(started)  # nothing left running behind the error
+
+
+def test_two_workers_run_two_items_at_once():
+    both = threading.Barrier(2, timeout=10)  # breaks unless both items run side by side
+
+    def stage(x: int) -> int:
+        both.wait()
+        return x
+
+    assert LocalExecutor(max_workers=2).map(stage, [{"x": 1}, {"x": 2}]) == [1, 2]
 
 
 def test_placement_says_where_a_stage_ran():
