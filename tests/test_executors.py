@@ -12,6 +12,9 @@ import pytest
 from shared.executors import LocalExecutor, ModalExecutor, Placement, runs_stages_remotely
 from tests.store_helpers import logged
 
+# A drain that never ends (the remote call's exit joins it) must fail here, not hang.
+pytestmark = pytest.mark.timeout(30)
+
 
 def _stage(x: int, pause: float = 0.0) -> int:
     time.sleep(pause)
