@@ -286,14 +286,14 @@ def test_the_calls_own_error_wins_over_a_progress_error():
             pass
 
 
-def test_placements_and_remote_stages_are_fixed_values():
+def test_placements_remote_stages_and_progress_writers_are_fixed_values():
     import dataclasses
 
-    from shared.executors import RemoteStage
+    from shared.executors import QueueProgress, RemoteStage
 
     assert LocalExecutor().max_workers == 2
     placement, stage = Placement("modal", 2.0, 4.0), RemoteStage("stage_fn")
-    for value, field in ((placement, "cores"), (stage, "cores")):
+    for value, field in ((placement, "cores"), (stage, "cores"), (QueueProgress(None, 1), "key")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(value, field, 64.0)
     assert (placement.gpu, stage.gpu) == (None, None)
