@@ -242,8 +242,10 @@ def test_the_drain_outlives_a_failed_read_and_delivers_what_follows():
         def get_many(self, n, block=True, timeout=None):
             self.reads += 1
             if self.reads == 1:
-                raise ConnectionError("read failed")
+                return []  # a quiet moment: the remote stage has not reported yet
             if self.reads == 2:
+                raise ConnectionError("read failed")
+            if self.reads == 3:
                 return [(0, (0.5,)), (1, (1.0,))]
             return []
 
@@ -251,13 +253,13 @@ def test_the_drain_outlives_a_failed_read_and_delivers_what_follows():
     queue = Queue()
     with logged("soundstage.executors") as records:
         with ProgressDrain(queue, {0: got.append, 1: lambda f: got.append(-f)}):
-            deadline = time.monotonic() + 30
-            while queue.reads < 2:  # the remote call runs until the failed read and the next
-                assert time.monotonic() < deadline
+            deadline = time.monotonic() + 10
+            while queue.reads < 3:  # the remote call runs until the failed read and the next
+                assert time.monotonic() < deadline, "the drain stopped reading"
                 time.sleep(0.01)
     assert got == [0.5, -1.0]
-    assert [(r.getMessage(), r.levelname) for r in records] == [
-        ("progress queue read failed", "WARNING")
+    assert [(r.getMessage(), r.levelname, r.exc_info[0]) for r in records] == [
+        ("progress queue read failed", "WARNING", ConnectionError)
     ]
 
 
