@@ -503,8 +503,9 @@ def test_the_local_runners_loops_log_their_errors_and_go_on(runs, monkeypatch):
 
 
 class _FastClock:
-    """A ``time`` whose clock jumps 10 s at each reading: the maintenance loop's sweep, due
-    5 s after it starts and then every ``retention_sweep_s``, falls due at each pass."""
+    """A ``time`` whose clock jumps 10 s at each reading (only the maintenance loop reads it
+    here): the first sweep, due 5 s after the start, falls due at the first pass; with a 25 s
+    period the next falls due three passes later."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -517,22 +518,31 @@ class _FastClock:
 def test_the_local_runners_maintenance_sweeps_on_schedule(runs, monkeypatch):
     import shared.retention
 
+    passes: list = []
     swept: list = []
+
+    def recover_stale(stale_after_s, max_attempts):
+        passes.append(stale_after_s)
+        return []
+
+    monkeypatch.setattr(runs.jobs, "recover_stale", recover_stale)
     monkeypatch.setattr(shared.retention, "sweep", lambda services: swept.append(services))
     monkeypatch.setattr(runner_module, "time", _FastClock())
-    monkeypatch.setattr(runs.settings, "retention_sweep_s", 5.0)
+    monkeypatch.setattr(runs.settings, "retention_sweep_s", 25)
     runner = LocalRunner(runs, workers=0)
     with logged("soundstage.runner") as records:
         runner.start()
         try:
             deadline = time.monotonic() + 30
-            while len(swept) < 2:
+            while len(passes) < 2:
                 assert time.monotonic() < deadline, [r.getMessage() for r in records]
                 time.sleep(0.05)
         finally:
             runner.stop()
-    assert swept[:2] == [runs, runs]
     assert not [r for r in records if r.getMessage() == "maintenance error"]
+    # Passes 1, 4, 7...: the first is due at once, then one sweep a period.
+    assert len(swept) == len([n for n in range(1, len(passes) + 1) if n % 3 == 1])
+    assert swept[0] is runs
 
 
 def test_the_modal_runner_spawns_run_job_on_the_deployed_app(runs, monkeypatch):
