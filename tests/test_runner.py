@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 import uuid
 
@@ -215,7 +216,10 @@ def test_a_cancel_that_comes_as_the_pipeline_returns_still_cancels(runs):
 
 
 def test_a_failed_heartbeat_is_logged_and_the_job_goes_on(runs, monkeypatch):
+    beats: list = []
+
     def unreachable(job_id, worker_id):
+        beats.append((threading.current_thread().name, threading.current_thread().daemon))
         raise ConnectionError("the database restarts")
 
     monkeypatch.setattr(runs.jobs, "heartbeat", unreachable)
@@ -224,6 +228,8 @@ def test_a_failed_heartbeat_is_logged_and_the_job_goes_on(runs, monkeypatch):
         assert _run(runs, job_id) == "completed"
     missed = [r for r in records if r.getMessage() == "heartbeat failed"]
     assert missed and {(r.levelname, r.job_id) for r in missed} == {("WARNING", job_id)}
+    # The heartbeat runs in a daemon thread named for the job.
+    assert set(beats) == {(f"heartbeat-{job_id[:8]}", True)}
 
 
 def test_a_job_stays_completed_when_its_retention_step_fails(runs, monkeypatch):
@@ -478,7 +484,12 @@ def test_a_local_runner_runs_submitted_jobs_and_recovers_stale_ones(runs):
         runner.stop()
     assert runs.jobs.load(stale)["attempts"] == 2  # recovered, then claimed again
     assert not any(t.is_alive() for t in runner._threads)
-    assert len(runner._threads) == 2  # one worker and the maintenance thread
+    # One worker and the maintenance thread, named for thread dumps, and daemons: a serving
+    # process that exits does not wait on them.
+    assert [(t.name, t.daemon) for t in runner._threads] == [
+        ("worker-0", True),
+        ("maintenance", True),
+    ]
 
 
 def test_the_local_runners_loops_log_their_errors_and_go_on(runs, monkeypatch):
