@@ -8,17 +8,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 os.environ.setdefault("SOUNDSTAGE_LOG_LEVEL", "WARNING")
 
-from functions.audio_tools import AUDIO_TOOLS  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import Database  # noqa: E402
-from shared.services import Services, open_services  # noqa: E402
-from tests.kinds import TEST_KINDS  # noqa: E402
-from tests.pipeline_jobs import PipelineJobs  # noqa: E402
+
+if TYPE_CHECKING:
+    from shared.services import Services
+    from tests.pipeline_jobs import PipelineJobs
+
+# The services, the kinds and the audio tools are imported by the fixtures that need them: a
+# session of the job store's own tests (mutation runs start hundreds) does without them.
 
 TERMINAL = ("completed", "failed", "canceled")
 
@@ -47,16 +52,46 @@ def make_settings(data_dir: Path, **over) -> Settings:
     return Settings(**base)
 
 
+# A Postgres already running (its superuser's URL), reused instead of starting one, and a
+# migrated database there to copy: set only by tools/mutation.py, whose hundreds of short test
+# sessions would otherwise each start a server and run the migrations. Each session then works
+# in fresh databases of its own there; the tool drops them after its run.
+REUSE_SERVER_ENV = "SOUNDSTAGE_TEST_PG_SERVER"
+REUSE_TEMPLATE_ENV = "SOUNDSTAGE_TEST_PG_TEMPLATE"
+_session_databases: list[str] = []
+
+
+def new_database(pg_url: str, prefix: str) -> str:
+    """A fresh database on the session's Postgres (created as its superuser); returns its URL."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    template = os.environ.get(REUSE_TEMPLATE_ENV) if os.environ.get(REUSE_SERVER_ENV) else None
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"create database {name}" + (f" template {template}" if template else ""))
+    _session_databases.append(name)
+    parts = urlsplit(pg_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("pg")
-    url = Database.embedded_url(data, cleanup_mode="delete")
-    yield url
-    Database.stop_embedded()
+    server = os.environ.get(REUSE_SERVER_ENV)
+    if not server:
+        data = tmp_path_factory.mktemp("pg")
+        url = Database.embedded_url(data, cleanup_mode="delete")
+        yield url
+        Database.stop_embedded()
+        return
+    yield new_database(server, "session")
 
 
 @pytest.fixture(scope="session")
 def services(pg_url, tmp_path_factory) -> Iterator[Services]:
+    from functions.audio_tools import AUDIO_TOOLS
+    from shared.services import open_services
+    from tests.kinds import TEST_KINDS
+
     data = tmp_path_factory.mktemp("data")
     svc = open_services(
         make_settings(data, database_url=pg_url), kinds=TEST_KINDS, audio=AUDIO_TOOLS
@@ -189,12 +224,13 @@ def pipeline_services(pg_url, tmp_path_factory) -> Iterator[Services]:
     it: pipeline-level tests claim and run their jobs here (tests.pipeline_jobs)."""
     import psycopg
 
-    name = f"pipelines_{uuid.uuid4().hex[:8]}"
+    from shared.services import open_services
+    from tests.kinds import TEST_KINDS
+
+    url = new_database(pg_url, "pipelines")
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
         # What these tests check does not need each commit on disk before the next statement.
-        conn.execute(f"alter database {name} set synchronous_commit = off")
-    url = pg_url.replace("/postgres?", f"/{name}?")
+        conn.execute(f"alter database {_session_databases[-1]} set synchronous_commit = off")
     svc = open_services(
         make_settings(tmp_path_factory.mktemp("pipelines"), database_url=url), kinds=TEST_KINDS
     )
@@ -206,6 +242,8 @@ def pipeline_services(pg_url, tmp_path_factory) -> Iterator[Services]:
 def run_pipeline(pipeline_services) -> PipelineJobs:
     """``run_pipeline(kind, files, params)``: a real job of this test's own user, run here in
     the worker's job context; returns a ``PipelineRun`` (tests.pipeline_jobs)."""
+    from tests.pipeline_jobs import PipelineJobs
+
     return PipelineJobs(pipeline_services)
 
 
@@ -219,3 +257,28 @@ def song_wav(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("audio") / "song.wav"
     save_audio(path, audio, "wav")
     return path
+
+
+@pytest.fixture(scope="session")
+def store_db(pg_url) -> Iterator[Database]:
+    """A migrated database of its own with no worker, API or storage: the job store's own tests
+    drive every transition by hand (tests.store_helpers)."""
+    url = new_database(pg_url, "store")
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"alter database {_session_databases[-1]} set synchronous_commit = off")
+    db = Database(url, pool_size=4)
+    db.migrate()
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def store(store_db):
+    """The job store on ``store_db``, emptied of jobs: each test sees only its own."""
+    from shared.jobs import JobStore
+
+    with store_db.service() as conn:
+        conn.execute("delete from jobs")
+    return JobStore(store_db)

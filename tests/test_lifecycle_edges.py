@@ -13,7 +13,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import psycopg
 import pytest
 from pydantic import BaseModel
 
@@ -26,7 +25,7 @@ from shared.retention import sweep
 from shared.runner import execute_job
 from shared.services import open_services
 from shared.submit import submit_job
-from tests.conftest import Api, make_settings
+from tests.conftest import Api, make_settings, new_database
 from tests.kinds import TEST_KINDS
 from tests.retry_kinds import make_error
 from tests.test_platform_jobs import _sse
@@ -35,10 +34,7 @@ from tests.test_platform_jobs import _sse
 @pytest.fixture(scope="module")
 def quiet(pg_url, tmp_path_factory):
     """Services on a database of their own with no worker running: these tests claim by hand."""
-    name = f"edges_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
-    url = pg_url.replace("/postgres?", f"/{name}?")
+    url = new_database(pg_url, "edges")
     svc = open_services(
         make_settings(tmp_path_factory.mktemp("edges"), database_url=url, heartbeat_s=0.2),
         kinds=TEST_KINDS.plus(LOST_KIND),

@@ -8,17 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from functions.audio_tools import AUDIO_TOOLS
 from shared.runner import LocalRunner
 from shared.services import open_services
 from shared.submit import submit_job
-from tests.conftest import make_settings
+from tests.conftest import make_settings, new_database
 from tests.kinds import TEST_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def isolated(pg_url, services, tmp_path):
     """Services on a database of their own, so the session's workers don't take these jobs."""
-    name = f"recovery_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # the service role may not
-        conn.execute(f"create database {name}")
-    url = pg_url.replace("/postgres?", f"/{name}?")
+    url = new_database(pg_url, "recovery")  # as the superuser: the service role may not
     svc = open_services(
         make_settings(tmp_path, database_url=url, stale_after_s=2.0),
         kinds=TEST_KINDS,

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # error, and an error would count every mutant as killed). The job store's and the runner's
 # tests start embedded Postgres and worker processes: 15-60 s a mutant, hence a budget.
 _NO_SERVER = "not through_the_api and not measures_at and not rejects_a_track"
+_DB_PLUGINS_OFF = ["-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:anyio"]
 MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "loudness": (
         "functions/loudness.py",
@@ -112,39 +113,57 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ],
     ),
     # The job store: its queries (jobs.py) and its lifecycle (claim, heartbeat, recovery,
-    # fail, complete, cancel, requeue, sweep) and the stage/cost/output records.
+    # fail, complete, cancel, requeue, sweep) and the stage/cost/output records. Its own tests
+    # drive it by hand on a database with no worker (a session of them takes a few seconds);
+    # the server is the one tools/mutation.py started (tests/conftest.py), and the pytest
+    # plugins for property tests are left out (none of these tests use them).
     "jobs": (
         "shared/jobs.py",
         None,
-        ["tests/test_lifecycle_edges.py", "tests/test_platform_jobs.py"],
+        [
+            *_DB_PLUGINS_OFF,
+            "tests/test_job_store.py",
+            "tests/test_job_lifecycle.py",
+        ],
     ),
     "job_lifecycle": (
         "shared/job_lifecycle.py",
         None,
-        [
-            "tests/test_lifecycle_edges.py",
-            "tests/test_platform_recovery.py",
-            "tests/test_retries.py",
-            "tests/test_platform_jobs.py",
-        ],
+        [*_DB_PLUGINS_OFF, "tests/test_job_lifecycle.py", "tests/test_job_store.py"],
     ),
     "job_recording": (
         "shared/job_recording.py",
         None,
-        [
-            "tests/test_lifecycle_edges.py",
-            "tests/test_pipeline_context.py",
-            "tests/test_platform_jobs.py",
-        ],
+        [*_DB_PLUGINS_OFF, "tests/test_job_recording.py", "tests/test_job_lifecycle.py"],
     ),
     # The runner and the executors that decide where a stage runs.
+    # The runner; its executors (where a stage runs) apart: their tests need no server.
     "runner": (
-        "shared/runner.py,shared/executors.py",
+        "shared/runner.py",
         None,
         [
-            "tests/test_platform_recovery.py",
-            "tests/test_retries.py",
-            "tests/test_modal_wiring.py",
+            *_DB_PLUGINS_OFF,
+            "tests/test_runner.py",
+            "tests/test_lifecycle_edges.py::test_a_worker_that_lost_its_job_writes_nothing_over_the_new_owner",
+            "tests/test_lifecycle_edges.py::test_a_lost_worker_whose_pipeline_then_fails_writes_nothing",
+        ],
+    ),
+    "executors": (
+        "shared/executors.py",
+        None,
+        [
+            "--noconftest",
+            *_DB_PLUGINS_OFF,
+            "tests/test_executors.py",
+            *(
+                f"tests/test_modal_wiring.py::{t}"
+                for t in (
+                    "test_remote_progress_reaches_the_stage",
+                    "test_remote_fan_out_reports_each_item_to_its_own_progress",
+                    "test_a_cancel_seen_in_remote_progress_ends_the_call",
+                    "test_stages_without_progress_need_no_queue",
+                )
+            ),
         ],
     ),
 }
@@ -177,10 +196,15 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
         shutil.copyfile(kept, cache)
     else:
         cache.unlink(missing_ok=True)
-    runner = (
+    pytest = (
         f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
         f"--basetemp {work}/bt-{short} " + shlex.join(tests)
     )
+    # mutmut 2.x counts only exit status 1 as killed. A mutant that breaks the module's import
+    # (``[*args]`` -> ``[/args]`` is a SyntaxError) ends pytest with 2 (errors while collecting)
+    # or 4 (a test id whose module did not import): the tests failed, so it counts as killed.
+    # The run without mutants passes first (mutmut stops otherwise), so the selection is sound.
+    runner = "sh -c " + shlex.quote(f"{pytest}; s=$?; case $s in 2|4) exit 1;; esac; exit $s")
     cmd = [
         str(Path(sys.executable).parent / "mutmut"),
         "run",
@@ -199,6 +223,7 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
         cmd += ["--use-patch-file", str(patch)]
     budget_s = float(os.environ.get("MUTATION_BUDGET_S", "0")) or None
     _run_until_done(cmd, work, budget_s, short)
+    _drop_session_databases()
     if kept and cache.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cache, kept)
@@ -288,6 +313,12 @@ def _run_group(cmd: list[str], work: Path, timeout_s: float | None) -> bool:
 
 
 def _end_group(proc: subprocess.Popen) -> None:
+    # mutmut first, at once: a test run ended by the signal below must not be recorded (its
+    # exit status would read as a killed mutant).
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
@@ -314,6 +345,59 @@ def _statuses(work: Path) -> dict[str, list[int]]:
     return out
 
 
+# tests/conftest.py reuses the Postgres named here (each test session in databases of its own,
+# copies of the migrated template).
+REUSE_SERVER_ENV = "SOUNDSTAGE_TEST_PG_SERVER"
+REUSE_TEMPLATE_ENV = "SOUNDSTAGE_TEST_PG_TEMPLATE"
+TEMPLATE = "soundstage_template"
+_KEEP = ("postgres", "template0", "template1", TEMPLATE)
+
+
+def _shared_postgres(work: Path):
+    """One embedded Postgres for the whole run, with a migrated template database: a test
+    session of the job store's modules then copies it (a fraction of a second) instead of
+    starting a server of its own and running the migrations."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    import pgserver
+    import psycopg
+
+    sys.path.insert(0, str(ROOT))
+    from shared.db import Database
+
+    work.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(work / "pg", cleanup_mode="delete")
+    uri = server.get_uri()
+    with psycopg.connect(uri, autocommit=True) as conn:
+        # A throwaway server: nothing on it needs to survive a crash.
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"alter system set {setting} = off")
+        conn.execute("select pg_reload_conf()")
+        conn.execute(f"create database {TEMPLATE}")
+    db = Database(uri.replace("/postgres?", f"/{TEMPLATE}?"), pool_size=1)
+    db.migrate()
+    db.close()
+    os.environ[REUSE_SERVER_ENV] = uri
+    os.environ[REUSE_TEMPLATE_ENV] = TEMPLATE
+    return server
+
+
+def _drop_session_databases() -> None:
+    """Drop the databases the test sessions left (they do not drop their own: each drop is a
+    checkpoint, a second or so a mutant)."""
+    import psycopg
+
+    uri = os.environ.get(REUSE_SERVER_ENV)
+    if not uri:
+        return
+    with psycopg.connect(uri, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("select datname from pg_database")]
+        for name in names:
+            if name not in _KEEP:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(MODULES)
     work = Path(tempfile.mkdtemp(prefix="mutation-"))
@@ -322,16 +406,23 @@ def main(argv: list[str]) -> int:
         work,
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(
-            ".venv", ".git", "mutation-report", "__pycache__", "*.egg-info"
+            ".venv", ".git", "mutation-report", "__pycache__", "*.egg-info", "node_modules"
         ),
     )
     figures = {}
+    server = None
     try:
         for short in names:
+            if server is None and "--noconftest" not in MODULES[short][2]:
+                server = _shared_postgres(work / "server")
             figures[short] = run(short, work, ROOT / "mutation-report")
             k, t = figures[short]
             print(f"== {short}: killed {k}/{t} ({100 * k / max(t, 1):.0f} %)", flush=True)
     finally:
+        if server is not None:
+            server.cleanup()
+            os.environ.pop(REUSE_SERVER_ENV, None)
+            os.environ.pop(REUSE_TEMPLATE_ENV, None)
         shutil.rmtree(work, ignore_errors=True)
     for short, (k, t) in figures.items():
         print(f"{short:10s} {k:4d}/{t:<4d} {100 * k / max(t, 1):5.1f} %")
