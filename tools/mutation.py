@@ -86,15 +86,45 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ["User", "is_admin", "TokenVerifier"],
         ["--noconftest", "tests/test_auth_verifier.py"],
     ),
+    # Cheapest first: the presets, the soft clipper and the tonal balance take milliseconds;
+    # the masters (a second or two each) come last. The mix and beat ceilings of
+    # test_ceilings_refs.py run no master.py code and are left out.
     "master": (
         "functions/master.py",
         None,
-        [
-            "--noconftest",
-            "-k",
-            "not master_kind_reports and not custom_target_is_validated and not through_the_api",
-            "tests/functions/test_master.py",
-            "tests/functions/test_ceilings_refs.py",
+        ["--noconftest"]
+        + [
+            f"tests/functions/{f}.py::{t}"
+            for f, t in (
+                (
+                    "test_master",
+                    "test_presets_are_the_published_targets_and_a_custom_target_takes_the_nearest",
+                ),
+                ("test_master", "test_targets_from_minus_24_to_minus_6_lufs_are_accepted"),
+                ("test_master", "test_soft_clip_knee_sits_three_db_under_the_ceiling_by_default"),
+                ("test_master", "test_soft_clip_is_transparent_below_its_knee_and_bounded_above"),
+                ("test_master", "test_the_fast_spectrum_is_scipys_welch"),
+                (
+                    "test_master",
+                    "test_tonal_balance_shelves_pull_half_the_tilt_back_within_three_db",
+                ),
+                ("test_master", "test_tonal_balance_of_a_clip_shorter_than_its_analysis_window"),
+                ("test_master", "test_tonal_balance_reads_the_same_tilt_at_low_sample_rates"),
+                (
+                    "test_master",
+                    "test_tonal_balance_leaves_audio_with_under_three_octave_bands_alone",
+                ),
+                ("test_master", "test_silence_and_impossible_targets_are_typed_errors"),
+                ("test_master", "test_lands_on_target_under_the_ceiling"),
+                (
+                    "test_master",
+                    "test_a_loud_master_uses_its_headroom_up_to_the_ceiling_it_is_given",
+                ),
+                (
+                    "test_ceilings_refs",
+                    "test_tonal_balance_pulls_the_spectrum_toward_the_reference",
+                ),
+            )
         ],
     ),
     # The mashup's decisions; its track facts and alignment are the pipeline's helpers.
