@@ -128,3 +128,14 @@ def synth_song(
         "stems": {"drums": drums, "bass": bass, "chords": chords, "lead": lead},
     }
     return Audio(samples, sr), truth
+
+
+def tilted_noise(slope_db_per_oct: float, seconds: float = 6.0, sr: int = 44100) -> Audio:
+    """Stereo noise whose spectrum falls (or rises) ``slope_db_per_oct`` per octave."""
+    rng = np.random.default_rng(5)
+    n = int(seconds * sr)
+    spec = np.fft.rfft(rng.standard_normal((2, n)), axis=1)
+    f = np.fft.rfftfreq(n, 1 / sr)
+    shape = (np.maximum(f, 20.0) / 1000.0) ** (slope_db_per_oct / (20 * np.log10(2)))
+    x = np.fft.irfft(spec * shape, n=n, axis=1)
+    return Audio((0.1 * x / np.abs(x).max()).astype(np.float32), sr)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pyloudnorm as pyln
 import pytest
 
 from functions.audio_io import Audio, load_audio, save_audio
@@ -22,18 +21,15 @@ from functions.master import (
     tonal_balance_db,
 )
 from shared.errors import InvalidAudio, InvalidInput
-from tests.functions.peak_meters import ffmpeg_true_peak_dbtp, resampled_peak_dbtp
-from tests.functions.test_ceilings_refs import _tilted_noise
-from tests.synth import synth_song
+from tests.functions.peak_meters import (
+    ffmpeg_true_peak_dbtp,
+    pyloudnorm_lufs,
+    resampled_peak_dbtp,
+)
+from tests.synth import synth_song, tilted_noise
 
 TOLERANCE_LU = 0.5
 CEILING_DBTP = -1.0
-
-
-def _pyloudnorm_lufs(audio: Audio) -> float:
-    return float(
-        pyln.Meter(audio.sample_rate).integrated_loudness(audio.samples.T.astype(np.float64))
-    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +62,7 @@ def test_lands_on_target_under_the_ceiling(inputs, source, preset, target, tmp_p
     audio = inputs[source]
     target_lufs = target if target is not None else PRESETS[preset].target_lufs
     out = master_to_target(audio, target_lufs, preset=preset)
-    measured = _pyloudnorm_lufs(out.audio)
+    measured = pyloudnorm_lufs(out.audio)
     report = loudness_report(out.audio)
     assert abs(measured - target_lufs) <= TOLERANCE_LU, (source, preset, measured, out.chain)
     assert out.audio.samples.shape == audio.samples.shape
@@ -90,7 +86,7 @@ def test_fast_meter_agrees_with_pyloudnorm(inputs):
     ]
     for audio in cases:
         ours = integrated_lufs(audio)
-        assert ours == pytest.approx(_pyloudnorm_lufs(audio), abs=0.05)
+        assert ours == pytest.approx(pyloudnorm_lufs(audio), abs=0.05)
 
 
 def test_soft_clip_is_transparent_below_its_knee_and_bounded_above():
@@ -188,7 +184,7 @@ def test_a_loud_master_uses_its_headroom_up_to_the_ceiling_it_is_given(inputs):
 def test_tonal_balance_shelves_pull_half_the_tilt_back_within_three_db(noise_slope, shelves):
     # The noise's density falls ``noise_slope`` dB per octave, so its octave bands (twice as
     # wide each octave up) fall 3 dB less: -7.5 is the reference's -4.5 dB/oct.
-    tilt, low_db, high_db = tonal_balance_db(_tilted_noise(noise_slope))
+    tilt, low_db, high_db = tonal_balance_db(tilted_noise(noise_slope))
     assert tilt == pytest.approx(noise_slope + 3.0, abs=0.25)
     assert (low_db, high_db) == (
         pytest.approx(shelves[0], abs=0.15),
@@ -263,3 +259,31 @@ def test_tonal_balance_reads_the_same_tilt_at_low_sample_rates(sample_rate):
 def test_tonal_balance_leaves_audio_with_under_three_octave_bands_alone():
     # At 600 Hz only the 60 and 120 Hz bands fit under Nyquist: too few for a tilt.
     assert tonal_balance_db(_noise_at(600, 0.0)) == (0.0, 0.0, 0.0)
+
+
+def _band_levels_db(audio: Audio) -> np.ndarray:
+    """Levels (dB) of the 60-100 Hz, 0.8-1.25 kHz and 8-12 kHz bands (scipy's Welch PSD)."""
+    from scipy.signal import welch
+
+    f, psd = welch(audio.mono(), fs=audio.sample_rate, nperseg=8192)
+    edges = [(60, 100), (800, 1250), (8000, 12000)]
+    return np.array([10 * np.log10(psd[(f >= lo) & (f < hi)].sum()) for lo, hi in edges])
+
+
+@pytest.mark.parametrize(
+    ("slope", "shelf_db"),
+    [
+        (0.0, -3.0),  # white noise (octave bands +3 dB/oct): far brighter, darkened by 3 dB
+        (-9.0, 1.78),  # octave bands -6 dB/oct: 1.5 dB/oct dark, a quarter of 1.5 x 4.74 dB
+    ],
+)
+def test_tonal_balance_moves_the_measured_bands_by_the_shelves(slope, shelf_db):
+    # Measured on the audio, not on the chain report: relative to the 1 kHz band, the band an
+    # octave over the 4 kHz shelf moves by the shelf's full gain, the 60-100 Hz band (most of
+    # an octave under the 150 Hz shelf) by most of the opposite gain.
+    audio = tilted_noise(slope, seconds=2.0)
+    out = master_to_target(audio, -14.0)
+    change = _band_levels_db(out.audio) - _band_levels_db(audio)
+    low, high = change[0] - change[1], change[2] - change[1]
+    assert high == pytest.approx(shelf_db, abs=0.3), (change, out.chain)
+    assert 0.7 <= low / -shelf_db <= 1.4, (change, out.chain)
