@@ -51,6 +51,9 @@ CEILING_MARGIN_DB = 0.05
 CLIP_HEADROOM_DB = 2.0  # the soft clipper's ceiling above the limiter's
 CLIP_KNEE_DB = 3.0  # the clipper is linear up to this far under its ceiling
 MAX_ITERATIONS = 8
+# A gain step is at most this large: where the limiter holds the loudness down (a mix whose
+# energy sits under the K-weighting's 38 Hz high pass), plain secant steps run off to infinity.
+MAX_GAIN_STEP_DB = 12.0
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,11 @@ def _master(
             tried.append((gain_db, out_lufs))
             if abs(target_lufs - out_lufs) <= LOUDNESS_TOLERANCE_LU:
                 break
+            if _saturated(tried):  # out of reach: end on the loudest gain tried
+                if _loudest(tried) == gain_db:
+                    break
+                gain_db = _loudest(tried)
+                continue
             gain_db = _next_gain(tried, target_lufs)
     out, reduction_db, peak = hold_true_peak(out, sr, ceiling_dbtp, envelope=envelope)
     if reduction_db > 0.5:  # a few milliseconds under 0.5 dB move the loudness < 0.01 LU
@@ -316,6 +324,8 @@ def _search_gain(
         tried.append((gain_db, loudness))
         if abs(target_lufs - loudness) <= LOUDNESS_TOLERANCE_LU / 2:
             break
+        if _saturated(tried):
+            return _loudest(tried)
         gain_db = _next_gain(tried, target_lufs)
     return gain_db
 
@@ -357,4 +367,20 @@ def _next_gain(tried: list[tuple[float, float]], target_lufs: float) -> float:
     g0, l0 = tried[-2]
     slope = (l1 - l0) / (g1 - g0) if abs(g1 - g0) > 1e-6 else 1.0
     slope = min(1.0, max(0.1, slope))
-    return g1 + (target_lufs - l1) / slope
+    step = (target_lufs - l1) / slope
+    return g1 + min(MAX_GAIN_STEP_DB, max(-MAX_GAIN_STEP_DB, step))
+
+
+def _loudest(tried: list[tuple[float, float]]) -> float:
+    """The gain of the loudest try."""
+    return max(tried, key=lambda t: t[1])[0]
+
+
+def _saturated(tried: list[tuple[float, float]]) -> bool:
+    """Whether the last gain step moved the loudness by under a twentieth of the gain: the
+    limiter holds it, and the target is out of reach under the ceiling (the master is then as
+    loud as it gets, and says how loud)."""
+    if len(tried) < 2:
+        return False
+    (g0, l0), (g1, l1) = tried[-2:]
+    return abs(g1 - g0) > 0.5 and (l1 - l0) / (g1 - g0) < 0.05

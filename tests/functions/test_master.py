@@ -287,3 +287,16 @@ def test_tonal_balance_moves_the_measured_bands_by_the_shelves(slope, shelf_db):
     low, high = change[0] - change[1], change[2] - change[1]
     assert high == pytest.approx(shelf_db, abs=0.3), (change, out.chain)
     assert 0.7 <= low / -shelf_db <= 1.4, (change, out.chain)
+
+
+def test_a_target_out_of_reach_ends_as_loud_as_the_ceiling_lets_it():
+    # Noise falling 20 dB/oct keeps its energy under the K-weighting's 38 Hz high pass: the
+    # limiter holds it near -19 LUFS however much gain goes in. The master must stop there,
+    # finite and under the ceiling, and report the loudness it reached; not run the gain off
+    # to infinity (which made it NaN).
+    out = master_to_target(tilted_noise(-20.0, seconds=2.0), -14.0)
+    assert np.isfinite(out.audio.samples).all()
+    measured = pyloudnorm_lufs(out.audio)
+    assert measured == pytest.approx(out.integrated_lufs, abs=0.1)
+    assert -24.0 < measured < -14.0 - TOLERANCE_LU
+    assert resampled_peak_dbtp(out.audio) <= CEILING_DBTP
