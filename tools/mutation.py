@@ -107,6 +107,18 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
                 ("test_master", "test_soft_clip_knee_sits_three_db_under_the_ceiling_by_default"),
                 ("test_master", "test_soft_clip_is_transparent_below_its_knee_and_bounded_above"),
                 ("test_master", "test_the_fast_spectrum_is_scipys_welch"),
+                ("test_master_stages", "test_a_linear_loudness_curve_is_hit_in_one_step"),
+                ("test_master_stages", "test_a_limited_loudness_curve_is_hit_by_a_secant_step"),
+                ("test_master_stages", "test_the_secant_slope_is_held_between_a_tenth_and_one"),
+                (
+                    "test_master_stages",
+                    "test_a_plateau_stops_the_steps_instead_of_running_the_gain_away",
+                ),
+                (
+                    "test_master_stages",
+                    "test_the_excerpt_is_evenly_spaced_pieces_covering_a_quarter",
+                ),
+                ("test_master_stages", "test_a_track_under_eight_pieces_long_is_its_own_excerpt"),
                 (
                     "test_master",
                     "test_tonal_balance_shelves_pull_half_the_tilt_back_within_three_db",
@@ -118,6 +130,13 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
                     "test_tonal_balance_leaves_audio_with_under_three_octave_bands_alone",
                 ),
                 ("test_master", "test_silence_and_impossible_targets_are_typed_errors"),
+                ("test_master_stages", "test_the_last_stage_leaves_audio_under_the_ceiling_alone"),
+                (
+                    "test_master_stages",
+                    "test_the_last_stage_holds_the_true_peak_by_independent_meters",
+                ),
+                ("test_master_stages", "test_the_last_stage_catches_peaks_the_4x_grid_misses"),
+                ("test_master", "test_a_target_out_of_reach_ends_as_loud_as_the_ceiling_lets_it"),
                 ("test_master", "test_tonal_balance_moves_the_measured_bands_by_the_shelves"),
                 ("test_master", "test_lands_on_target_under_the_ceiling"),
                 (
