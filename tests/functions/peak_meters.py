@@ -47,3 +47,23 @@ def pyloudnorm_lufs(audio: Audio) -> float:
 
     samples = audio.samples.T.astype(np.float64)
     return float(pyln.Meter(audio.sample_rate).integrated_loudness(samples))
+
+
+def ffmpeg_ebur128(path: Path) -> dict:
+    """ffmpeg's summary (I, LRA, true peak) and its per-100 ms short-term readings by time."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path)]
+        + ["-af", "ebur128=peak=true", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    err = proc.stderr
+    summary = err[err.rindex("Summary:") :]
+    frames = re.findall(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+) S:\s*(-?[\d.]+)", err)
+    return {
+        "I": float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1)),
+        "LRA": float(re.search(r"LRA:\s+(-?[\d.]+) LU", summary).group(1)),
+        "peak": float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1)),
+        "short_term": {round(float(t) * 10): float(s) for t, _, s in frames},
+    }
