@@ -90,12 +90,24 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         None,
         _LEAN
         + [
-            f"tests/functions/test_loudness{f}.py::{t}"
+            f"tests/functions/test_{f}.py::{t}"
             for f, t in (
-                ("_refs", "test_silence_has_no_true_peak"),
-                ("_refs", "test_true_peak_is_not_the_sample_peak"),
-                ("", "test_true_peak_finds_the_inter_sample_peak"),
-                ("_refs", "test_true_peak_agrees_with_ffmpeg_and_a_long_filter"),
+                ("loudness_refs", "test_silence_has_no_true_peak"),
+                ("loudness", "test_true_peak_finds_the_inter_sample_peak"),
+                (
+                    "true_peak_exact",
+                    "test_the_4x_meter_reads_every_point_of_the_oversampled_signal",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_the_oversampled_envelope_is_the_largest_point_around_each_sample",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_the_reconstructed_peak_is_the_waveforms_within_hundredths_of_a_db",
+                ),
+                ("loudness_refs", "test_true_peak_is_not_the_sample_peak"),
+                ("loudness_refs", "test_true_peak_agrees_with_ffmpeg_and_a_long_filter"),
             )
         ],
     ),
