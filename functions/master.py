@@ -136,14 +136,17 @@ def tonal_balance_db(audio: Audio) -> tuple[float, float, float]:
     return tilt, round(-shelf, 2), round(shelf, 2)
 
 
+def _glue_threshold_db(in_lufs: float) -> float:
+    """6 dB over the programme's loudness: the compressor works on the loud moments only,
+    whatever the input level, instead of on everything."""
+    return min(-1.0, in_lufs + 6.0)
+
+
 def _glue_chain(
-    audio: Audio, preset: MasterPreset, low_db: float, high_db: float, in_lufs: float
+    preset: MasterPreset, low_db: float, high_db: float, threshold_db: float
 ) -> pb.Pedalboard:
     import pedalboard as pb
 
-    # The threshold sits 6 dB over the programme's loudness: the compressor works on the loud
-    # moments only, whatever the input level, instead of on everything.
-    threshold_db = min(-1.0, in_lufs + 6.0)
     return pb.Pedalboard(
         [
             pb.HighpassFilter(
@@ -192,7 +195,8 @@ def _master(
         raise InvalidAudio("The audio is silent or too short to master.", code="SILENT_AUDIO")
     chosen = PRESETS[preset or preset_for_target(target_lufs)]
     tilt, low_db, high_db = tonal_balance_db(audio)
-    y = _glue_chain(audio, chosen, low_db, high_db, in_lufs)(x, sr)
+    threshold_db = _glue_threshold_db(in_lufs)
+    y = _glue_chain(chosen, low_db, high_db, threshold_db)(x, sr)
     # The gain search runs on an excerpt; its loudness (a quarter of the work of the whole
     # track's) gives the first guess.
     probe = excerpt(y, sr)
@@ -240,7 +244,7 @@ def _master(
             "low_shelf_150hz_db": low_db,
             "high_shelf_4khz_db": high_db,
             "glue_ratio": chosen.glue_ratio,
-            "glue_threshold_dbfs": round(min(-1.0, in_lufs + 6.0), 1),
+            "glue_threshold_dbfs": round(threshold_db, 1),
             "gain_db": round(gain_db, 2),
             "limiter_ceiling_dbtp": round(limiter_ceiling, 2),
             "limiter_release_ms": chosen.limiter_release_ms,

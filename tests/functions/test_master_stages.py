@@ -188,3 +188,23 @@ def test_the_clipper_takes_the_transient_tips_so_the_limiter_ducks_little():
         after = [_tone_level_db(y, a, freq, sr) for a in range(c + 100, c + sr // 16, 50)]
         ducks.append(steady - min(after))
     assert 3.0 <= min(ducks) and max(ducks) <= 4.6, (np.round(ducks, 2), out.chain)
+
+
+@pytest.mark.parametrize(("preset", "ratio"), [("streaming", 1.5), ("cd", 2.5), ("club", 3.0)])
+def test_the_glue_compressor_works_on_the_loud_moments_at_the_presets_ratio(preset, ratio):
+    # A steady tone with 0.3 s bursts 5, 14 and 20 dB over it, mastered quietly (-22 LUFS, so
+    # the limiter stays out of it). The compressor's threshold sits 6 dB over the programme's
+    # loudness: the 5 dB burst passes as it came; over the threshold, 6 dB more input gives
+    # 6 / ratio dB more output.
+    sr, freq = 44100, 441.0
+    segments = [(0, 2.0), (5, 0.3), (0, 2.0), (14, 0.3), (0, 2.0), (20, 0.3), (0, 1.0)]
+    levels = np.concatenate([np.full(int(s * sr), 10 ** (db / 20)) for db, s in segments])
+    x = 0.01 * levels * np.sin(2 * np.pi * freq * np.arange(len(levels)) / sr)
+    out = master_to_target(Audio(x[None, :].astype(np.float32), sr), -22.0, preset=preset)
+    y = out.audio.samples[0]
+    tone = _tone_level_db(y, sr, freq, sr, size=sr // 2)
+    # Each burst's level over its last 50 ms (the compressor's 30 ms attack has settled).
+    ends = np.cumsum([int(s * sr) for _, s in segments])[[1, 3, 5]]
+    bursts = [_tone_level_db(y, e - sr // 16, freq, sr, size=sr // 20) - tone for e in ends]
+    assert bursts[0] == pytest.approx(5.0, abs=0.3), (bursts, out.chain)
+    assert (bursts[2] - bursts[1]) / 6.0 == pytest.approx(1 / ratio, abs=0.03), (bursts, out.chain)
