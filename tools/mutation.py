@@ -261,10 +261,14 @@ def run(short: str, work: Path, report: Path) -> tuple[int, int]:
         shutil.copyfile(kept, cache)
     else:
         cache.unlink(missing_ok=True)
-    runner = (
+    pytest = (
         f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
         f"--basetemp {work}/bt-{short} " + shlex.join(tests)
     )
+    # mutmut 2 takes only exit status 1 for failing tests: a mutant that breaks a module's
+    # import (pytest exits 2, or 4 when the named tests cannot be collected) would count as
+    # survived. Every failure is 1 here.
+    runner = f"sh -c {shlex.quote(pytest + ' || exit 1')}"
     cmd = [
         str(Path(sys.executable).parent / "mutmut"),
         "run",
