@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -90,7 +90,7 @@ class MasteredAudio:
     target_lufs: float
     integrated_lufs: float  # as the control loop measured it
     true_peak_dbtp: float  # of the reconstructed waveform (``reconstructed_peak_dbtp``)
-    chain: dict[str, Any] = field(default_factory=dict)
+    chain: dict[str, Any]
 
 
 def _welch(x: np.ndarray, sr: int, size: int) -> tuple[np.ndarray, np.ndarray]:
