@@ -65,13 +65,12 @@ class MasterPreset:
     # which otherwise pumps (and stops gaining loudness) long before the target. Clipping makes
     # inter-sample peaks of several dB, so those presets limit on a 4x-oversampled detector.
     soft_clip: bool
-    description: str
 
 
 PRESETS: dict[str, MasterPreset] = {
-    "streaming": MasterPreset(-14.0, 1.5, 100.0, False, "Spotify / Apple Music / YouTube level"),
-    "cd": MasterPreset(-9.0, 2.5, 60.0, True, "CD release"),
-    "club": MasterPreset(-8.0, 3.0, 40.0, True, "DJ / club playback"),
+    "streaming": MasterPreset(-14.0, 1.5, 100.0, False),  # Spotify / Apple Music / YouTube
+    "cd": MasterPreset(-9.0, 2.5, 60.0, True),  # CD release
+    "club": MasterPreset(-8.0, 3.0, 40.0, True),  # DJ / club playback
 }
 
 
