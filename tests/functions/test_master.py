@@ -307,3 +307,31 @@ def test_a_target_out_of_reach_ends_as_loud_as_the_ceiling_lets_it():
     assert measured == pytest.approx(out.integrated_lufs, abs=0.1)
     assert -24.0 < measured < -14.0 - TOLERANCE_LU
     assert resampled_peak_dbtp(out.audio) <= CEILING_DBTP
+
+
+def _shaped_noise(boost: tuple[float, float, float] | None = None, lowpass_hz=None) -> Audio:
+    """Stereo noise at 44.1 kHz whose octave bands fall 4.5 dB/oct (the reference tilt), with
+    ``(lo_hz, hi_hz, db)`` boosted and nothing above ``lowpass_hz``, where given."""
+    sr, n = 44100, 6 * 44100
+    rng = np.random.default_rng(5)
+    f = np.fft.rfftfreq(n, 1 / sr)
+    shape = (np.maximum(f, 20.0) / 1000.0) ** (-7.5 / (20 * np.log10(2)))
+    if boost:
+        lo, hi, db = boost
+        shape = shape * np.where((f >= lo) & (f < hi), 10 ** (db / 20), 1.0)
+    if lowpass_hz:
+        shape = shape * (f < lowpass_hz)
+    x = np.fft.irfft(np.fft.rfft(rng.standard_normal((2, n)), axis=1) * shape, n=n, axis=1)
+    return Audio((0.1 * x / np.abs(x).max()).astype(np.float32), sr)
+
+
+def test_tonal_balance_fits_the_eight_octave_bands_from_60_hz_to_11_khz():
+    # The tilt is the least-squares slope over octave bands centred 60 Hz .. 7.7 kHz (x = 0..7):
+    # 12 dB more in the lowest band alone moves it by 12 x (0 - 3.5) / 42 = -1 dB/oct.
+    # Nothing above the top band's 10.9 kHz edge counts: an MP3-like cut at 11.5 kHz leaves it.
+    reference, _, _ = tonal_balance_db(_shaped_noise())
+    low = 60.0 / np.sqrt(2)
+    boosted, _, _ = tonal_balance_db(_shaped_noise(boost=(low, 2 * low, 12.0)))
+    assert boosted - reference == pytest.approx(-1.0, abs=0.15)
+    cut, _, _ = tonal_balance_db(_shaped_noise(lowpass_hz=11500.0))
+    assert cut == pytest.approx(reference, abs=0.02)
