@@ -254,10 +254,11 @@ def _noise_at(sample_rate: int, slope_db_per_oct: float, seconds: float = 6.0) -
     return Audio((0.1 * x / np.abs(x).max()).astype(np.float32)[None, :], sample_rate)
 
 
-@pytest.mark.parametrize("sample_rate", [8000, 16000, 22050])
+@pytest.mark.parametrize("sample_rate", [1000, 8000, 16000, 22050])
 def test_tonal_balance_reads_the_same_tilt_at_low_sample_rates(sample_rate):
     # Octave bands that would reach past Nyquist are left out, so a telephone-rate or 16 kHz
-    # file's tilt is the noise's own (its octave bands fall 3 dB/oct less than its density).
+    # file's tilt is the noise's own (its octave bands fall 3 dB/oct less than its density);
+    # at 1 kHz three bands fit (60, 120, 240 Hz): enough for a tilt.
     tilt, low_db, high_db = tonal_balance_db(_noise_at(sample_rate, -9.5))
     assert tilt == pytest.approx(-6.5, abs=0.4)
     assert low_db == pytest.approx(-2.37, abs=0.3) and high_db == -low_db
@@ -309,10 +310,12 @@ def test_a_target_out_of_reach_ends_as_loud_as_the_ceiling_lets_it():
     assert resampled_peak_dbtp(out.audio) <= CEILING_DBTP
 
 
-def _shaped_noise(boost: tuple[float, float, float] | None = None, lowpass_hz=None) -> Audio:
-    """Stereo noise at 44.1 kHz whose octave bands fall 4.5 dB/oct (the reference tilt), with
+def _shaped_noise(
+    boost: tuple[float, float, float] | None = None, lowpass_hz=None, sr: int = 44100
+) -> Audio:
+    """Stereo noise whose octave bands fall 4.5 dB/oct (the reference tilt), with
     ``(lo_hz, hi_hz, db)`` boosted and nothing above ``lowpass_hz``, where given."""
-    sr, n = 44100, 6 * 44100
+    n = 6 * sr
     rng = np.random.default_rng(5)
     f = np.fft.rfftfreq(n, 1 / sr)
     shape = (np.maximum(f, 20.0) / 1000.0) ** (-7.5 / (20 * np.log10(2)))
@@ -325,13 +328,19 @@ def _shaped_noise(boost: tuple[float, float, float] | None = None, lowpass_hz=No
     return Audio((0.1 * x / np.abs(x).max()).astype(np.float32), sr)
 
 
-def test_tonal_balance_fits_the_eight_octave_bands_from_60_hz_to_11_khz():
+@pytest.mark.parametrize(("sample_rate", "band", "change"), [(44100, 0, -1.0), (22050, 7, 1.0)])
+def test_tonal_balance_fits_the_eight_octave_bands_from_60_hz_to_11_khz(sample_rate, band, change):
     # The tilt is the least-squares slope over octave bands centred 60 Hz .. 7.7 kHz (x = 0..7):
-    # 12 dB more in the lowest band alone moves it by 12 x (0 - 3.5) / 42 = -1 dB/oct.
+    # 12 dB more in band x alone moves it by 12 x (x - 3.5) / 42 dB/oct: -1 for the lowest,
+    # +1 for the highest (5.4 - 10.9 kHz, under a 22.05 kHz file's Nyquist: it counts).
+    reference, _, _ = tonal_balance_db(_shaped_noise(sr=sample_rate))
+    lo = 60.0 * 2**band / np.sqrt(2)
+    boosted, _, _ = tonal_balance_db(_shaped_noise(boost=(lo, 2 * lo, 12.0), sr=sample_rate))
+    assert boosted - reference == pytest.approx(change, abs=0.15)
+
+
+def test_tonal_balance_leaves_out_everything_over_its_top_band():
     # Nothing above the top band's 10.9 kHz edge counts: an MP3-like cut at 11.5 kHz leaves it.
     reference, _, _ = tonal_balance_db(_shaped_noise())
-    low = 60.0 / np.sqrt(2)
-    boosted, _, _ = tonal_balance_db(_shaped_noise(boost=(low, 2 * low, 12.0)))
-    assert boosted - reference == pytest.approx(-1.0, abs=0.15)
     cut, _, _ = tonal_balance_db(_shaped_noise(lowpass_hz=11500.0))
     assert cut == pytest.approx(reference, abs=0.02)
