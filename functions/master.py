@@ -190,7 +190,7 @@ def _master(
     sr = audio.sample_rate
     x = np.ascontiguousarray(audio.samples, dtype=np.float32)
     in_lufs = _lufs(x, sr)
-    if not math.isfinite(in_lufs) or in_lufs < -70.0:
+    if not math.isfinite(in_lufs):  # finite readings are over the -70 LUFS gate already
         raise InvalidAudio("The audio is silent or too short to master.", code="SILENT_AUDIO")
     chosen = PRESETS[preset or preset_for_target(target_lufs)]
     tilt, low_db, high_db = tonal_balance_db(audio)

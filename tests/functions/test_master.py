@@ -103,6 +103,12 @@ def test_silence_and_impossible_targets_are_typed_errors(inputs):
     with pytest.raises(InvalidAudio) as err:
         master_to_target(silent, -14.0)
     assert err.value.code == "SILENT_AUDIO"
+    assert str(err.value) == "The audio is silent or too short to master."
+    # Under the -70 LUFS gate (a -75 dBFS tone) is silence too.
+    t = np.arange(44100 * 2) / 44100
+    whisper = (10 ** (-75 / 20) * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    with pytest.raises(InvalidAudio):
+        master_to_target(Audio(np.stack([whisper, whisper]), 44100), -14.0)
     with pytest.raises(InvalidInput) as err:
         master_to_target(inputs["moderate"], -3.0)
     assert err.value.code == "BAD_TARGET"
@@ -160,7 +166,7 @@ def test_targets_from_minus_24_to_minus_6_lufs_are_accepted(target, ok):
     with pytest.raises(InvalidInput) as err:
         check_target(target)
     assert err.value.code == "BAD_TARGET"
-    assert "between -24 and -6 LUFS" in str(err.value)
+    assert str(err.value) == "The loudness target must be between -24 and -6 LUFS."
 
 
 def test_a_loud_master_uses_its_headroom_up_to_the_ceiling_it_is_given(inputs):
