@@ -15,6 +15,7 @@ from functions.audio_io import Audio, save_audio
 from functions.loudness import (
     _sosfilt_kernel,
     integrated_lufs,
+    k_weighted,
     k_weighting_sos,
     loudness_range_lu,
     loudness_report,
@@ -40,6 +41,13 @@ def test_the_k_filter_carries_its_state_from_chunk_to_chunk(fallback, monkeypatc
     kernel(sos, first, state)
     kernel(sos, second, state)
     np.testing.assert_allclose(np.hstack([first, second]), sosfilt(sos, x, axis=-1), atol=1e-12)
+    # And in one go, for any (channels, n) or mono input.
+    _sosfilt_kernel.cache_clear()
+    try:
+        np.testing.assert_allclose(k_weighted(x, 48000), sosfilt(sos, x, axis=-1), atol=1e-12)
+        np.testing.assert_allclose(k_weighted(x[0], 48000)[0], sosfilt(sos, x[0]), atol=1e-12)
+    finally:
+        _sosfilt_kernel.cache_clear()
 
 
 def test_the_relative_gate_sits_10_lu_under_the_ungated_loudness(tmp_path):
@@ -120,6 +128,7 @@ def test_the_sample_peak_is_the_largest_magnitude_of_either_sign():
     assert sample_peak_dbfs(Audio(x, 48000)) == pytest.approx(20 * math.log10(0.5))
     assert sample_peak_dbfs(Audio(-x, 48000)) == pytest.approx(20 * math.log10(0.5))
     assert sample_peak_dbfs(Audio(np.zeros((2, 0), np.float32), 48000)) == -math.inf
+    assert sample_peak_dbfs(Audio(np.zeros((2, 10), np.float32), 48000)) == -math.inf
 
 
 def test_the_report_rounds_to_hundredths_and_an_empty_clip_reads_the_floor():
