@@ -50,24 +50,27 @@ def test_the_k_filter_carries_its_state_from_chunk_to_chunk(fallback, monkeypatc
         _sosfilt_kernel.cache_clear()
 
 
-def test_the_relative_gate_sits_10_lu_under_the_ungated_loudness(tmp_path):
-    # 10 s at -20 then 10 s at -33.3 dBFS: the blocks average -22.8 LUFS, so the gate at -32.8
-    # drops the quiet half (a gate 1 LU lower would keep it and read -22.8).
-    audio = sine_segments([(-20.0, 10.0), (-33.3, 10.0)])
+@pytest.mark.parametrize(("quiet_db", "expected"), [(-33.3, -20.0), (-32.3, -22.76)])
+def test_the_relative_gate_sits_10_lu_under_the_ungated_loudness(quiet_db, expected, tmp_path):
+    # 10 s at -20 then 10 s at a quiet level: the blocks average about -22.8 LUFS, so the gate
+    # sits at -32.8. Half an LU under it the quiet half is dropped (-20.0); half an LU over
+    # it, kept (-22.76). A gate 1 LU lower or higher would turn one case into the other.
+    audio = sine_segments([(-20.0, 10.0), (quiet_db, 10.0)])
     ours = integrated_lufs(audio)
     assert ours == pytest.approx(pyloudnorm_lufs(audio), abs=0.05)
-    assert ours == pytest.approx(-20.0, abs=0.15)
+    assert ours == pytest.approx(expected, abs=0.15)
     path = save_audio(tmp_path / "gate.wav", audio, bit_depth=24)
     assert ours == pytest.approx(ffmpeg_ebur128(path)["I"], abs=0.15)
 
 
-def test_the_lra_gate_sits_20_lu_under_the_short_term_loudness(tmp_path):
-    # 20 s at -20 then 20 s at -43.5 dBFS: the short-term readings average about -23 LUFS,
-    # so the -20 LU gate (-43) drops the quiet half; a gate 1 LU lower would keep it and
-    # read a range of 23 LU.
-    audio = sine_segments([(-20.0, 20.0), (-43.5, 20.0)])
+@pytest.mark.parametrize(("quiet_db", "kept"), [(-43.5, False), (-42.5, True)])
+def test_the_lra_gate_sits_20_lu_under_the_short_term_loudness(quiet_db, kept, tmp_path):
+    # 20 s at -20 then 20 s at a quiet level: the short-term readings average about -23 LUFS,
+    # so the -20 LU gate sits at -43. Half an LU under it the quiet half is dropped (a range
+    # of a few LU from the transition), half an LU over it kept (a range of 22.5 LU).
+    audio = sine_segments([(-20.0, 20.0), (quiet_db, 20.0)])
     ours = loudness_range_lu(audio)
-    assert ours < 12.0
+    assert (ours > 20.0) if kept else (ours < 12.0), ours
     path = save_audio(tmp_path / "lra.wav", audio, bit_depth=24)
     assert ours == pytest.approx(ffmpeg_ebur128(path)["LRA"], abs=0.3)
 
