@@ -44,10 +44,11 @@ def _signals() -> dict[str, np.ndarray]:
     t = np.arange(15 * 8192 + 100, 15 * 8192 + 400)
     x[0, t] = 0.95 * np.sin(np.pi * t / 2 + np.pi / 4)
     out["hidden"] = x
+    out["mono"] = out["inside"][1:]
     return out
 
 
-@pytest.mark.parametrize("name", ["first", "last", "inside", "hidden"])
+@pytest.mark.parametrize("name", ["first", "last", "inside", "hidden", "mono"])
 def test_the_4x_meter_reads_every_point_of_the_oversampled_signal(name):
     x = _signals()[name]
     up = _upsampled(x)
@@ -55,7 +56,7 @@ def test_the_4x_meter_reads_every_point_of_the_oversampled_signal(name):
     assert 10 ** (true_peak_dbtp(Audio(x, 48000)) / 20) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["first", "last", "inside", "hidden"])
+@pytest.mark.parametrize("name", ["first", "last", "inside", "hidden", "mono"])
 def test_the_oversampled_envelope_is_the_largest_point_around_each_sample(name):
     x = _signals()[name]
     n = x.shape[1]
