@@ -91,3 +91,14 @@ def test_the_reconstructed_peak_is_the_waveforms_within_hundredths_of_a_db(seed)
     assert ours == pytest.approx(waveform_db, abs=0.02)
     # The 4x meter misses up to a few tenths of a dB between its points; never reads more.
     assert waveform_db - 0.6 <= true_peak_dbtp(Audio(x, 48000)) <= waveform_db + 0.01
+
+
+def test_a_one_sample_clip_reads_its_sample_and_an_empty_one_nothing():
+    # One sample: every interpolated point around it is a fraction of it (the filter's taps are
+    # all under 1), so the peak is the sample itself.
+    one = Audio(np.array([[0.5], [-0.25]], np.float32), 48000)
+    assert true_peak_dbtp(one) == pytest.approx(20 * math.log10(0.5), abs=1e-6)
+    assert reconstructed_peak_dbtp(one) == pytest.approx(20 * math.log10(0.5), abs=1e-6)
+    empty = Audio(np.zeros((2, 0), np.float32), 48000)
+    assert true_peak_dbtp(empty) == -math.inf
+    assert reconstructed_peak_dbtp(empty) == -math.inf
