@@ -124,3 +124,21 @@ def test_the_screen_keeps_a_block_whose_samples_are_3_db_under_but_whose_wavefor
     screen = oversampled_envelope(x) if given_screen else None
     assert reconstructed_peak_dbtp(audio, screen=screen) == pytest.approx(0.0, abs=0.02)
     assert -0.25 <= true_peak_dbtp(audio) <= -0.05
+
+
+def test_the_screen_keeps_a_block_at_the_interpolators_worst_case():
+    # Twelve samples of 0.5 whose signs follow the 4x filter's branch taps put one 4x point at
+    # 0.5 x 1.84 (the branch's L1 norm, 5.3 dB over the samples: the most a point can rise). A
+    # 1 kHz sine at 0.87 elsewhere is the loudest sample: the screen must still keep that
+    # block, and the meter read at least the point (scipy's upfirdn finds it).
+    from scipy.signal import firwin
+
+    branch = (firwin(48, 0.25, window="hamming") * 4)[1::4]
+    n = 5 * 8192
+    x = np.zeros((2, n), np.float32)
+    x[:, :8192] = 0.87 * np.sin(2 * np.pi * 1000 * np.arange(8192) / 48000)
+    m = 3 * 8192 + 4000
+    x[0, m - 11 : m + 1] = 0.5 * np.sign(branch[::-1])
+    point = float(np.abs(_upsampled(x)).max())
+    assert point == pytest.approx(0.5 * np.abs(branch).sum(), rel=1e-4)
+    assert reconstructed_peak_dbtp(Audio(x, 48000)) >= 20 * math.log10(point) - 0.01
