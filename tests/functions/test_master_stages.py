@@ -18,6 +18,7 @@ from functions.master import (
     master_to_target,
 )
 from tests.functions.peak_meters import ffmpeg_true_peak_dbtp, resampled_peak_dbtp
+from tests.synth import tilted_noise
 
 
 def _iterate(
@@ -208,3 +209,50 @@ def test_the_glue_compressor_works_on_the_loud_moments_at_the_presets_ratio(pres
     bursts = [_tone_level_db(y, e - sr // 16, freq, sr, size=sr // 20) - tone for e in ends]
     assert bursts[0] == pytest.approx(5.0, abs=0.3), (bursts, out.chain)
     assert (bursts[2] - bursts[1]) / 6.0 == pytest.approx(1 / ratio, abs=0.03), (bursts, out.chain)
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        (
+            "streaming",
+            {"glue_ratio": 1.5, "limiter_ceiling_dbtp": -1.6, "limiter_release_ms": 100.0}
+            | {"soft_clip": False, "limiter_detector": "sample_peak"},
+        ),
+        (
+            "club",
+            {"glue_ratio": 3.0, "limiter_ceiling_dbtp": -1.4, "limiter_release_ms": 40.0}
+            | {"soft_clip": True, "limiter_detector": "true_peak_4x"},
+        ),
+    ],
+)
+def test_the_chain_report_says_what_the_master_did(preset, expected):
+    # The job's result carries this report: the tilt it measured (noise whose octave bands fall
+    # 6 dB/oct), the shelves, the preset's glue and limiter (0.6 dB under the ceiling on
+    # samples, 0.4 on the 4x detector), in figures rounded for people (0.01, the threshold 0.1).
+    out = master_to_target(tilted_noise(-9.0, seconds=2.0), -14.0, preset=preset)
+    chain = out.chain
+    assert set(chain) == {
+        "spectral_tilt_db_per_oct",
+        "low_shelf_150hz_db",
+        "high_shelf_4khz_db",
+        "glue_ratio",
+        "glue_threshold_dbfs",
+        "gain_db",
+        "limiter_ceiling_dbtp",
+        "limiter_release_ms",
+        "soft_clip",
+        "limiter_detector",
+        "true_peak_safety_reduction_db",
+        "iterations",
+    }
+    assert {k: chain[k] for k in expected} == expected
+    assert chain["spectral_tilt_db_per_oct"] == pytest.approx(-6.0, abs=0.25)
+    high = chain["high_shelf_4khz_db"]  # 1.5 dB/oct dark: a quarter of 1.5 x 4.74 dB each
+    assert high == -chain["low_shelf_150hz_db"] == pytest.approx(1.78, abs=0.15)
+    for key in ("spectral_tilt_db_per_oct", "gain_db", "true_peak_safety_reduction_db"):
+        assert round(chain[key], 2) == chain[key], key
+    assert round(chain["glue_threshold_dbfs"], 1) == chain["glue_threshold_dbfs"]
+    assert round(out.integrated_lufs, 2) == out.integrated_lufs
+    assert round(out.true_peak_dbtp, 2) == out.true_peak_dbtp
+    assert out.true_peak_dbtp == pytest.approx(resampled_peak_dbtp(out.audio), abs=0.1)
