@@ -123,8 +123,10 @@ def test_the_last_stage_holds_the_true_peak_by_independent_meters(tmp_path):
     after = resampled_peak_dbtp(written, factor=16)
     path = save_audio(tmp_path / "held.wav", written, "wav", bit_depth=24)
     assert after <= -1.0 and ffmpeg_true_peak_dbtp(path) <= -1.0
-    # Held just under the ceiling, not far below it; the reported figures are the measured ones.
-    assert after >= -1.0 - 0.5
+    # Held just under the ceiling, not far below it: the rider aims 0.35 dB under it on the 4x
+    # points (which read the bursts' crests about 0.1 dB low). The reported figures are the
+    # measured ones.
+    assert -1.0 - 0.4 <= after <= -1.0 - 0.15
     assert peak == pytest.approx(after, abs=0.05)
     assert reduction_db == pytest.approx(before - after, abs=0.1)
     # Only the bursts are touched: the tone between them keeps its level.
