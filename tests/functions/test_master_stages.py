@@ -128,7 +128,7 @@ def test_the_last_stage_holds_the_true_peak_by_independent_meters(tmp_path):
     # measured ones.
     assert -1.0 - 0.4 <= after <= -1.0 - 0.15
     assert peak == pytest.approx(after, abs=0.05)
-    assert reduction_db == pytest.approx(before - after, abs=0.1)
+    assert reduction_db == pytest.approx(before - after, abs=0.02)
     # Only the bursts are touched: the tone between them keeps its level.
     quiet = slice(int(0.6 * sr), int(0.8 * sr))
     np.testing.assert_allclose(out[:, quiet], x[:, quiet], rtol=1e-6, atol=1e-7)
