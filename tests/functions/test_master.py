@@ -209,11 +209,20 @@ def test_tonal_balance_shelves_pull_half_the_tilt_back_within_three_db(noise_slo
 
 
 def test_soft_clip_knee_sits_three_db_under_the_ceiling_by_default():
-    x = np.array([10 ** (-3.2 / 20), 10 ** (-2.8 / 20), 2.0], dtype=np.float32)
+    x = np.array([10 ** (-3.05 / 20), 10 ** (-2.95 / 20), 2.0], dtype=np.float32)
     y = soft_clip(x, ceiling=1.0)
-    assert y[0] == x[0]  # linear 3.2 dB under the ceiling
-    assert y[1] < x[1]  # rounded 2.8 dB under it
+    assert y[0] == x[0]  # linear 3.05 dB under the ceiling
+    assert y[1] < x[1]  # rounded 2.95 dB under it
     assert 10 ** (-3 / 20) < y[2] < 1.0
+    # The curve leaves the line with its slope (1) and closes on the ceiling: tanh's shape.
+    knee = 10 ** (-3 / 20)
+    step = np.float32(1e-3)
+    assert (soft_clip(np.array([knee + step], np.float32), 1.0)[0] - knee) / step == (
+        pytest.approx(1.0, abs=0.02)
+    )
+    assert soft_clip(np.array([knee + 3 * (1 - knee)], np.float32), 1.0)[0] == pytest.approx(
+        knee + (1 - knee) * np.tanh(3.0), abs=1e-4
+    )
 
 
 def test_presets_are_the_published_targets_and_a_custom_target_takes_the_nearest():

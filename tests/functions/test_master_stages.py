@@ -75,7 +75,8 @@ def test_a_plateau_stops_the_steps_instead_of_running_the_gain_away():
     # Rising 0.1 LU per dB is still worth following; 0.02 is not.
     assert not _saturated([(0.0, -20.0), (5.0, -19.5)])
     assert _saturated([(0.0, -20.0), (5.0, -19.9)])
-    assert not _saturated([(0.0, -20.0), (0.2, -20.0)])  # too small a step to tell
+    assert not _saturated([(5.0, -20.0), (5.2, -20.0)])  # too small a step to tell
+    assert _saturated([(5.0, -20.0), (6.0, -20.0)])  # a whole dB that bought nothing
     assert not _saturated([(0.0, -20.0)])
 
 
