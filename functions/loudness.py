@@ -115,7 +115,10 @@ def _sosfilt_kernel():
         from scipy.signal import sosfilt
 
         def kernel(sos, x, zi):
-            x[...] = sosfilt(sos, x, axis=-1)
+            # sosfilt's state is (sections, channels, 2), the compiled loop's (channels,
+            # sections, 2): carried over, a long track filtered chunk by chunk stays continuous.
+            x[...], state = sosfilt(sos, x, axis=-1, zi=zi.transpose(1, 0, 2))
+            zi[...] = state.transpose(1, 0, 2)
 
         return kernel
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +51,9 @@ CEILING_MARGIN_DB = 0.05
 CLIP_HEADROOM_DB = 2.0  # the soft clipper's ceiling above the limiter's
 CLIP_KNEE_DB = 3.0  # the clipper is linear up to this far under its ceiling
 MAX_ITERATIONS = 8
+# A gain step is at most this large: where the limiter holds the loudness down (a mix whose
+# energy sits under the K-weighting's 38 Hz high pass), plain secant steps run off to infinity.
+MAX_GAIN_STEP_DB = 12.0
 
 
 @dataclass(frozen=True)
@@ -62,13 +65,12 @@ class MasterPreset:
     # which otherwise pumps (and stops gaining loudness) long before the target. Clipping makes
     # inter-sample peaks of several dB, so those presets limit on a 4x-oversampled detector.
     soft_clip: bool
-    description: str
 
 
 PRESETS: dict[str, MasterPreset] = {
-    "streaming": MasterPreset(-14.0, 1.5, 100.0, False, "Spotify / Apple Music / YouTube level"),
-    "cd": MasterPreset(-9.0, 2.5, 60.0, True, "CD release"),
-    "club": MasterPreset(-8.0, 3.0, 40.0, True, "DJ / club playback"),
+    "streaming": MasterPreset(-14.0, 1.5, 100.0, False),  # Spotify / Apple Music / YouTube
+    "cd": MasterPreset(-9.0, 2.5, 60.0, True),  # CD release
+    "club": MasterPreset(-8.0, 3.0, 40.0, True),  # DJ / club playback
 }
 
 
@@ -87,7 +89,7 @@ class MasteredAudio:
     target_lufs: float
     integrated_lufs: float  # as the control loop measured it
     true_peak_dbtp: float  # of the reconstructed waveform (``reconstructed_peak_dbtp``)
-    chain: dict[str, Any] = field(default_factory=dict)
+    chain: dict[str, Any]
 
 
 def _welch(x: np.ndarray, sr: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,14 +135,17 @@ def tonal_balance_db(audio: Audio) -> tuple[float, float, float]:
     return tilt, round(-shelf, 2), round(shelf, 2)
 
 
+def _glue_threshold_db(in_lufs: float) -> float:
+    """6 dB over the programme's loudness: the compressor works on the loud moments only,
+    whatever the input level, instead of on everything."""
+    return min(-1.0, in_lufs + 6.0)
+
+
 def _glue_chain(
-    audio: Audio, preset: MasterPreset, low_db: float, high_db: float, in_lufs: float
+    preset: MasterPreset, low_db: float, high_db: float, threshold_db: float
 ) -> pb.Pedalboard:
     import pedalboard as pb
 
-    # The threshold sits 6 dB over the programme's loudness: the compressor works on the loud
-    # moments only, whatever the input level, instead of on everything.
-    threshold_db = min(-1.0, in_lufs + 6.0)
     return pb.Pedalboard(
         [
             pb.HighpassFilter(
@@ -185,11 +190,12 @@ def _master(
     sr = audio.sample_rate
     x = np.ascontiguousarray(audio.samples, dtype=np.float32)
     in_lufs = _lufs(x, sr)
-    if not math.isfinite(in_lufs) or in_lufs < -70.0:
+    if not math.isfinite(in_lufs):  # finite readings are over the -70 LUFS gate already
         raise InvalidAudio("The audio is silent or too short to master.", code="SILENT_AUDIO")
     chosen = PRESETS[preset or preset_for_target(target_lufs)]
     tilt, low_db, high_db = tonal_balance_db(audio)
-    y = _glue_chain(audio, chosen, low_db, high_db, in_lufs)(x, sr)
+    threshold_db = _glue_threshold_db(in_lufs)
+    y = _glue_chain(chosen, low_db, high_db, threshold_db)(x, sr)
     # The gain search runs on an excerpt; its loudness (a quarter of the work of the whole
     # track's) gives the first guess.
     probe = excerpt(y, sr)
@@ -218,6 +224,11 @@ def _master(
             tried.append((gain_db, out_lufs))
             if abs(target_lufs - out_lufs) <= LOUDNESS_TOLERANCE_LU:
                 break
+            if _saturated(tried):  # out of reach: end on the loudest gain tried
+                if _loudest(tried) == gain_db:
+                    break
+                gain_db = _loudest(tried)
+                continue
             gain_db = _next_gain(tried, target_lufs)
     out, reduction_db, peak = hold_true_peak(out, sr, ceiling_dbtp, envelope=envelope)
     if reduction_db > 0.5:  # a few milliseconds under 0.5 dB move the loudness < 0.01 LU
@@ -232,7 +243,7 @@ def _master(
             "low_shelf_150hz_db": low_db,
             "high_shelf_4khz_db": high_db,
             "glue_ratio": chosen.glue_ratio,
-            "glue_threshold_dbfs": round(min(-1.0, in_lufs + 6.0), 1),
+            "glue_threshold_dbfs": round(threshold_db, 1),
             "gain_db": round(gain_db, 2),
             "limiter_ceiling_dbtp": round(limiter_ceiling, 2),
             "limiter_release_ms": chosen.limiter_release_ms,
@@ -316,6 +327,8 @@ def _search_gain(
         tried.append((gain_db, loudness))
         if abs(target_lufs - loudness) <= LOUDNESS_TOLERANCE_LU / 2:
             break
+        if _saturated(tried):
+            return _loudest(tried)
         gain_db = _next_gain(tried, target_lufs)
     return gain_db
 
@@ -357,4 +370,20 @@ def _next_gain(tried: list[tuple[float, float]], target_lufs: float) -> float:
     g0, l0 = tried[-2]
     slope = (l1 - l0) / (g1 - g0) if abs(g1 - g0) > 1e-6 else 1.0
     slope = min(1.0, max(0.1, slope))
-    return g1 + (target_lufs - l1) / slope
+    step = (target_lufs - l1) / slope
+    return g1 + min(MAX_GAIN_STEP_DB, max(-MAX_GAIN_STEP_DB, step))
+
+
+def _loudest(tried: list[tuple[float, float]]) -> float:
+    """The gain of the loudest try."""
+    return max(tried, key=lambda t: t[1])[0]
+
+
+def _saturated(tried: list[tuple[float, float]]) -> bool:
+    """Whether the last gain step moved the loudness by under a twentieth of the gain: the
+    limiter holds it, and the target is out of reach under the ceiling (the master is then as
+    loud as it gets, and says how loud)."""
+    if len(tried) < 2:
+        return False
+    (g0, l0), (g1, l1) = tried[-2:]
+    return abs(g1 - g0) > 0.5 and (l1 - l0) / (g1 - g0) < 0.05

@@ -128,3 +128,26 @@ def synth_song(
         "stems": {"drums": drums, "bass": bass, "chords": chords, "lead": lead},
     }
     return Audio(samples, sr), truth
+
+
+def tilted_noise(slope_db_per_oct: float, seconds: float = 6.0, sr: int = 44100) -> Audio:
+    """Stereo noise whose spectrum falls (or rises) ``slope_db_per_oct`` per octave."""
+    rng = np.random.default_rng(5)
+    n = int(seconds * sr)
+    spec = np.fft.rfft(rng.standard_normal((2, n)), axis=1)
+    f = np.fft.rfftfreq(n, 1 / sr)
+    shape = (np.maximum(f, 20.0) / 1000.0) ** (slope_db_per_oct / (20 * np.log10(2)))
+    x = np.fft.irfft(spec * shape, n=n, axis=1)
+    return Audio((0.1 * x / np.abs(x).max()).astype(np.float32), sr)
+
+
+def sine_segments(
+    segments: list[tuple[float, float]], freq_hz: float = 1000.0, sr: int = 48000
+) -> Audio:
+    """A stereo sine of ``freq_hz`` whose peak level steps through ``(dBFS, seconds)`` segments
+    with a continuous phase (the EBU signals are built this way)."""
+    levels = np.concatenate(
+        [np.full(int(round(d * sr)), 10 ** (db / 20), np.float64) for db, d in segments]
+    )
+    x = levels * np.sin(2 * np.pi * freq_hz * np.arange(levels.size) / sr)
+    return Audio(np.stack([x, x]).astype(np.float32), sr)

@@ -45,25 +45,43 @@ ROOT = Path(__file__).resolve().parents[1]
 # tests start embedded Postgres and worker processes: 15-60 s a mutant, hence a budget.
 _NO_SERVER = "not through_the_api and not measures_at and not rejects_a_track"
 _DB_PLUGINS_OFF = ["-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:anyio"]
+# pytest's start without the plugins that import hypothesis and schemathesis (5 s of a
+# mutant's 6 under load), for selections that use neither: pure-numpy tests then start in 1 s.
+_LEAN = ["--noconftest", "-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:anyio"]
 MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "loudness": (
         "functions/loudness.py",
         None,
         # Cheapest first: with -x most mutants die in the first second or two.
-        ["--noconftest"]
+        _LEAN
         + [
             f"tests/functions/test_loudness{f}.py::{t}"
             for f, t in (
                 ("", "test_silence_is_reported_as_a_floor_not_infinity"),
+                ("_gates", "test_the_sample_peak_is_the_largest_magnitude_of_either_sign"),
+                ("_gates", "test_a_clip_shorter_than_a_block_has_no_loudness"),
+                (
+                    "_gates",
+                    "test_the_report_rounds_to_hundredths_and_an_empty_clip_reads_the_floor",
+                ),
+                ("_gates", "test_two_short_term_readings_are_enough_for_a_range"),
+                ("_gates", "test_one_reading_left_by_the_relative_gate_has_no_range"),
+                ("_gates", "test_lra_is_the_10th_to_95th_percentile_of_evenly_spaced_readings"),
+                ("_gates", "test_short_term_windows_are_3_s_long"),
                 ("_refs", "test_the_absolute_gate_sits_at_minus_70_lufs"),
                 ("_refs", "test_ebu_3341_integrated_loudness"),
                 ("_refs", "test_ebu_3341_case6_five_channels"),
                 ("_refs", "test_ebu_3341_case9_short_term_is_constant"),
                 ("_refs", "test_ebu_3342_loudness_range"),
                 ("_refs", "test_lra_reads_the_10th_to_95th_percentile_spread"),
+                ("_gates", "test_a_clip_of_one_block_is_measured"),
                 ("", "test_integrated_loudness_matches_pyloudnorm"),
                 ("", "test_loudness_range_of_a_ten_db_step"),
+                ("_gates", "test_the_k_filter_carries_its_state_from_chunk_to_chunk"),
+                ("_gates", "test_the_relative_gate_sits_10_lu_under_the_ungated_loudness"),
+                ("_gates", "test_the_lra_gate_sits_20_lu_under_the_short_term_loudness"),
                 ("_refs", "test_short_term_loudness_matches_ffmpeg"),
+                ("_refs", "test_dynamic_material_matches_pyloudnorm_and_ffmpeg"),
             )
         ],
     ),
@@ -71,14 +89,38 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "true_peak": (
         "functions/true_peak.py",
         None,
-        ["--noconftest"]
+        _LEAN
         + [
-            f"tests/functions/test_loudness{f}.py::{t}"
+            f"tests/functions/test_{f}.py::{t}"
             for f, t in (
-                ("_refs", "test_silence_has_no_true_peak"),
-                ("_refs", "test_true_peak_is_not_the_sample_peak"),
-                ("", "test_true_peak_finds_the_inter_sample_peak"),
-                ("_refs", "test_true_peak_agrees_with_ffmpeg_and_a_long_filter"),
+                ("loudness_refs", "test_silence_has_no_true_peak"),
+                ("loudness", "test_true_peak_finds_the_inter_sample_peak"),
+                (
+                    "true_peak_exact",
+                    "test_a_one_sample_clip_reads_its_sample_and_an_empty_one_nothing",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_the_4x_meter_reads_every_point_of_the_oversampled_signal",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_the_oversampled_envelope_is_the_largest_point_around_each_sample",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_the_reconstructed_peak_is_the_waveforms_within_hundredths_of_a_db",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_the_screen_keeps_a_block_whose_samples_are_3_db_under_but_whose_waveform_is_over",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_the_screen_keeps_a_block_at_the_interpolators_worst_case",
+                ),
+                ("loudness_refs", "test_true_peak_is_not_the_sample_peak"),
+                ("loudness_refs", "test_true_peak_agrees_with_ffmpeg_and_a_long_filter"),
             )
         ],
     ),
@@ -87,15 +129,75 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ["User", "is_admin", "TokenVerifier"],
         ["--noconftest", "tests/test_auth_verifier.py"],
     ),
+    # Cheapest first: the presets, the soft clipper and the tonal balance take milliseconds;
+    # the masters (a second or two each) come last. The mix and beat ceilings of
+    # test_ceilings_refs.py run no master.py code and are left out.
     "master": (
         "functions/master.py",
         None,
-        [
-            "--noconftest",
-            "-k",
-            "not master_kind_reports and not custom_target_is_validated and not through_the_api",
-            "tests/functions/test_master.py",
-            "tests/functions/test_ceilings_refs.py",
+        _LEAN
+        + [
+            f"tests/functions/{f}.py::{t}"
+            for f, t in (
+                (
+                    "test_master",
+                    "test_presets_are_the_published_targets_and_a_custom_target_takes_the_nearest",
+                ),
+                ("test_master", "test_targets_from_minus_24_to_minus_6_lufs_are_accepted"),
+                ("test_master", "test_soft_clip_knee_sits_three_db_under_the_ceiling_by_default"),
+                ("test_master", "test_soft_clip_is_transparent_below_its_knee_and_bounded_above"),
+                ("test_master", "test_the_fast_spectrum_is_scipys_welch"),
+                ("test_master_stages", "test_a_linear_loudness_curve_is_hit_in_one_step"),
+                ("test_master_stages", "test_a_limited_loudness_curve_is_hit_by_a_secant_step"),
+                ("test_master_stages", "test_the_secant_slope_is_held_between_a_tenth_and_one"),
+                (
+                    "test_master_stages",
+                    "test_a_plateau_stops_the_steps_instead_of_running_the_gain_away",
+                ),
+                (
+                    "test_master_stages",
+                    "test_the_excerpt_is_evenly_spaced_pieces_covering_a_quarter",
+                ),
+                ("test_master_stages", "test_a_track_under_eight_pieces_long_is_its_own_excerpt"),
+                (
+                    "test_master",
+                    "test_tonal_balance_shelves_pull_half_the_tilt_back_within_three_db",
+                ),
+                ("test_master", "test_tonal_balance_of_a_clip_shorter_than_its_analysis_window"),
+                (
+                    "test_master",
+                    "test_tonal_balance_fits_the_eight_octave_bands_from_60_hz_to_11_khz",
+                ),
+                ("test_master", "test_tonal_balance_leaves_out_everything_over_its_top_band"),
+                ("test_master", "test_tonal_balance_reads_the_same_tilt_at_low_sample_rates"),
+                (
+                    "test_master",
+                    "test_tonal_balance_leaves_audio_with_under_three_octave_bands_alone",
+                ),
+                ("test_master", "test_silence_and_impossible_targets_are_typed_errors"),
+                ("test_master_stages", "test_the_last_stage_leaves_audio_under_the_ceiling_alone"),
+                (
+                    "test_master_stages",
+                    "test_the_last_stage_holds_the_true_peak_by_independent_meters",
+                ),
+                ("test_master_stages", "test_the_last_stage_catches_peaks_the_4x_grid_misses"),
+                (
+                    "test_master_stages",
+                    "test_the_clipper_takes_the_transient_tips_so_the_limiter_ducks_little",
+                ),
+                (
+                    "test_master_stages",
+                    "test_the_glue_compressor_works_on_the_loud_moments_at_the_presets_ratio",
+                ),
+                ("test_master_stages", "test_the_chain_report_says_what_the_master_did"),
+                ("test_master", "test_a_target_out_of_reach_ends_as_loud_as_the_ceiling_lets_it"),
+                ("test_master", "test_tonal_balance_moves_the_measured_bands_by_the_shelves"),
+                ("test_master", "test_lands_on_target_under_the_ceiling"),
+                (
+                    "test_master",
+                    "test_a_loud_master_uses_its_headroom_up_to_the_ceiling_it_is_given",
+                ),
+            )
         ],
     ),
     # The mashup's decisions; its track facts and alignment are the pipeline's helpers.

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm as pyln
 import pytest
 
 from functions.audio_io import Audio, load_audio, save_audio
-from functions.ffmpeg_command import ffmpeg_exe
 from functions.loudness import (
     _hop_powers,
     _window_loudness,
@@ -32,8 +28,8 @@ from functions.loudness import (
     reconstructed_peak_dbtp,
     true_peak_dbtp,
 )
-from tests.functions.peak_meters import resampled_peak_dbtp
-from tests.synth import synth_song
+from tests.functions.peak_meters import ffmpeg_ebur128, pyloudnorm_lufs, resampled_peak_dbtp
+from tests.synth import sine_segments, synth_song
 
 RATE = 48000
 EVAL_AUDIO = Path(
@@ -41,16 +37,6 @@ EVAL_AUDIO = Path(
         "SOUNDSTAGE_EVAL_AUDIO", Path(__file__).resolve().parents[3] / "shared" / "eval-audio"
     )
 )
-
-
-def _sine_segments(segments: list[tuple[float, float]], freq_hz: float = 1000.0) -> Audio:
-    """A stereo sine of ``freq_hz`` whose peak level steps through ``(dBFS, seconds)`` segments
-    with a continuous phase (the EBU signals are built this way)."""
-    levels = np.concatenate(
-        [np.full(int(round(d * RATE)), 10 ** (db / 20), np.float64) for db, d in segments]
-    )
-    x = levels * np.sin(2 * np.pi * freq_hz * np.arange(levels.size) / RATE)
-    return Audio(np.stack([x, x]).astype(np.float32), RATE)
 
 
 # EBU Tech 3341 (2016), table 1: stereo 1 kHz sines; expected I = -23.0 +- 0.1 LUFS except
@@ -84,8 +70,8 @@ def test_ebu_3341_case6_five_channels():
 
 def test_the_absolute_gate_sits_at_minus_70_lufs():
     # BS.1770's absolute gate: blocks at -70.5 LUFS are silence, blocks at -69.5 are measured.
-    under = integrated_lufs(_sine_segments([(-70.5, 5.0)]))
-    over = integrated_lufs(_sine_segments([(-69.5, 5.0)]))
+    under = integrated_lufs(sine_segments([(-70.5, 5.0)]))
+    over = integrated_lufs(sine_segments([(-69.5, 5.0)]))
     assert under == -math.inf
     assert over == pytest.approx(-69.5, abs=0.1)
 
@@ -98,13 +84,13 @@ def test_silence_has_no_true_peak():
 @pytest.mark.parametrize("case", sorted(EBU_3341))
 def test_ebu_3341_integrated_loudness(case):
     segments, expected = EBU_3341[case]
-    assert integrated_lufs(_sine_segments(segments)) == pytest.approx(expected, abs=0.1)
+    assert integrated_lufs(sine_segments(segments)) == pytest.approx(expected, abs=0.1)
 
 
 def test_ebu_3341_case9_short_term_is_constant():
     # 1.34 s at -20 dBFS then 1.66 s at -30 dBFS, five times: every 3 s window holds one period,
     # so the short-term loudness reads -23.0 +- 0.1 from 3 s on.
-    audio = _sine_segments([(-20.0, 1.34), (-30.0, 1.66)] * 5)
+    audio = sine_segments([(-20.0, 1.34), (-30.0, 1.66)] * 5)
     short_term = _window_loudness(*_hop_powers(audio), 30)
     assert short_term.size >= 100
     assert np.all(np.abs(short_term - -23.0) <= 0.1), short_term.round(2)
@@ -113,13 +99,13 @@ def test_ebu_3341_case9_short_term_is_constant():
 @pytest.mark.parametrize("case", sorted(EBU_3342))
 def test_ebu_3342_loudness_range(case):
     segments, expected = EBU_3342[case]
-    assert loudness_range_lu(_sine_segments(segments)) == pytest.approx(expected, abs=1.0)
+    assert loudness_range_lu(sine_segments(segments)) == pytest.approx(expected, abs=1.0)
 
 
 def test_lra_reads_the_10th_to_95th_percentile_spread():
     # Three equal parts 10 LU apart: the 10th percentile lies in the quiet part and the 95th in
     # the loud one, so the range is the full 20 LU; a median-based spread would read 10.
-    audio = _sine_segments([(-40.0, 20.0), (-30.0, 20.0), (-20.0, 20.0)])
+    audio = sine_segments([(-40.0, 20.0), (-30.0, 20.0), (-20.0, 20.0)])
     assert loudness_range_lu(audio) == pytest.approx(20.0, abs=1.0)
 
 
@@ -137,38 +123,18 @@ def _dynamic_song() -> Audio:
     )
 
 
-def _ffmpeg_ebur128(path: Path) -> dict:
-    """ffmpeg's summary (I, LRA, true peak) and its per-100 ms short-term readings by time."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path)]
-        + ["-af", "ebur128=peak=true", "-f", "null", "-"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    err = proc.stderr
-    summary = err[err.rindex("Summary:") :]
-    frames = re.findall(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+) S:\s*(-?[\d.]+)", err)
-    return {
-        "I": float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1)),
-        "LRA": float(re.search(r"LRA:\s+(-?[\d.]+) LU", summary).group(1)),
-        "peak": float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1)),
-        "short_term": {round(float(t) * 10): float(s) for t, _, s in frames},
-    }
-
-
 @pytest.fixture(scope="module")
 def dynamic_song(tmp_path_factory) -> tuple[Audio, dict]:
     audio = _dynamic_song()
     path = tmp_path_factory.mktemp("loud") / "dynamic.wav"
     save_audio(path, audio, bit_depth=32)  # float: ffmpeg reads exactly our samples
-    return audio, _ffmpeg_ebur128(path)
+    return audio, ffmpeg_ebur128(path)
 
 
 def test_dynamic_material_matches_pyloudnorm_and_ffmpeg(dynamic_song):
     audio, ff = dynamic_song
     ours = loudness_report(audio)
-    ref = pyln.Meter(RATE).integrated_loudness(audio.samples.T.astype(np.float64))
+    ref = pyloudnorm_lufs(audio)
     assert ours["integrated_lufs"] == pytest.approx(ref, abs=0.05)
     assert ours["integrated_lufs"] == pytest.approx(ff["I"], abs=0.15)  # ffmpeg prints 0.1
     # ffmpeg's LRA comes from a 0.1 LU histogram: agree within two of its bins.
@@ -217,9 +183,9 @@ def test_real_recordings_match_ffmpeg_and_pyloudnorm(name):
     if not path.exists():
         pytest.skip(f"{name} is not in the evaluation folder")
     audio = load_audio(path)
-    ff = _ffmpeg_ebur128(path)
+    ff = ffmpeg_ebur128(path)
     ours = loudness_report(audio)
-    ref = pyln.Meter(audio.sample_rate).integrated_loudness(audio.samples.T.astype(np.float64))
+    ref = pyloudnorm_lufs(audio)
     assert ours["integrated_lufs"] == pytest.approx(ref, abs=0.05)
     assert ours["integrated_lufs"] == pytest.approx(ff["I"], abs=0.15)
     if audio.duration_s > 10:  # LRA needs several short-term windows to mean anything
