@@ -24,7 +24,12 @@ MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 
 # chords), so a whole-track profile barely separates them; songs mostly open on the tonic
 # chord, so the opening bar gets this extra say, in that choice only: an intro vamping on the
 # dominant (or wherever the beat tracker's first bar happens to end) never names another key.
+# "That choice": the relative key, and any key the whole track scores within OPENING_MARGIN
+# (correlation) of its best, which it cannot tell apart (a lo-fi loop in F# minor reads E major,
+# C# minor, A major and F# minor within 0.08; a vamp on the dominant scores 0.14 or more under
+# the song's key).
 OPENING_WEIGHT = 0.5
+OPENING_MARGIN = 0.1
 # Softmax temperature turning correlations (-1..1) into a 0..1 confidence over the 24 keys.
 CONFIDENCE_TEMPERATURE = 0.05
 PEAK_FLOOR_DB = -60.0  # spectral peaks this far below the frame's loudest are noise
@@ -130,21 +135,23 @@ def key_name(index: int) -> str:
 def estimate_key(chroma: np.ndarray, opening_frames: int = 0) -> tuple[str, float]:
     """Most likely key of a chroma ``(12,)`` or ``(12, frames)`` in time order, and confidence.
 
-    The whole track's profile picks the key up to its relative major or minor; with
-    ``opening_frames`` > 0 the mean chroma of the first frames adds ``OPENING_WEIGHT`` times
-    its own correlations to decide between those two (see the constant). The confidence is
+    The whole track's profile picks the key up to its relative major or minor and the keys
+    it scores within ``OPENING_MARGIN`` of its best; with ``opening_frames`` > 0 the mean
+    chroma of the first frames adds ``OPENING_WEIGHT`` times its own correlations to decide
+    among those (see the constants). The confidence is
     the softmax share of the chosen key among all 24, so relative-key ambiguity lowers it.
     """
     c = np.asarray(chroma, dtype=np.float64)
     if c.ndim == 1:
         c = c[:, None]
-    scores = key_scores(c.mean(axis=1))
+    scores = whole = key_scores(c.mean(axis=1))
     if not np.any(scores):
         return "C major", 0.0
     best = int(np.argmax(scores))
     if opening_frames > 0 and c.shape[1] > opening_frames:
         scores = scores + OPENING_WEIGHT * key_scores(c[:, :opening_frames].mean(axis=1))
         scores = scores / (1.0 + OPENING_WEIGHT)
-        best = max((best, relative_key(best)), key=lambda k: scores[k])
+        close = np.flatnonzero(whole >= whole[best] - OPENING_MARGIN).tolist()
+        best = max({*close, relative_key(best)}, key=lambda k: scores[k])
     share = np.exp((scores - scores[best]) / CONFIDENCE_TEMPERATURE)
     return key_name(best), float(share[best] / share.sum())

@@ -4,6 +4,7 @@ a failed job go after 7 days, a blend's originals as soon as it succeeded and it
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,10 +103,13 @@ def test_blend_deletes_its_originals_once_converted_and_its_output_after_a_day(
 ):
     job = api.run("blend", two_tones, {"start_s": 0, "end_s": 4, "engine": "spectral"})
     assert job["status"] == "completed", job["error"]
-    row = _row(services, job["id"])
+    # The worker removes the originals right after it records the completion: wait for it.
+    deadline = time.monotonic() + 30
+    while (row := _row(services, job["id"]))["inputs_swept_at"] is None:
+        assert time.monotonic() < deadline, "the originals were never marked deleted"
+        time.sleep(0.05)
     uploads = [i["path"] for i in row["inputs"]]
     assert uploads and not any(_exists(services, "audio-uploads", p) for p in uploads)
-    assert row["inputs_swept_at"] is not None
     blend = row["outputs"][0]
     assert _exists(services, blend["bucket"], blend["path"])  # 24 hours, not yet
     _age(services, job["id"], 1.1)
