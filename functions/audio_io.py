@@ -99,12 +99,13 @@ def _decode_with_ffmpeg(path: Path, sr: int | None) -> Audio:
     return Audio(samples, rate)
 
 
-def _all_finite(samples: np.ndarray) -> bool:
-    """No NaN, no infinity and nothing too large to square: one dot product (whose result is
-    non-finite if any sample is), not a boolean copy of the whole track."""
+def _energy(samples: np.ndarray) -> float:
+    """The sum of the squared samples, from one dot product: it is not finite when any sample
+    is NaN, infinite or too large to square, so it checks the samples without a boolean copy
+    of the whole track."""
     flat = np.ascontiguousarray(samples).reshape(-1)
     with np.errstate(over="ignore", invalid="ignore"):
-        return math.isfinite(float(flat @ flat))
+        return float(flat @ flat)
 
 
 def load_audio(
@@ -148,7 +149,7 @@ def load_audio(
             audio = Audio(audio.samples[:, a:b].copy(), audio.sample_rate)
     if audio.samples.shape[1] == 0:
         raise InvalidAudio("The file holds no audio samples.", code="EMPTY_AUDIO")
-    if not _all_finite(audio.samples):
+    if not math.isfinite(_energy(audio.samples)):
         raise InvalidAudio("The file holds invalid (non-finite) samples.", code="UNDECODABLE_AUDIO")
     if mono and audio.channels > 1:
         audio = Audio(audio.samples.mean(axis=0, keepdims=True), audio.sample_rate)
@@ -309,15 +310,11 @@ def inspect_audio(path: str | os.PathLike, block_s: float = 2.0) -> dict:
         with sf.SoundFile(str(path)) as f:
             rate, channels = f.samplerate, f.channels
             for block in f.blocks(blocksize=int(block_s * rate), dtype="float32", always_2d=True):
-                flat = block.reshape(-1)
-                # One dot product gives the energy and flags any NaN or infinite sample (or
-                # one too large to square), which would make it non-finite.
-                with np.errstate(over="ignore", invalid="ignore"):
-                    energy = float(flat @ flat)
+                energy = _energy(block)
                 if not math.isfinite(energy):
                     raise InvalidAudio("The file holds invalid samples.", code="UNDECODABLE_AUDIO")
-                if flat.size:
-                    peak = max(peak, float(flat.max()), -float(flat.min()))
+                if block.size:
+                    peak = max(peak, float(block.max()), -float(block.min()))
                 sumsq += energy
                 frames += block.shape[0]
     except (sf.LibsndfileError, RuntimeError):

@@ -208,7 +208,9 @@ class LocalStorage(Storage):
         self._private_dir(dest.parent)
         tmp = dest.with_name(dest.name + ".part")
         try:
-            if not (sha256 and isinstance(src, Path) and self._link(src, tmp, max_bytes)):
+            if sha256 and isinstance(src, Path) and self._link(src, tmp, max_bytes):
+                size, digest = tmp.stat().st_size, sha256
+            else:
                 # Owner-only (0600 files, 0700 folders): other accounts on the host read nothing.
                 with open(tmp, "wb", opener=_private_opener) as out:
                     if isinstance(src, Path):
@@ -216,8 +218,6 @@ class LocalStorage(Storage):
                             size, digest = copy_with_limit(fh, out, max_bytes)
                     else:
                         size, digest = copy_with_limit(src, out, max_bytes)
-            else:
-                size, digest = tmp.stat().st_size, sha256
             tmp.replace(dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -330,14 +330,11 @@ class SupabaseStorage(Storage):
         import tempfile
 
         ctype = self._guess_type(path, content_type)
-        if (
-            sha256
-            and isinstance(src, Path)
-            and (max_bytes is None or src.stat().st_size <= max_bytes)
-        ):
+        size = src.stat().st_size if sha256 and isinstance(src, Path) else None
+        if size is not None and (max_bytes is None or size <= max_bytes):
             # Already hashed and size-checked by the caller: stream the file as it is.
             self.client.from_(bucket).upload(path, src, {"content-type": ctype, "upsert": "true"})
-            return StoredObject(bucket, path, src.stat().st_size, sha256, ctype)
+            return StoredObject(bucket, path, size, sha256, ctype)
         # Hash and size-check while spooling to disk, then let the client stream the file.
         with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
             if isinstance(src, Path):

@@ -69,6 +69,12 @@ def test_heartbeat_is_the_owners_alone(store):
     assert store.heartbeat(str(job["id"]), "w") is False
 
 
+def _ending(stored: dict) -> tuple:
+    """How a job row says it ended: status, error code, message, retryable, its worker."""
+    keys = ("status", "error_code", "error_message", "error_retryable", "worker_id")
+    return tuple(stored[k] for k in keys)
+
+
 def _running(store, user, stale_s: float | None = 3600, attempts: int | None = None) -> dict:
     """A claimed job whose first stage runs and whose second waits; its heartbeat
     ``stale_s`` seconds old."""
@@ -149,13 +155,7 @@ def test_fail_ends_the_job_and_its_running_stage(store):
     job = _running(store, user, stale_s=None)
     store.fail(job, "BROKE", "It broke.", False)
     stored = row(store, job["id"])
-    assert (
-        stored["status"],
-        stored["error_code"],
-        stored["error_message"],
-        stored["error_retryable"],
-        stored["worker_id"],
-    ) == ("failed", "BROKE", "It broke.", False, None)
+    assert _ending(stored) == ("failed", "BROKE", "It broke.", False, None)
     assert stored["completed_at"] is not None
     rows = stages(store, job["id"])
     assert [rows[n]["status"] for n in ("done", "first", "second")] == [
@@ -241,13 +241,7 @@ def test_mark_canceled_skips_the_unfinished_stages(store):
     job = _running(store, user, stale_s=None)
     assert store.mark_canceled(job) is True
     stored = row(store, job["id"])
-    assert (
-        stored["status"],
-        stored["error_code"],
-        stored["error_message"],
-        stored["error_retryable"],
-        stored["worker_id"],
-    ) == ("canceled", "CANCELED", "Canceled by the user.", False, None)
+    assert _ending(stored) == ("canceled", "CANCELED", "Canceled by the user.", False, None)
     assert stored["completed_at"] is not None
     rows = stages(store, job["id"])
     assert [rows[n]["status"] for n in ("done", "first", "second")] == [

@@ -58,26 +58,17 @@ def _run_lost_then_crashing(ctx) -> dict:
 
 EXTRA_KINDS = [
     JobKind(
-        name="test_lost_then_crashes",
+        name=name,
         params=_NoParams,
         stages=[("work", 1.0)],
-        run=_run_lost_then_crashing,
+        run=run,
         description="runner test kind",
-    ),
-    JobKind(
-        name="test_costly_flaky",
-        params=_NoParams,
-        stages=[("work", 1.0)],
-        run=_run_costly_then_flaky,
-        description="runner test kind",
-    ),
-    JobKind(
-        name="test_canceled_at_end",
-        params=_NoParams,
-        stages=[("work", 1.0)],
-        run=_run_canceled_at_the_end,
-        description="runner test kind",
-    ),
+    )
+    for name, run in (
+        ("test_lost_then_crashes", _run_lost_then_crashing),
+        ("test_costly_flaky", _run_costly_then_flaky),
+        ("test_canceled_at_end", _run_canceled_at_the_end),
+    )
 ]
 
 

@@ -21,16 +21,7 @@ from functions.ffmpeg_command import ffmpeg_exe
 
 def ffmpeg_true_peak_dbtp(path: Path) -> float:
     """ffmpeg's own true-peak reading of a file (the summary's ``Peak``, dBFS = dBTP)."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path)]
-        + ["-af", "ebur128=peak=true", "-f", "null", "-"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = re.findall(r"Peak:\s+(-?[\d.]+|-inf) dBFS", proc.stderr)
-    assert found, proc.stderr[-500:]
-    return float(found[-1])
+    return ffmpeg_ebur128(path)["peak"]
 
 
 def resampled_peak_dbtp(audio: Audio, factor: int = 4) -> float:
@@ -64,6 +55,6 @@ def ffmpeg_ebur128(path: Path) -> dict:
     return {
         "I": float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1)),
         "LRA": float(re.search(r"LRA:\s+(-?[\d.]+) LU", summary).group(1)),
-        "peak": float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1)),
+        "peak": float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1)),
         "short_term": {round(float(t) * 10): float(s) for t, _, s in frames},
     }
