@@ -105,21 +105,42 @@ def _start_embedded_postgres() -> None:
     """Start (or find) the embedded Postgres in a background thread, so that ``pg_ctl`` waits
     for the server while this thread imports the job system; ``open_services`` then finds it
     running. A failure here is left to ``open_services``, which tries again and reports it."""
-    from shared.config import get_settings
-
-    settings = get_settings()
-    if settings.database_url:
-        return
 
     def start() -> None:
         try:
+            # The settings (pydantic-settings) load here too, off the importing thread.
+            from shared.config import get_settings
             from shared.db import Database
 
-            Database.embedded_url(settings.data_dir)
+            settings = get_settings()
+            if not settings.database_url:
+                Database.embedded_url(settings.data_dir)
         except Exception:  # noqa: BLE001, S110 - open_services tries again and says why
             pass
 
     threading.Thread(target=start, name="start-postgres", daemon=True).start()
+
+
+# Commands that never open the local database (they talk to a server or read a table).
+NO_LOCAL_DATABASE = ("login", "genres")
+
+
+def start_local_database_early(argv: list[str]) -> None:
+    """Start the embedded Postgres at once when the command will use it: ``pg_ctl`` then
+    runs while the command imports the job kinds (most of a cold start) instead of after.
+
+    Decided from the raw arguments, before the parser exists (building it imports every kind):
+    a command sent to a server (``--server`` or ``SOUNDSTAGE_SERVER``), a command listed in
+    ``NO_LOCAL_DATABASE`` and a request for help start nothing.
+    """
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or words[0] in NO_LOCAL_DATABASE:
+        return
+    if os.environ.get("SOUNDSTAGE_SERVER") or any(
+        a in ("-h", "--help") or a == "--server" or a.startswith("--server=") for a in argv
+    ):
+        return
+    _start_embedded_postgres()
 
 
 def _run_local(args, kind: str, files: list[Path], params: dict, inputs=None) -> dict:

@@ -54,6 +54,66 @@ def test_analyze_locally_prints_json_and_reuses_the_cache(cli_home, song_wav):
     assert json.loads(second.stdout).get("cached") is True
     summary = _cli(["analyze", str(song_wav)], env)
     assert summary.returncode == 0 and "BPM" in summary.stderr and "A minor" in summary.stderr
+    # The command ends quickly (no interpreter teardown) yet still stops its embedded Postgres.
+    assert (cli_home / "data" / "pg" / "PG_VERSION").exists()
+    assert not (cli_home / "data" / "pg" / "postmaster.pid").exists()
+
+
+@pytest.mark.parametrize(
+    ("main", "code", "stdout", "stderr"),
+    [
+        ("lambda: (print('piped output'), 3)[1]", 3, "piped output", ""),
+        ("lambda: 1 / 0", 1, "", "ZeroDivisionError"),
+        ("lambda: sys.exit('a sentence for the user')", 1, "", "a sentence for the user"),
+        ("lambda: sys.exit(None)", 0, "", ""),
+    ],
+)
+def test_the_executable_flushes_its_output_and_keeps_exit_codes(
+    tmp_path, main, code, stdout, stderr
+):
+    """``soundstage`` skips the interpreter's teardown: what was printed to a pipe, the exit
+    status and an unexpected error's traceback must survive that."""
+    script = (
+        "import sys, atexit\n"
+        "import cli.main as m\n"
+        "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+        f"m.main = {main}\n"
+        "m.run()\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True
+    )
+    assert r.returncode == code, r.stderr
+    assert stdout in r.stdout and stderr in r.stderr
+    assert "exit handler ran" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "starts"),
+    [
+        (["analyze", "song.wav", "--quiet"], True),
+        (["--verbose", "jobs"], True),
+        (["analyze", "song.wav", "--server", "http://example.org"], False),
+        (["analyze", "song.wav", "--server=http://example.org"], False),
+        (["analyze", "--help"], False),
+        (["login", "--server", "http://example.org"], False),
+        (["genres"], False),
+        ([], False),
+    ],
+)
+def test_the_embedded_database_starts_early_only_for_local_commands(monkeypatch, argv, starts):
+    from cli import job_client
+
+    started = []
+    monkeypatch.setattr(job_client, "_start_embedded_postgres", lambda: started.append(True))
+    monkeypatch.delenv("SOUNDSTAGE_SERVER", raising=False)
+    job_client.start_local_database_early(argv)
+    assert bool(started) is starts
+    if starts:
+        started.clear()
+        monkeypatch.setenv("SOUNDSTAGE_SERVER", "http://example.org")
+        job_client.start_local_database_early(argv)
+        assert not started
 
 
 def test_cli_errors_are_sentences_with_codes(cli_home, tmp_path):
