@@ -104,17 +104,21 @@ def _fail(job: dict) -> None:
 def _start_embedded_postgres() -> None:
     """Start (or find) the embedded Postgres in a background thread, so that ``pg_ctl`` waits
     for the server while this thread imports the job system; ``open_services`` then finds it
-    running. A failure here is left to ``open_services``, which tries again and reports it."""
+    running. A failure here is left to ``open_services``, which tries again and reports it.
+
+    The settings are read here (the command needs them anyway); the thread imports only
+    pgserver, not psycopg, so the server process starts at once."""
+    from shared.config import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        return
 
     def start() -> None:
         try:
-            # The settings (pydantic-settings) load here too, off the importing thread.
-            from shared.config import get_settings
-            from shared.db import Database
+            from shared.embedded_pg import embedded_url
 
-            settings = get_settings()
-            if not settings.database_url:
-                Database.embedded_url(settings.data_dir)
+            embedded_url(settings.data_dir)
         except Exception:  # noqa: BLE001, S110 - open_services tries again and says why
             pass
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from shared import embedded_pg
 from shared.config import Settings
 
 log = logging.getLogger("soundstage.db")
@@ -39,9 +39,6 @@ def _sql_files(folder: Path) -> list[Path]:
 
 class Database:
     """A pool of connections to one Postgres, embedded or remote."""
-
-    _embedded: dict[Path, object] = {}
-    _embedded_lock = threading.Lock()
 
     def __init__(self, url: str, pool_size: int = 10, admin_url: str | None = None) -> None:
         self.url = url
@@ -62,25 +59,9 @@ class Database:
 
     @classmethod
     def embedded_url(cls, data_dir: Path, cleanup_mode: str | None = "stop") -> str:
-        """Start (or reuse) the embedded Postgres under ``data_dir/pg`` and return its URI."""
-        import warnings
-
-        # platformdirs (via pgserver) warns on headless machines without XDG_RUNTIME_DIR;
-        # the fallback it takes is fine and the warning would only clutter the CLI.
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        import pgserver
-
-        data_dir = Path(data_dir).resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        pgdata = data_dir / "pg"
-        with cls._embedded_lock:
-            server = cls._embedded.get(pgdata)
-            if server is None:
-                # pgserver shares one postmaster between processes (the CLI beside a running
-                # server) and stops it when the last of them exits ("stop"); tests use "delete".
-                server = pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
-                cls._embedded[pgdata] = server
-        return server.get_uri()
+        """Start (or reuse) the embedded Postgres under ``data_dir/pg`` and return its URI
+        (``shared.embedded_pg``)."""
+        return embedded_pg.embedded_url(data_dir, cleanup_mode)
 
     def close(self) -> None:
         self.pool.close()
@@ -103,13 +84,7 @@ class Database:
     @classmethod
     def stop_embedded(cls) -> None:
         """Stop every embedded server this process started (tests; ``serve`` leaves it running)."""
-        with cls._embedded_lock:
-            for server in cls._embedded.values():
-                try:
-                    server.cleanup()  # type: ignore[attr-defined]
-                except Exception:  # noqa: BLE001 - best effort at shutdown
-                    pass
-            cls._embedded.clear()
+        embedded_pg.stop_all()
 
     @contextmanager
     def service(self) -> Iterator[psycopg.Connection]:
