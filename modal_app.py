@@ -158,7 +158,7 @@ def remote_stages() -> dict:
     from shared.executors import RemoteStage
 
     return {
-        audio_analysis: RemoteStage("audio_analysis", cores=2.0, memory_gib=4.0),
+        audio_analysis: RemoteStage("Analyzer.analyze", cores=2.0, memory_gib=4.0),
         stems_stage: RemoteStage("StemSeparator.separate", gpu=STEMS_GPU),
         musicgen_stage: RemoteStage("MusicGen.generate", gpu=MUSICGEN_GPU),
         blend_stage: RemoteStage("blend_stage", cores=4.0, memory_gib=4.0),
@@ -193,15 +193,37 @@ def run_job(job_id: str) -> str:
 # -- CPU stages -----------------------------------------------------------------------------------
 
 
-@app.function(
-    image=beat_this_image, volumes={"/models": models}, timeout=5 * MINUTES, cpu=2.0, memory=4096
+@app.cls(
+    image=beat_this_image,
+    volumes={"/models": models},
+    timeout=5 * MINUTES,
+    cpu=2.0,
+    memory=4096,
+    scaledown_window=2 * MINUTES,
 )
-def audio_analysis(kw: dict) -> dict:
+class Analyzer:
     """Tempo, beats, key, sections, loudness of one track (bytes in, JSON out); beats and
-    downbeats from Beat This! (checkpoint in the models volume, see download_beat_this)."""
-    from functions.pipelines.analyze import audio_analysis as analyze
+    downbeats from Beat This!, loaded once per container from the models volume (see
+    download_beat_this_checkpoint) and handed to each call; `.map` fans out per track."""
 
-    return analyze(**kw)
+    @modal.enter()
+    def load(self) -> None:
+        from functions.pipelines.analyze import beat_tracker
+        from shared.errors import StageFailed
+
+        self.tracker, self.unavailable = None, None
+        try:
+            self.tracker = beat_tracker()
+        except StageFailed as e:  # the job is told why, rather than the container failing
+            self.unavailable = e
+
+    @modal.method()
+    def analyze(self, kw: dict) -> dict:
+        from functions.pipelines.analyze import audio_analysis
+
+        if self.unavailable is not None:
+            raise self.unavailable
+        return audio_analysis(**kw, tracker=self.tracker)
 
 
 # -- GPU stages -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ runs; the job's executor decides:
 - :class:`LocalExecutor`: stage functions run in this process (``map`` is a bounded thread
   pool); a ``progress`` callable in the keyword arguments is called directly.
 - :class:`ModalExecutor`: stages listed in its table (built by ``modal_app.py``) run as Modal
-  functions or GPU class methods (``.remote()`` / ``.map()``); everything else runs in
+  functions or methods of classes that hold a model (``.remote()`` / ``.map()``); everything else runs in
   ``run_job``'s own container. A ``progress`` callable cannot cross to another container, so
   it is swapped for a :class:`QueueProgress` writing to a ``modal.Queue`` that a thread here
   drains into the original callable: remote progress reaches the job's events as it happens.
@@ -36,8 +36,8 @@ DRAIN_POLL_S = 0.5
 
 @dataclass(frozen=True)
 class RemoteStage:
-    """A stage served by a Modal function (``"analyze_track"``) or a GPU class method
-    (``"StemSeparator.separate"``), with what that function reserves (for its price)."""
+    """A stage served by a Modal function (``"blend_stage"``) or a method of a class that holds
+    a model (``"StemSeparator.separate"``), with what that function reserves (for its price)."""
 
     target: str
     gpu: str | None = None
@@ -206,7 +206,7 @@ class ModalExecutor(LocalExecutor):
             return None
         import modal
 
-        if "." in spec.target:  # "Class.method": a GPU class that keeps its model loaded
+        if "." in spec.target:  # "Class.method": a class that keeps its model loaded
             cls_name, method = spec.target.split(".", 1)
             return getattr(modal.Cls.from_name(self.app_name, cls_name)(), method)
         return modal.Function.from_name(self.app_name, spec.target)

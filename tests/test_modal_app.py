@@ -72,18 +72,31 @@ def test_imports_and_declares_the_pieces(modal_env):
         "api",
         "sweep_storage",
         "recover_stale_jobs",
-        "audio_analysis",
+        "Analyzer",
         "generate_clip",
         "generate_reference",
     ):
         assert hasattr(m, name), name
 
 
+def container_of(modal_cls):
+    """A Modal class's container as Modal builds one: the user class, its ``@modal.enter``
+    run; and each method's own Python function (what runs in the container)."""
+    user_cls = modal_cls._get_user_cls()
+    container = user_cls.__new__(user_cls)
+    raw = {name: getattr(vars(user_cls)[name], "_get_raw_f", None) for name in vars(user_cls)}
+    methods = {name: f() for name, f in raw.items() if f is not None}
+    methods["load"](container)
+    return container, methods
+
+
 def test_analysis_stage_runs_locally(modal_env, song_wav):
-    result = modal_env.audio_analysis.local(
-        {"audio_bytes": song_wav.read_bytes(), "filename": "song.wav"}
+    container, methods = container_of(modal_env.Analyzer)
+    result = methods["analyze"](
+        container, {"audio_bytes": song_wav.read_bytes(), "filename": "song.wav"}
     )
     assert abs(result["tempo_bpm"] - 120) < 1 and result["key"] == "A minor"
+    assert result["engine"] == "soundstage-dsp"  # no checkpoint here: the DSP tracker
 
 
 def test_run_job_routes_stages_to_modal_functions(modal_env, services, song_wav, monkeypatch):
@@ -108,7 +121,29 @@ def test_run_job_routes_stages_to_modal_functions(modal_env, services, song_wav,
         assert app_name == "soundstage"
         return StandIn(fn_name)
 
+    class StandInMethod:  # ``Cls.from_name(app, name)().method``: .remote / .map
+        def __init__(self, cls_name, method):
+            self.name = f"{cls_name}.{method}"
+            self.container, methods = container_of(getattr(modal_env, cls_name))
+            self.fn = methods[method]
+
+        def remote(self, kw):
+            calls.append(("remote", self.name))
+            assert isinstance(kw, dict)
+            return self.fn(self.container, kw)
+
+        def map(self, items):
+            calls.append(("map", self.name))
+            return [self.fn(self.container, kw) for kw in items]
+
+    def cls_from_name(app_name, cls_name, **kw):
+        assert app_name == "soundstage"
+        return lambda: type(
+            "Instance", (), {"__getattr__": lambda _, m: StandInMethod(cls_name, m)}
+        )()
+
     monkeypatch.setattr(modal.Function, "from_name", staticmethod(from_name))
+    monkeypatch.setattr(modal.Cls, "from_name", staticmethod(cls_from_name))
     queues: list[FakeQueue] = []
     monkeypatch.setattr(
         modal.Queue,
@@ -132,7 +167,7 @@ def test_run_job_routes_stages_to_modal_functions(modal_env, services, song_wav,
         job, _ = submit_job(services, user, "analyze", {}, [Upload("song.wav", fh)])
     status = modal_env.run_job.local(str(job["id"]))
     assert status == "completed"
-    assert calls == [("remote", "audio_analysis")]
+    assert calls == [("remote", "Analyzer.analyze")]
     done = services.jobs.get(user.id, str(job["id"]))
     assert done["result"]["key"] == "A minor"
     # The remote analysis reported its progress through a queue, into the job's stage.

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from shared import prices
-from shared.errors import BudgetExceeded, JobCanceled
+from shared.errors import BudgetExceeded, JobCanceled, StageFailed
 from shared.executors import LocalExecutor, ModalExecutor, QueueProgress
 from shared.submit import submit_job
 from tests.test_modal_app import (
@@ -339,3 +339,49 @@ def test_stem_separator_loads_at_enter_and_hands_its_separator_to_the_stage(
         assert out["engine"] == "dsp" and set(out["stems"]) == {"vocals", "drums", "bass", "other"}
     assert loaded == ["htdemucs"]  # loaded once, at enter
     assert stems._SEPARATORS == before  # the held separator did the work, no module-global one
+
+
+def test_the_analyzer_loads_beat_this_at_enter_and_hands_it_to_every_call(
+    modal_env,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+    song_wav,
+):
+    pytest.importorskip("beat_this.model.beat_tracker")
+    from functions import beat_this_engine
+    from functions.pipelines import analyze
+    from shared.config import reset_settings
+    from tests.functions.test_beat_this import save_tiny_checkpoint
+    from tests.test_modal_app import container_of
+
+    save_tiny_checkpoint(tmp_path / "models")
+    monkeypatch.setenv("SOUNDSTAGE_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("SOUNDSTAGE_BEAT_ENGINE", "beat_this")
+    reset_settings()
+    analyze._load_tracker.cache_clear()
+    loads: list[str] = []
+    real = beat_this_engine.BeatThisTracker.from_checkpoint
+    monkeypatch.setattr(
+        beat_this_engine.BeatThisTracker,
+        "from_checkpoint",
+        staticmethod(lambda path: loads.append(str(path)) or real(path)),
+    )
+    try:
+        container, methods = container_of(modal_env.Analyzer)
+        assert len(loads) == 1  # at enter, before any call
+        song = song_wav.read_bytes()
+        for _ in range(2):
+            result = methods["analyze"](container, {"audio_bytes": song, "filename": "song.wav"})
+            assert result["engine"] == "beat-this" and result["beats_s"]
+        assert len(loads) == 1
+
+        # Required but missing: the container still starts, and each call says why it cannot run.
+        monkeypatch.setenv("SOUNDSTAGE_MODEL_DIR", str(tmp_path / "empty"))
+        reset_settings()
+        container, methods = container_of(modal_env.Analyzer)
+        with pytest.raises(StageFailed) as failed:
+            methods["analyze"](container, {"audio_bytes": song, "filename": "song.wav"})
+        assert failed.value.code == "ENGINE_UNAVAILABLE"
+    finally:
+        analyze._load_tracker.cache_clear()
+        reset_settings()

@@ -92,20 +92,30 @@ def cache_key(sha256: str | None, settings: Any = None) -> str | None:
     return f"{sha256}:{ANALYSIS_VERSION}:{engine_name(settings)}" if sha256 else None
 
 
+# ``audio_analysis``'s default: the beat tracker this process is configured with.
+CONFIGURED = object()
+
+
 def audio_analysis(
     audio_bytes: bytes,
     filename: str = "track",
     progress: Callable[[float, str], None] | None = None,
+    tracker: Any = CONFIGURED,
 ) -> dict:
     """The stage: decode ``audio_bytes`` (any supported format, recognised by content) and
     analyse it; ``progress(fraction, message)`` as it goes. Raises InvalidAudio for
     undecodable, silent or too-short audio.
+
+    ``tracker``: a neural beat tracker already loaded (a Modal container loads it when it
+    starts) or None for the DSP tracker; by default the one ``beat_tracker()`` configures.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(filename).name or "track")
         path.write_bytes(audio_bytes)
         audio = load_audio(path)
-    return analyze_audio(audio, progress, beat_tracker=beat_tracker())
+    if tracker is CONFIGURED:
+        tracker = beat_tracker()
+    return analyze_audio(audio, progress, beat_tracker=tracker)
 
 
 def cached_analysis(ctx: Any, sha256: str | None) -> tuple[str | None, dict | None]:

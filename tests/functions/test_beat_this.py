@@ -67,10 +67,11 @@ def test_random_model_gives_ordered_beats_and_downbeats_on_beats():
     assert set(np.round(downbeats_s, 6)) <= set(np.round(beats_s, 6))
 
 
-def test_checkpoint_in_the_weights_folder_is_found_and_loaded(tmp_path, monkeypatch):
-    model = _tiny_model(seed=7)
+def save_tiny_checkpoint(weights_dir, seed: int = 7):
+    """A tiny random model saved where the production checkpoint goes; returns (model, path)."""
+    model = _tiny_model(seed=seed)
     hparams = {"transformer_dim": 32, "ff_mult": 2, "n_layers": 1, "head_dim": 8, "stem_dim": 8}
-    path = checkpoint_path(tmp_path)
+    path = checkpoint_path(weights_dir)
     path.parent.mkdir(parents=True)
     # The published checkpoints are Lightning files: hyper-parameters, and the model's state
     # under the "model." prefix (beat_this.inference.load_model reads them the same way).
@@ -81,6 +82,11 @@ def test_checkpoint_in_the_weights_folder_is_found_and_loaded(tmp_path, monkeypa
         },
         path,
     )
+    return model, path
+
+
+def test_checkpoint_in_the_weights_folder_is_found_and_loaded(tmp_path, monkeypatch):
+    model, path = save_tiny_checkpoint(tmp_path)
     assert find_beat_this_checkpoint(tmp_path) == path
     assert find_beat_this_checkpoint(tmp_path / "elsewhere") is None
     loaded = BeatThisTracker.from_checkpoint(path)
