@@ -136,33 +136,63 @@ def _oversampled_blocks(x: np.ndarray, oversample: int, floor: float):
         yield start, _envelope(x, start, stop, oversample)
 
 
-def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
-    """Inter-sample peak in dBTP on a 4x oversampled signal (polyphase FIR), block by block.
+def _piece_peaks(x: np.ndarray) -> np.ndarray:
+    """The sample peak (all channels) of each ``_PIECE`` samples; the last piece may be short."""
+    env = _sample_envelope(x)
+    n = len(env)
+    whole = n // _PIECE * _PIECE
+    peaks = np.empty(-(-n // _PIECE), dtype=np.float32)
+    peaks[: whole // _PIECE] = env[:whole].reshape(-1, _PIECE).max(axis=1)
+    if whole < n:
+        peaks[-1] = env[whole:].max()
+    return peaks
 
-    The loudest blocks are measured first; then only the blocks that could still beat that
-    peak (see ``_reach``): exact, and most blocks of a dynamic mix are skipped.
-    """
-    x = audio.samples
+
+def _groups_peak(x: np.ndarray, groups: np.ndarray, oversample: int) -> float:
+    """The largest magnitude of the points after the samples of ``groups`` (group ``j``: the
+    ``_GROUP`` samples from ``_GROUP * j``; none past the signal's end), all channels."""
     n = x.shape[1]
-    if n == 0:
+    width = _GROUP + 11
+    # Group j's window x[_GROUP * j - 5 : _GROUP * j + _GROUP + 6] lies inside the signal for
+    # 1 <= j <= last: those are matrix rows; the few at either edge are padded one by one.
+    last = (n - width + 5) // _GROUP
+    inside = (groups >= 1) & (groups <= last)
+    peak = 0.0
+    for j in groups[~inside].tolist():
+        start = _GROUP * j
+        if start < n:
+            peak = max(peak, float(_envelope(x, start, min(n, start + _GROUP), oversample).max()))
+    rows = groups[inside] - 1  # window r starts at sample 3 + _GROUP * r
+    if not len(rows):
+        return peak
+    bank = _polyphase(oversample)
+    for channel in x:
+        windows = np.lib.stride_tricks.sliding_window_view(channel[3:], width)[::_GROUP]
+        for c in range(0, len(rows), _GROUPS_AT_ONCE):
+            points = windows[rows[c : c + _GROUPS_AT_ONCE]] @ bank
+            peak = max(peak, float(points.max()), -float(points.min()))
+    return peak
+
+
+def true_peak_dbtp(audio: Audio, oversample: int = 4) -> float:
+    """Inter-sample peak in dBTP on a 4x oversampled signal (polyphase FIR).
+
+    Exact, and most of the signal is never interpolated: a point reads the 12 samples around
+    it, so a ``_PIECE`` of samples whose neighbourhood peak times the interpolator's largest
+    branch gain (``_branch_bound``) stays under the sample peak cannot hold the true peak.
+    """
+    x = np.asarray(audio.samples, dtype=np.float32)
+    if x.shape[1] == 0:
         return -math.inf
-    block_peaks = _block_peaks(x)
-    reach = _reach(x, oversample, block_peaks)
-    peak = float(block_peaks.max())  # the sample peak
-    for pass_ in range(2):
-        if pass_ == 0:
-            blocks = np.argsort(-reach, kind="stable")[:4]
-        else:
-            blocks = np.flatnonzero(reach > peak)
-        for first, end in _runs(blocks):
-            start, stop = first * _TP_BLOCK, min(n, end * _TP_BLOCK)
-            if (stop - start) % _GROUP:  # the end of the track: points past it are left out
-                peak = max(peak, float(_envelope(x, start, stop, oversample).max()))
-            else:
-                points = _oversampled(x, start, stop, oversample)
-                peak = max(peak, float(points.max()), -float(points.min()))
-        reach[blocks] = 0.0
-    return _db(peak)
+    pieces = _piece_peaks(x)
+    peak = float(pieces.max())  # the sample peak: the true peak is at least that
+    reach = pieces.copy()
+    np.maximum(reach[1:], pieces[:-1], out=reach[1:])
+    np.maximum(reach[:-1], pieces[1:], out=reach[:-1])
+    candidates = np.flatnonzero(reach * _branch_bound(oversample) > peak)
+    per_piece = _PIECE // _GROUP
+    groups = (candidates[:, None] * per_piece + np.arange(per_piece)).reshape(-1)
+    return _db(max(peak, _groups_peak(x, groups, oversample)))
 
 
 # The ceiling meter (``reconstructed_peak_dbtp``): a 4x screen finds the sample intervals
@@ -178,6 +208,10 @@ PRECISE_TAPS = 64
 PRECISE_CUTOFF = 0.97
 _PRECISE_CHUNK = 1 << 15  # candidate intervals interpolated at once (memory bound)
 _TP_BLOCK = 1 << 13  # samples per true-peak block (bounded memory for long tracks)
+# The 4x meter screens the signal in pieces of _PIECE samples (a multiple of _GROUP) and
+# interpolates the groups of the pieces that pass _GROUPS_AT_ONCE at a time (bounded memory).
+_PIECE = 64
+_GROUPS_AT_ONCE = 1 << 15
 
 
 @functools.cache

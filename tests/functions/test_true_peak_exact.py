@@ -142,3 +142,22 @@ def test_the_screen_keeps_a_block_at_the_interpolators_worst_case():
     point = float(np.abs(_upsampled(x)).max())
     assert point == pytest.approx(0.5 * np.abs(branch).sum(), rel=1e-4)
     assert reconstructed_peak_dbtp(Audio(x, 48000)) >= 20 * math.log10(point) - 0.01
+
+
+@pytest.mark.parametrize("offset", [0, 3, 5, 6, 11, 52, 58, 59, 63])
+def test_the_4x_meter_finds_the_worst_case_point_wherever_it_falls_in_its_screen(offset):
+    # The 4x meter screens the track in pieces of 64 samples and interpolates only those whose
+    # samples, with their neighbours', could rise over the loudest sample. The worst-case
+    # pattern (a point at 1.84 times its samples) slid across a piece's edges must be read
+    # wherever it lies, on either side of the edge, in either channel.
+    from scipy.signal import firwin
+
+    branch = (firwin(48, 0.25, window="hamming") * 4)[1::4]
+    n = 64 * 40 + 17  # a short last piece
+    x = np.zeros((2, n), np.float32)
+    x[:, :256] = 0.87 * np.sin(2 * np.pi * 1000 * np.arange(256) / 48000)
+    m = 64 * 20 + offset
+    x[offset % 2, m - 11 : m + 1] = 0.5 * np.sign(branch[::-1])
+    point = float(np.abs(_upsampled(x)).max())
+    assert point == pytest.approx(0.5 * np.abs(branch).sum(), rel=1e-4)
+    assert 10 ** (true_peak_dbtp(Audio(x, 48000)) / 20) == pytest.approx(point, rel=1e-5)
