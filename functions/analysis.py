@@ -319,7 +319,7 @@ def _analyze(
             accent=onset_strength(hits_db[:, centres_hz < DRUM_BAND_HZ]),
             kick=onset_strength(hits_db[:, centres_hz < KICK_BAND_HZ]),
         )
-        loop = loop_track(track, duration_s, mel_power.sum(axis=1), frame_rate)
+        loop = loop_track(track, duration_s, mel_power, frame_rate)
         track = loop if loop is not None else track
         engine, neural = ENGINE, None
         if beat_tracker is not None:

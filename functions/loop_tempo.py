@@ -6,7 +6,7 @@ no beat at all (a drone only wobbles), but its length still says the tempo, up t
 number of bars it holds, as DAWs assume when they warp a short sample.
 
 Offers:
-- ``loop_track(track, duration_s, frame_power, frame_rate_hz)``: the :class:`BeatTrack` of a
+- ``loop_track(track, duration_s, mel_power, frame_rate_hz)``: the :class:`BeatTrack` of a
   loop (tempo from the length, beats on the loop's grid from 0 s), or None when the recording
   is not a pulseless loop and ``track`` stands.
 """
@@ -48,12 +48,12 @@ def _ends_sound(frame_power: np.ndarray, frame_rate_hz: float) -> bool:
 
 
 def loop_track(
-    track: BeatTrack, duration_s: float, frame_power: np.ndarray, frame_rate_hz: float
+    track: BeatTrack, duration_s: float, mel_power: np.ndarray, frame_rate_hz: float
 ) -> BeatTrack | None:
     """The beats of a pulseless loop, from its length; None when ``track`` stands.
 
     A loop is a recording of at most ``LOOP_MAX_S`` whose ends both sound (``_ends_sound`` on
-    ``frame_power``, the power of each analysis frame) and whose onset ``track`` has a
+    the frames' power, from ``mel_power`` ``(frames, bands)``) and whose onset ``track`` has a
     confidence under ``NO_PULSE_CONFIDENCE``. It holds 1, 2, 4, 8... bars of four beats; each
     count within ``MIN_BPM..MAX_BPM`` is a tempo level, scored by the tempo prior alone (there
     is no pulse to weigh), and the likeliest is the tempo. Beats start at 0 s, where the loop
@@ -61,7 +61,7 @@ def loop_track(
     """
     if duration_s > LOOP_MAX_S or track.confidence >= NO_PULSE_CONFIDENCE:
         return None
-    if not _ends_sound(np.asarray(frame_power, dtype=np.float64), frame_rate_hz):
+    if not _ends_sound(np.asarray(mel_power, dtype=np.float64).sum(axis=1), frame_rate_hz):
         return None
     counts = [
         BEATS_PER_BAR * 2**k

@@ -52,7 +52,8 @@ FRAME_RATE_HZ = 43.0
 
 
 def _steady_power(seconds: float) -> np.ndarray:
-    return np.ones(int(seconds * FRAME_RATE_HZ))
+    """Mel power ``(frames, bands)`` of a sound that holds its level throughout."""
+    return np.ones((int(seconds * FRAME_RATE_HZ), 64))
 
 
 def test_a_pulseless_loop_holds_whole_bars_at_the_likeliest_tempo():
