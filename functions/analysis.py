@@ -9,8 +9,9 @@ Offers:
 The front end is one STFT of the mono mix at the file's own rate (~46 ms windows) for onsets
 and timbre (log-mel); its low bins, resynthesised, give the mix decimated to a quarter of the
 rate, where a ~186 ms STFT at a quarter of the cost gives pitch (chroma). Beats are tracked
-on the transient part of the log-mel spectrogram (drums and attacks, not held chords); bars,
-key and sections use all of it. Everything here is numpy and scipy's compiled FFT
+on the transient part of the log-mel spectrogram (drums and attacks, not held chords); a short
+loop whose onsets show no pulse takes its tempo from its length (``functions.loop_tempo``);
+bars, key and sections use all of it. Everything here is numpy and scipy's compiled FFT
 (functions.real_fft): no JIT, no librosa, scipy.fft, scipy.signal or scipy.ndimage import, so a
 cold process spends its time on the music.
 """
@@ -35,6 +36,7 @@ from functions.beats import (
 )
 from functions.blas_threads import one_blas_thread
 from functions.keys import chroma_from_spectrum, estimate_key
+from functions.loop_tempo import BEATS_PER_BAR, loop_track
 from functions.loudness import loudness_report
 from functions.real_fft import irfft, rfft
 from functions.running_extrema import running_max, running_min
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 # Bump when results change for the same audio: it is part of the analysis cache key.
-ANALYSIS_VERSION = "3"
+ANALYSIS_VERSION = "4"
 ENGINE = "soundstage-dsp"
 MIN_DURATION_S = 2.0
 N_MELS = 64
@@ -317,6 +319,8 @@ def _analyze(
             accent=onset_strength(hits_db[:, centres_hz < DRUM_BAND_HZ]),
             kick=onset_strength(hits_db[:, centres_hz < KICK_BAND_HZ]),
         )
+        loop = loop_track(track, duration_s, mel_power, frame_rate)
+        track = loop if loop is not None else track
         engine, neural = ENGINE, None
         if beat_tracker is not None:
             neural = _neural_beats(beat_tracker, audio, track)
@@ -331,6 +335,8 @@ def _analyze(
             beat_chroma = beat_sync(chroma, chroma_rate, beats_s, duration_s)
             if neural is not None:
                 downbeats_s, per_bar = neural[1], neural[2]
+            elif loop is not None:  # whole bars of four from the loop's start
+                downbeats_s, per_bar = beats_s[::BEATS_PER_BAR], BEATS_PER_BAR
             else:
                 downbeats_s, per_bar = detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate)
             # The opening is everything up to the end of the first full bar (pickup included).

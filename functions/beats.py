@@ -11,6 +11,7 @@ Offers:
   dynamic-programming tracker, vectorised in blocks of half a beat, its phase checked
   against the kick drum (``_align_to_kicks``).
 - ``tempo_from_beats(beats_s)``: tempo from a line fitted through beat times.
+- ``tempo_prior_log(bpm)``: how much people favour tapping at ``bpm`` (log of the prior).
 - ``beat_sync(features, frame_rate_hz, beats_s, duration_s)``: features averaged per beat.
 - ``detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate_hz)``: bar phase and beats per
   bar from where the bass hits and where the harmony changes.
@@ -134,8 +135,8 @@ class TempoLevel:
     confidence: float = 0.0  # softmax share among the family's levels
 
 
-def _prior_log(bpm: float) -> float:
-    """Log of the log-normal tempo prior (``PRIOR_BPM``, ``PRIOR_OCTAVES``)."""
+def tempo_prior_log(bpm: float) -> float:
+    """Log of the log-normal tempo prior (``PRIOR_BPM``, ``PRIOR_OCTAVES``), 0 at its peak."""
     return -0.5 * (math.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2
 
 
@@ -179,7 +180,7 @@ def tempo_levels(
         periodicity = float(np.clip(near.max() if near.size else 0.0, 0.0, 1.0))
         bpm_here = 60.0 * frame_rate_hz / lag
         ratio = float(np.mean([_offbeat_ratio(v, lag) for v in views]))
-        score = _prior_log(bpm_here) + PERIODICITY_WEIGHT * periodicity + chain
+        score = tempo_prior_log(bpm_here) + PERIODICITY_WEIGHT * periodicity + chain
         out.append(TempoLevel(bpm_here, periodicity, ratio, score))
         chain += OFFBEAT_WEIGHT * (ratio - OFFBEAT_NEUTRAL)
     if out:
