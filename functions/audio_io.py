@@ -108,6 +108,26 @@ def _energy(samples: np.ndarray) -> float:
         return float(flat @ flat)
 
 
+# Integer PCM is read as integers and scaled channel by channel: the same values as
+# libsndfile's float conversion (a division by full scale, exact in float32 up to 24 bits),
+# without an interleaved float copy of the whole track to transpose.
+_INTEGER_PCM = {"PCM_16": ("int16", 2.0**-15), "PCM_24": ("int32", 2.0**-31)}
+
+
+def _read_frames(f: sf.SoundFile, frames: int = -1) -> np.ndarray:
+    """The next ``frames`` frames (-1: all that are left) of an open file, float32
+    ``(channels, n)``."""
+    integer = _INTEGER_PCM.get(f.subtype)
+    if integer is None:
+        return np.ascontiguousarray(f.read(frames=frames, dtype="float32", always_2d=True).T)
+    dtype, scale = integer
+    data = f.read(frames=frames, dtype=dtype, always_2d=True)
+    out = np.empty((data.shape[1], data.shape[0]), dtype=np.float32)
+    for c in range(data.shape[1]):
+        np.multiply(data[:, c], np.float32(scale), out=out[c])
+    return out
+
+
 def load_audio(
     path: str | os.PathLike,
     sr: int | None = None,
@@ -137,8 +157,7 @@ def load_audio(
                 if start:
                     f.seek(min(start, f.frames))
                 frames = -1 if duration_s is None else int(duration_s * f.samplerate)
-                data = f.read(frames=frames, dtype="float32", always_2d=True)
-                audio = Audio(np.ascontiguousarray(data.T), f.samplerate)
+                audio = Audio(_read_frames(f, frames), f.samplerate)
         except (sf.LibsndfileError, RuntimeError, ValueError):
             audio = None
     if audio is None:
@@ -309,14 +328,13 @@ def inspect_audio(path: str | os.PathLike, block_s: float = 2.0) -> dict:
     try:
         with sf.SoundFile(str(path)) as f:
             rate, channels = f.samplerate, f.channels
-            for block in f.blocks(blocksize=int(block_s * rate), dtype="float32", always_2d=True):
+            while (block := _read_frames(f, int(block_s * rate))).size:
                 energy = _energy(block)
                 if not math.isfinite(energy):
                     raise InvalidAudio("The file holds invalid samples.", code="UNDECODABLE_AUDIO")
-                if block.size:
-                    peak = max(peak, float(block.max()), -float(block.min()))
+                peak = max(peak, float(block.max()), -float(block.min()))
                 sumsq += energy
-                frames += block.shape[0]
+                frames += block.shape[1]
     except (sf.LibsndfileError, RuntimeError):
         if fmt in ("wav", "flac"):
             raise InvalidAudio(

@@ -55,3 +55,38 @@ def test_decoding_refuses_samples_no_audio_holds(tmp_path, bad):
     assert e.value.code == "UNDECODABLE_AUDIO"
     sf.write(path, _noise(3.0), 22050, subtype="FLOAT")
     assert load_audio(path).samples.shape == (2, 3 * 22050)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "channels"),
+    [
+        ("WAV", "PCM_16", 2),
+        ("WAV", "PCM_24", 1),
+        ("FLAC", "PCM_16", 1),
+        ("FLAC", "PCM_24", 2),
+        ("WAV", "FLOAT", 2),
+        ("WAV", "PCM_U8", 2),
+    ],
+)
+def test_decoding_gives_libsndfiles_float_samples_for_every_sample_format(
+    tmp_path, fmt, subtype, channels
+):
+    """Integer PCM is read as integers and scaled: the samples must be the very floats
+    libsndfile's own conversion gives, channel by channel, with full-scale extremes."""
+    from functions.audio_io import load_audio
+
+    x = _noise(2.5, channels=channels)
+    x[100] = 1.0
+    x[200] = -1.0
+    x[300, -1] = 0.999
+    path = tmp_path / f"x.{fmt.lower()}"
+    sf.write(path, x, 22050, format=fmt, subtype=subtype)
+    expected = sf.read(path, dtype="float32", always_2d=True)[0].T
+    decoded = load_audio(path)
+    assert decoded.samples.dtype == np.float32 and decoded.samples.flags.c_contiguous
+    np.testing.assert_array_equal(decoded.samples, expected)
+    info = inspect_audio(path)
+    assert info["peak_dbfs"] == pytest.approx(20 * math.log10(np.abs(expected).max()), abs=1e-3)
+    rms = math.sqrt(float(np.mean(expected.astype(np.float64) ** 2)))
+    assert info["rms_dbfs"] == pytest.approx(20 * math.log10(rms), abs=0.01)
+    assert info["duration_s"] == pytest.approx(2.5, abs=1e-3)
