@@ -316,6 +316,9 @@ class DbJobContext:
         row = self.store.status_of(self.job_id)
         if row is None or row["cancel_requested"]:
             raise JobCanceled("Canceled by the user.")
+        if row["worker_id"] != self.worker_id:  # given to another worker since the last heartbeat
+            self.mark_lost()
+            self._ensure_owner()
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -99,13 +99,17 @@ class JobLifecycle(JobTables):
             log.warning("stale job %s", what, extra={"job_id": job_id})
         return out
 
-    def _fail(self, conn, job: dict, code: str, message: str, retryable: bool) -> None:
-        conn.execute(
+    def _fail(self, conn, job: dict, code: str, message: str, retryable: bool) -> bool:
+        """Fail ``job`` if the worker that claimed it (``job["worker_id"]``) still runs it;
+        False when it does not (another worker took the job over, or it already ended)."""
+        row = conn.execute(
             "update jobs set status = 'failed', error_code = %s, error_message = %s,"
             " error_retryable = %s, completed_at = now(), updated_at = now(), worker_id = null"
-            " where id = %s",
-            (code, message, retryable, job["id"]),
-        )
+            " where id = %s and status = 'processing' and worker_id = %s returning id",
+            (code, message, retryable, job["id"], job["worker_id"]),
+        ).fetchone()
+        if row is None:
+            return False
         conn.execute(
             "update job_stages set status = 'failed', completed_at = now() where job_id = %s"
             " and status = 'running'",
@@ -114,10 +118,13 @@ class JobLifecycle(JobTables):
         self.add_event(
             conn, job, "error", {"code": code, "message": message, "retryable": retryable}
         )
+        return True
 
-    def fail(self, job: dict, code: str, message: str, retryable: bool) -> None:
+    def fail(self, job: dict, code: str, message: str, retryable: bool) -> bool:
+        """Record a claimed job's failure; False (nothing written) when its worker no longer
+        owns it: a worker that lost its job never ends the new owner's run."""
         with self.db.service() as conn, conn.transaction():
-            self._fail(conn, job, code, message, retryable)
+            return self._fail(conn, job, code, message, retryable)
 
     def record_retry(
         self,
@@ -156,19 +163,20 @@ class JobLifecycle(JobTables):
         log.warning("job attempt failed; retrying", extra={"job_id": str(job["id"]), "code": code})
         return int(row["attempts"])
 
-    def complete(self, job: dict, result: dict, links: dict | None = None) -> None:
-        """Mark the job completed; ``links`` (download URLs of its main output) ride on the
-        ``completed`` event."""
+    def complete(self, job: dict, result: dict, links: dict | None = None) -> bool:
+        """Mark a claimed job completed; ``links`` (download URLs of its main output) ride on
+        the ``completed`` event. False (nothing written) when the worker that claimed ``job``
+        no longer owns it: a zombie worker's late result never overwrites the new owner's run."""
         with self.db.service() as conn, conn.transaction():
-            conn.execute(
+            row = conn.execute(
                 "update jobs set status = 'completed', result = %s, progress = 100,"
                 " estimated_remaining_s = 0, completed_at = now(), updated_at = now(),"
-                " worker_id = null where id = %s",
-                (Jsonb(json_safe(result)), job["id"]),
-            )
-            row = conn.execute(
-                "select outputs, total_cost_usd from jobs where id = %s", (job["id"],)
+                " worker_id = null where id = %s and status = 'processing' and worker_id = %s"
+                " returning outputs, total_cost_usd",
+                (Jsonb(json_safe(result)), job["id"], job["worker_id"]),
             ).fetchone()
+            if row is None:
+                return False
             self.add_event(
                 conn,
                 job,
@@ -179,6 +187,7 @@ class JobLifecycle(JobTables):
                     **(links or {}),
                 },
             )
+        return True
 
     def mark_canceled(
         self, job: dict, message: str = "Canceled by the user.", *, only_if_queued: bool = False

@@ -190,7 +190,7 @@ class JobStore(JobLifecycle, JobRecording, JobStats):
     def status_of(self, job_id: str) -> dict | None:
         with self.db.service() as conn:
             return conn.execute(
-                "select id, user_id, kind, status, cancel_requested from jobs where id = %s",
+                "select id, user_id, kind, status, cancel_requested, worker_id from jobs where id = %s",
                 (job_id,),
             ).fetchone()
 

@@ -80,7 +80,8 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         result = kind.run(ctx)
         ctx.check_canceled(force=True)
         quota.enforce_after(services, job)  # the real output sizes against the quota
-        store.complete(job, result or {}, download_links(services, str(job["id"]), kind))
+        if not store.complete(job, result or {}, download_links(services, str(job["id"]), kind)):
+            raise JobCanceled("This worker lost the job (it was taken over).", code="WORKER_LOST")
         try:
             after_success(services, job)
         except Exception:  # noqa: BLE001 - the job is done; the sweeper tries the files again
@@ -137,8 +138,8 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         else:
             if failure.code == "INTERNAL_ERROR":
                 log.exception("job crashed", extra={"job_id": str(job["id"]), "kind": job["kind"]})
-            store.fail(job, failure.code, failure.message, failure.retryable)
-            status = "failed"
+            if store.fail(job, failure.code, failure.message, failure.retryable):
+                status = "failed"
     finally:
         stop.set()
         if ctx is not None:

@@ -202,6 +202,28 @@ def test_a_retry_counts_the_next_attempt_and_says_when(store):
     )
 
 
+def test_only_the_worker_that_owns_a_job_can_end_it(store):
+    user = new_user(store)
+    job_id = str(new_job(store, user)["id"])
+    first = store.claim("w1", job_id)
+    set_(store, job_id, "heartbeat_at = now() - interval '1 hour'")
+    assert store.recover_stale(60, max_attempts=3) == [(job_id, "requeued")]
+    second = store.claim("w2", job_id)
+    # The first worker comes back from a long pause and ends the job its way: nothing is written.
+    assert store.complete(first, {"late": True}) is False
+    assert store.fail(first, "BROKE", "It broke.", False) is False
+    now = row(store, job_id)
+    assert (now["status"], now["worker_id"], now["result"]) == ("processing", "w2", None)
+    assert not {t for t, _ in events(store, job_id)} & {"completed", "error"}
+    assert store.complete(second, {"ok": True}) is True
+    assert row(store, job_id)["result"] == {"ok": True}
+    # Ended once: a second end (a retried delivery) writes nothing either.
+    assert store.complete(second, {"again": True}) is False
+    assert store.fail(second, "BROKE", "It broke.", False) is False
+    assert [t for t, _ in events(store, job_id)].count("completed") == 1
+    assert row(store, job_id)["status"] == "completed"
+
+
 def test_complete_stores_the_result_and_announces_outputs_cost_and_links(store):
     user = new_user(store)
     job = store.claim("w", str(new_job(store, user)["id"]))

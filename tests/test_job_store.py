@@ -226,7 +226,10 @@ def test_status_of_reads_the_few_fields_a_worker_checks(store):
         "kind": "test_sleep",
         "status": "queued",
         "cancel_requested": False,
+        "worker_id": None,
     }
+    store.claim("w", str(job["id"]))
+    assert store.status_of(str(job["id"]))["worker_id"] == "w"
     assert store.status_of(str(uuid.uuid4())) is None
 
 

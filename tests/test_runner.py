@@ -51,6 +51,25 @@ def _run_canceled_at_the_end(ctx) -> dict:
     return {"done": True}
 
 
+def _taken_over_unnoticed(ctx) -> None:
+    """The sweeper gave the job to another worker between two heartbeats: this worker's
+    context has not been told (no heartbeat ran since)."""
+    with ctx.store.db.service() as conn:
+        conn.execute("update jobs set worker_id = 'new-owner' where id = %s", (ctx.job_id,))
+
+
+def _run_taken_over_then_done(ctx) -> dict:
+    with ctx.stage("work", engine="test"):
+        pass
+    _taken_over_unnoticed(ctx)
+    return {"late": True}
+
+
+def _run_taken_over_then_failing(ctx) -> dict:
+    _taken_over_unnoticed(ctx)
+    raise ValueError("a bug after the takeover")
+
+
 def _run_lost_then_crashing(ctx) -> dict:
     ctx.mark_lost()  # what the heartbeat does once another worker holds the job
     raise KeyError("a bug")
@@ -68,6 +87,8 @@ EXTRA_KINDS = [
         ("test_lost_then_crashes", _run_lost_then_crashing),
         ("test_costly_flaky", _run_costly_then_flaky),
         ("test_canceled_at_end", _run_canceled_at_the_end),
+        ("test_taken_over_then_done", _run_taken_over_then_done),
+        ("test_taken_over_then_failing", _run_taken_over_then_failing),
     )
 ]
 
@@ -247,6 +268,19 @@ def test_a_lost_job_that_then_crashes_is_only_logged(runs):
     ]
     assert not [r for r in records if r.getMessage() == "job crashed"]
     runs.jobs.mark_canceled(runs.jobs.load(job_id))
+
+
+@pytest.mark.parametrize("kind", ["test_taken_over_then_done", "test_taken_over_then_failing"])
+def test_a_zombie_workers_late_end_is_not_written_over_the_new_owners_run(runs, kind):
+    # No heartbeat told this worker: only the store's ownership check stands between its late
+    # result (or failure) and the job the new owner is running.
+    job_id = _queued(runs, kind, {})
+    assert _run(runs, job_id) == "lost"
+    row = runs.jobs.load(job_id)
+    assert (row["status"], row["worker_id"], row["result"]) == ("processing", "new-owner", None)
+    assert not {t for t, _ in _events(runs, job_id)} & {"completed", "error"}
+    assert _reserved(runs, job_id)  # the new owner's job still holds its reservation
+    runs.jobs.mark_canceled(row)
 
 
 def test_every_attempts_work_folder_is_removed(runs):
