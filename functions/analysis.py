@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 # Bump when results change for the same audio: it is part of the analysis cache key.
-ANALYSIS_VERSION = "3"
+ANALYSIS_VERSION = "4"
 ENGINE = "soundstage-dsp"
 MIN_DURATION_S = 2.0
 N_MELS = 64

@@ -1,6 +1,6 @@
 """Render freely licensed scores (MIDI) into an annotated folder for ``bench/analysis_real.py``.
 
-    python tools/fetch_eval_scores.py OUT_FOLDER [--excerpt-s 45] [--soundfont SF2]
+    python tools/fetch_eval_scores.py OUT_FOLDER [--excerpt-s 45] [--no-variants] [--soundfont SF2]
 
 These are RENDERED FROM SCORES, not recordings: each piece is a MIDI file from a Debian package,
 played by FluidSynth with a General MIDI soundfont of sampled instruments (Debian's
@@ -30,6 +30,10 @@ How annotations are derived, also written into each file's ``notes``:
 - The key is given only where the score settles it: the key signature (when the file carries
   one) together with the tonic the piece ends on, written per piece below with that evidence;
   blues-inflected pieces whose mode the score leaves open get none.
+
+With variants (the default) each piece is also rendered with its drum channel muted
+(``*_nodrums.flac``, same annotations): the arrangements' kick and hi-hat mark the bar, and
+without them metre and downbeats rest on the bass and the harmony alone.
 """
 
 from __future__ import annotations
@@ -264,9 +268,9 @@ def annotate(grid: ScoreGrid, start: int, stop: int) -> dict:
     beats = grid.seconds_at(beat_ticks) - t0
     at_start = [us for tick, us in grid.tempi if tick <= start][-1]
     in_span = {us for tick, us in grid.tempi if start < tick < stop} | {at_start}
-    quarter_bpm_per_beat = grid.ticks_per_beat / grid.beat_ticks
+    beats_per_quarter = grid.ticks_per_beat / grid.beat_ticks  # 2 in x/8, 1/2 in x/2
     if len(in_span) == 1:
-        tempo = 60e6 / in_span.pop() / quarter_bpm_per_beat
+        tempo = 60e6 / in_span.pop() * beats_per_quarter
         tempo_note = "the tempo map's one tempo over the excerpt"
     else:
         tempo = 60.0 / float(np.median(np.diff(beats)))
@@ -291,7 +295,22 @@ def render(midi_path: Path, soundfont: Path, wav_path: Path) -> None:
     )
 
 
-def write_piece(piece: ScorePiece, root: Path, out: Path, soundfont: Path, length_s: float):
+def without_drums(midi_path: Path) -> None:
+    """Silence every note on the General MIDI percussion channel, in place."""
+    import mido
+
+    midi = mido.MidiFile(str(midi_path))
+    for track in midi.tracks:
+        for i, msg in enumerate(track):
+            if msg.type == "note_on" and msg.channel == DRUM_CHANNEL:
+                track[i] = msg.copy(velocity=0)
+    midi.save(str(midi_path))
+
+
+def write_piece(
+    piece: ScorePiece, root: Path, out: Path, soundfont: Path, length_s: float, drums: bool
+) -> tuple[str, dict]:
+    """Render ``piece`` (with or without its drums) into ``out``: its file name and entry."""
     import gzip
 
     import soundfile as sf
@@ -301,11 +320,14 @@ def write_piece(piece: ScorePiece, root: Path, out: Path, soundfont: Path, lengt
     midi_path.write_bytes(
         gzip.decompress(source.read_bytes()) if source.suffix == ".gz" else source.read_bytes()
     )
+    out_name = piece.out_name if drums else piece.out_name.replace(".flac", "_nodrums.flac")
     try:
         grid = read_grid(midi_path)
         start, stop = excerpt_ticks(grid, length_s)
         note = annotate(grid, start, stop)
         wav_path = out / ".render.wav"
+        if not drums:
+            without_drums(midi_path)
         render(midi_path, soundfont, wav_path)
         samples, sr = sf.read(wav_path, always_2d=True)
     finally:
@@ -316,10 +338,11 @@ def write_piece(piece: ScorePiece, root: Path, out: Path, soundfont: Path, lengt
     excerpt = samples[first : first + int(round(length * sr))]
     peak = float(np.abs(excerpt).max())
     scale = 0.9 / peak if peak > 0.9 else 1.0
-    sf.write(out / piece.out_name, excerpt * scale, sr, subtype="PCM_16")
+    sf.write(out / out_name, excerpt * scale, sr, subtype="PCM_16")
     notes = [
         f"RENDERED FROM SCORE, not a recording: {Path(piece.path).name} played by FluidSynth"
-        f" with {soundfont.name}; {length:.1f} s from {first / sr:.1f} s, 2 ch, {sr} Hz",
+        f" with {soundfont.name}{'' if drums else ', drum channel muted'}; {length:.1f} s from"
+        f" {first / sr:.1f} s, 2 ch, {sr} Hz",
         f"beats and downbeats: the score's {grid.time_signature} grid on its tempo map",
         f"tempo: {note.pop('tempo_note')}",
         f"key: {piece.key_evidence}" if piece.key else f"no key: {piece.key_evidence}",
@@ -332,13 +355,14 @@ def write_piece(piece: ScorePiece, root: Path, out: Path, soundfont: Path, lengt
     if piece.key:
         entry["key"] = piece.key
     entry["notes"] = "; ".join(notes)
-    return entry
+    return out_name, entry
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="folder to write the renders and annotations.json")
     ap.add_argument("--excerpt-s", type=float, default=45.0, help="longest excerpt (seconds)")
+    ap.add_argument("--no-variants", action="store_true", help="skip the renders without drums")
     ap.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT)
     args = ap.parse_args()
     if shutil.which("fluidsynth") is None or not args.soundfont.exists():
@@ -349,18 +373,20 @@ def main() -> int:
     annotations: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="eval-scores-") as tmp:
         root = fetch_packages(PACKAGES, Path(tmp))
-        for piece in PIECES:
-            print(f"{piece.out_name} ...", flush=True)
-            annotations[piece.out_name] = write_piece(
-                piece, root, args.out, args.soundfont, args.excerpt_s
-            )
+        for drums in (True,) if args.no_variants else (True, False):
+            for piece in PIECES:
+                name, entry = write_piece(
+                    piece, root, args.out, args.soundfont, args.excerpt_s, drums
+                )
+                print(f"{name} ...", flush=True)
+                annotations[name] = entry
         licences = args.out / "licences"
         licences.mkdir(exist_ok=True)
         for package, path in LICENCE_FILES.items():
             shutil.copy(root / path, licences / package)
     (args.out / "annotations.json").write_text(json.dumps(annotations, indent=1) + "\n")
     print(
-        f"wrote {len(annotations)} pieces rendered from scores and annotations.json to {args.out}"
+        f"wrote {len(annotations)} renders of {len(PIECES)} scores and annotations.json to {args.out}"
     )
     return 0
 
