@@ -6,11 +6,17 @@ Each FOLDER holds audio files and an ``annotations.json`` mapping each file name
 published for it (every key optional):
 
     {"song.flac": {"tempo_bpm": 100.2, "beats_s": [...] or "first_beats_s": [...],
-                   "downbeats_s": [...], "key": "A minor", "time_signature": "3/4"}}
+                   "downbeats_s": [...], "key": "A minor", "time_signature": "3/4",
+                   "kind": "rendered from score"}}
+
+``kind`` says what the audio is (a recording unless given); the count of each kind is printed
+per folder, so renders of scores are never mistaken for recordings.
 
 Default FOLDER: ``../shared/eval-audio`` next to the repository, when it exists. Recordings stay
 out of the repository (research excerpts are not ours to redistribute); only this script is here.
-``tools/fetch_eval_audio.py OUT`` builds a second folder of freely licensed annotated songs.
+``tools/fetch_eval_audio.py OUT`` builds a second folder of freely licensed annotated songs, and
+``tools/fetch_eval_scores.py OUT`` a third: pieces rendered from scores (MIDI through a soundfont),
+with exact beats, downbeats, metre and key, the only ones here that annotate metre and key.
 
 Per file and in total it prints, for us and for librosa (``librosa.beat.beat_track`` with its
 defaults; key from the mean ``chroma_cqt`` against the Krumhansl-Kessler profiles):
@@ -18,7 +24,8 @@ defaults; key from the mean ``chroma_cqt`` against the Krumhansl-Kessler profile
   only at another metrical level (x2, /2, x3, /3: "Accuracy 2", marked in the ok column);
 - beat F-measure (mir_eval, 70 ms window). When only the first beats are annotated, both sides
   are scored on the annotated span alone (estimates trimmed to it, 70 ms either side);
-- downbeat F-measure (ours; librosa has no downbeat tracker) and metre when annotated;
+- downbeat F-measure (ours; librosa has no downbeat tracker) and metre (y/n per file; in total
+  also per annotated metre) when annotated;
 - key, right or wrong, when annotated.
 """
 
@@ -127,12 +134,16 @@ def main() -> int:
     rows, totals = [], {"ours": [], "librosa": []}
     header = (
         f"{'file':<{NAME_WIDTH}} {'sr/ch':>9} {'len':>6} {'annot':>7} | {'ours':>7} {'ok':>2} "
-        f"{'beatF':>5} {'dbF':>5} {'metre':>5} {'key':>9} {'s':>5} | {'librosa':>7} {'ok':>2} "
+        f"{'beatF':>5} {'dbF':>5} {'metre':>6} {'key':>9} {'s':>5} | {'librosa':>7} {'ok':>2} "
         f"{'beatF':>5} {'key':>9} {'s':>5}"
     )
     print(header)
     print("-" * len(header))
     recordings = [(f, name, note) for f in folders for name, note in annotations_of(f).items()]
+    for folder in folders:
+        kinds = [note.get("kind", "recording") for f, _, note in recordings if f == folder]
+        counts = ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds)))
+        print(f"{folder}: {counts}")
     for folder, name, note in recordings:
         path = folder / name
         if not path.exists():
@@ -162,6 +173,7 @@ def main() -> int:
         row["ours"]["downbeat_f"] = beat_f(down, ours["downbeats_s"], False) if len(down) else None
         metre = note.get("time_signature")
         row["ours"]["metre_ok"] = (ours["time_signature"] == metre) if metre else None
+        row["ours"]["metre"] = metre
         rows.append(row)
 
         def mark(v):
@@ -175,7 +187,8 @@ def main() -> int:
         print(
             f"{name[:NAME_WIDTH]:<{NAME_WIDTH}} {audio.sample_rate / 1000:>5.4g}k/{audio.channels} "
             f"{audio.duration_s:>6.1f} {annotated or float('nan'):>7.2f} | {o['tempo']:>7.2f} "
-            f"{level(o['level']):>2} {o['beat_f']:>5.2f} {dbf:>5} {ours['time_signature']:>5} "
+            f"{level(o['level']):>2} {o['beat_f']:>5.2f} {dbf:>5} {ours['time_signature']:>5}"
+            f"{mark(o['metre_ok'])} "
             f"{o['key']:>9}{mark(o['key_ok'])} {o['s']:>5.2f} | {r['tempo']:>7.2f} "
             f"{level(r['level']):>2} {r['beat_f']:>5.2f} {r['key']:>9}{mark(r['key_ok'])} "
             f"{r['s']:>5.2f}"
@@ -204,6 +217,10 @@ def main() -> int:
             metre = [x["metre_ok"] for x in items if x.get("metre_ok") is not None]
             line += f"   downbeat F: {np.mean(dbf):.3f}" if dbf else "   downbeat F: n/a"
             line += f"   metre right: {sum(metre)}/{len(metre)}" if metre else "   metre: n/a"
+            by_metre = sorted({x["metre"] for x in items if x.get("metre_ok") is not None})
+            for sig in by_metre if len(by_metre) > 1 else ():
+                marks = [x["metre_ok"] for x in items if x.get("metre") == sig]
+                line += f" ({sig}: {sum(marks)}/{len(marks)})"
         print(line)
     return 0
 

@@ -420,6 +420,22 @@ def _bar_periodicity(score: np.ndarray, per_bar: int) -> float:
     return float(np.mean(out)) if out else 0.0
 
 
+def _bar_position_f(score: np.ndarray, per_bar: int) -> float:
+    """How much the per-beat ``score`` depends on the beat's place in a bar of ``per_bar``.
+
+    The one-way analysis-of-variance F: variance between the bar positions' means per degree
+    of freedom (``per_bar - 1``) over the variance within them. The best position's lead alone
+    grows with the number of positions by chance (four means of fewer beats each spread more
+    than three), so it would favour four beats to the bar on a tie; F does not.
+    """
+    groups = [score[p::per_bar] for p in range(per_bar)]
+    between = sum(len(g) * (g.mean() - score.mean()) ** 2 for g in groups) / (per_bar - 1)
+    within = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / (len(score) - per_bar)
+    if within > 0:
+        return float(between / within)
+    return math.inf if between > 0 else 0.0
+
+
 def _zscore(x: np.ndarray) -> np.ndarray:
     s = float(x.std())
     return (x - x.mean()) / s if s > 0 else np.zeros_like(x)
@@ -435,8 +451,10 @@ def detect_downbeats(
 
     Bars begin where the bass or kick drum hits hardest (``low_onset``: onset strength below
     ~200 Hz) and where chords change (cosine distance between consecutive beats'
-    ``beat_chroma`` ``(12, beats)``). Each beat gets the sum of both z-scores; the bar length
-    and phase whose beats score highest win, with 4/4 preferred unless 3/4 is clearly better.
+    ``beat_chroma`` ``(12, beats)``). Each beat gets the sum of both z-scores. A bar of three
+    needs that score to depend more on the beat's place in a bar of three than of four
+    (``_bar_position_f``) and to repeat every three beats more than every four; otherwise the
+    bar is 4/4. The phase is the bar position whose beats score highest.
     """
     n = len(beats_s)
     if n < 6:
@@ -449,14 +467,10 @@ def detect_downbeats(
     change = np.concatenate([[0.0], 1.0 - np.sum(unit[:, 1:] * unit[:, :-1], axis=0)])
     change[0] = np.median(change[1:])
     score = _zscore(accent) + _zscore(change)
-    best: dict[int, tuple[float, int]] = {}
-    for per_bar in (3, 4):
-        means = [float(score[p::per_bar].mean()) for p in range(per_bar)]
-        phase = int(np.argmax(means))
-        best[per_bar] = (means[phase] - float(np.mean(means)), phase)
+    placed = _bar_position_f(score, 3) > _bar_position_f(score, 4)
     # A bar of three also has to repeat as one: the accent-and-change sequence correlates
     # with itself three and six beats on more than four and eight beats on.
     triple = _bar_periodicity(score, 3) > _bar_periodicity(score, 4)
-    per_bar = 3 if best[3][0] > 1.25 * best[4][0] and triple else 4
-    phase = best[per_bar][1]
+    per_bar = 3 if placed and triple else 4
+    phase = int(np.argmax([float(score[p::per_bar].mean()) for p in range(per_bar)]))
     return np.asarray(beats_s[phase::per_bar], dtype=np.float64), per_bar
