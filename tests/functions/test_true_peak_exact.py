@@ -155,7 +155,9 @@ def test_the_4x_meter_finds_the_worst_case_point_wherever_it_falls_in_its_screen
     branch = (firwin(48, 0.25, window="hamming") * 4)[1::4]
     n = 64 * 40 + 17  # a short last piece
     x = np.zeros((2, n), np.float32)
-    x[:, :256] = 0.87 * np.sin(2 * np.pi * 1000 * np.arange(256) / 48000)
+    # The loudest samples: a 1 kHz burst at 0.87, faded in and out (an abrupt edge would ring
+    # over the pattern's point).
+    x[:, :512] = 0.87 * np.hanning(512) * np.sin(2 * np.pi * 1000 * np.arange(512) / 48000)
     m = 64 * 20 + offset
     x[offset % 2, m - 11 : m + 1] = 0.5 * np.sign(branch[::-1])
     point = float(np.abs(_upsampled(x)).max())
