@@ -100,7 +100,7 @@ def _welch(x: np.ndarray, sr: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     if count == 0:
         from scipy.signal import welch
 
-        return welch(x, fs=sr, nperseg=size, noverlap=0, average="mean")
+        return welch(x, fs=sr, nperseg=size)  # one segment: nothing to overlap or average
     segments = np.asarray(x[: count * size], dtype=np.float64).reshape(count, size)
     segments = segments - segments.mean(axis=1, keepdims=True)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size)  # periodic Hann
@@ -210,8 +210,7 @@ def _master(
         probe, sr, target_lufs, target_lufs - probe_lufs, limiter_ceiling, chosen
     )
     tried: list[tuple[float, float]] = []  # (gain_db, loudness) for the secant steps
-    out, out_lufs, iterations = y, probe_lufs, 0
-    envelope = None
+    iterations = 0
     with ThreadPoolExecutor(max_workers=1) as pool:
         while iterations < MAX_ITERATIONS:
             iterations += 1
@@ -278,7 +277,6 @@ def hold_true_peak(
         envelope = oversampled_peak(x)
     allowed = ceiling_dbtp - CEILING_MARGIN_DB
     aim_db = ceiling_dbtp - TRUE_PEAK_SAFETY_DB
-    out, reduction_db = x, 0.0
     for _attempt in range(3):
         g = limiter_gain(envelope, 1.0, 10 ** (aim_db / 20), sr)
         out = (x * g[None, :]).astype(np.float32)
@@ -326,7 +324,7 @@ def _search_gain(
         loudness = _lufs(_limit(probe, sr, gain_db, ceiling_db, preset), sr)
         tried.append((gain_db, loudness))
         if abs(target_lufs - loudness) <= LOUDNESS_TOLERANCE_LU / 2:
-            break
+            return gain_db
         if _saturated(tried):
             return _loudest(tried)
         gain_db = _next_gain(tried, target_lufs)
