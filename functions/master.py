@@ -279,8 +279,9 @@ def hold_true_peak(
     aim_db = ceiling_dbtp - TRUE_PEAK_SAFETY_DB
     for _attempt in range(3):
         g = limiter_gain(envelope, 1.0, 10 ** (aim_db / 20), sr)
-        out = (x * g[None, :]).astype(np.float32)
-        reduction_db = -20.0 * math.log10(max(float(g.min()), 1e-12))
+        out = x * g[None, :]  # float32 times float32: no second copy
+        # 0.0, not -0.0, when the rider does nothing (a report reads "-0.0" otherwise).
+        reduction_db = max(0.0, -20.0 * math.log10(max(float(g.min()), 1e-12)))
         # The gain rides slowly (milliseconds), so the detector's envelope times the gain is
         # the output's 4x envelope to well within the screen's margin.
         peak = reconstructed_peak_dbtp(Audio(out, sr), screen=envelope * g)
