@@ -301,7 +301,8 @@ def test_the_chain_report_says_what_the_master_did(preset, expected):
     assert high == -chain["low_shelf_150hz_db"] == pytest.approx(1.78, abs=0.15)
     for key in ("spectral_tilt_db_per_oct", "gain_db", "true_peak_safety_reduction_db"):
         assert round(chain[key], 2) == chain[key], key
-    # Under the ceiling already: no reduction, written as 0.0 (JSON would carry "-0.0").
+    # A reduction is never negative; where the stage did nothing (club here) it reads 0.0,
+    # not -0.0 (which JSON would carry).
     assert math.copysign(1.0, chain["true_peak_safety_reduction_db"]) == 1.0
     assert round(chain["glue_threshold_dbfs"], 1) == chain["glue_threshold_dbfs"]
     assert round(out.integrated_lufs, 2) == out.integrated_lufs
