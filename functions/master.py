@@ -223,7 +223,7 @@ def _master(
             tried.append((gain_db, out_lufs))
             if abs(target_lufs - out_lufs) <= LOUDNESS_TOLERANCE_LU:
                 break
-            if _saturated(tried):  # out of reach: end on the loudest gain tried
+            if _saturated(tried, target_lufs):  # out of reach: end on the loudest gain tried
                 if _loudest(tried) == gain_db:
                     break
                 gain_db = _loudest(tried)
@@ -326,7 +326,7 @@ def _search_gain(
         tried.append((gain_db, loudness))
         if abs(target_lufs - loudness) <= LOUDNESS_TOLERANCE_LU / 2:
             return gain_db
-        if _saturated(tried):
+        if _saturated(tried, target_lufs):
             return _loudest(tried)
         gain_db = _next_gain(tried, target_lufs)
     return gain_db
@@ -378,11 +378,12 @@ def _loudest(tried: list[tuple[float, float]]) -> float:
     return max(tried, key=lambda t: t[1])[0]
 
 
-def _saturated(tried: list[tuple[float, float]]) -> bool:
-    """Whether the last gain step moved the loudness by under a twentieth of the gain: the
-    limiter holds it, and the target is out of reach under the ceiling (the master is then as
-    loud as it gets, and says how loud)."""
+def _saturated(tried: list[tuple[float, float]], target_lufs: float) -> bool:
+    """Whether the loudness is still short of the target and the last gain step moved it by
+    under a twentieth of the gain: the limiter holds it, and the target is out of reach under
+    the ceiling (the master is then as loud as it gets, and says how loud). Over the target a
+    flat step only says the limiter is saturated: the gain goes on down."""
     if len(tried) < 2:
         return False
     (g0, l0), (g1, l1) = tried[-2:]
-    return abs(g1 - g0) > 0.5 and (l1 - l0) / (g1 - g0) < 0.05
+    return l1 < target_lufs and abs(g1 - g0) > 0.5 and (l1 - l0) / (g1 - g0) < 0.05

@@ -33,7 +33,9 @@ def _iterate(
 ) -> list[tuple[float, float]]:
     """Secant steps on ``loudness(gain)`` until within 0.15 LU or the curve stops rising."""
     tried = [(gain, loudness(gain))]
-    while len(tried) < steps and abs(tried[-1][1] - target) > 0.15 and not _saturated(tried):
+    while (
+        len(tried) < steps and abs(tried[-1][1] - target) > 0.15 and not _saturated(tried, target)
+    ):
         gain = _next_gain(tried, target)
         tried.append((gain, loudness(gain)))
     return tried
@@ -74,17 +76,21 @@ def test_a_plateau_stops_the_steps_instead_of_running_the_gain_away():
         return min(-19.0, -40.0 + g)
 
     tried = _iterate(loudness, -14.0)
-    assert _saturated(tried) and tried[-1][1] == -19.0
+    assert _saturated(tried, -14.0) and tried[-1][1] == -19.0
     assert len(tried) == 3 and tried[-1][0] < 40.0  # 21 dB to reach it, a step past it
     # A curve rising 0.1 LU/dB asks for a 60 dB secant step: it is held to MAX_GAIN_STEP_DB.
     tried = _iterate(lambda g: -20.0 + 0.1 * g, -14.0, steps=3)
     assert tried[2][0] - tried[1][0] == pytest.approx(MAX_GAIN_STEP_DB)
     # Rising 0.1 LU per dB is still worth following; 0.02 is not.
-    assert not _saturated([(0.0, -20.0), (5.0, -19.5)])
-    assert _saturated([(0.0, -20.0), (5.0, -19.9)])
-    assert not _saturated([(5.0, -20.0), (5.2, -20.0)])  # too small a step to tell
-    assert _saturated([(5.0, -20.0), (6.0, -20.0)])  # a whole dB that bought nothing
-    assert not _saturated([(0.0, -20.0)])
+    assert not _saturated([(0.0, -20.0), (5.0, -19.5)], -14.0)
+    assert _saturated([(0.0, -20.0), (5.0, -19.9)], -14.0)
+    assert not _saturated([(5.0, -20.0), (5.2, -20.0)], -14.0)  # too small a step to tell
+    assert _saturated([(5.0, -20.0), (6.0, -20.0)], -14.0)  # a whole dB that bought nothing
+    assert not _saturated([(0.0, -20.0)], -14.0)
+    # Over the target, a limiter that holds the loudness is no reason to stop: less gain will
+    # bring it down (a track its excerpt misjudged, mastered far too loud on the first pass).
+    assert not _saturated([(27.7, -6.7), (18.4, -5.7)], -16.0)
+    assert _saturated([(27.7, -16.7), (28.4, -16.7)], -16.0)
 
 
 def test_the_excerpt_is_evenly_spaced_pieces_covering_a_quarter():
@@ -127,6 +133,25 @@ def test_a_long_track_whose_excerpt_is_silent_is_searched_whole():
     out = master_to_target(Audio(x, sr), -16.0)
     assert pyloudnorm_lufs(out.audio) == pytest.approx(-16.0, abs=0.2)
     assert out.integrated_lufs == pytest.approx(-16.0, abs=0.15)
+
+
+def test_a_track_its_excerpt_misjudges_takes_more_passes_and_says_so():
+    # The excerpt's pieces play a tone 20 dB under the rest of the track: the gain the search
+    # finds on them is far too much for the whole track, so the first full pass lands nowhere
+    # near the target. The master must still land, and its report count the passes it took
+    # (the first cannot have landed: its loudness is known from the excerpt's error).
+    sr, chunk = 16000, 4 * 16000
+    n = 128 * sr
+    t = np.arange(n)
+    x = (0.1 * np.sin(2 * np.pi * 440 * t / sr)).astype(np.float32)[None, :]
+    starts = np.linspace(0, n - chunk, 8).astype(int)
+    for a in starts:
+        x[0, a : a + chunk] *= 0.1
+    probe = Audio(excerpt(x, sr), sr)
+    assert pyloudnorm_lufs(Audio(x, sr)) - pyloudnorm_lufs(probe) > 15.0  # the case
+    out = master_to_target(Audio(x, sr), -16.0)
+    assert pyloudnorm_lufs(out.audio) == pytest.approx(-16.0, abs=0.2)
+    assert 2 <= out.chain["iterations"] <= 8
 
 
 def _peaky(sr: int = 48000, seconds: float = 2.0) -> np.ndarray:
