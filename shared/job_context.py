@@ -314,11 +314,13 @@ class DbJobContext:
             return
         self._last_cancel_check = now
         row = self.store.status_of(self.job_id)
-        if row is None or row["cancel_requested"]:
-            raise JobCanceled("Canceled by the user.")
-        if row["worker_id"] != self.worker_id:  # given to another worker since the last heartbeat
+        if row is not None and row["worker_id"] != self.worker_id:
+            # Given to another worker since the last heartbeat: even a cancel is that worker's
+            # to write now (this one would release the new owner's reservation).
             self.mark_lost()
             self._ensure_owner()
+        if row is None or row["cancel_requested"]:
+            raise JobCanceled("Canceled by the user.")
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

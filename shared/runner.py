@@ -124,11 +124,9 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         retrying(run_once)
         status = "completed"
     except JobCanceled as e:
-        if e.code == "WORKER_LOST" or lost():
-            status = "lost"  # another worker owns it now; write nothing
-        else:
-            store.mark_canceled(job)
+        if e.code != "WORKER_LOST" and not lost() and store.mark_canceled(job, owner=worker_id):
             status = "canceled"
+        # else another worker owns it now: write nothing
     except Exception as e:  # noqa: BLE001 - any crash becomes a failed job, never a lost one
         failure = classify(e)
         if lost():  # the job is another worker's now: its end is that worker's to write

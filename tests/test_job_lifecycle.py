@@ -290,6 +290,24 @@ def test_mark_canceled_only_if_queued_leaves_a_claimed_job_to_its_worker(store):
     assert row(store, queued["id"])["error_message"] == "Stop."
 
 
+def test_mark_canceled_for_an_owner_takes_only_while_that_worker_runs_the_job(store):
+    user = new_user(store)
+    job = _running(store, user, stale_s=None)
+    worker = row(store, job["id"])["worker_id"]
+    before = events(store, job["id"])
+    assert store.mark_canceled(job, owner=f"not-{worker}") is False
+    assert (row(store, job["id"])["status"], row(store, job["id"])["worker_id"]) == (
+        "processing",
+        worker,
+    )
+    assert events(store, job["id"]) == before
+    assert store.mark_canceled(job, owner=worker) is True
+    assert row(store, job["id"])["status"] == "canceled"
+    queued = new_job(store, user)  # queued: no worker owns it, so no owner can cancel it
+    assert store.mark_canceled(queued, owner=worker) is False
+    assert row(store, queued["id"])["status"] == "queued"
+
+
 def test_requeue_starts_a_failed_job_over(store):
     user = new_user(store)
     job = _running(store, user, stale_s=None)

@@ -70,6 +70,14 @@ def _run_taken_over_then_failing(ctx) -> dict:
     raise ValueError("a bug after the takeover")
 
 
+def _run_taken_over_then_canceled(ctx) -> dict:
+    """Taken over unnoticed, then the user cancels: the new owner will see the cancel too."""
+    _taken_over_unnoticed(ctx)
+    with ctx.store.db.service() as conn:
+        conn.execute("update jobs set cancel_requested = true where id = %s", (ctx.job_id,))
+    return {"late": True}
+
+
 def _run_lost_then_crashing(ctx) -> dict:
     ctx.mark_lost()  # what the heartbeat does once another worker holds the job
     raise KeyError("a bug")
@@ -89,6 +97,7 @@ EXTRA_KINDS = [
         ("test_canceled_at_end", _run_canceled_at_the_end),
         ("test_taken_over_then_done", _run_taken_over_then_done),
         ("test_taken_over_then_failing", _run_taken_over_then_failing),
+        ("test_taken_over_then_canceled", _run_taken_over_then_canceled),
     )
 ]
 
@@ -270,7 +279,10 @@ def test_a_lost_job_that_then_crashes_is_only_logged(runs):
     runs.jobs.mark_canceled(runs.jobs.load(job_id))
 
 
-@pytest.mark.parametrize("kind", ["test_taken_over_then_done", "test_taken_over_then_failing"])
+@pytest.mark.parametrize(
+    "kind",
+    ["test_taken_over_then_done", "test_taken_over_then_failing", "test_taken_over_then_canceled"],
+)
 def test_a_zombie_workers_late_end_is_not_written_over_the_new_owners_run(runs, kind):
     # No heartbeat told this worker: only the store's ownership check stands between its late
     # result (or failure) and the job the new owner is running.
