@@ -198,18 +198,23 @@ class JobLifecycle(JobTables):
         owner: str | None = None,
     ) -> bool:
         """Record the cancellation; with ``only_if_queued``, only while no worker has the job
-        (one atomic update, so it races cleanly with a worker's claim); with ``owner``, only
+        (one atomic update, so it races cleanly with a worker's claim); else with ``owner``, only
         while that worker still runs it (a worker that lost the job writes nothing over the
         new owner's run). True if it took."""
-        guard = " and status = 'queued'" if only_if_queued else ""
-        if owner is not None:
-            guard += " and status = 'processing' and worker_id = %s"
+        args = [message, job["id"]]
+        if only_if_queued:
+            guard = " and status = 'queued'"
+        elif owner is not None:
+            guard = " and status = 'processing' and worker_id = %s"
+            args.append(owner)
+        else:
+            guard = ""
         with self.db.service() as conn, conn.transaction():
             row = conn.execute(
                 "update jobs set status = 'canceled', completed_at = now(), updated_at = now(),"
                 " worker_id = null, error_code = 'CANCELED', error_message = %s,"
                 f" error_retryable = false where id = %s{guard} returning id",
-                (message, job["id"], *([owner] if owner is not None else [])),
+                args,
             ).fetchone()
             if row is None:
                 return False

@@ -153,7 +153,7 @@ def test_recovery_leaves_a_job_with_a_fresh_heartbeat_alone(store):
 def test_fail_ends_the_job_and_its_running_stage(store):
     user = new_user(store)
     job = _running(store, user, stale_s=None)
-    store.fail(job, "BROKE", "It broke.", False)
+    assert store.fail(job, "BROKE", "It broke.", False) is True  # the runner reads it
     stored = row(store, job["id"])
     assert _ending(stored) == ("failed", "BROKE", "It broke.", False, None)
     assert stored["completed_at"] is not None
