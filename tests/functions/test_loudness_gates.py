@@ -75,6 +75,23 @@ def test_the_lra_gate_sits_20_lu_under_the_short_term_loudness(quiet_db, kept, t
     assert ours == pytest.approx(ffmpeg_ebur128(path)["LRA"], abs=0.3)
 
 
+@pytest.mark.parametrize(("quiet_db", "expected"), [(-70.5, 3.77), (-69.5, 9.5)])
+def test_the_lra_absolute_gate_sits_at_minus_70_lufs_on_a_quiet_recording(
+    quiet_db, expected, tmp_path
+):
+    # Readings under -70 pass the -20 LU relative gate only when the whole recording averages
+    # under -50 LUFS, so the signal is quiet throughout: 10 s at -60, then 30 s just under or
+    # just over -70. Over it, the quiet part holds the 10th percentile: 9.5 LU. Under it, only
+    # the loud part and the transition readings above -70 are left: 3.77 LU (EBU 3342 worked
+    # on the ideal readings). A gate moved down or dropped would read 10.5 in the first case.
+    audio = sine_segments([(-60.0, 10.0), (quiet_db, 30.0)])
+    ours = loudness_range_lu(audio)
+    assert ours == pytest.approx(expected, abs=0.05)
+    path = save_audio(tmp_path / "quiet.wav", audio, bit_depth=24)
+    # ffmpeg bins the readings in 0.1 LU steps before taking percentiles: a few tenths apart.
+    assert ours == pytest.approx(ffmpeg_ebur128(path)["LRA"], abs=0.4)
+
+
 def test_short_term_windows_are_3_s_long():
     # EBU Tech 3341 case 9's signal (1.34 s at -20, 1.66 s at -30 dBFS, repeated): every 3 s
     # window holds one period, so the short-term loudness never moves and the range is 0.

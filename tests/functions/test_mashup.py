@@ -143,10 +143,26 @@ def test_align_stem_stretches_shifts_and_places():
     assert np.max(np.abs(out.samples[:, : int(0.45 * sr)])) < 1e-3  # silent before its offset
     active = np.nonzero(np.abs(out.samples[0]) > 0.05)[0]
     assert (active[-1] - active[0]) / sr == pytest.approx(1.0, abs=0.1)  # twice as fast
+    # The offset is on the output timeline: the stretched stem starts at 0.5 s, not at 0.5 s
+    # of its own clock (1.0 s once played twice as fast).
+    assert active[0] / sr == pytest.approx(0.5, abs=0.01)
+    assert active[-1] / sr == pytest.approx(1.5, abs=0.01)
     spectrum = np.abs(np.fft.rfft(out.samples[0, active[0] + 2000 : active[0] + 2000 + 8192]))
     assert np.fft.rfftfreq(8192, 1 / sr)[np.argmax(spectrum)] == pytest.approx(
         880, abs=10
     )  # an octave up
+
+
+def test_align_stem_cuts_the_head_of_a_stem_placed_before_the_start_and_pads_its_tail():
+    # Unstretched, the stem's samples are copied as they are: from 0.5 s into the stem onwards
+    # for an offset of -0.5 s, then silence up to the base's length.
+    sr = 1000
+    ramp = np.arange(2 * sr, dtype=np.float32) / (2 * sr)
+    stem = Audio(np.stack([ramp, -ramp]), sr)
+    part = TrackPart(0, "drums", ["drums"], offset_s=-0.5)
+    out = align_stem(stem, part, length_n=3 * sr)
+    np.testing.assert_array_equal(out.samples[:, : int(1.5 * sr)], stem.samples[:, sr // 2 :])
+    assert not out.samples[:, int(1.5 * sr) :].any()
 
 
 @pytest.fixture(scope="module")
