@@ -1,9 +1,9 @@
 """The job lifecycle's edges, on the real database, storage and worker code: first-in-first-out
 claims, exact queue positions, a worker that lost its job writing nothing (through the runner
-and through a context marked lost), cancel racing a
-claim, per-user idempotency keys, delete of a running job, the SSE stream of a failed job, the
-stats' percentiles against numpy, the rate-limit window and its Retry-After, and the sweeper
-deleting expired jobs with their rows and files."""
+and through a context marked lost), cancel racing a claim, per-user idempotency keys, delete of
+a running job, the SSE stream of a failed or canceled job, the stats' percentiles against numpy,
+the rate-limit window and its Retry-After, and the sweeper deleting expired jobs with their rows
+and files."""
 
 from __future__ import annotations
 
@@ -249,6 +249,21 @@ def test_a_missed_notification_still_ends_the_stream(api, monkeypatch):
     events_ = _sse(api.get(f"/api/v1/jobs/{job_id}/events").text)
     assert events_[-1]["event"] == "error" and events_[-1]["data"]["code"] == "BROKE"
     assert time.monotonic() - started < 15.0  # not held to STREAM_MAX_S
+
+
+@pytest.mark.timeout(60)
+def test_the_event_stream_of_a_job_canceled_while_watched_ends_with_canceled(api):
+    job_id = api.create_job("test_sleep", [], {"seconds": 20}).json()["id"]
+    _wait_status(api, job_id, "processing")
+    with ThreadPoolExecutor(1) as pool:
+        stream = pool.submit(lambda: api.get(f"/api/v1/jobs/{job_id}/events").text)
+        time.sleep(0.5)  # the stream is open and waiting for the listener
+        started = time.monotonic()
+        assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+        events_ = _sse(stream.result(timeout=50))
+    assert events_[-1]["event"] == "error" and events_[-1]["data"]["code"] == "CANCELED"
+    assert time.monotonic() - started < 15.0  # not held to STREAM_MAX_S
+    assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "canceled"
 
 
 def test_percentiles_match_numpy_on_known_durations(client, new_user, services):

@@ -1,5 +1,6 @@
 """A pipeline on the worker's real job context: a cancel asked for mid-run stops it at its next
-check, and a cached analysis past its ``expires_at`` is neither served nor kept by retention."""
+check, and a cached analysis lives 14 days and, past its ``expires_at``, is neither served nor
+kept by retention."""
 
 from __future__ import annotations
 
@@ -45,6 +46,20 @@ def _cache_rows(services, user_id: str, *, expired: bool | None = None) -> int:
         ).fetchone()["n"]
 
 
+FOURTEEN_DAYS_S = 14 * 86400
+
+
+def _cache_lifetimes_s(services, user_id: str) -> list[float]:
+    with services.db.service() as conn:
+        rows = conn.execute(
+            # Epochs, not timestamps: an entry that never expires ('infinity') reads as inf.
+            "select extract(epoch from expires_at) - extract(epoch from now()) as s"
+            " from analysis_cache where user_id = %s",
+            (user_id,),
+        ).fetchall()
+    return [float(r["s"]) for r in rows]
+
+
 def _expire_cache(services, user_id: str) -> None:
     with services.db.service() as conn:
         conn.execute(
@@ -57,12 +72,15 @@ def test_an_expired_analysis_is_computed_again_and_purged(run_pipeline, song_wav
     services, user = run_pipeline.services, run_pipeline.user_id
     first = run_pipeline("analyze", [song_wav])
     assert first.result["cached"] is False and _cache_rows(services, user, expired=False) == 1
+    # An entry lives 14 days, not forever.
+    assert _cache_lifetimes_s(services, user) == [pytest.approx(FOURTEEN_DAYS_S, abs=120)]
 
     _expire_cache(services, user)
     again = run_pipeline("analyze", [song_wav])
     assert again.result["cached"] is False and again.stages[0]["engine"] != "cache"
     # The new analysis renewed the entry: it lives 14 days again.
     assert _cache_rows(services, user, expired=False) == 1
+    assert _cache_lifetimes_s(services, user) == [pytest.approx(FOURTEEN_DAYS_S, abs=120)]
 
     _expire_cache(services, user)
     other = new_user_id(services)
