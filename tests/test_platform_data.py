@@ -246,3 +246,37 @@ def test_supabase_storage_sends_documented_requests(services, tmp_path):
     assert "download=a.wav" in url and "token=t" in url
     assert rm.method == "DELETE" and rm.url.path == "/storage/v1/object/stems"
     assert json.loads(rm.content) == {"prefixes": ["u/j/a.wav"]}
+
+
+def test_supabase_storage_streams_an_already_hashed_upload_as_it_is(services, tmp_path):
+    """An upload the API has already hashed and size-checked goes out as the file itself, with
+    the caller's digest; one over the limit is refused before any request is sent."""
+    import hashlib
+
+    from shared.errors import FileTooLarge
+
+    seen: list[httpx.Request] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(req)
+        return httpx.Response(200, json={"Key": "audio-uploads/u/j/in.wav", "Id": "1"})
+
+    st = SupabaseStorage(
+        services.db,
+        "https://proj.supabase.co",
+        "service-key",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    data = b"RIFF" + bytes(range(256)) * 40
+    src = tmp_path / "in.wav"
+    src.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    obj = st.put("audio-uploads", "u/j/in.wav", src, owner="u", sha256=digest, max_bytes=len(data))
+    (up,) = seen
+    assert up.method == "POST" and up.url.path == "/storage/v1/object/audio-uploads/u/j/in.wav"
+    assert data in up.content and up.headers["x-upsert"] == "true"
+    assert (obj.size_bytes, obj.sha256) == (len(data), digest)
+    assert obj.content_type.endswith("wav") and obj.content_type.encode() in up.content
+    with pytest.raises(FileTooLarge):
+        st.put("audio-uploads", "u/j/big.wav", src, owner="u", sha256=digest, max_bytes=100)
+    assert len(seen) == 1
