@@ -235,9 +235,15 @@ class JobStore(JobLifecycle, JobRecording, JobStats):
         return self.get(user_id, job_id)
 
     def delete(self, user_id: str, job_id: str) -> dict:
-        job = self.get(user_id, job_id)
-        if job["status"] == "processing":
-            raise Conflict("The job is still running; cancel it first.", code="JOB_RUNNING")
+        job = self.get(user_id, job_id)  # 404 for someone else's job
         with self.db.service() as conn:
-            conn.execute("delete from jobs where id = %s and user_id = %s", (job_id, user_id))
+            gone = conn.execute(
+                "delete from jobs where id = %s and user_id = %s and status <> 'processing'"
+                " returning id",
+                (job_id, user_id),
+            ).fetchone()
+        if gone is None and self.status_of(job_id) is not None:
+            # Running, perhaps claimed since the read above: its worker reads the inputs and
+            # writes outputs that deleting it now would remove or orphan.
+            raise Conflict("The job is still running; cancel it first.", code="JOB_RUNNING")
         return job

@@ -295,6 +295,27 @@ def test_delete_refuses_a_running_job_and_removes_a_finished_one(store):
     assert row(store, queued) is None
 
 
+def test_delete_refuses_a_job_a_worker_claimed_after_delete_read_it_as_queued(store, monkeypatch):
+    # delete() reads the job, then deletes the row: a worker that claimed it in between keeps
+    # it (deleting it would remove the inputs it is reading and orphan what it writes).
+    user = new_user(store)
+    job_id = str(new_job(store, user)["id"])
+    read = store.get
+
+    def read_then_claimed(*args, **kw):
+        view = read(*args, **kw)
+        assert store.claim("quick-worker", job_id) is not None
+        return view
+
+    monkeypatch.setattr(store, "get", read_then_claimed)
+    with pytest.raises(Conflict) as err:
+        store.delete(user, job_id)
+    assert err.value.code == "JOB_RUNNING"
+    kept = row(store, job_id)
+    assert (kept["status"], kept["worker_id"]) == ("processing", "quick-worker")
+    assert stages(store, job_id) != {}
+
+
 def test_a_worker_claiming_between_the_cancels_two_steps_keeps_the_job(store, monkeypatch):
     # cancel() marks the request, then ends the job only if it is still queued: a worker that
     # claimed it in between keeps it (and stops at its next check of cancel_requested).

@@ -132,6 +132,37 @@ def test_a_context_marked_lost_leaves_the_stage_and_progress_to_the_new_owner(qu
         quiet.jobs.mark_canceled(job)
 
 
+def test_a_context_whose_job_was_taken_over_and_then_canceled_stops_as_lost_and_writes_nothing(
+    quiet,
+):
+    # The cancel is the new owner's to write: stopping as "canceled" here would end the stage
+    # row worker B is running as skipped.
+    _drain(quiet)
+    user = quiet.auth.ensure_local_user()
+    job_id = _submit(quiet, user)
+    job = quiet.jobs.claim("worker-a", job_id)
+    ctx = DbJobContext(quiet, job, quiet.kinds.get("test_sleep"), "worker-a", LocalExecutor(1))
+    try:
+        with pytest.raises(JobCanceled) as stopped, ctx.stage("first"):
+            quiet.jobs.start_stage({**job, "worker_id": "worker-b"}, "first", "b-engine", 0.0)
+            with quiet.db.service() as conn:
+                conn.execute(
+                    "update jobs set worker_id = 'worker-b', cancel_requested = true where id = %s",
+                    (job_id,),
+                )
+            before = quiet.jobs.events_after(user.id, job_id, 0)
+            ctx.check_canceled(force=True)
+        assert stopped.value.code == "WORKER_LOST" and ctx.lost
+        assert quiet.jobs.events_after(user.id, job_id, 0) == before
+        row = quiet.jobs.get(user.id, job_id)
+        first = next(s for s in row["stages"] if s["name"] == "first")
+        assert (first["status"], first["engine"], first["error"]) == ("running", "b-engine", None)
+        assert (row["status"], row["worker_id"]) == ("processing", "worker-b")
+    finally:
+        ctx.cleanup()
+        quiet.jobs.mark_canceled(job)
+
+
 class _LostParams(BaseModel):
     error: str = "bug"  # as tests.retry_kinds names them: bug, timeout, user, ...
 

@@ -295,6 +295,34 @@ def test_a_zombie_workers_late_end_is_not_written_over_the_new_owners_run(runs, 
     runs.jobs.mark_canceled(row)
 
 
+def test_a_job_taken_over_just_after_its_cancel_was_read_is_left_to_the_new_owner(
+    runs, monkeypatch
+):
+    # The sweeper gives the job away between this worker's read of the cancel flag and its
+    # write of the cancel: only the store's ownership check keeps the new owner's run.
+    job_id = _queued(runs, "test_canceled_at_end", {})
+    read = runs.jobs.status_of
+
+    def read_then_taken_over(jid: str) -> dict | None:
+        row = read(jid)
+        if row is not None and row["cancel_requested"]:
+            with runs.db.service() as conn:
+                conn.execute("update jobs set worker_id = 'new-owner' where id = %s", (jid,))
+        return row
+
+    monkeypatch.setattr(runs.jobs, "status_of", read_then_taken_over)
+    assert _run(runs, job_id) == "lost"
+    row = runs.jobs.load(job_id)
+    assert (row["status"], row["worker_id"], row["error_code"]) == (
+        "processing",
+        "new-owner",
+        None,
+    )
+    assert not {t for t, _ in _events(runs, job_id)} & {"completed", "error"}
+    assert _reserved(runs, job_id)  # the new owner's job still holds its reservation
+    runs.jobs.mark_canceled(row)
+
+
 def test_every_attempts_work_folder_is_removed(runs):
     import glob
     import tempfile
