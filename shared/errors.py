@@ -103,3 +103,13 @@ class StageFailed(SoundstageError):
 class JobCanceled(SoundstageError):
     code = "CANCELED"
     status = 409
+
+
+class WorkerLost(JobCanceled):
+    """This worker no longer owns its job (another worker took it over): it stops and writes
+    nothing more."""
+
+    code = "WORKER_LOST"
+
+    def __init__(self) -> None:
+        super().__init__("This worker lost the job (it was taken over).")

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from shared import prices
 from shared.analysis_cache import AnalysisCache
 from shared.context import InputFile, OutputFile
-from shared.errors import JobCanceled
+from shared.errors import JobCanceled, WorkerLost
 from shared.executors import Placement
 from shared.job_files import JobFiles
 from shared.job_progress import ProgressPlan
@@ -63,7 +63,13 @@ class DbJobContext:
     job's course through the job store as the pipeline runs."""
 
     def __init__(
-        self, services: Services, job: dict, kind: JobKind, worker_id: str, executor: StageExecutor
+        self,
+        services: Services,
+        job: dict,
+        kind: JobKind,
+        worker_id: str,
+        executor: StageExecutor,
+        lost: threading.Event | None = None,
     ) -> None:
         self.services = services
         self.store = services.jobs
@@ -82,7 +88,8 @@ class DbJobContext:
         self._progress = ProgressPlan(kind.stages)
         self._current: str | None = None
         self._last_cancel_check = 0.0
-        self._lost = threading.Event()
+        # Set once another worker owns the job; the runner shares its own (its heartbeat sets it).
+        self._lost = lost if lost is not None else threading.Event()
         self._lock = threading.Lock()
         self.attempt = int(job.get("attempts") or 1)  # set by the runner on a retry
         self.previous_failure: str | None = None  # the code the last attempt failed with
@@ -305,7 +312,7 @@ class DbJobContext:
 
     def _ensure_owner(self) -> None:
         if self._lost.is_set():
-            raise JobCanceled("This worker lost the job (it was taken over).", code="WORKER_LOST")
+            raise WorkerLost()
 
     def check_canceled(self, force: bool = False) -> None:
         self._ensure_owner()

@@ -20,7 +20,7 @@ import time
 import uuid
 
 from shared import quota
-from shared.errors import JobCanceled
+from shared.errors import JobCanceled, WorkerLost
 from shared.executors import LocalExecutor
 from shared.job_context import DbJobContext
 from shared.links import download_links
@@ -49,16 +49,11 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
     taken_over = threading.Event()  # another worker owns the job: from then on write nothing
     attempt = {"n": int(job.get("attempts") or 1), "previous": None}
 
-    def lost() -> bool:
-        return taken_over.is_set() or (ctx is not None and ctx.lost)
-
     def beat() -> None:
         while not stop.wait(settings.heartbeat_s):
             try:
                 if not store.heartbeat(str(job["id"]), worker_id):
                     taken_over.set()
-                    if ctx is not None:
-                        ctx.mark_lost()
             except Exception:  # noqa: BLE001 - a missed beat is retried next period
                 log.warning("heartbeat failed", extra={"job_id": str(job["id"])})
 
@@ -70,9 +65,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         else:
             spent = float(job.get("total_cost_usd") or 0)
         store.clear_outputs(str(job["id"]))  # a retried attempt starts with a clean slate
-        ctx = DbJobContext(services, job, kind, worker_id, executor)
-        if taken_over.is_set():
-            ctx.mark_lost()
+        ctx = DbJobContext(services, job, kind, worker_id, executor, lost=taken_over)
         ctx.total_cost_usd = spent  # the budget counts every attempt's spending
         ctx.attempt = attempt["n"]
         ctx.previous_failure = attempt["previous"]
@@ -81,7 +74,7 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
         ctx.check_canceled(force=True)
         quota.enforce_after(services, job)  # the real output sizes against the quota
         if not store.complete(job, result or {}, download_links(services, str(job["id"]), kind)):
-            raise JobCanceled("This worker lost the job (it was taken over).", code="WORKER_LOST")
+            raise WorkerLost()
         try:
             after_success(services, job)
         except Exception:  # noqa: BLE001 - the job is done; the sweeper tries the files again
@@ -95,8 +88,8 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
                 ctx.check_canceled(force=True)
 
     def announce_retry(state) -> None:
-        if lost():  # the new owner counts its own attempts
-            raise JobCanceled("This worker lost the job (it was taken over).", code="WORKER_LOST")
+        if taken_over.is_set():  # the new owner counts its own attempts
+            raise WorkerLost()
         failure = classify(state.outcome.exception())
         delay = state.next_action.sleep if state.next_action else 0.0
         attempt["previous"] = failure.code
@@ -123,13 +116,14 @@ def execute_job(services: Services, job: dict, worker_id: str, executor: LocalEx
     try:
         retrying(run_once)
         status = "completed"
-    except JobCanceled as e:
-        if e.code != "WORKER_LOST" and not lost() and store.mark_canceled(job, owner=worker_id):
+    except JobCanceled:
+        # A cancel takes only while this worker still owns the job; else (WorkerLost among
+        # others) another worker owns it now and this one writes nothing.
+        if store.mark_canceled(job, owner=worker_id):
             status = "canceled"
-        # else another worker owns it now: write nothing
     except Exception as e:  # noqa: BLE001 - any crash becomes a failed job, never a lost one
         failure = classify(e)
-        if lost():  # the job is another worker's now: its end is that worker's to write
+        if taken_over.is_set():  # the job is another worker's now: its end is that worker's
             log.warning(
                 "lost job failed here", extra={"job_id": str(job["id"]), "code": failure.code}
             )

@@ -411,6 +411,14 @@ def test_a_job_claimed_again_has_only_its_remaining_attempts(runs):
     assert runs.jobs.load(job_id)["attempts"] == 3
 
 
+def test_a_job_that_outlives_several_heartbeats_stays_its_workers_and_completes(runs):
+    # Heartbeats every 0.5 s: a worker that read its own beats as a takeover would stop here.
+    job_id = _queued(runs, "test_sleep", {"seconds": 1.6})
+    assert _run(runs, job_id) == "completed"
+    row = runs.jobs.load(job_id)
+    assert row["status"] == "completed" and row["heartbeat_at"] > row["started_at"]
+
+
 def test_a_job_whose_cancel_was_asked_is_canceled(runs):
     job_id = _queued(runs, "test_sleep", {"seconds": 0})
     job = runs.jobs.claim("w", job_id)
