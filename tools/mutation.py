@@ -119,6 +119,14 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
                     "true_peak_exact",
                     "test_the_screen_keeps_a_block_at_the_interpolators_worst_case",
                 ),
+                (
+                    "true_peak_exact",
+                    "test_the_4x_meter_finds_the_worst_case_point_wherever_it_falls_in_its_screen",
+                ),
+                (
+                    "true_peak_exact",
+                    "test_both_meters_read_a_peak_at_the_tracks_very_ends_as_anywhere_else",
+                ),
                 ("loudness_refs", "test_true_peak_is_not_the_sample_peak"),
                 ("loudness_refs", "test_true_peak_agrees_with_ffmpeg_and_a_long_filter"),
             )

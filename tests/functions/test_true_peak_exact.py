@@ -163,3 +163,35 @@ def test_the_4x_meter_finds_the_worst_case_point_wherever_it_falls_in_its_screen
     point = float(np.abs(_upsampled(x)).max())
     assert point == pytest.approx(0.5 * np.abs(branch).sum(), rel=1e-4)
     assert 10 ** (true_peak_dbtp(Audio(x, 48000)) / 20) == pytest.approx(point, rel=1e-5)
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+@pytest.mark.parametrize("channel", [0, 1])
+def test_both_meters_read_a_peak_at_the_tracks_very_ends_as_anywhere_else(where, channel):
+    # The worst-case pattern (see above) in the first or the last twelve samples, where the
+    # meters' windows overhang the track (zeros beyond it): the 4x meter reads scipy's point,
+    # and the reconstructing meter reads what it reads of the same pattern inside the track,
+    # between the 4x point and the ideal (FFT) reconstruction.
+    from scipy.signal import firwin
+
+    branch = (firwin(48, 0.25, window="hamming") * 4)[1::4]
+    pattern = 0.5 * np.sign(branch[::-1]).astype(np.float32)
+    n = 64 * 40 + 21  # neither whole pieces nor whole groups
+    burst = 0.8 * np.hanning(512) * np.sin(2 * np.pi * 1000 * np.arange(512) / 48000)
+
+    def track(start: int) -> np.ndarray:
+        x = np.zeros((2, n), np.float32)
+        x[:, 1500:2012] = burst  # loud samples elsewhere, under the pattern's point
+        x[channel, start : start + 12] = pattern
+        return x
+
+    at_end = track(0 if where == "first" else n - 12)
+    inside = track(400)
+    point = float(np.abs(_upsampled(at_end)).max())
+    assert point == pytest.approx(0.5 * np.abs(branch).sum(), rel=1e-4)
+    assert 10 ** (true_peak_dbtp(Audio(at_end, 48000)) / 20) == pytest.approx(point, rel=1e-5)
+    ours = reconstructed_peak_dbtp(Audio(at_end, 48000))
+    assert ours == pytest.approx(reconstructed_peak_dbtp(Audio(inside, 48000)), abs=1e-4)
+    padded = np.pad(at_end.astype(np.float64), ((0, 0), (4000, 4000)))
+    ideal = np.fft.irfft(np.fft.rfft(padded, axis=1), n=padded.shape[1] * 32, axis=1) * 32
+    assert 20 * math.log10(point) - 0.01 <= ours <= 20 * math.log10(float(np.abs(ideal).max()))
