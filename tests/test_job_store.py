@@ -316,6 +316,26 @@ def test_delete_refuses_a_job_a_worker_claimed_after_delete_read_it_as_queued(st
     assert stages(store, job_id) != {}
 
 
+def test_two_deletes_of_one_finished_job_at_once_both_succeed(store, monkeypatch):
+    # The other delete removes the row between this one's read and its own delete: the job is
+    # gone, as asked, and nothing says it is running.
+    user = new_user(store)
+    job = store.claim("w", str(new_job(store, user)["id"]))
+    store.complete(job, {})
+    job_id = str(job["id"])
+    read = store.get
+
+    def read_then_deleted_by_the_other(*args, **kw):
+        view = read(*args, **kw)
+        with store.db.service() as conn:
+            conn.execute("delete from jobs where id = %s", (job_id,))
+        return view
+
+    monkeypatch.setattr(store, "get", read_then_deleted_by_the_other)
+    assert store.delete(user, job_id)["status"] == "completed"
+    assert store.status_of(job_id) is None
+
+
 def test_a_worker_claiming_between_the_cancels_two_steps_keeps_the_job(store, monkeypatch):
     # cancel() marks the request, then ends the job only if it is still queued: a worker that
     # claimed it in between keeps it (and stops at its next check of cancel_requested).

@@ -565,6 +565,31 @@ def test_a_local_runner_runs_submitted_jobs_and_recovers_stale_ones(runs):
     ]
 
 
+def test_an_idle_worker_waits_for_work_instead_of_polling_the_database(runs, monkeypatch):
+    # With nothing queued a worker asks for a job, then waits (for a submit, or a second):
+    # over half a second that is a claim or two, not hundreds.
+    with runs.db.service() as conn:
+        conn.execute("update jobs set status = 'canceled' where status in ('queued', 'processing')")
+    claims = []
+    claim = runs.jobs.claim
+
+    def counted(*args, **kw):
+        claims.append(args)
+        return claim(*args, **kw)
+
+    monkeypatch.setattr(runs.jobs, "claim", counted)
+    runner = LocalRunner(runs, workers=1, maintenance=False).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not claims:  # the worker's first ask
+            assert time.monotonic() < deadline, "the worker never asked for a job"
+            time.sleep(0.01)
+        time.sleep(0.5)
+    finally:
+        runner.stop()
+    assert len(claims) <= 3
+
+
 def test_the_local_runners_loops_log_their_errors_and_go_on(runs, monkeypatch):
     def broken(*args, **kw):
         raise ConnectionError("the database restarts")
