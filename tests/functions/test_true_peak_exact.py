@@ -165,13 +165,14 @@ def test_the_4x_meter_finds_the_worst_case_point_wherever_it_falls_in_its_screen
     assert 10 ** (true_peak_dbtp(Audio(x, 48000)) / 20) == pytest.approx(point, rel=1e-5)
 
 
-@pytest.mark.parametrize("where", ["first", "last"])
+@pytest.mark.parametrize("start", [0, 3, -23, -12])
 @pytest.mark.parametrize("channel", [0, 1])
-def test_both_meters_read_a_peak_at_the_tracks_very_ends_as_anywhere_else(where, channel):
-    # The worst-case pattern (see above) in the first or the last twelve samples, where the
-    # meters' windows overhang the track (zeros beyond it): the 4x meter reads scipy's point,
-    # and the reconstructing meter reads what it reads of the same pattern inside the track,
-    # between the 4x point and the ideal (FFT) reconstruction.
+def test_both_meters_read_a_peak_at_the_tracks_very_ends_as_anywhere_else(start, channel):
+    # The worst-case pattern (see above) in the first or last samples (a negative start counts
+    # from the end), where the meters' windows overhang the track (zeros beyond it) and the 4x
+    # meter's first and last whole windows begin: the 4x meter reads scipy's point, and the
+    # reconstructing meter reads what it reads of the same pattern inside the track, between
+    # the 4x point and the ideal (FFT) reconstruction.
     from scipy.signal import firwin
 
     branch = (firwin(48, 0.25, window="hamming") * 4)[1::4]
@@ -185,7 +186,7 @@ def test_both_meters_read_a_peak_at_the_tracks_very_ends_as_anywhere_else(where,
         x[channel, start : start + 12] = pattern
         return x
 
-    at_end = track(0 if where == "first" else n - 12)
+    at_end = track(start % n)
     inside = track(400)
     point = float(np.abs(_upsampled(at_end)).max())
     assert point == pytest.approx(0.5 * np.abs(branch).sum(), rel=1e-4)
