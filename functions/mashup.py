@@ -132,22 +132,20 @@ METRIC_RELATIONS = (1.5, 2.0 / 3.0)
 def match_tempo(
     src: TrackInfo, dst: TrackInfo, relations: tuple[float, ...] = (1.0,)
 ) -> TempoMatch:
-    """The pairing of ``src``'s and ``dst``'s tempo levels whose stretch is closest to 1.
+    """The level of ``src``'s tempo (its tempo, half or double) whose stretch onto ``dst``'s
+    tempo is closest to 1: the base keeps its own beat; only the other track changes level.
 
     Only levels the analysis found plausible take part (a candidate with confidence 0 is
-    outside the tapping range); among equally close pairings the confident ones win.
+    outside the tapping range); between equally close levels the confident one wins.
     ``relations``: beats of ``src`` per beat of ``dst`` to consider (see METRIC_RELATIONS).
     """
     best: tuple[float, TempoMatch] | None = None
     for relation in relations:
         for s_bpm, s_conf in src.tempo_levels():
-            for d_bpm, d_conf in dst.tempo_levels():
-                if abs(math.log2(d_bpm / dst.tempo_bpm)) > 0.5:
-                    continue  # the base keeps its own beat; only the other track changes level
-                factor = d_bpm * relation / s_bpm
-                cost = abs(math.log2(factor)) + 0.01 * (2.0 - s_conf - d_conf)
-                if best is None or cost < best[0]:
-                    best = (cost, TempoMatch(factor, s_bpm, d_bpm, relation))
+            factor = dst.tempo_bpm * relation / s_bpm
+            cost = abs(math.log2(factor)) + 0.01 * (1.0 - s_conf)
+            if best is None or cost < best[0]:
+                best = (cost, TempoMatch(factor, s_bpm, dst.tempo_bpm, relation))
     assert best is not None
     return best[1]
 
@@ -194,13 +192,13 @@ class MashupPlan:
     parts: list[TrackPart]
     tracks: list[TrackInfo]
     pair_costs: list[dict[str, Any]]
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    target_tempo_bpm: float | None = None  # None: the base's own tempo
+    skipped: list[dict[str, Any]]
+    target_tempo_bpm: float | None  # None: the base's own tempo
 
     @property
     def base_stretch(self) -> float:
         """The base's own stretch factor (1 unless it meets the vocal track half-way)."""
-        return next((p.stretch_factor for p in self.parts if p.role == "base"), 1.0)
+        return next(p.stretch_factor for p in self.parts if p.role == "base")
 
     def report(self) -> dict[str, Any]:
         """Every decision and its figures, for the user and the job result."""
@@ -272,7 +270,7 @@ def pair_cost(vocal: TrackInfo, base: TrackInfo, vibe: Vibe) -> dict[str, Any]:
 
 
 def _phrase_offset_s(
-    part_track: TrackInfo, factor: float, base: TrackInfo, base_factor: float = 1.0
+    part_track: TrackInfo, factor: float, base: TrackInfo, base_factor: float
 ) -> tuple[float, str]:
     """Offset putting the track's first vocal phrase on a phrase start of the base.
 

@@ -300,6 +300,28 @@ def test_a_voice_too_far_at_every_octave_is_fitted_two_beats_against_three():
     assert min(abs(entry_bar - b) for b in plan.base.downbeats_s) < 1e-6
 
 
+def test_a_faster_voice_is_fitted_three_beats_against_two_and_both_meet_half_way():
+    # 130 over 100 BPM: 30 % apart at the nearest octave. Three beats of the voice against two
+    # of the band: 100 * 3 / 2 = 150 BPM, still 15.4 % from 130, over the comfortable 12 %:
+    # both move half-way, 7.4 % up for the voice and 6.9 % down for the band.
+    singer = _info(0, 130.0, "D major", 0.3, 0.1)
+    band = _info(1, 100.0, "D major", 0.0, 0.5)
+    plan = plan_mashup([singer, band], "energetic")
+    voice, base = _part(plan, 0), _part(plan, 1)
+    assert voice.stretch_factor == pytest.approx((150.0 / 130.0) ** 0.5)
+    assert base.stretch_factor == pytest.approx((130.0 / 150.0) ** 0.5)
+    assert voice.stretch_factor * 130.0 == pytest.approx(1.5 * base.stretch_factor * 100.0)
+    assert base.notes[1] == (
+        "tempo: 130.0 and 100.0 BPM are more than 12.0 % apart even at a 3:2 relation: both "
+        "move half-way (6.9 % each) rather than one by 15.4 %"
+    )
+    assert voice.notes[1] == (
+        "metric relation 3:2: at every octave 130.0 and the base's 100.0 BPM are 23.1 % apart, "
+        "too far to stretch; so three of its beats span two of the base's (its 4-bar phrases "
+        "span 2.67 of the base's bars)"
+    )
+
+
 @pytest.mark.parametrize(("vocal_bpm", "base_bpm"), [(95.0, 135.0), (135.0, 95.0), (71.0, 100.0)])
 def test_any_two_tempi_meet_within_the_comfortable_stretch(vocal_bpm, base_bpm):
     # Half an octave apart at their nearest octaves is the worst case octaves leave; with
