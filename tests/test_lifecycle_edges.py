@@ -97,12 +97,25 @@ def test_a_worker_that_lost_its_job_writes_nothing_over_the_new_owner(quiet):
     assert "error" not in types and "completed" not in types
 
 
-def test_a_context_marked_lost_leaves_the_stage_and_progress_to_the_new_owner(quiet, tmp_path):
+def _worker_a_context(quiet):
+    """A fresh job claimed by worker A, and A's job context for it: ``(user, job_id, job, ctx)``."""
     _drain(quiet)
     user = quiet.auth.ensure_local_user()
     job_id = _submit(quiet, user)
     job = quiet.jobs.claim("worker-a", job_id)
     ctx = DbJobContext(quiet, job, quiet.kinds.get("test_sleep"), "worker-a", LocalExecutor(1))
+    return user, job_id, job, ctx
+
+
+def _worker_b_stage(quiet, user, job_id) -> tuple:
+    """(status, engine, error) of the stage worker B runs."""
+    row = quiet.jobs.get(user.id, job_id)
+    first = next(s for s in row["stages"] if s["name"] == "first")
+    return first["status"], first["engine"], first["error"]
+
+
+def test_a_context_marked_lost_leaves_the_stage_and_progress_to_the_new_owner(quiet, tmp_path):
+    user, job_id, job, ctx = _worker_a_context(quiet)
     try:
         with pytest.raises(JobCanceled) as lost, ctx.stage("first") as st:
             # Worker B took the job over and runs the same stage from the start.
@@ -123,9 +136,8 @@ def test_a_context_marked_lost_leaves_the_stage_and_progress_to_the_new_owner(qu
             with pytest.raises(JobCanceled, match="lost the job"):
                 attempt()
         assert quiet.jobs.events_after(user.id, job_id, 0) == before
+        assert _worker_b_stage(quiet, user, job_id) == ("running", "b-engine", None)
         row = quiet.jobs.get(user.id, job_id)
-        first = next(s for s in row["stages"] if s["name"] == "first")
-        assert (first["status"], first["engine"], first["error"]) == ("running", "b-engine", None)
         assert (row["progress"], row["outputs"]) == (0.0, [])
     finally:
         ctx.cleanup()
@@ -137,11 +149,7 @@ def test_a_context_whose_job_was_taken_over_and_then_canceled_stops_as_lost_and_
 ):
     # The cancel is the new owner's to write: stopping as "canceled" here would end the stage
     # row worker B is running as skipped.
-    _drain(quiet)
-    user = quiet.auth.ensure_local_user()
-    job_id = _submit(quiet, user)
-    job = quiet.jobs.claim("worker-a", job_id)
-    ctx = DbJobContext(quiet, job, quiet.kinds.get("test_sleep"), "worker-a", LocalExecutor(1))
+    user, job_id, job, ctx = _worker_a_context(quiet)
     try:
         with pytest.raises(JobCanceled) as stopped, ctx.stage("first"):
             quiet.jobs.start_stage({**job, "worker_id": "worker-b"}, "first", "b-engine", 0.0)
@@ -154,9 +162,8 @@ def test_a_context_whose_job_was_taken_over_and_then_canceled_stops_as_lost_and_
             ctx.check_canceled(force=True)
         assert stopped.value.code == "WORKER_LOST" and ctx.lost
         assert quiet.jobs.events_after(user.id, job_id, 0) == before
+        assert _worker_b_stage(quiet, user, job_id) == ("running", "b-engine", None)
         row = quiet.jobs.get(user.id, job_id)
-        first = next(s for s in row["stages"] if s["name"] == "first")
-        assert (first["status"], first["engine"], first["error"]) == ("running", "b-engine", None)
         assert (row["status"], row["worker_id"]) == ("processing", "worker-b")
     finally:
         ctx.cleanup()

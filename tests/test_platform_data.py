@@ -213,6 +213,17 @@ def test_sweeper_removes_expired_objects_through_the_interface(services):
     assert services.storage.file_path("video-clips", fresh).exists()
 
 
+def _supabase_storage(services, handler) -> SupabaseStorage:
+    """Supabase storage whose HTTP requests ``handler`` answers (Supabase's cloud is not
+    reachable here); the checks are on the requests it sends."""
+    return SupabaseStorage(
+        services.db,
+        "https://proj.supabase.co",
+        "service-key",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+
+
 def test_supabase_storage_sends_documented_requests(services, tmp_path):
     """Supabase Storage's REST API, as supabase-py calls it: upload, sign, remove."""
     seen: list[httpx.Request] = []
@@ -225,12 +236,7 @@ def test_supabase_storage_sends_documented_requests(services, tmp_path):
             return httpx.Response(200, json=[{"name": "u/j/a.wav"}])
         return httpx.Response(200, json={"Key": "stems/u/j/a.wav", "Id": "1"})
 
-    st = SupabaseStorage(
-        services.db,
-        "https://proj.supabase.co",
-        "service-key",
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-    )
+    st = _supabase_storage(services, handler)
     obj = st.put("stems", "u/j/a.wav", io.BytesIO(b"RIFF1234"), owner="u", content_type="audio/wav")
     url = st.signed_url("stems", "u/j/a.wav", 600, download_name="a.wav")
     st.remove("stems", ["u/j/a.wav"])
@@ -261,12 +267,7 @@ def test_supabase_storage_streams_an_already_hashed_upload_as_it_is(services, tm
         seen.append(req)
         return httpx.Response(200, json={"Key": "audio-uploads/u/j/in.wav", "Id": "1"})
 
-    st = SupabaseStorage(
-        services.db,
-        "https://proj.supabase.co",
-        "service-key",
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-    )
+    st = _supabase_storage(services, handler)
     data = b"RIFF" + bytes(range(256)) * 40
     src = tmp_path / "in.wav"
     src.write_bytes(data)

@@ -182,6 +182,23 @@ def _events(svc, job_id: str) -> list[tuple[str, dict]]:
     return [(r["type"], r["data"]) for r in rows]
 
 
+def _left_to_the_new_owner(svc, job_id: str, owner: str = "new-owner") -> None:
+    """The lost worker wrote nothing over ``owner``'s run: still processing and ``owner``'s, no
+    result, error, outputs or ending event, and its storage reservation kept. Then the test's
+    job is ended, so it does not linger for later tests."""
+    row = svc.jobs.load(job_id)
+    assert (row["status"], row["worker_id"], row["result"], row["error_code"], row["outputs"]) == (
+        "processing",
+        owner,
+        None,
+        None,
+        [],
+    )
+    assert not {t for t, _ in _events(svc, job_id)} & {"completed", "error"}
+    assert _reserved(svc, job_id)  # the new owner's job still holds its reservation
+    svc.jobs.mark_canceled(row)
+
+
 def test_a_job_that_succeeds_is_completed_with_its_download_links(runs):
     job_id = _queued(runs, "test_sleep", {"seconds": 0})
     assert _run(runs, job_id) == "completed"
@@ -288,11 +305,7 @@ def test_a_zombie_workers_late_end_is_not_written_over_the_new_owners_run(runs, 
     # result (or failure) and the job the new owner is running.
     job_id = _queued(runs, kind, {})
     assert _run(runs, job_id) == "lost"
-    row = runs.jobs.load(job_id)
-    assert (row["status"], row["worker_id"], row["result"]) == ("processing", "new-owner", None)
-    assert not {t for t, _ in _events(runs, job_id)} & {"completed", "error"}
-    assert _reserved(runs, job_id)  # the new owner's job still holds its reservation
-    runs.jobs.mark_canceled(row)
+    _left_to_the_new_owner(runs, job_id)
 
 
 def test_a_job_taken_over_just_after_its_cancel_was_read_is_left_to_the_new_owner(
@@ -312,15 +325,7 @@ def test_a_job_taken_over_just_after_its_cancel_was_read_is_left_to_the_new_owne
 
     monkeypatch.setattr(runs.jobs, "status_of", read_then_taken_over)
     assert _run(runs, job_id) == "lost"
-    row = runs.jobs.load(job_id)
-    assert (row["status"], row["worker_id"], row["error_code"]) == (
-        "processing",
-        "new-owner",
-        None,
-    )
-    assert not {t for t, _ in _events(runs, job_id)} & {"completed", "error"}
-    assert _reserved(runs, job_id)  # the new owner's job still holds its reservation
-    runs.jobs.mark_canceled(row)
+    _left_to_the_new_owner(runs, job_id)
 
 
 def test_every_attempts_work_folder_is_removed(runs):
@@ -437,11 +442,7 @@ def test_a_job_taken_over_leaves_its_end_and_its_reservation_to_the_new_owner(ru
     with runs.db.service() as conn:
         conn.execute("update jobs set worker_id = 'other' where id = %s", (job_id,))
     assert execute_job(runs, job, "w", LocalExecutor(1)) == "lost"
-    row = runs.jobs.load(job_id)
-    assert (row["status"], row["worker_id"], row["outputs"]) == ("processing", "other", [])
-    assert [t for t, _ in _events(runs, job_id)][-1] != "error"
-    assert _reserved(runs, job_id)  # the new owner's job still holds it
-    runs.jobs.mark_canceled(row)
+    _left_to_the_new_owner(runs, job_id, owner="other")
 
 
 def test_run_one_claims_a_queued_job_or_says_there_was_none(runs):
