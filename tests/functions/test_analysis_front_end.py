@@ -18,6 +18,7 @@ from scipy.signal import firwin, resample_poly, sosfilt, upfirdn
 from scipy.spatial.distance import squareform
 
 from functions.analysis import (
+    SparseMel,
     _chroma_front_end,
     _dct_basis,
     _decimation,
@@ -40,6 +41,26 @@ def test_mel_filterbank_is_librosas(rate, n_fft):
     theirs = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=64, fmin=30.0, fmax=fmax)
     assert np.allclose(ours, theirs, rtol=0, atol=1e-7)
     assert np.allclose(edges, librosa.filters.mel_frequencies(66, fmin=30.0, fmax=fmax))
+
+
+@pytest.mark.parametrize(
+    "rate, n_fft, n_mels", [(22050, 1024, 64), (44100, 2048, 64), (48000, 4096, 128)]
+)
+def test_sparse_mel_gives_the_dense_product_with_librosas_filterbank(rate, n_fft, n_mels):
+    basis = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels, fmin=30.0, fmax=11000.0)
+    rng = np.random.default_rng(n_fft)
+    # Power spanning 120 dB, as a spectrum does: small bands must not drown in rounding.
+    power = (10 ** rng.uniform(-12, 0, (50, n_fft // 2 + 1))).astype(np.float32)
+    dense = power.astype(np.float64) @ basis.T.astype(np.float64)
+    assert np.allclose(SparseMel(basis)(power), dense, rtol=1e-5, atol=0)
+
+
+def test_sparse_mel_refuses_a_bank_whose_bins_feed_distant_bands():
+    basis = np.zeros((4, 10), dtype=np.float32)
+    basis[0, 2:5] = basis[1, 4:7] = 1.0
+    basis[3, 3] = 0.5  # bin 3 feeds bands 0 and 3
+    with pytest.raises(ValueError):
+        SparseMel(basis)
 
 
 def test_dct_basis_gives_scipys_orthonormal_dct():
