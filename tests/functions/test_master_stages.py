@@ -25,7 +25,7 @@ from tests.functions.peak_meters import (
     pyloudnorm_lufs,
     resampled_peak_dbtp,
 )
-from tests.synth import tilted_noise
+from tests.synth import synth_song, tilted_noise
 
 
 def _iterate(
@@ -333,3 +333,45 @@ def test_the_chain_report_says_what_the_master_did(preset, expected):
     assert round(out.integrated_lufs, 2) == out.integrated_lufs
     assert round(out.true_peak_dbtp, 2) == out.true_peak_dbtp
     assert out.true_peak_dbtp == pytest.approx(resampled_peak_dbtp(out.audio), abs=0.1)
+
+
+@pytest.mark.parametrize("preset", ["streaming", "club"])
+def test_the_stages_run_as_two_halves_give_one_pass_over_the_whole_track(preset):
+    # A song with a loud burst that straddles the join, and a spike 3 ms after it: the
+    # compressor and the limiter are both working there, so a half that started cold, or ended
+    # without its look-ahead, would differ from one pass over the whole track.
+    sr = 44100
+    audio, _ = synth_song(124, "A minor", 12.0, sr=sr, seed=5)
+    x = np.ascontiguousarray(audio.samples, dtype=np.float32)
+    mid = x.shape[1] // 2
+    x[:, mid - sr // 4 : mid + sr // 4] *= np.float32(4.0)
+    x[:, mid + 130 : mid + 140] = np.float32(3.0)  # a spike the look-ahead must see coming
+    chosen = master.PRESETS[preset]
+
+    def glue(piece):
+        return master._glue_chain(chosen, 1.0, -1.0, -18.0)(piece, sr)
+
+    whole = glue(x)
+    assert (
+        np.abs(whole[:, mid - 100 : mid + 100]).max()
+        < 0.9 * np.abs(x[:, mid - 100 : mid + 100]).max()
+    )
+    assert np.array_equal(master.in_halves(glue, x, sr), whole)
+
+    ceiling_db = -1.4
+    limited = master._limit(whole, sr, 9.0, ceiling_db, chosen)  # in halves
+    import pedalboard as pb
+
+    z = whole * np.float32(10 ** (9.0 / 20))
+    if chosen.soft_clip:
+        z = master.soft_clip(z, 10 ** ((ceiling_db + master.CLIP_HEADROOM_DB) / 20))
+    one_pass = pb.BrickwallLimiter(
+        ceiling_db=ceiling_db,
+        release_ms=chosen.limiter_release_ms,
+        lookahead_ms=5.0,
+        true_peak=chosen.soft_clip,
+    )(z, sr)
+    # The limiter is holding peaks down at the join (by more than 1 dB).
+    near = slice(mid - sr // 50, mid + sr // 50)
+    assert np.abs(z[:, near]).max() > 1.12 * np.abs(one_pass[:, near]).max()
+    assert np.allclose(limited, one_pass, rtol=0, atol=1e-6)
