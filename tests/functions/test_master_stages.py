@@ -375,3 +375,14 @@ def test_the_stages_run_as_two_halves_give_one_pass_over_the_whole_track(preset)
     near = slice(mid - sr // 50, mid + sr // 50)
     assert np.abs(z[:, near]).max() > 1.12 * np.abs(one_pass[:, near]).max()
     assert np.allclose(limited, one_pass, rtol=0, atol=1e-6)
+
+
+def test_the_4x_envelope_in_halves_is_the_whole_tracks():
+    # Each 4x point reads 6 samples either side: halves that overlap by 16 give exactly one
+    # pass's envelope; halves that overlap by 2 do not (the check can tell the two apart).
+    from functions.music.mastering import oversampled_peak
+
+    x = (np.random.default_rng(1).standard_normal((2, 200_001)) * 0.3).astype(np.float32)
+    whole = oversampled_peak(x)
+    assert np.array_equal(master.in_halves(oversampled_peak, x, 44100, pre=16, post=16), whole)
+    assert not np.array_equal(master.in_halves(oversampled_peak, x, 44100, pre=2, post=2), whole)
