@@ -39,17 +39,22 @@ PEAK_FLOOR_DB = -60.0  # spectral peaks this far below the frame's loudest are n
 # chroma up a fifth or to the mediant (C major reads G major or E minor). The template gives
 # the h-th partial PARTIAL_DECAY**(h-1) of the fundamental: sampled instruments in this band
 # range from a piano's upper partials at a tenth of the fundamental to a violin's third or a
-# clarinet's fifth at 0.7, and the key found on rendered scores holds for decays of 0.7-0.9.
-# Eight partials reach three octaves up, past the top of the 2 kHz band for all but bass notes.
-NOTE_PARTIALS = 8
+# clarinet's fifth at 0.7. Keys on rendered scores and synthesised melodies barely move from
+# 0.7 to 0.9 (17-18 of 22 scores; 98-100 of 109 rendered chorales and tunes).
+# Sixteen partials reach four octaves up: every partial inside the 2 kHz band for notes down to
+# 125 Hz. A shorter series leaves a bass note's 9th-16th partials to be read as notes of their
+# own (C3's 9th is a D, its 10th an E).
+NOTE_PARTIALS = 16
 PARTIAL_DECAY = 0.8
 # Notes down to E1 (41 Hz; MIDI 28), a bass guitar's and double bass's lowest string, are in the
 # dictionary although the band starts at 60 Hz: below it ~186 ms windows cannot resolve
 # semitones, and such a note is heard through its partials (its octave, twelfth, ...) alone.
 LOWEST_NOTE = 28
-# Multiplicative NNLS updates (Lee and Seung) for all frames at once; the key found on rendered
-# scores is the same from 10 to 100 of them.
-NNLS_ITERATIONS = 20
+# Multiplicative NNLS updates (Lee and Seung) for all frames at once. Ten already move a lower
+# note's partials onto it; more only refine the fit, and for timbres brighter than the template
+# they hand what it leaves of their partials to notes of their own. Keys on rendered scores are
+# the same from 10 to 50.
+NNLS_ITERATIONS = 10
 
 
 def _spectral_peaks(
