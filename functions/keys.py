@@ -4,7 +4,8 @@ Offers:
 - ``chroma_from_spectrum(mag, sample_rate, n_fft)``: a 12-bin chroma per frame from STFT
   magnitudes that credits notes, not their overtones: spectral peaks, folded to semitones
   after a global tuning correction, are explained as a non-negative sum of harmonic note
-  templates (an NNLS chroma, after Mauch and Dixon 2010), and the notes fold to pitch classes.
+  templates (an NNLS chroma, after Mauch and Dixon 2010), and the notes fold to pitch classes
+  (the bass register's twice).
 - ``estimate_tuning(...)``: how far the recording sits from A440, in semitones.
 - ``key_scores(profile)``: correlation of a pitch-class profile with all 24 major/minor keys.
 - ``estimate_key(chroma, opening_frames=0)``: ``("A minor", confidence)``.
@@ -50,6 +51,12 @@ PARTIAL_DECAY = 0.8
 # dictionary although the band starts at 60 Hz: below it ~186 ms windows cannot resolve
 # semitones, and such a note is heard through its partials (its octave, twelfth, ...) alone.
 LOWEST_NOTE = 28
+# Notes from C2 to B2 (65-131 Hz), where bass lines sit, count BASS_WEIGHT times in the
+# chroma: bass lines play the harmony's roots and cadence on the tonic, so they tell a key from
+# its relative major or minor better than the chords above. Not lower: a kick drum's pitched
+# thump (50-65 Hz, in no key) sits just below.
+BASS_NOTES = (36, 48)
+BASS_WEIGHT = 2.0
 # Multiplicative NNLS updates (Lee and Seung) for all frames at once. Ten already move a lower
 # note's partials onto it; more only refine the fit, and for timbres brighter than the template
 # they hand what it leaves of their partials to notes of their own. Keys on rendered scores are
@@ -120,7 +127,7 @@ def _nnls(spectrum: np.ndarray, templates: np.ndarray) -> np.ndarray:
     """
     gram = templates.T @ templates
     target = templates.T @ spectrum
-    act = target / np.diag(gram)[:, None]
+    act = target / np.maximum(np.diag(gram), 1e-30)[:, None]  # a note with no partial in band: 0
     for _ in range(NNLS_ITERATIONS):
         act *= target / np.maximum(gram @ act, 1e-30)
     return act
@@ -144,7 +151,8 @@ def chroma_from_spectrum(
     non-negative mix of harmonic note templates (``NOTE_PARTIALS``, ``PARTIAL_DECAY``; notes
     down to ``LOWEST_NOTE``, below the band, heard through their partials): a C's fifth and
     third partials are credited to the C, not to a G and an E. A note adds the square root of
-    its activation (so one loud note does not outvote the rest of the chord) to its pitch class.
+    its activation (so one loud note does not outvote the rest of the chord) to its pitch class,
+    twice that in the bass register (``BASS_NOTES``, ``BASS_WEIGHT``).
     Above 2 kHz upper partials of lower notes outnumber fundamentals, so they are left out.
     """
     n_frames = mag.shape[0]
@@ -165,6 +173,7 @@ def chroma_from_spectrum(
     # Single precision halves the cost of the updates' matrix products.
     spectrum = spectrum.reshape(n_bins, n_frames).astype(np.float32)
     act = np.sqrt(_nnls(spectrum, templates.astype(np.float32)))
+    act[(notes >= BASS_NOTES[0]) & (notes < BASS_NOTES[1])] *= BASS_WEIGHT
     chroma = np.zeros((12, n_frames))
     for pc in range(12):
         chroma[pc] = act[notes % 12 == pc].sum(axis=0)
