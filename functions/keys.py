@@ -40,8 +40,8 @@ PEAK_FLOOR_DB = -60.0  # spectral peaks this far below the frame's loudest are n
 # chroma up a fifth or to the mediant (C major reads G major or E minor). The template gives
 # the h-th partial PARTIAL_DECAY**(h-1) of the fundamental: sampled instruments in this band
 # range from a piano's upper partials at a tenth of the fundamental to a violin's third or a
-# clarinet's fifth at 0.7. Keys on rendered scores and synthesised melodies barely move from
-# 0.7 to 0.9 (17-18 of 22 scores; 98-100 of 109 rendered chorales and tunes).
+# clarinet's fifth at 0.7. Keys on rendered scores (bench/analysis_real.py) are the same from
+# 0.7 to 0.9.
 # Sixteen partials reach four octaves up: every partial inside the 2 kHz band for notes down to
 # 125 Hz. A shorter series leaves a bass note's 9th-16th partials to be read as notes of their
 # own (C3's 9th is a D, its 10th an E).
@@ -60,7 +60,7 @@ BASS_WEIGHT = 2.0
 # Multiplicative NNLS updates (Lee and Seung) for all frames at once. Ten already move a lower
 # note's partials onto it; more only refine the fit, and for timbres brighter than the template
 # they hand what it leaves of their partials to notes of their own. Keys on rendered scores are
-# the same from 10 to 50.
+# the same from 10 to 50 updates.
 NNLS_ITERATIONS = 10
 
 
