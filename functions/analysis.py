@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 # Bump when results change for the same audio: it is part of the analysis cache key.
-ANALYSIS_VERSION = "4"
+ANALYSIS_VERSION = "5"
 ENGINE = "soundstage-dsp"
 MIN_DURATION_S = 2.0
 N_MELS = 64
@@ -64,6 +64,11 @@ KICK_BAND_HZ = 100.0  # the kick drum's thump, under most bass notes' attacks
 # Sustained energy is what stays after a grey opening (running minimum, then maximum) this
 # long; what rises above it is transient: drums and note attacks rather than held chords.
 SUSTAIN_S = 0.4
+# The opening that settles relative keys (functions.keys.estimate_key) lasts at most a 4/4 bar
+# at 60 BPM. A "first full bar" ending later means the beat tracker only locked on after an
+# intro it heard no beat in: the track still opens in its first seconds, and one render of a
+# song must not hear a 17 s opening where another at a different rate hears 2 s.
+OPENING_MAX_S = 4.0
 
 
 def check_analyzable(audio: Audio) -> None:
@@ -379,10 +384,10 @@ def _analyze(
                 downbeats_s, per_bar = detect_downbeats(beats_s, low_onset, beat_chroma, frame_rate)
             # The opening is everything up to the end of the first full bar (pickup included).
             later = downbeats_s[1:2] if len(downbeats_s) > 1 else beats_s[-1:]
-            opening_s = float(later[0])
+            opening_s = min(float(later[0]), OPENING_MAX_S)
         else:
             beat_chroma, downbeats_s, per_bar = np.zeros((12, 0)), np.zeros(0), 4
-            opening_s = 4.0
+            opening_s = OPENING_MAX_S
         key, key_confidence = estimate_key(chroma, opening_frames=int(opening_s * chroma_rate))
         report(0.8, "sections")
         mfcc = (mel_db @ _dct_basis(mel_db.shape[1], 14)[:, 1:]).T

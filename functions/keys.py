@@ -2,8 +2,10 @@
 
 Offers:
 - ``chroma_from_spectrum(mag, sample_rate, n_fft)``: a 12-bin chroma per frame from STFT
-  magnitudes: spectral peaks, their interpolated frequencies, folded to pitch classes after a
-  global tuning correction (the HPCP recipe, without its harmonic weighting).
+  magnitudes that credits notes, not their overtones: spectral peaks, folded to semitones
+  after a global tuning correction, are explained as a non-negative sum of harmonic note
+  templates (an NNLS chroma, after Mauch and Dixon 2010), and the notes fold to pitch classes
+  (the bass register's twice).
 - ``estimate_tuning(...)``: how far the recording sits from A440, in semitones.
 - ``key_scores(profile)``: correlation of a pitch-class profile with all 24 major/minor keys.
 - ``estimate_key(chroma, opening_frames=0)``: ``("A minor", confidence)``.
@@ -33,6 +35,33 @@ OPENING_MARGIN = 0.1
 # Softmax temperature turning correlations (-1..1) into a 0..1 confidence over the 24 keys.
 CONFIDENCE_TEMPERATURE = 0.05
 PEAK_FLOOR_DB = -60.0  # spectral peaks this far below the frame's loudest are noise
+# A note's partials: the h-th (h = 1..NOTE_PARTIALS) lies 12*log2(h) semitones above it, so the
+# 3rd is its fifth (C -> G) and the 5th its major third (C -> E); counted as notes, they pull a
+# chroma up a fifth or to the mediant (C major reads G major or E minor). The template gives
+# the h-th partial PARTIAL_DECAY**(h-1) of the fundamental: sampled instruments in this band
+# range from a piano's upper partials at a tenth of the fundamental to a violin's third or a
+# clarinet's fifth at 0.7. Keys on rendered scores (bench/analysis_real.py) are the same from
+# 0.7 to 0.9.
+# Sixteen partials reach four octaves up: every partial inside the 2 kHz band for notes down to
+# 125 Hz. A shorter series leaves a bass note's 9th-16th partials to be read as notes of their
+# own (C3's 9th is a D, its 10th an E).
+NOTE_PARTIALS = 16
+PARTIAL_DECAY = 0.8
+# Notes down to E1 (41 Hz; MIDI 28), a bass guitar's and double bass's lowest string, are in the
+# dictionary although the band starts at 60 Hz: below it ~186 ms windows cannot resolve
+# semitones, and such a note is heard through its partials (its octave, twelfth, ...) alone.
+LOWEST_NOTE = 28
+# Notes from C2 to B2 (65-131 Hz), where bass lines sit, count BASS_WEIGHT times in the
+# chroma: bass lines play the harmony's roots and cadence on the tonic, so they tell a key from
+# its relative major or minor better than the chords above. Not lower: a kick drum's pitched
+# thump (50-65 Hz, in no key) sits just below.
+BASS_NOTES = (36, 48)
+BASS_WEIGHT = 2.0
+# Multiplicative NNLS updates (Lee and Seung) for all frames at once. Ten already move a lower
+# note's partials onto it; more only refine the fit, and for timbres brighter than the template
+# they hand what it leaves of their partials to notes of their own. Keys on rendered scores are
+# the same from 10 to 50 updates.
+NNLS_ITERATIONS = 10
 
 
 def _spectral_peaks(
@@ -69,6 +98,41 @@ def estimate_tuning(freq_hz: np.ndarray, amp: np.ndarray) -> float:
     return float(np.angle(z) / (2 * np.pi)) if abs(z) > 0 else 0.0
 
 
+def _note_templates(lowest_bin: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_bins, notes)`` harmonic templates over semitone bins ``lowest_bin`` (MIDI) upward,
+    one per note from ``LOWEST_NOTE`` to the top bin, and the notes' MIDI numbers.
+
+    Partial h of note n lands at n + 12*log2(h) semitones and is credited to the nearest bin
+    with the cos^2 weight a spectral peak there gets (the 7th partial, 31 cents flat of the
+    minor seventh, counts a third of its amplitude), times ``PARTIAL_DECAY**(h-1)``.
+    """
+    notes = np.arange(min(LOWEST_NOTE, lowest_bin), lowest_bin + n_bins)
+    templates = np.zeros((n_bins, len(notes)))
+    for h in range(1, NOTE_PARTIALS + 1):
+        pitch = notes + 12.0 * np.log2(h)
+        nearest = np.round(pitch)
+        rows = nearest.astype(np.int64) - lowest_bin
+        inside = (rows >= 0) & (rows < n_bins)
+        weight = PARTIAL_DECAY ** (h - 1) * np.cos(np.pi * (pitch - nearest)) ** 2
+        np.add.at(templates, (rows[inside], np.flatnonzero(inside)), weight[inside])
+    return templates, notes
+
+
+def _nnls(spectrum: np.ndarray, templates: np.ndarray) -> np.ndarray:
+    """Non-negative ``activations`` (notes, frames) with ``templates @ activations`` close to
+    ``spectrum`` (bins, frames) in least squares: multiplicative updates, all frames at once.
+
+    Each note starts at its template's projection of the spectrum; the updates then move
+    energy that a lower note's partials explain away from notes of their own.
+    """
+    gram = templates.T @ templates
+    target = templates.T @ spectrum
+    act = target / np.maximum(np.diag(gram), 1e-30)[:, None]  # a note with no partial in band: 0
+    for _ in range(NNLS_ITERATIONS):
+        act *= target / np.maximum(gram @ act, 1e-30)
+    return act
+
+
 def chroma_from_spectrum(
     mag: np.ndarray,
     sample_rate: int,
@@ -80,22 +144,39 @@ def chroma_from_spectrum(
 ) -> tuple[np.ndarray, float]:
     """Chroma ``(12, frames)`` (each sounding frame's maximum is 1) and the tuning used.
 
-    ``mag`` is ``(frames, n_fft//2+1)`` STFT magnitudes. A peak adds the square root of its
-    amplitude (so one loud note does not outvote the rest of the chord) to its pitch class,
-    weighted by cos^2 of its distance from the semitone centre, so mistuned or inharmonic
-    energy between semitones counts for little. Above ``fmax_hz`` (2 kHz) upper partials of
-    lower notes (the fifth and major third of every note's overtone series) outnumber
-    fundamentals and pull major keys towards their mediant minor, so they are left out.
+    ``mag`` is ``(frames, n_fft//2+1)`` STFT magnitudes. Each spectral peak between ``fmin_hz``
+    and ``fmax_hz`` adds its amplitude to its semitone (after the tuning correction), weighted
+    by cos^2 of its distance from the semitone centre, so mistuned or inharmonic energy between
+    semitones counts for little. Each frame's semitone spectrum is then explained as a
+    non-negative mix of harmonic note templates (``NOTE_PARTIALS``, ``PARTIAL_DECAY``; notes
+    down to ``LOWEST_NOTE``, below the band, heard through their partials): a C's fifth and
+    third partials are credited to the C, not to a G and an E. A note adds the square root of
+    its activation (so one loud note does not outvote the rest of the chord) to its pitch class,
+    twice that in the bass register (``BASS_NOTES``, ``BASS_WEIGHT``).
+    Above 2 kHz upper partials of lower notes outnumber fundamentals, so they are left out.
     """
     n_frames = mag.shape[0]
     frames, freq, amp = _spectral_peaks(mag, sample_rate, n_fft, fmin_hz, fmax_hz)
     tuning = estimate_tuning(freq, amp) if tuning_semitones is None else tuning_semitones
-    pitch = 69.0 + 12.0 * np.log2(np.maximum(freq, 1e-6) / 440.0) - tuning
+
+    def midi(hz: float | np.ndarray) -> np.ndarray:
+        return 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-6) / 440.0) - tuning
+
+    lowest = int(np.round(midi(fmin_hz)))
+    n_bins = int(np.round(midi(fmax_hz))) - lowest + 1
+    pitch = midi(freq)
     nearest = np.round(pitch)
-    weight = np.sqrt(amp) * np.cos(np.pi * (pitch - nearest)) ** 2
-    pc = nearest.astype(np.int64) % 12
-    chroma = np.bincount(frames * 12 + pc, weights=weight, minlength=n_frames * 12)
-    chroma = chroma.reshape(n_frames, 12).T
+    weight = amp * np.cos(np.pi * (pitch - nearest)) ** 2
+    rows = np.clip(nearest.astype(np.int64) - lowest, 0, n_bins - 1)
+    spectrum = np.bincount(rows * n_frames + frames, weights=weight, minlength=n_bins * n_frames)
+    templates, notes = _note_templates(lowest, n_bins)
+    # Single precision halves the cost of the updates' matrix products.
+    spectrum = spectrum.reshape(n_bins, n_frames).astype(np.float32)
+    act = np.sqrt(_nnls(spectrum, templates.astype(np.float32)))
+    act[(notes >= BASS_NOTES[0]) & (notes < BASS_NOTES[1])] *= BASS_WEIGHT
+    chroma = np.zeros((12, n_frames))
+    for pc in range(12):
+        chroma[pc] = act[notes % 12 == pc].sum(axis=0)
     peak = chroma.max(axis=0)
     sounding = peak > 1e-3 * max(float(peak.max()), 1e-12)
     chroma[:, sounding] /= peak[sounding]
