@@ -386,22 +386,34 @@ def soft_clip(samples: np.ndarray, ceiling: float, knee_db: float = CLIP_KNEE_DB
 def _limit(
     y: np.ndarray, sr: int, gain_db: float, ceiling_db: float, preset: MasterPreset
 ) -> np.ndarray:
-    """Gain, the soft clipper where the preset has one, and the brick-wall limiter."""
+    """Gain, the soft clipper where the preset has one, and the brick-wall limiter, run in
+    halves (``in_halves``); ``_limit_piece`` is one pass."""
+    return in_halves(lambda piece: _limit_piece(piece, sr, gain_db, ceiling_db, preset), y, sr)
+
+
+def _limiter_input(
+    piece: np.ndarray, gain_db: float, ceiling_db: float, preset: MasterPreset
+) -> np.ndarray:
+    """What the limiter is fed: ``piece`` with the gain, soft-clipped where the preset asks."""
+    z = piece * np.float32(10 ** (gain_db / 20))
+    if preset.soft_clip:
+        z = soft_clip(z, 10 ** ((ceiling_db + CLIP_HEADROOM_DB) / 20))
+    return z
+
+
+def _limit_piece(
+    piece: np.ndarray, sr: int, gain_db: float, ceiling_db: float, preset: MasterPreset
+) -> np.ndarray:
+    """``_limit`` in one pass over ``piece`` (a limiter of its own: pieces may run at once)."""
     import pedalboard as pb
 
-    def limit(piece: np.ndarray) -> np.ndarray:
-        z = piece * np.float32(10 ** (gain_db / 20))
-        if preset.soft_clip:
-            z = soft_clip(z, 10 ** ((ceiling_db + CLIP_HEADROOM_DB) / 20))
-        limiter = pb.BrickwallLimiter(
-            ceiling_db=ceiling_db,
-            release_ms=preset.limiter_release_ms,
-            lookahead_ms=5.0,
-            true_peak=preset.soft_clip,
-        )
-        return limiter(z, sr)
-
-    return in_halves(limit, y, sr)
+    limiter = pb.BrickwallLimiter(
+        ceiling_db=ceiling_db,
+        release_ms=preset.limiter_release_ms,
+        lookahead_ms=5.0,
+        true_peak=preset.soft_clip,
+    )
+    return limiter(_limiter_input(piece, gain_db, ceiling_db, preset), sr)
 
 
 def _next_gain(tried: list[tuple[float, float]], target_lufs: float) -> float:
