@@ -55,21 +55,29 @@ def _tab_to(page, predicate_js: str, limit: int = 60) -> None:
     raise AssertionError(f"Tab never reached: {predicate_js}")
 
 
+def _arrived(page, heading: str) -> None:
+    """The page named ``heading`` is shown and holds the focus, where a keyboard user starts."""
+    h1 = page.get_by_role("heading", name=heading, level=1)
+    expect(h1).to_be_visible()
+    expect(h1).to_be_focused()
+
+
 def test_whole_flow_by_keyboard(studio, tracks):
     page = studio.page
     studio.goto("/signup")
+    _arrived(page, "Create your account")
     _tab_to(page, "el => el.id === 'auth-email'")
     page.keyboard.type("kbd-" + __import__("uuid").uuid4().hex[:8] + "@example.com")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Your jobs")).to_be_visible()
+    _arrived(page, "Your jobs")
     _tab_to(page, "el => el.textContent.trim() === 'Start a new job'")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Start a new job")).to_be_visible()
+    _arrived(page, "Start a new job")
     _tab_to(page, "el => el.getAttribute('href') === '/new/analyze'")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="New analyze job")).to_be_visible()
+    _arrived(page, "New analyze job")
     # The file input is reachable by Tab; the OS file dialog it opens is outside the page, so
     # the chosen file is handed to the focused input the way that dialog would.
     _tab_to(page, "el => el.type === 'file'")
@@ -77,6 +85,8 @@ def test_whole_flow_by_keyboard(studio, tracks):
     _tab_to(page, "el => el.textContent.trim() === 'Start analyze'")
     page.keyboard.press("Enter")
     page.wait_for_url("**/jobs/*")
+    # The job page's heading comes after the job loads; the focus still moves to it.
+    expect(page.locator("h1")).to_be_focused()
     studio.wait_status("completed")
     wave = page.locator(".analysis figure.wave")
     expect(wave).to_have_attribute("data-ready", "true")

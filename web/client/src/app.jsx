@@ -1,5 +1,5 @@
 // The shell: header with navigation, and the page for the current path.
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
 import { Link, match, navigate, usePath } from "./router.jsx";
 import { session, signOut } from "./session.js";
 import { useStore } from "./store.js";
@@ -43,9 +43,29 @@ export function App() {
     else if (!user && !isPublic) navigate(`/login?next=${encodeURIComponent(path)}`, { replace: true });
   }, [user, path, recovery]);
 
-  // After navigation, move focus to the page so keyboard and screen-reader users start there.
-  useEffect(() => {
-    main.current?.querySelector("h1")?.focus({ preventScroll: true });
+  // After navigation, move focus to the page's heading so keyboard and screen-reader users start
+  // there. A layout effect runs in the same task as the render, so no key pressed after the page
+  // appears can land before the move. A page whose heading comes later (a job still loading) gets
+  // focus when the heading appears, unless the user has moved focus in the meantime.
+  useLayoutEffect(() => {
+    const root = main.current;
+    if (!root) return;
+    const before = document.activeElement;
+    const take = () => {
+      const h1 = root.querySelector("h1");
+      h1?.focus({ preventScroll: true });
+      return !!h1;
+    };
+    if (take()) return;
+    const untouched = () => {
+      const now = document.activeElement;
+      return !now || now === document.body || now === before || !now.isConnected;
+    };
+    const watch = new MutationObserver(() => {
+      if (!untouched() || take()) watch.disconnect();
+    });
+    watch.observe(root, { childList: true, subtree: true });
+    return () => watch.disconnect();
   }, [path]);
 
   return (
