@@ -165,8 +165,10 @@ def test_sse_progress_arrives_and_resumes_without_gaps(studio, tracks):
     page.context.set_offline(False)
     seen = set()
     # Sample the progress bar while the job runs: values arrive over the stream.
+    bar = page.locator("section.job > .progress progress")
     for _ in range(400):
-        seen.add(page.locator("section.job > .progress progress").get_attribute("value"))
+        # Read without waiting: the bar goes away when the job ends, maybe between two reads.
+        seen.update(bar.evaluate_all("bars => bars.map(b => b.getAttribute('value'))"))
         if page.locator("section.job[data-status=completed]").count():
             break
         page.wait_for_timeout(100)
