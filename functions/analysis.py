@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 # Bump when results change for the same audio: it is part of the analysis cache key.
-ANALYSIS_VERSION = "5"
+ANALYSIS_VERSION = "6"
 ENGINE = "soundstage-dsp"
 MIN_DURATION_S = 2.0
 N_MELS = 64

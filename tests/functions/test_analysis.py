@@ -368,6 +368,41 @@ def test_a_swung_four_four_is_not_taken_for_three_four():
     assert result["tempo_bpm"] == pytest.approx(102.0, abs=1.0)
 
 
+def _accented_swing(bpm: float, duration_s: float, swing: float) -> tuple[Audio, np.ndarray]:
+    """A walking bass and a soft ride on every beat, and a loud comping chord on each swung
+    eighth (``swing`` of the way to the next beat): jazz phrasing's accent on the short note.
+    Returns the audio and its beat times."""
+    n = int(duration_s * SR)
+    out = np.zeros(n)
+    beat_s = 60.0 / bpm
+    t = np.arange(int(0.3 * SR)) / SR
+    rng = np.random.default_rng(3)
+    ride = np.diff(rng.standard_normal(len(t) + 1)) * np.exp(-t * 30) * 0.15
+    chord_t = t[: int(beat_s * (1 - swing) * 0.9 * SR)]
+    beats = np.arange(0.0, duration_s - beat_s, beat_s)
+    for k, start in enumerate(beats):
+        bass_f = 55.0 * 2 ** ([0, 4, 7, 9][k % 4] / 12)
+        bass = np.sin(2 * np.pi * bass_f * t) * np.exp(-t * 8) * 0.35
+        chord = (
+            sum(np.sin(2 * np.pi * f * chord_t) for f in (261.6, 311.1, 392.0, 466.2))
+            * np.exp(-chord_t * 10)
+            * 0.3
+        )
+        for sig, at in ((bass + ride, start), (chord, start + swing * beat_s)):
+            i = int(round(at * SR))
+            j = min(n, i + len(sig))
+            out[i:j] += sig[: j - i]
+    return Audio((out / np.abs(out).max() * 0.8)[None, :].astype(np.float32), SR), beats
+
+
+@pytest.mark.parametrize(("bpm", "swing"), [(135.0, 2 / 3), (120.0, 2 / 3), (100.0, 0.7)])
+def test_beats_land_on_the_beat_when_the_swung_eighth_is_accented(bpm, swing):
+    audio, beats = _accented_swing(bpm, 20.0, swing)
+    result = analyze_audio(audio)
+    assert result["tempo_bpm"] == pytest.approx(bpm, rel=0.02)
+    assert _f_measure(beats[2:], result["beats_s"]) >= 0.9
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="known: below ~85 BPM the strummed eighths outvote the prior and the beat reads "
