@@ -52,6 +52,9 @@ SWING_SHARE = 0.4
 # several dB; the wobble of a drone or of noise by about one. Beat confidence is scaled down
 # when the typical beat lands on a rise smaller than this.
 CLEAR_ONSET_DB = 3.0
+# Other metrical families (see ``_family_lags``) are scored when their autocorrelation peak,
+# weighted by the broad prior, reaches this share of the highest.
+RIVAL_FAMILY_SHARE = 0.9
 # Ellis' transition cost: how strictly consecutive beats keep the estimated period.
 TIGHTNESS = 100.0
 
@@ -220,14 +223,38 @@ def estimate_tempo(
     lags[0] = 1.0
     bpm = 60.0 * frame_rate_hz / lags
     prior = np.exp(-0.5 * (np.log2(bpm / 120.0) / 1.0) ** 2)
-    lag = _peak_lag(ac * prior, lo, hi)
+    weighted = ac * prior
+    lag = _peak_lag(weighted, lo, hi)
     accent = onset if accent is None else np.asarray(accent, dtype=np.float64)
     views = [onset, accent] + ([np.asarray(kick, dtype=np.float64)] if kick is not None else [])
-    levels = tempo_levels(ac, views, frame_rate_hz, lag)
-    if not levels:
+    families = [
+        tempo_levels(ac, views, frame_rate_hz, f) for f in _family_lags(weighted, lo, hi, lag)
+    ]
+    families = [levels for levels in families if levels]
+    if not families:
         return 60.0 * frame_rate_hz / lag, 0.0, []
+    levels = max(families, key=lambda levels: max(lv.score for lv in levels))
     best = max(levels, key=lambda lv: lv.score)
     return best.bpm, best.periodicity, levels
+
+
+def _family_lags(weighted: np.ndarray, lo: int, hi: int, lag: float) -> list[float]:
+    """``lag`` (the weighted autocorrelation's peak), then the other peaks within
+    ``RIVAL_FAMILY_SHARE`` of it that are no octave of a lag already taken: a shuffle's
+    three-against-two makes the dotted beat's family peak nearly as high as the beat's, and the
+    levels of both are then scored alike (``tempo_levels``)."""
+    out = [lag]
+    window = weighted[lo:hi]
+    top = float(weighted[int(round(lag))])
+    if top <= 0:
+        return out
+    inner = np.flatnonzero((window[1:-1] > window[:-2]) & (window[1:-1] >= window[2:])) + 1 + lo
+    for i in inner[np.argsort(weighted[inner])[::-1]]:
+        if weighted[i] < RIVAL_FAMILY_SHARE * top:
+            break
+        if all(abs(math.log2(i / f) - round(math.log2(i / f))) > 0.1 for f in out):
+            out.append(_peak_lag(weighted, max(lo, i - 1), min(hi, i + 2)))
+    return out
 
 
 def _dp_beats(local: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:

@@ -403,6 +403,41 @@ def test_beats_land_on_the_beat_when_the_swung_eighth_is_accented(bpm, swing):
     assert _f_measure(beats[2:], result["beats_s"]) >= 0.9
 
 
+def _hemiola(bpm: float, duration_s: float, riff_gain: float) -> Audio:
+    """Kick and snare alternating on the beats with hi-hat eighths, under a chord riff that
+    repeats every three eighths (a dotted-quarter hemiola, as in City Blues): the riff's
+    period family (two thirds of the tempo) peaks about as high as the beat's."""
+    n = int(duration_s * SR)
+    out = np.zeros(n)
+    beat_s = 60.0 / bpm
+    t = np.arange(int(0.3 * SR)) / SR
+    rng = np.random.default_rng(0)
+    kick = np.sin(2 * np.pi * (50 + 90 * np.exp(-t * 30)) * t) * np.exp(-t * 12) * 0.6
+    snare = rng.standard_normal(len(t)) * np.exp(-t * 25) * 0.3
+    hat = np.diff(rng.standard_normal(len(t) + 1)) * np.exp(-t * 90) * 0.1
+    riff = sum(np.sin(2 * np.pi * f * t) for f in (196.0, 246.9, 293.7)) * np.exp(-t * 6)
+
+    def add(sig: np.ndarray, at: float) -> None:
+        i = int(round(at * SR))
+        j = min(n, i + len(sig))
+        if i < n:
+            out[i:j] += sig[: j - i]
+
+    for k, start in enumerate(np.arange(0.0, duration_s - beat_s, beat_s)):
+        add(kick if k % 2 == 0 else snare, start)
+        add(hat, start)
+        add(hat, start + beat_s / 2)
+    for start in np.arange(0.0, duration_s - beat_s, 1.5 * beat_s):
+        add(riff * riff_gain, start)
+    return Audio((out / np.abs(out).max() * 0.8)[None, :].astype(np.float32), SR)
+
+
+@pytest.mark.parametrize("riff_gain", [0.3, 0.6])
+def test_a_riff_in_dotted_quarters_does_not_take_the_tempo_to_two_thirds(riff_gain):
+    result = analyze_audio(_hemiola(120.0, 20.0, riff_gain))
+    assert result["tempo_bpm"] == pytest.approx(120.0, abs=1.0)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="known: below ~85 BPM the strummed eighths outvote the prior and the beat reads "
