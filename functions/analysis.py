@@ -348,7 +348,7 @@ def _analyze(
     # loops, which release the GIL: on a second core it runs beside the rhythm and pitch work.
     with ThreadPoolExecutor(max_workers=1) as pool:
         loudness_job = pool.submit(loudness_report, audio)
-        mono = np.add.reduce(audio.samples, axis=0, dtype=np.float32) / np.float32(audio.channels)
+        mono = audio.mono()
         report(0.05, "spectrum")
         mel_power, centres_hz, frame_rate, decimated = _front_end(mono, sr)
         mel_db = _db(mel_power)

@@ -1,5 +1,6 @@
 """The upload check's description of a file: its level figures against a direct computation on
-the decoded samples, and the samples no audio may hold (NaN, infinities) refused."""
+the decoded samples, and the samples no audio may hold (NaN, infinities) refused; and the
+mono mixdown every kind reads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from functions.audio_io import inspect_audio
+from functions.audio_io import Audio, inspect_audio
 from shared.errors import InvalidAudio
 
 
@@ -90,3 +91,13 @@ def test_decoding_gives_libsndfiles_float_samples_for_every_sample_format(
     rms = math.sqrt(float(np.mean(expected.astype(np.float64) ** 2)))
     assert info["rms_dbfs"] == pytest.approx(20 * math.log10(rms), abs=0.01)
     assert info["duration_s"] == pytest.approx(2.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mono_is_the_mean_of_the_channels_in_their_precision(channels, dtype):
+    x = np.random.default_rng(channels).standard_normal((channels, 4099)).astype(dtype)
+    mono = Audio(x, 44100).mono()
+    assert mono.dtype == dtype and mono.shape == (4099,)
+    assert np.array_equal(mono, x.mean(axis=0))
+    assert not np.shares_memory(mono, x)  # a new array: the caller's samples are untouched
