@@ -18,17 +18,14 @@ figures against pyloudnorm's meter.
 from __future__ import annotations
 
 import functools
-import glob
-import importlib.machinery
-import importlib.util
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from functions.audio_io import Audio
 from functions.blas_threads import one_blas_thread
+from functions.compiled_scipy import compiled_module
 from functions.true_peak import (
     interpolator,
     oversampled_envelope,
@@ -99,28 +96,21 @@ def _sosfilt_kernel():
     a C-contiguous ``x`` in place.
 
     Importing ``scipy.signal`` for it costs more than filtering a whole song (the package
-    pulls in scipy.stats and scipy.interpolate), so the compiled module is loaded on its own;
-    where a scipy release has moved it, the public ``sosfilt`` stands in.
+    pulls in scipy.stats and scipy.interpolate), so the compiled module is loaded on its own
+    (``compiled_module``); where a scipy release has moved it, the public ``sosfilt`` stands in.
     """
-    spec = importlib.util.find_spec("scipy")
-    found = glob.glob(os.path.join(os.path.dirname(spec.origin), "signal", "_sosfilt.*"))
-    try:
-        loader = importlib.machinery.ExtensionFileLoader("scipy.signal._sosfilt", found[0])
-        module = importlib.util.module_from_spec(
-            importlib.util.spec_from_loader("scipy.signal._sosfilt", loader)
-        )
-        loader.exec_module(module)
+    module = compiled_module("signal/_sosfilt", "scipy.signal._sosfilt", "_sosfilt")
+    if module is not None:
         return module._sosfilt
-    except (IndexError, ImportError, AttributeError):
-        from scipy.signal import sosfilt
+    from scipy.signal import sosfilt
 
-        def kernel(sos, x, zi):
-            # sosfilt's state is (sections, channels, 2), the compiled loop's (channels,
-            # sections, 2): carried over, a long track filtered chunk by chunk stays continuous.
-            x[...], state = sosfilt(sos, x, axis=-1, zi=zi.transpose(1, 0, 2))
-            zi[...] = state.transpose(1, 0, 2)
+    def kernel(sos, x, zi):
+        # sosfilt's state is (sections, channels, 2), the compiled loop's (channels,
+        # sections, 2): carried over, a long track filtered chunk by chunk stays continuous.
+        x[...], state = sosfilt(sos, x, axis=-1, zi=zi.transpose(1, 0, 2))
+        zi[...] = state.transpose(1, 0, 2)
 
-        return kernel
+    return kernel
 
 
 def k_weighted(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -132,31 +122,74 @@ def k_weighted(samples: np.ndarray, rate: int) -> np.ndarray:
     return y
 
 
+# How long the K-filter takes to forget its state (see ``_split_powers``), and the shortest
+# track (in 100 ms hops) worth filtering on two threads.
+SETTLE_S = 0.5
+SPLIT_MIN_HOPS = 200
 # The filter runs ~25 s at a time: bounded memory, and few enough calls that a thread running
 # it beside other Python work is not kept waiting for the interpreter lock between them.
 _HOPS_PER_CHUNK = 250
 
 
-def _hop_powers(audio: Audio) -> tuple[np.ndarray, int]:
+def _hop_powers(audio: Audio, *, split: bool = False) -> tuple[np.ndarray, int]:
     """Channel-weighted K-filtered energy summed per 100 ms hop, and the hop length.
 
     Both BS.1770 blocks (400 ms) and EBU short-term windows (3 s) start on 100 ms steps, so
     every window is a sum of whole hops: one pass over the samples serves both measurements.
+    ``split``: filter the two halves of a long track on two threads (see ``_split_powers``).
     """
     hop = int(round(0.1 * audio.sample_rate))
-    channels, hops = audio.channels, audio.samples.shape[1] // hop
-    gains = np.array([CHANNEL_GAINS[min(c, len(CHANNEL_GAINS) - 1)] for c in range(channels)])
+    hops = audio.samples.shape[1] // hop
     sos = k_weighting_sos(audio.sample_rate)
+    settle = math.ceil(SETTLE_S / 0.1)
+    if split and hops >= SPLIT_MIN_HOPS:
+        return _split_powers(audio.samples[:, : hops * hop], hop, sos, settle), hop
+    return _filtered_powers(audio.samples[:, : hops * hop], hop, sos)[0], hop
+
+
+def _filtered_powers(
+    samples: np.ndarray, hop: int, sos: np.ndarray, keep_hops: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hop powers of ``samples`` (whole hops) through the K-filter from rest, the filter's
+    state after the last sample, and the first ``keep_hops`` hops' filtered samples."""
+    channels = samples.shape[0]
+    gains = np.array([CHANNEL_GAINS[min(c, len(CHANNEL_GAINS) - 1)] for c in range(channels)])
     kernel, state = _sosfilt_kernel(), np.zeros((channels, len(sos), 2))
+    hops = samples.shape[1] // hop
     powers = np.empty(hops)
+    head = np.empty((channels, 0))
     chunk = _HOPS_PER_CHUNK * hop
     for start in range(0, hops * hop, chunk):
         stop = min(start + chunk, hops * hop)
-        y = np.array(audio.samples[:, start:stop], dtype=np.float64, order="C")
+        y = np.array(samples[:, start:stop], dtype=np.float64, order="C")
         kernel(sos, y, state)  # filters in place and carries the state to the next chunk
+        if start == 0 and keep_hops:
+            head = y[:, : keep_hops * hop].copy()
         y = y.reshape(channels, -1, hop)
         powers[start // hop : stop // hop] = gains @ np.einsum("chi,chi->ch", y, y)
-    return powers, hop
+    return powers, state, head
+
+
+def _split_powers(samples: np.ndarray, hop: int, sos: np.ndarray, settle: int) -> np.ndarray:
+    """``_filtered_powers`` of a long track, its halves filtered on two threads.
+
+    The filter is linear: the second half's output is its own output from rest plus the
+    filter's response to its state at the join, which dies out within ``SETTLE_S``
+    (below 1e-50 of the state by then, at any sample rate, the 38 Hz high-pass being the
+    slowest part). So only the first ``settle`` hops of the second half are corrected: the
+    powers equal one pass's to rounding.
+    """
+    mid = (samples.shape[1] // hop) // 2 * hop
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(_filtered_powers, samples[:, mid:], hop, sos, settle)
+        first, state, _ = _filtered_powers(samples[:, :mid], hop, sos)
+        second, _, head = later.result()
+    carried = np.zeros_like(head)
+    _sosfilt_kernel()(sos, carried, state)  # the response to the join's state alone
+    head = (head + carried).reshape(head.shape[0], settle, hop)
+    gains = np.array([CHANNEL_GAINS[min(c, len(CHANNEL_GAINS) - 1)] for c in range(head.shape[0])])
+    second[:settle] = gains @ np.einsum("chi,chi->ch", head, head)
+    return np.concatenate([first, second])
 
 
 def _window_loudness(hops: np.ndarray, hop: int, window_hops: int) -> np.ndarray:
@@ -195,9 +228,12 @@ def _lra_from(hops: np.ndarray, hop: int) -> float:
     return float(hi - lo)
 
 
-def integrated_lufs(audio: Audio) -> float:
-    """Gated integrated loudness in LUFS (-inf for silence or audio shorter than 0.4 s)."""
-    return _integrated_from(*_hop_powers(audio))
+def integrated_lufs(audio: Audio, *, split: bool = False) -> float:
+    """Gated integrated loudness in LUFS (-inf for silence or audio shorter than 0.4 s).
+
+    ``split``: a track of 20 s or more is filtered as two halves on two threads, for callers whose
+    second core would otherwise wait (the same figure, to rounding)."""
+    return _integrated_from(*_hop_powers(audio, split=split))
 
 
 def loudness_range_lu(audio: Audio) -> float:

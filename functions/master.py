@@ -87,8 +87,10 @@ def preset_for_target(target_lufs: float) -> str:
     return min(PRESETS, key=lambda k: abs(PRESETS[k].target_lufs - target_lufs))
 
 
-def _lufs(samples: np.ndarray, sr: int) -> float:
-    return integrated_lufs(Audio(samples, sr))
+def _lufs(samples: np.ndarray, sr: int, split: bool = True) -> float:
+    """Integrated loudness, filtered on two threads (``integrated_lufs``'s ``split``) unless
+    the caller already keeps the second core busy."""
+    return integrated_lufs(Audio(samples, sr), split=split)
 
 
 @dataclass
@@ -255,7 +257,7 @@ def _master(
             out = _limit(y, sr, gain_db, limiter_ceiling, chosen)
             # The loudness is measured beside the 4x envelope the last stage needs: when this
             # pass lands on the target (usually the first), the envelope is ready for it.
-            measured = pool.submit(_lufs, out, sr)
+            measured = pool.submit(_lufs, out, sr, False)
             # Each 4x point reads 6 samples either side: halves overlapping by 16 are exact.
             envelope = in_halves(oversampled_peak, out, sr, pre=16, post=16)
             out_lufs = measured.result()

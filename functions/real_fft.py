@@ -11,14 +11,12 @@ thread). Where a scipy release has moved the module, scipy.fft stands in.
 from __future__ import annotations
 
 import functools
-import glob
-import importlib.machinery
-import importlib.util
-import os
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+from functions.compiled_scipy import compiled_module
 
 # pocketfft's normalisation codes: 0 = none (a forward transform), 2 = 1/n (its inverse).
 _FORWARD, _INVERSE = 0, 2
@@ -27,26 +25,19 @@ _FORWARD, _INVERSE = 0, 2
 @functools.cache
 def _pocketfft() -> Any:
     """The compiled ``r2c``/``c2r`` (pocketfft), or an object offering them through scipy.fft."""
-    spec = importlib.util.find_spec("scipy")
-    pattern = os.path.join(os.path.dirname(spec.origin), "fft", "_pocketfft", "pypocketfft.*")
-    found = glob.glob(pattern)
     name = "scipy.fft._pocketfft.pypocketfft"
-    try:
-        loader = importlib.machinery.ExtensionFileLoader(name, found[0])
-        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-        loader.exec_module(module)
-        module.r2c, module.c2r  # noqa: B018 - both must be there
+    module = compiled_module("fft/_pocketfft/pypocketfft", name, "r2c", "c2r")
+    if module is not None:
         return module
-    except (IndexError, ImportError, AttributeError):
-        import scipy.fft
+    import scipy.fft
 
-        def r2c(x, axes, forward, inorm, out, workers):
-            return scipy.fft.rfft(x, axis=axes[0])
+    def r2c(x, axes, forward, inorm, out, workers):
+        return scipy.fft.rfft(x, axis=axes[0])
 
-        def c2r(x, axes, n, forward, inorm, out, workers):
-            return scipy.fft.irfft(x, n=n, axis=axes[0])
+    def c2r(x, axes, n, forward, inorm, out, workers):
+        return scipy.fft.irfft(x, n=n, axis=axes[0])
 
-        return SimpleNamespace(r2c=r2c, c2r=c2r)
+    return SimpleNamespace(r2c=r2c, c2r=c2r)
 
 
 def rfft(x: np.ndarray, axis: int = -1) -> np.ndarray:

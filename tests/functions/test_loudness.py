@@ -53,3 +53,25 @@ def test_silence_is_reported_as_a_floor_not_infinity():
         "true_peak_dbtp": -120.0,
         "sample_peak_dbfs": -120.0,
     }
+
+
+@pytest.mark.parametrize("rate", [8000, 44100, 192000])
+def test_loudness_filtered_in_two_halves_is_one_pass_to_rounding(rate):
+    # A loud 30 Hz tone (where the K-filter's high-pass remembers longest) under noise, and a
+    # 3 dB step at the join: the second half's first hop depends on the first half's state.
+    from functions.loudness import SPLIT_MIN_HOPS, _hop_powers
+
+    n = int(30.0 * rate)
+    t = np.arange(n) / rate
+    rng = np.random.default_rng(rate)
+    x = 0.3 * np.sin(2 * np.pi * 30.0 * t) + 0.05 * rng.standard_normal(n)
+    x[n // 2 :] *= 1.41
+    audio = Audio(np.vstack([x, -x[::-1]]).astype(np.float32), rate)
+    one_pass, hop = _hop_powers(audio)
+    halves, _ = _hop_powers(audio, split=True)
+    assert len(one_pass) >= SPLIT_MIN_HOPS  # long enough to be split
+    np.testing.assert_allclose(halves, one_pass, rtol=1e-9)
+    assert integrated_lufs(audio, split=True) == pytest.approx(integrated_lufs(audio), abs=1e-9)
+    # Too short to be worth two threads: the same one pass.
+    short = Audio(audio.samples[:, : hop * (SPLIT_MIN_HOPS - 1)], rate)
+    np.testing.assert_array_equal(_hop_powers(short, split=True)[0], _hop_powers(short)[0])

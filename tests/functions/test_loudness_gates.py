@@ -5,12 +5,12 @@ References: pyloudnorm's meter, ffmpeg's ebur128 and the values worked out from 
 
 from __future__ import annotations
 
-import glob
 import math
 
 import numpy as np
 import pytest
 
+from functions import loudness
 from functions.audio_io import Audio, save_audio
 from functions.loudness import (
     _sosfilt_kernel,
@@ -32,7 +32,7 @@ def test_the_k_filter_carries_its_state_from_chunk_to_chunk(fallback, monkeypatc
     from scipy.signal import sosfilt
 
     if fallback:
-        monkeypatch.setattr(glob, "glob", lambda pattern: [])
+        monkeypatch.setattr(loudness, "compiled_module", lambda *args: None)
     kernel = _sosfilt_kernel.__wrapped__()
     sos = k_weighting_sos(48000)
     x = np.random.default_rng(2).standard_normal((2, 6000))
