@@ -43,7 +43,7 @@ KICK_OFFBEAT_SHARE = 0.7
 KICK_OFFBEAT_EXCESS = 1.5
 # Swung eighths split each beat long-short: onsets on the beat and about two thirds of the way to
 # the next. The tracked phase is moved onto the beat when the strongest onsets a fifth to 0.45
-# of a beat after each tracked beat are at least SWING_EXCESS times the strongest 0.55 to 0.75
+# of a beat after each tracked beat are at least SWING_EXCESS times the strongest 0.5 to 0.75
 # of a beat after it, and at least SWING_SHARE of those on the tracked beats (see
 # ``_align_to_swing``).
 SWING_EXCESS = 3.0
@@ -383,9 +383,9 @@ def _align_to_swing(beats_s: np.ndarray, onset: np.ndarray, frame_rate_hz: float
     steps = np.arange(31)  # fortieths of a beat, 0 to 0.75
     at = np.round((beats_s[None, :] + steps[:, None] * (period_s / 40)) * frame_rate_hz)
     profile = peaks[np.clip(at.astype(int), 0, last)].mean(axis=1)  # mean onset per step
-    # 0.2-0.45 of a beat on, and 0.55-0.75: half a beat on, where a straight eighth sits,
-    # belongs to neither side.
-    early, late = profile[8:19], profile[22:31]
+    # 0.2-0.45 of a beat on, and 0.5-0.75: a straight eighth half a beat on counts against
+    # the move, so a gallop (an eighth and two sixteenths, onsets at 0, 1/4 and 1/2) stays.
+    early, late = profile[8:19], profile[20:31]
     beat, swung = float(early.max()), float(late.max())
     shift = (8 + int(np.argmax(early))) / 40
     if beat < SWING_EXCESS * swung or beat < SWING_SHARE * profile[0]:

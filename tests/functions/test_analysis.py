@@ -403,6 +403,43 @@ def test_beats_land_on_the_beat_when_the_swung_eighth_is_accented(bpm, swing):
     assert _f_measure(beats[2:], result["beats_s"]) >= 0.9
 
 
+def _gallop(bpm: float, duration_s: float) -> tuple[Audio, np.ndarray]:
+    """Kick and snare on the beats under palm-muted chugs galloping an eighth and two
+    sixteenths (onsets at 0, 1/4 and 1/2 of each beat), and the beat times."""
+    n = int(duration_s * SR)
+    out = np.zeros(n)
+    beat_s = 60.0 / bpm
+    t = np.arange(int(0.2 * SR)) / SR
+    rng = np.random.default_rng(1)
+    chug = np.sign(np.sin(2 * np.pi * 82.4 * t)) * 0.5 + np.sin(2 * np.pi * 164.8 * t) * 0.3
+    chug *= np.exp(-t * 25)
+    kick = np.sin(2 * np.pi * (50 + 90 * np.exp(-t * 30)) * t) * np.exp(-t * 12)
+    snare = rng.standard_normal(len(t)) * np.exp(-t * 25) * 0.4
+    beats = np.arange(0.0, duration_s - beat_s, beat_s)
+
+    def add(sig: np.ndarray, at: float) -> None:
+        i = int(round(at * SR))
+        j = min(n, i + len(sig))
+        if i < n:
+            out[i:j] += sig[: j - i]
+
+    for k, start in enumerate(beats):
+        add(kick if k % 2 == 0 else snare, start)
+        for fraction in (0.0, 0.25, 0.5):
+            add(chug, start + fraction * beat_s)
+    return Audio((out / np.abs(out).max() * 0.8)[None, :].astype(np.float32), SR), beats
+
+
+@pytest.mark.parametrize("bpm", [100.0, 140.0])
+def test_a_gallop_is_not_taken_for_swing(bpm):
+    # Its sixteenth a quarter beat after each beat and nothing at three quarters look like a
+    # swung note's view of the beat; the eighth half a beat on says it is not swing.
+    audio, beats = _gallop(bpm, 20.0)
+    result = analyze_audio(audio)
+    assert result["tempo_bpm"] == pytest.approx(bpm, rel=0.02)
+    assert _f_measure(beats[2:], result["beats_s"]) >= 0.9
+
+
 def _hemiola(bpm: float, duration_s: float, riff_gain: float) -> Audio:
     """Kick and snare alternating on the beats with hi-hat eighths, under a chord riff that
     repeats every three eighths (a dotted-quarter hemiola, as in City Blues): the riff's
