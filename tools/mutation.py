@@ -78,6 +78,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str]]] = {
                 ("", "test_integrated_loudness_matches_pyloudnorm"),
                 ("", "test_loudness_range_of_a_ten_db_step"),
                 ("_gates", "test_the_k_filter_carries_its_state_from_chunk_to_chunk"),
+                ("", "test_loudness_filtered_in_two_halves_is_one_pass_to_rounding"),
                 ("_gates", "test_the_relative_gate_sits_10_lu_under_the_ungated_loudness"),
                 ("_gates", "test_the_lra_gate_sits_20_lu_under_the_short_term_loudness"),
                 ("_refs", "test_short_term_loudness_matches_ffmpeg"),
