@@ -141,9 +141,8 @@ def _hop_powers(audio: Audio, *, split: bool = False) -> tuple[np.ndarray, int]:
     hop = int(round(0.1 * audio.sample_rate))
     hops = audio.samples.shape[1] // hop
     sos = k_weighting_sos(audio.sample_rate)
-    settle = math.ceil(SETTLE_S / 0.1)
     if split and hops >= SPLIT_MIN_HOPS:
-        return _split_powers(audio.samples[:, : hops * hop], hop, sos, settle), hop
+        return _split_powers(audio.samples[:, : hops * hop], hop, sos), hop
     return _filtered_powers(audio.samples[:, : hops * hop], hop, sos)[0], hop
 
 
@@ -152,13 +151,18 @@ def _channel_gains(channels: int) -> np.ndarray:
     return np.array([CHANNEL_GAINS[min(c, len(CHANNEL_GAINS) - 1)] for c in range(channels)])
 
 
+def _powers(y: np.ndarray, hop: int) -> np.ndarray:
+    """Channel-weighted energy per ``hop`` samples of K-filtered ``y`` ``(channels, hops*hop)``."""
+    y = y.reshape(y.shape[0], -1, hop)
+    return _channel_gains(y.shape[0]) @ np.einsum("chi,chi->ch", y, y)
+
+
 def _filtered_powers(
     samples: np.ndarray, hop: int, sos: np.ndarray, keep_hops: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The hop powers of ``samples`` (whole hops) through the K-filter from rest, the filter's
     state after the last sample, and the first ``keep_hops`` hops' filtered samples."""
     channels = samples.shape[0]
-    gains = _channel_gains(channels)
     kernel, state = _sosfilt_kernel(), np.zeros((channels, len(sos), 2))
     hops = samples.shape[1] // hop
     powers = np.empty(hops)
@@ -170,12 +174,11 @@ def _filtered_powers(
         kernel(sos, y, state)  # filters in place and carries the state to the next chunk
         if start == 0 and keep_hops:
             head = y[:, : keep_hops * hop].copy()
-        y = y.reshape(channels, -1, hop)
-        powers[start // hop : stop // hop] = gains @ np.einsum("chi,chi->ch", y, y)
+        powers[start // hop : stop // hop] = _powers(y, hop)
     return powers, state, head
 
 
-def _split_powers(samples: np.ndarray, hop: int, sos: np.ndarray, settle: int) -> np.ndarray:
+def _split_powers(samples: np.ndarray, hop: int, sos: np.ndarray) -> np.ndarray:
     """``_filtered_powers`` of a long track, its halves filtered on two threads.
 
     The filter is linear: the second half's output is its own output from rest plus the
@@ -184,6 +187,7 @@ def _split_powers(samples: np.ndarray, hop: int, sos: np.ndarray, settle: int) -
     puts the first 100 ms hop 6 % off and the second 1e-10). So only the first ``settle`` hops
     of the second half are corrected: the powers equal one pass's to rounding.
     """
+    settle = math.ceil(SETTLE_S / 0.1)  # in hops of 100 ms
     mid = (samples.shape[1] // hop) // 2 * hop
     with ThreadPoolExecutor(max_workers=1) as pool:
         later = pool.submit(_filtered_powers, samples[:, mid:], hop, sos, settle)
@@ -191,9 +195,7 @@ def _split_powers(samples: np.ndarray, hop: int, sos: np.ndarray, settle: int) -
         second, _, head = later.result()
     carried = np.zeros_like(head)
     _sosfilt_kernel()(sos, carried, state)  # the response to the join's state alone
-    head = (head + carried).reshape(head.shape[0], settle, hop)
-    gains = _channel_gains(head.shape[0])
-    second[:settle] = gains @ np.einsum("chi,chi->ch", head, head)
+    second[:settle] = _powers(head + carried, hop)
     return np.concatenate([first, second])
 
 

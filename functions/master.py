@@ -257,7 +257,7 @@ def _master(
             out = _limit(y, sr, gain_db, limiter_ceiling, chosen)
             # The loudness is measured beside the 4x envelope the last stage needs: when this
             # pass lands on the target (usually the first), the envelope is ready for it.
-            measured = pool.submit(_lufs, out, sr, False)
+            measured = pool.submit(_lufs, out, sr, split=False)
             # Each 4x point reads 6 samples either side: halves overlapping by 16 are exact.
             envelope = in_halves(oversampled_peak, out, sr, pre=16, post=16)
             out_lufs = measured.result()
